@@ -1,0 +1,117 @@
+/**
+ * The validated, defaulted, read-only configuration every other module receives.
+ * Durations are milliseconds here; YAML accepts `"5s"`-style strings or plain seconds.
+ *
+ * @module
+ */
+import type { BalancerKind } from "../core/types.ts";
+import type {
+  BackendMode,
+  NodeAddressType,
+  PoolSpec,
+  StaticBackendSpec,
+} from "../core/pool_spec.ts";
+
+export type { BackendMode, NodeAddressType, StaticBackendSpec };
+
+/** Output style of log lines. */
+export type LogFormat = "text" | "json";
+/** Minimum level a log line needs to be written. */
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+/** What a listener does with new connections when no backend of its pool is healthy. */
+export type WhenAllUnhealthy = "reject" | "any";
+/** What happens to open connections of a backend that leaves the pool. */
+export type OnRemoval = "drain" | "close";
+
+/** Active health check settings of one listener. */
+export interface HealthCheckConfig {
+  /** @default {true} */
+  readonly enabled: boolean;
+  /** @default {2000} */
+  readonly intervalMs: number;
+  /** @default {1000} */
+  readonly timeoutMs: number;
+  /** Consecutive successes to become healthy. @default {2} */
+  readonly rise: number;
+  /** Consecutive failures to become unhealthy. @default {3} */
+  readonly fall: number;
+  /** Probe this port instead of the backend's own. */
+  readonly port?: number;
+  /** Bytes (UTF-8) to send after connecting. */
+  readonly send?: string;
+  /** Substring the response must contain. */
+  readonly expect?: string;
+  /** Share of the pool that passive ejection may mark down, 0-100. @default {50} */
+  readonly maxEjectionPercent: number;
+}
+
+/** One listener: an address to accept on and the pool it forwards to. */
+export interface ListenerConfig extends PoolSpec {
+  readonly name: string;
+  /** As written, e.g. `":80"` or `"127.0.0.1:8080"`. */
+  readonly listenerAddress: string;
+  /** Host part of `listenerAddress`; `""` binds all interfaces. */
+  readonly host: string;
+  readonly port: number;
+  /** Kubernetes Service port name that feeds this pool. */
+  readonly backendPortName?: string;
+  /** Namespace to watch; all namespaces when absent. */
+  readonly namespace?: string;
+  /** Narrows discovery to one Service, `NAMESPACE/NAME`. */
+  readonly service?: string;
+  /** Narrows discovery to Services with all these labels. */
+  readonly serviceSelector?: Readonly<Record<string, string>>;
+  /** @default {"auto"} */
+  readonly backendMode: BackendMode;
+  /** Node address preference for NodePort pools. @default {["InternalIP","ExternalIP"]} */
+  readonly nodeAddressTypes: readonly NodeAddressType[];
+  /** Leave cordoned (unschedulable) nodes out of NodePort pools. @default {false} */
+  readonly excludeCordonedNodes: boolean;
+  /** Static backends; used instead of (or beside) Kubernetes discovery. */
+  readonly backends: readonly StaticBackendSpec[];
+  /** @default {"round_robin"} */
+  readonly balancer: BalancerKind;
+  /** Maglev lookup table size, a prime. @default {65537} */
+  readonly maglevTableSize: number;
+  /** Maglev hash seed; replicas that must agree use the same seed. @default {0} */
+  readonly maglevSeed: number;
+  /**
+   * Budget from accepting a client to an established backend connection, across all
+   * connect attempts. This is what the original `requestTimeout` (seconds) means here.
+   * @default {5000}
+   */
+  readonly requestTimeoutMs: number;
+  /** Per connect attempt; capped by the time left of `requestTimeoutMs`. @default {2000} */
+  readonly connectTimeoutMs: number;
+  /** Close a proxied connection after this long without bytes either way. @default {3600000} */
+  readonly idleTimeoutMs: number;
+  /** Concurrent client connections; excess is refused at once. 0 = unlimited. @default {10000} */
+  readonly maxConnections: number;
+  /** Distinct backends tried per client connection. @default {3} */
+  readonly maxConnectAttempts: number;
+  /** How long connections may finish on shutdown or backend removal. @default {30000} */
+  readonly drainTimeoutMs: number;
+  /** @default {"drain"} */
+  readonly onRemoval: OnRemoval;
+  /** @default {"reject"} */
+  readonly whenAllUnhealthy: WhenAllUnhealthy;
+  readonly healthCheck: HealthCheckConfig;
+}
+
+/** Process-wide settings. */
+export interface SettingsConfig {
+  /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
+  readonly kubeconfigPath: string;
+  /** @default {"info"} */
+  readonly logLevel: LogLevel;
+  /** @default {"text"} */
+  readonly logFormat: LogFormat;
+  /** Admin HTTP address (`/metrics`, `/healthz`, `/readyz`, `/pools`); `""` disables. @default {"127.0.0.1:9090"} */
+  readonly adminAddress: string;
+}
+
+/** A complete configuration. */
+export interface Config {
+  readonly settings: SettingsConfig;
+  readonly configurations: readonly ListenerConfig[];
+}

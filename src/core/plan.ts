@@ -1,0 +1,61 @@
+/**
+ * Pool plans: which backends a listener's pool has and why the others were left out.
+ * resolve/ produces them; `discover` prints them; the pool applies them.
+ *
+ * @module
+ */
+import type { BackendMode, NodeAddressType, StaticBackendSpec } from "./pool_spec.ts";
+
+export type { BackendMode, NodeAddressType, StaticBackendSpec };
+
+/** Why a candidate backend is not in a pool. Spelled the same in JSON output. */
+export type ExclusionReason =
+  | "node-not-ready"
+  | "node-excluded"
+  | "node-cordoned"
+  | "no-node-address"
+  | "no-local-endpoint"
+  | "not-ready"
+  | "terminating"
+  | "port-name-mismatch"
+  | "no-cluster-ip"
+  | "no-node-port"
+  | "unsupported-address-type"
+  | "endpoints-unavailable";
+
+/** A backend a pool plan includes. */
+export interface PlannedBackend {
+  /** `host:port`, IPv6 in brackets; the backend key. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  /** @default {1} */
+  readonly weight: number;
+  /** `namespace/name` of the Service that contributed it; absent for static backends. */
+  readonly service?: string;
+  readonly node?: string;
+  readonly pod?: string;
+  /** True for terminating endpoints that still serve: no new connections, existing ones drain. */
+  readonly draining?: boolean;
+}
+
+/** A candidate backend left out of a pool, with the reason. */
+export interface ExcludedBackend {
+  /** Absent when no address could be formed (e.g. a node without addresses). */
+  readonly address?: string;
+  readonly service?: string;
+  readonly node?: string;
+  readonly pod?: string;
+  readonly reason: ExclusionReason;
+  /** Extra human detail, e.g. `Ready condition is Unknown`. */
+  readonly detail?: string;
+}
+
+/** The resolved pool of one listener. The JSON shape is a documented contract. */
+export interface PoolPlan {
+  readonly name: string;
+  readonly listenerAddress: string;
+  readonly backends: readonly PlannedBackend[];
+  readonly excluded: readonly ExcludedBackend[];
+  readonly warnings: readonly string[];
+}

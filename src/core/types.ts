@@ -1,0 +1,101 @@
+/**
+ * Vocabulary shared by every layer: backends, pools, pickers.
+ *
+ * Words: a *backend* is an address the load balancer forwards to; a *pool* is the
+ * backends of one listener; *endpoint* is used only for Kubernetes EndpointSlice entries.
+ *
+ * @module
+ */
+
+/** Names accepted in config under `balancer:`. */
+export type BalancerKind = "round_robin" | "least_connections" | "random_two" | "maglev";
+
+/** Every {@linkcode BalancerKind}, in documentation order. */
+export const BALANCER_KINDS: readonly BalancerKind[] = [
+  "round_robin",
+  "least_connections",
+  "random_two",
+  "maglev",
+];
+
+/** An address the load balancer forwards to. Immutable; identity is {@linkcode Backend.key}. */
+export interface Backend {
+  /** `host:port`, IPv6 hosts in brackets (`[::1]:80`). Unique within a pool. */
+  readonly key: string;
+  /** Host name or IP address, without brackets. */
+  readonly host: string;
+  /** TCP port, 1-65535. */
+  readonly port: number;
+  /**
+   * Relative share of new connections; 0 takes none.
+   * @default {1}
+   */
+  readonly weight: number;
+}
+
+/** A backend as a balancer sees it: the backend plus its live connection count. */
+export interface Candidate {
+  readonly backend: Backend;
+  /** Connections currently forwarded to this backend by this process. */
+  readonly activeConnections: number;
+}
+
+/** What a balancer may know about the client of a new connection. */
+export interface ClientInfo {
+  /** Client IP address without brackets or port, e.g. `203.0.113.7` or `2001:db8::1`. */
+  readonly address: string;
+  /** Client source port. */
+  readonly port: number;
+}
+
+/** A load-balancing policy. Implementations are pure: no I/O, no timers. */
+export interface Balancer {
+  readonly kind: BalancerKind;
+  /**
+   * Picks a backend for a new client connection.
+   *
+   * The same `candidates` array (by identity) is passed again until the pool changes, so an
+   * implementation may cache derived tables keyed on it.
+   *
+   * @param candidates the eligible backends of one pool; never mutated
+   * @returns the chosen candidate's index, or `-1` when `candidates` is empty or every weight is 0
+   */
+  pick(candidates: readonly Candidate[], client: ClientInfo): number;
+}
+
+/**
+ * A backend handed out for one client connection. The holder must call
+ * {@linkcode Lease.release} exactly once when the connection to the backend ends
+ * (or the connect attempt fails); further calls are ignored.
+ */
+export interface Lease {
+  readonly backend: Backend;
+  /**
+   * Aborted when the connection must be closed by the pool's decision: the backend was
+   * removed and its drain time ran out, or it was removed with `onRemoval: close`.
+   */
+  readonly signal: AbortSignal;
+  /** Reports the outcome of the connect attempt (feeds passive health checking). */
+  reportConnect(ok: boolean, error?: unknown): void;
+  /** Gives the backend slot back. Idempotent. */
+  release(): void;
+}
+
+/** Why a picker returned no backend. */
+export type NoBackendReason = "empty" | "all_unhealthy" | "exhausted";
+
+/**
+ * The seam between the proxy and live pool state. The proxy asks for a backend per connection
+ * attempt; the implementation (the pool) owns membership, health and connection counts.
+ */
+export interface Picker {
+  /** Pool name, for logs and metrics. */
+  readonly name: string;
+  /**
+   * Picks a backend for a new connection attempt and counts it as active.
+   * @param client the connecting client
+   * @param exclude backend keys already tried for this client connection
+   * @returns a lease, or the reason there is none
+   */
+  acquire(client: ClientInfo, exclude: ReadonlySet<string>): Lease | NoBackendReason;
+}
