@@ -29,11 +29,13 @@ fi
 # deb-src entries next to the binary ones, so `apt-get source` finds the package.
 src_list=/etc/apt/sources.list.d/nautiluslb-src.sources
 if [ ! -f "$src_list" ]; then
+  tmp_list=$(mktemp)
   for f in /etc/apt/sources.list.d/*.sources; do
     [ -f "$f" ] || continue
     sed 's/^Types: deb$/Types: deb-src/' "$f"
     echo
-  done >"$src_list"
+  done >"$tmp_list"
+  mv "$tmp_list" "$src_list"
   apt-get update -qq
 fi
 

@@ -1,0 +1,92 @@
+/**
+ * Logging setup and the console/terminal output helpers. The only module that writes to
+ * the console; every other module takes a logger from {@linkcode getLogger}.
+ *
+ * Log lines go to stderr (text or JSON lines); command output (tables, JSON) goes to stdout
+ * through {@linkcode writeOut}.
+ *
+ * @module
+ */
+import {
+  configure,
+  getJsonLinesFormatter,
+  getLogger as getLogtapeLogger,
+  getTextFormatter,
+  type Logger,
+  type LogRecord,
+  reset,
+} from "@logtape/logtape";
+
+export type { Logger };
+
+/** Minimum level a log line needs to be written. */
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+/** Output style of log lines. */
+export type LogFormat = "text" | "json";
+
+/** Options of {@linkcode setupLogging}. */
+export interface LoggingOptions {
+  /** @default {"info"} */
+  readonly level?: LogLevel;
+  /** @default {"text"} */
+  readonly format?: LogFormat;
+  /** Where lines go. @default {stderr} */
+  readonly write?: (line: string) => void;
+}
+
+const encoder = new TextEncoder();
+
+/** Writes text to stdout synchronously (command output, not logs). */
+export function writeOut(text: string): void {
+  writeAll(Deno.stdout, encoder.encode(text));
+}
+
+/** Writes text to stderr synchronously (usage errors and human hints, not logs). */
+export function writeErr(text: string): void {
+  writeAll(Deno.stderr, encoder.encode(text));
+}
+
+function writeAll(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += target.writeSync(bytes.subarray(offset));
+}
+
+/** True when stdout is an interactive terminal (progress output, colours). */
+export function isStdoutTerminal(): boolean {
+  return Deno.stdout.isTerminal();
+}
+
+/** True when stderr is an interactive terminal. */
+export function isStderrTerminal(): boolean {
+  return Deno.stderr.isTerminal();
+}
+
+/**
+ * Configures the `nautiluslb` logger tree. Call once per process (again to reconfigure).
+ * Sinks write synchronously so nothing is lost when the process exits.
+ */
+export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
+  const format = options.format ?? "text";
+  const formatter: (r: LogRecord) => string = format === "json"
+    ? getJsonLinesFormatter()
+    : getTextFormatter({ timestamp: "date-time-tz", value: (v) => Deno.inspect(v) });
+  const write = options.write ?? writeErr;
+  await configure({
+    reset: true,
+    sinks: { out: (record: LogRecord) => write(formatter(record)) },
+    loggers: [
+      { category: ["nautiluslb"], lowestLevel: options.level ?? "info", sinks: ["out"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["out"] },
+    ],
+  });
+}
+
+/** Removes the logging configuration (tests). */
+export async function resetLogging(): Promise<void> {
+  await reset();
+}
+
+/** A logger under the `nautiluslb` category, e.g. `getLogger("proxy")`. */
+export function getLogger(...category: string[]): Logger {
+  return getLogtapeLogger(["nautiluslb", ...category]);
+}

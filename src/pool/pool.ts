@@ -1,0 +1,293 @@
+/**
+ * The live backend table of one listener: membership × health × active connections × drain.
+ *
+ * The pool is the single owner of this state. Discovery feeds membership through
+ * {@linkcode Pool.update}, health checking feeds {@linkcode Pool.setHealth}, and the proxy
+ * takes backends through the {@linkcode Picker} interface. Nobody else mutates it.
+ *
+ * @module
+ */
+import type {
+  Backend,
+  Balancer,
+  Candidate,
+  ClientInfo,
+  Lease,
+  NoBackendReason,
+  Picker,
+} from "../core/types.ts";
+
+/** Health of a backend as the pool sees it. `unknown` (not checked yet) is eligible. */
+export type BackendHealth = "unknown" | "healthy" | "unhealthy";
+
+/** What a removed backend's open connections get. */
+export type OnRemoval = "drain" | "close";
+
+/** What new connections get when no backend is healthy. */
+export type WhenAllUnhealthy = "reject" | "any";
+
+/** Options of {@linkcode Pool}. */
+export interface PoolOptions {
+  /** Pool (listener) name, for logs and metrics. */
+  readonly name: string;
+  readonly balancer: Balancer;
+  /**
+   * How long connections to a removed backend may go on before they are closed.
+   * @default {30000}
+   */
+  readonly drainTimeoutMs?: number;
+  /** @default {"drain"} */
+  readonly onRemoval?: OnRemoval;
+  /** @default {"reject"} */
+  readonly whenAllUnhealthy?: WhenAllUnhealthy;
+  /** Told of every connect outcome, for passive health checking. */
+  readonly onConnectResult?: (key: string, ok: boolean, error?: unknown) => void;
+}
+
+/** One backend row of {@linkcode Pool.snapshot}. */
+export interface PoolBackendSnapshot {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly health: BackendHealth;
+  readonly activeConnections: number;
+  /** Removed from the pool, open connections still draining. */
+  readonly isDraining: boolean;
+}
+
+/** A point-in-time copy of the pool for printing, admin and metrics. */
+export interface PoolSnapshot {
+  readonly name: string;
+  readonly backends: readonly PoolBackendSnapshot[];
+}
+
+/** Default for {@linkcode PoolOptions.drainTimeoutMs}. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+class Entry implements Candidate {
+  backend: Backend;
+  activeConnections = 0;
+  health: BackendHealth = "unknown";
+  isDraining = false;
+  drainTimer: ReturnType<typeof setTimeout> | undefined;
+  controller = new AbortController();
+
+  constructor(backend: Backend) {
+    this.backend = backend;
+  }
+}
+
+class PoolLease implements Lease {
+  readonly backend: Backend;
+  readonly signal: AbortSignal;
+  #entry: Entry | undefined;
+  #pool: Pool;
+
+  constructor(pool: Pool, entry: Entry) {
+    this.#pool = pool;
+    this.#entry = entry;
+    this.backend = entry.backend;
+    this.signal = entry.controller.signal;
+  }
+
+  reportConnect(ok: boolean, error?: unknown): void {
+    this.#pool.reportConnect(this.backend.key, ok, error);
+  }
+
+  release(): void {
+    const entry = this.#entry;
+    if (entry === undefined) return;
+    this.#entry = undefined;
+    this.#pool.releaseEntry(entry);
+  }
+}
+
+/**
+ * A live pool implementing {@linkcode Picker}.
+ *
+ * Eligible for new connections: members that are not draining and not `unhealthy`. When
+ * none is eligible, `whenAllUnhealthy: "any"` falls back to every member (fail open).
+ */
+export class Pool implements Picker {
+  readonly name: string;
+  #balancer: Balancer;
+  #drainTimeoutMs: number;
+  #onRemoval: OnRemoval;
+  #whenAllUnhealthy: WhenAllUnhealthy;
+  #onConnectResult: PoolOptions["onConnectResult"];
+  #entries = new Map<string, Entry>();
+  /** Candidates handed to the balancer; a new array whenever eligibility changes. */
+  #eligible: Entry[] = [];
+  #isFailOpen = false;
+
+  constructor(options: PoolOptions) {
+    this.name = options.name;
+    this.#balancer = options.balancer;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.#onRemoval = options.onRemoval ?? "drain";
+    this.#whenAllUnhealthy = options.whenAllUnhealthy ?? "reject";
+    this.#onConnectResult = options.onConnectResult;
+  }
+
+  /** Number of members (not counting draining ones). */
+  get size(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) if (!e.isDraining) n++;
+    return n;
+  }
+
+  /** True when new connections go to unhealthy backends because none is healthy. */
+  get isFailOpen(): boolean {
+    return this.#isFailOpen;
+  }
+
+  /**
+   * Replaces the membership. Backends that stay keep their health and connections (their
+   * weight may change); removed ones get no new connections and drain (or are closed, per
+   * `onRemoval`); a removed backend that comes back while draining is taken back as it is.
+   */
+  update(backends: readonly Backend[]): void {
+    const keep = new Set<string>();
+    for (const backend of backends) {
+      keep.add(backend.key);
+      const entry = this.#entries.get(backend.key);
+      if (entry === undefined) {
+        this.#entries.set(backend.key, new Entry(backend));
+        continue;
+      }
+      entry.backend = backend;
+      if (entry.isDraining) {
+        entry.isDraining = false;
+        clearTimeout(entry.drainTimer);
+        entry.drainTimer = undefined;
+      }
+    }
+    for (const [key, entry] of this.#entries) {
+      if (keep.has(key) || entry.isDraining) continue;
+      this.#remove(entry);
+    }
+    this.#rebuild();
+  }
+
+  /** Sets a member's health; unknown keys are ignored. */
+  setHealth(key: string, health: BackendHealth): void {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.health === health) return;
+    entry.health = health;
+    this.#rebuild();
+  }
+
+  /** Health of a member, or `undefined` when it is not in the pool. */
+  health(key: string): BackendHealth | undefined {
+    return this.#entries.get(key)?.health;
+  }
+
+  acquire(client: ClientInfo, exclude: ReadonlySet<string>): Lease | NoBackendReason {
+    const eligible = this.#eligible;
+    if (eligible.length === 0) {
+      return this.#entries.size === 0 || this.size === 0 ? "empty" : "all_unhealthy";
+    }
+    let index = this.#balancer.pick(eligible, client);
+    if (index < 0) return "all_unhealthy";
+    if (exclude.size > 0 && exclude.has(eligible[index]!.backend.key)) {
+      // Retry path: walk on from the balancer's choice to the next untried backend, so
+      // the policy (and a Maglev table) keeps working without rebuilding anything.
+      const n = eligible.length;
+      let found = -1;
+      for (let step = 1; step < n; step++) {
+        const j = (index + step) % n;
+        const e = eligible[j]!;
+        if (!exclude.has(e.backend.key) && e.backend.weight > 0) {
+          found = j;
+          break;
+        }
+      }
+      if (found < 0) return "exhausted";
+      index = found;
+    }
+    const entry = eligible[index]!;
+    entry.activeConnections++;
+    return new PoolLease(this, entry);
+  }
+
+  /** @internal Called by leases. */
+  releaseEntry(entry: Entry): void {
+    entry.activeConnections--;
+    if (entry.isDraining && entry.activeConnections === 0) this.#forget(entry);
+  }
+
+  /** @internal Called by leases. */
+  reportConnect(key: string, ok: boolean, error?: unknown): void {
+    this.#onConnectResult?.(key, ok, error);
+  }
+
+  /** A copy of the current state, members sorted by key. */
+  snapshot(): PoolSnapshot {
+    const backends: PoolBackendSnapshot[] = [];
+    for (const e of this.#entries.values()) {
+      backends.push({
+        key: e.backend.key,
+        host: e.backend.host,
+        port: e.backend.port,
+        weight: e.backend.weight,
+        health: e.health,
+        activeConnections: e.activeConnections,
+        isDraining: e.isDraining,
+      });
+    }
+    backends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { name: this.name, backends };
+  }
+
+  /** Stops drain timers and aborts every lease's signal. The pool is unusable afterwards. */
+  close(): void {
+    for (const entry of this.#entries.values()) {
+      clearTimeout(entry.drainTimer);
+      entry.controller.abort(new Error(`Pool ${this.name} closed`));
+    }
+    this.#entries.clear();
+    this.#eligible = [];
+  }
+
+  #remove(entry: Entry): void {
+    if (entry.activeConnections === 0) {
+      this.#forget(entry);
+      return;
+    }
+    entry.isDraining = true;
+    const reason = new Error(`Backend ${entry.backend.key} left pool ${this.name}`);
+    if (this.#onRemoval === "close") {
+      entry.controller.abort(reason);
+      return;
+    }
+    entry.drainTimer = setTimeout(() => {
+      entry.drainTimer = undefined;
+      entry.controller.abort(reason);
+    }, this.#drainTimeoutMs);
+  }
+
+  #forget(entry: Entry): void {
+    clearTimeout(entry.drainTimer);
+    if (this.#entries.get(entry.backend.key) === entry) this.#entries.delete(entry.backend.key);
+  }
+
+  #rebuild(): void {
+    const healthy: Entry[] = [];
+    const members: Entry[] = [];
+    for (const e of this.#entries.values()) {
+      if (e.isDraining) continue;
+      members.push(e);
+      if (e.health !== "unhealthy") healthy.push(e);
+    }
+    const byKey = (a: Entry, b: Entry) =>
+      a.backend.key < b.backend.key ? -1 : a.backend.key > b.backend.key ? 1 : 0;
+    if (healthy.length === 0 && this.#whenAllUnhealthy === "any" && members.length > 0) {
+      this.#isFailOpen = true;
+      this.#eligible = members.sort(byKey);
+    } else {
+      this.#isFailOpen = false;
+      this.#eligible = healthy.sort(byKey);
+    }
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * One client connection: pick a backend, dial it (bounded retries), then copy bytes both
+ * ways with half-close until both directions end.
+ *
+ * Socket ownership: {@linkcode forward} takes ownership of the client connection and closes
+ * it (and the backend connection) before its promise settles. It never throws.
+ *
+ * @module
+ */
+import type { ClientInfo, Lease, Picker } from "../core/types.ts";
+
+/** The knobs of {@linkcode forward}; shared by every connection of a listener. */
+export interface ForwardOptions {
+  readonly picker: Picker;
+  /** Budget from accept to an established backend connection, across attempts. */
+  readonly requestTimeoutMs: number;
+  /** Per connect attempt, capped by what is left of `requestTimeoutMs`. */
+  readonly connectTimeoutMs: number;
+  /** Close after this long with no bytes either way. 0 disables. */
+  readonly idleTimeoutMs: number;
+  /** Distinct backends tried per client connection. */
+  readonly maxConnectAttempts: number;
+  /** Dials a backend; `Deno.connect` unless replaced (tests). */
+  readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
+}
+
+/** How a connection ended, for counters and logs. */
+export type ForwardOutcome =
+  | "done"
+  | "idle_timeout"
+  | "no_backend"
+  | "connect_failed"
+  | "error"
+  | "closed";
+
+/** Counters a listener keeps; {@linkcode forward} adds to them once per connection. */
+export interface ForwardStats {
+  bytesFromClients: number;
+  bytesToClients: number;
+  connectFailures: number;
+  noBackend: number;
+  idleTimeouts: number;
+}
+
+/** Details of a failed connection, for a log line. */
+export interface ForwardFailure {
+  readonly outcome: ForwardOutcome;
+  readonly message: string;
+  readonly client: ClientInfo;
+  readonly backends: readonly string[];
+}
+
+/**
+ * A live proxied connection, so a listener can close it on shutdown. `close()` is
+ * idempotent and safe from any state.
+ */
+export interface Forwarding {
+  close(): void;
+}
+
+/** Start small so idle connections hold little memory; grow once a read fills the buffer. */
+const INITIAL_BUFFER_BYTES = 4 * 1024;
+const MAX_BUFFER_BYTES = 64 * 1024;
+
+const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
+
+/**
+ * Forwards one accepted client connection.
+ *
+ * @param client the accepted connection; owned by this function from now on
+ * @param clientInfo the client's address
+ * @param options listener-wide options
+ * @param stats counters to add to
+ * @param track called once with a handle to close the connection early, and again with
+ *   `undefined` when it ended
+ * @param onFailure called once when the connection fails before or during forwarding
+ */
+export async function forward(
+  client: Deno.TcpConn,
+  clientInfo: ClientInfo,
+  options: ForwardOptions,
+  stats: ForwardStats,
+  track: (handle: Forwarding | undefined) => void,
+  onFailure: (failure: ForwardFailure) => void,
+): Promise<ForwardOutcome> {
+  const session = new Session(client);
+  track(session);
+  try {
+    const dialed = await connectBackend(session, clientInfo, options, stats, onFailure);
+    if (dialed === undefined) return session.isClosed ? "closed" : session.outcome;
+    const [backend, lease] = dialed;
+    try {
+      return await session.pipe(backend, lease, options.idleTimeoutMs, stats);
+    } finally {
+      lease.release();
+    }
+  } catch (error) {
+    onFailure({
+      outcome: "error",
+      message: errorMessage(error),
+      client: clientInfo,
+      backends: [],
+    });
+    return "error";
+  } finally {
+    session.close();
+    track(undefined);
+  }
+}
+
+async function connectBackend(
+  session: Session,
+  clientInfo: ClientInfo,
+  options: ForwardOptions,
+  stats: ForwardStats,
+  onFailure: (failure: ForwardFailure) => void,
+): Promise<[Deno.TcpConn, Lease] | undefined> {
+  const dial = options.dial ?? defaultDial;
+  const deadline = performance.now() + options.requestTimeoutMs;
+  const tried = new Set<string>();
+  let lastError = "";
+  while (tried.size < options.maxConnectAttempts) {
+    const lease = options.picker.acquire(clientInfo, tried);
+    if (typeof lease === "string") {
+      if (tried.size === 0) {
+        stats.noBackend++;
+        session.outcome = "no_backend";
+        onFailure({
+          outcome: "no_backend",
+          message: lease === "empty" ? "pool has no backends" : "no healthy backend in pool",
+          client: clientInfo,
+          backends: [],
+        });
+        return undefined;
+      }
+      break;
+    }
+    const key = lease.backend.key;
+    tried.add(key);
+    const left = deadline - performance.now();
+    const timeoutMs = Math.max(1, Math.min(options.connectTimeoutMs, left));
+    const abort = session.connectAbort(timeoutMs);
+    try {
+      const conn = await dial({
+        hostname: lease.backend.host,
+        port: lease.backend.port,
+        signal: abort.signal,
+      });
+      abort.done();
+      if (session.isClosed) {
+        conn.close();
+        lease.release();
+        return undefined;
+      }
+      lease.reportConnect(true);
+      return [conn, lease];
+    } catch (error) {
+      abort.done();
+      lease.release();
+      if (session.isClosed) return undefined;
+      stats.connectFailures++;
+      lastError = abort.timedOut ? `connect timed out after ${timeoutMs}ms` : errorMessage(error);
+      lease.reportConnect(false, error);
+    }
+    if (deadline - performance.now() <= 0) {
+      lastError += ` (requestTimeout ${options.requestTimeoutMs}ms exhausted)`;
+      break;
+    }
+  }
+  session.outcome = "connect_failed";
+  onFailure({
+    outcome: "connect_failed",
+    message: lastError || "no backend left to try",
+    client: clientInfo,
+    backends: [...tried],
+  });
+  return undefined;
+}
+
+/** Abort handle for one connect attempt: timeout or listener-forced close. */
+interface ConnectAbort {
+  readonly signal: AbortSignal;
+  readonly timedOut: boolean;
+  done(): void;
+}
+
+class Session implements Forwarding {
+  outcome: ForwardOutcome = "done";
+  isClosed = false;
+  #client: Deno.TcpConn;
+  #backend: Deno.TcpConn | undefined;
+  #connecting: AbortController | undefined;
+  #bytes = 0;
+  #idleTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(client: Deno.TcpConn) {
+    this.#client = client;
+  }
+
+  connectAbort(timeoutMs: number): ConnectAbort {
+    const controller = new AbortController();
+    this.#connecting = controller;
+    const state = { signal: controller.signal, timedOut: false, done: () => {} };
+    const timer = setTimeout(() => {
+      state.timedOut = true;
+      controller.abort(new Deno.errors.TimedOut(`connect timed out after ${timeoutMs}ms`));
+    }, timeoutMs);
+    state.done = () => {
+      clearTimeout(timer);
+      this.#connecting = undefined;
+    };
+    return state;
+  }
+
+  /** Copies both ways until both directions reached EOF, an error, idle timeout or close. */
+  async pipe(
+    backend: Deno.TcpConn,
+    lease: Lease,
+    idleTimeoutMs: number,
+    stats: ForwardStats,
+  ): Promise<ForwardOutcome> {
+    this.#backend = backend;
+    const client = this.#client;
+    try {
+      client.setNoDelay(true);
+      backend.setNoDelay(true);
+    } catch {
+      // A socket that is already gone fails below with a clearer error.
+    }
+    const onAbort = () => this.close();
+    lease.signal.addEventListener("abort", onAbort, { once: true });
+    if (lease.signal.aborted) this.close();
+    if (idleTimeoutMs > 0) this.#armIdle(idleTimeoutMs, stats);
+    try {
+      // close() makes both pending reads fail at once, so this settles promptly.
+      const [up, down] = await Promise.all([
+        this.#copy(client, backend),
+        this.#copy(backend, client),
+      ]);
+      stats.bytesFromClients += up;
+      stats.bytesToClients += down;
+    } finally {
+      lease.signal.removeEventListener("abort", onAbort);
+      clearInterval(this.#idleTimer);
+    }
+    return this.outcome;
+  }
+
+  /**
+   * One direction. On EOF the write side of `dst` is shut down (half-close), so the peer
+   * still gets to answer. On an error both sockets close. Returns bytes copied.
+   */
+  async #copy(src: Deno.TcpConn, dst: Deno.TcpConn): Promise<number> {
+    let buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
+    let total = 0;
+    try {
+      while (true) {
+        const n = await src.read(buffer);
+        if (n === null) break;
+        total += n;
+        this.#bytes += n;
+        let written = await dst.write(n === buffer.length ? buffer : buffer.subarray(0, n));
+        while (written < n) written += await dst.write(buffer.subarray(written, n));
+        if (n === buffer.length && buffer.length < MAX_BUFFER_BYTES) {
+          buffer = new Uint8Array(MAX_BUFFER_BYTES);
+        }
+      }
+    } catch (error) {
+      if (!this.isClosed) {
+        if (!isPeerGone(error)) this.outcome = "error";
+        this.close();
+      }
+      return total;
+    }
+    try {
+      await dst.closeWrite();
+    } catch {
+      // The peer already closed: nothing left to tell it.
+    }
+    return total;
+  }
+
+  #armIdle(idleTimeoutMs: number, stats: ForwardStats): void {
+    // Check a few times per period instead of touching a timer per chunk; a silent
+    // connection closes between 1 and 1.25 idle periods after its last byte.
+    const checks = 4;
+    let quiet = 0;
+    let seen = this.#bytes;
+    this.#idleTimer = setInterval(() => {
+      if (this.#bytes !== seen) {
+        seen = this.#bytes;
+        quiet = 0;
+        return;
+      }
+      if (++quiet >= checks) {
+        stats.idleTimeouts++;
+        this.outcome = "idle_timeout";
+        this.close();
+      }
+    }, Math.max(1, Math.floor(idleTimeoutMs / checks)));
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    clearInterval(this.#idleTimer);
+    this.#connecting?.abort(new Deno.errors.Interrupted("connection closed"));
+    try {
+      this.#client.close();
+    } catch {
+      // already closed
+    }
+    try {
+      this.#backend?.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function isPeerGone(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted;
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
