@@ -1,0 +1,531 @@
+/**
+ * Pure resolution of a listener's pool: which backends an {@linkcode Inventory} yields for a
+ * {@linkcode PoolSpec}, and why every other candidate was left out.
+ *
+ * No I/O, no clock, no randomness: the same inputs give the same plan, byte for byte.
+ *
+ * @module
+ */
+import { formatHostPort } from "../core/address.ts";
+import type {
+  EndpointSliceInfo,
+  Inventory,
+  NodeInfo,
+  ServiceInfo,
+  ServicePortInfo,
+} from "../core/inventory.ts";
+import type { ExcludedBackend, ExclusionReason, PlannedBackend, PoolPlan } from "../core/plan.ts";
+import type { BackendMode, PoolSpec } from "../core/pool_spec.ts";
+import {
+  ANNOTATION_BACKEND_MODE,
+  ANNOTATION_ENABLED,
+  ANNOTATION_WEIGHT,
+  BACKEND_MODE_NAMES,
+  LABEL_EXCLUDE_FROM_EXTERNAL_LB,
+  MAX_WEIGHT,
+  parseBackendMode,
+  parseWeight,
+} from "./annotations.ts";
+import { compareEntries } from "./_compare.ts";
+import { type EndpointSliceIndex, indexEndpointSlices } from "./slice_index.ts";
+
+/** Options of {@linkcode resolvePool}. */
+export interface ResolveOptions {
+  /**
+   * EndpointSlices of `inventory` grouped by Service, from {@linkcode indexEndpointSlices}.
+   * Built for the call when absent; pass one to resolve several pools of one snapshot.
+   */
+  readonly endpointSliceIndex?: EndpointSliceIndex;
+}
+
+/** A mode after `auto` and headless Services were settled. */
+type ConcreteMode = Exclude<BackendMode, "auto">;
+
+/** A node with its address and, when it may not take traffic, why. */
+interface NodeCandidate {
+  readonly name: string;
+  readonly host?: string;
+  readonly exclusion?: { readonly reason: ExclusionReason; readonly detail: string };
+}
+
+/** One Service that passed the filters, with the port the listener wants. */
+interface MatchedService {
+  readonly key: string;
+  readonly service: ServiceInfo;
+  readonly port: ServicePortInfo;
+}
+
+/** Accumulates one plan; dedupes backends by address. */
+class PlanBuilder {
+  readonly backends: PlannedBackend[] = [];
+  readonly excluded: ExcludedBackend[] = [];
+  readonly warnings: string[] = [];
+  /** Address → contributing Service key (`""` for static backends). */
+  readonly #owners = new Map<string, string>();
+  /** `first\0second` → duplicate count and one example address. */
+  readonly #duplicates = new Map<string, { count: number; example: string }>();
+
+  include(backend: PlannedBackend): void {
+    const owner = backend.service ?? "";
+    const first = this.#owners.get(backend.address);
+    if (first === undefined) {
+      this.#owners.set(backend.address, owner);
+      this.backends.push(backend);
+      return;
+    }
+    // The same Service listing an address twice (overlapping slices during an update) is
+    // normal; only a clash between two sources is worth a warning.
+    if (first === owner) return;
+    const pair = `${first}\0${owner}`;
+    const seen = this.#duplicates.get(pair);
+    if (seen) seen.count++;
+    else this.#duplicates.set(pair, { count: 1, example: backend.address });
+  }
+
+  exclude(entry: ExcludedBackend): void {
+    this.excluded.push(entry);
+  }
+
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+
+  build(spec: PoolSpec): PoolPlan {
+    for (const [pair, { count, example }] of this.#duplicates) {
+      const [first = "", second = ""] = pair.split("\0");
+      const what = count === 1 ? `backend ${example}` : `${count} backends (e.g. ${example})`;
+      this.warnings.push(
+        `${describeSource(second)} duplicates ${what} of ${
+          describeSource(first)
+        }; keeping the first`,
+      );
+    }
+    this.backends.sort(compareEntries);
+    this.excluded.sort(compareEntries);
+    return {
+      name: spec.name,
+      listenerAddress: spec.listenerAddress,
+      backends: this.backends,
+      excluded: this.excluded,
+      warnings: this.warnings,
+    };
+  }
+}
+
+function describeSource(owner: string): string {
+  return owner === "" ? "static backends" : `Service ${owner}`;
+}
+
+/**
+ * Resolves the pool of one listener.
+ *
+ * A Service feeds the pool when it is annotated `nautiluslb.cloudresty.io/enabled: "true"`,
+ * lies in `spec.namespace` (any when absent), matches `spec.service` and
+ * `spec.serviceSelector` when given, and has a port named `spec.backendPortName`. Several
+ * such Services merge into one pool, with a warning. Static `spec.backends` come first.
+ *
+ * Backends and exclusions are sorted by address (numbers compared as numbers), then
+ * Service; an address contributed twice is kept once.
+ *
+ * @param inventory the cluster snapshot; never mutated
+ * @param spec what decides the pool's membership
+ * @returns a new plan that shares no mutable state with the inputs
+ */
+export function resolvePool(
+  inventory: Inventory,
+  spec: PoolSpec,
+  options: ResolveOptions = {},
+): PoolPlan {
+  const plan = new PlanBuilder();
+  for (const b of spec.backends) {
+    plan.include({
+      address: formatHostPort(b.host, b.port),
+      host: b.host,
+      port: b.port,
+      weight: b.weight,
+    });
+  }
+  const portName = spec.backendPortName;
+  if (portName === undefined) return plan.build(spec);
+
+  const matched = matchServices(inventory, spec, portName, plan);
+  if (matched.length === 0) {
+    if (spec.service === undefined) {
+      const where = spec.namespace === undefined
+        ? "any namespace"
+        : `namespace "${spec.namespace}"`;
+      plan.warn(`No annotated Service in ${where} has a port named "${portName}"`);
+    }
+    return plan.build(spec);
+  }
+  if (matched.length > 1) {
+    const names = matched.map((m) => m.key).join(", ");
+    plan.warn(
+      `Services ${names} all have a port named "${portName}" and are merged into one pool; ` +
+        `set "service" or "serviceSelector" to narrow it`,
+    );
+  }
+
+  const sliceIndex = options.endpointSliceIndex ?? indexEndpointSlices(inventory);
+  let nodes: readonly NodeCandidate[] | undefined;
+  for (const m of matched) {
+    const weight = serviceWeight(m, plan);
+    const mode = serviceMode(m, spec.backendMode, plan);
+    switch (mode) {
+      case "nodeport":
+        nodes ??= prepareNodes(inventory, spec);
+        resolveNodePort(m, weight, nodes, sliceIndex, inventory.hasEndpointSlices, plan);
+        break;
+      case "clusterip":
+        resolveClusterIP(m, weight, plan);
+        break;
+      case "endpoints":
+        resolveEndpoints(m, weight, sliceIndex, inventory.hasEndpointSlices, portName, plan);
+        break;
+    }
+  }
+  return plan.build(spec);
+}
+
+/**
+ * Resolves the pools of several listeners against one snapshot, indexing its
+ * EndpointSlices once.
+ * @returns one plan per spec, in the order of `specs`
+ */
+export function resolvePools(inventory: Inventory, specs: readonly PoolSpec[]): PoolPlan[] {
+  const endpointSliceIndex = indexEndpointSlices(inventory);
+  return specs.map((spec) => resolvePool(inventory, spec, { endpointSliceIndex }));
+}
+
+function isEnabled(service: ServiceInfo): boolean {
+  return service.annotations[ANNOTATION_ENABLED] === "true";
+}
+
+function matchesSelector(
+  service: ServiceInfo,
+  selector: Readonly<Record<string, string>> | undefined,
+): boolean {
+  if (selector === undefined) return true;
+  for (const key in selector) {
+    if (service.labels[key] !== selector[key]) return false;
+  }
+  return true;
+}
+
+function findPort(service: ServiceInfo, portName: string): ServicePortInfo | undefined {
+  return service.ports.find((p) => p.name === portName);
+}
+
+function isTcp(port: ServicePortInfo): boolean {
+  return port.protocol === "" || port.protocol.toUpperCase() === "TCP";
+}
+
+/** Services that feed the pool, sorted by key; explains a `spec.service` that does not. */
+function matchServices(
+  inventory: Inventory,
+  spec: PoolSpec,
+  portName: string,
+  plan: PlanBuilder,
+): MatchedService[] {
+  if (spec.service !== undefined) {
+    const key = spec.service;
+    const service = inventory.services.get(key);
+    const named = `Service ${key} named by "service"`;
+    if (service === undefined) {
+      plan.warn(`${named} is not in the inventory`);
+    } else if (spec.namespace !== undefined && service.namespace !== spec.namespace) {
+      plan.warn(`${named} is outside namespace "${spec.namespace}"`);
+    } else if (!isEnabled(service)) {
+      plan.warn(`${named} lacks annotation ${ANNOTATION_ENABLED}: "true"`);
+    } else if (!matchesSelector(service, spec.serviceSelector)) {
+      plan.warn(`${named} does not match "serviceSelector"`);
+    } else {
+      const port = findPort(service, portName);
+      if (port === undefined) {
+        const names = service.ports.map((p) => p.name === "" ? "(unnamed)" : `"${p.name}"`);
+        plan.exclude({
+          service: key,
+          reason: "port-name-mismatch",
+          detail: `no port named "${portName}"; ports are ${names.join(", ") || "none"}`,
+        });
+      } else if (!isTcp(port)) {
+        plan.exclude({
+          service: key,
+          reason: "port-name-mismatch",
+          detail: `port "${portName}" is ${port.protocol}; only TCP is supported`,
+        });
+      } else {
+        return [{ key, service, port }];
+      }
+    }
+    return [];
+  }
+
+  const matched: MatchedService[] = [];
+  for (const [key, service] of inventory.services) {
+    if (spec.namespace !== undefined && service.namespace !== spec.namespace) continue;
+    if (!isEnabled(service) || !matchesSelector(service, spec.serviceSelector)) continue;
+    const port = findPort(service, portName);
+    if (port === undefined) continue;
+    if (!isTcp(port)) {
+      plan.exclude({
+        service: key,
+        reason: "port-name-mismatch",
+        detail: `port "${portName}" is ${port.protocol}; only TCP is supported`,
+      });
+      continue;
+    }
+    matched.push({ key, service, port });
+  }
+  return matched.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+function serviceWeight(m: MatchedService, plan: PlanBuilder): number {
+  const text = m.service.annotations[ANNOTATION_WEIGHT];
+  if (text === undefined) return 1;
+  const weight = parseWeight(text);
+  if (weight !== undefined) return weight;
+  plan.warn(
+    `Ignoring annotation ${ANNOTATION_WEIGHT} of Service ${m.key}: "${text}" is not an ` +
+      `integer 0-${MAX_WEIGHT}; using 1`,
+  );
+  return 1;
+}
+
+function isHeadless(service: ServiceInfo): boolean {
+  return service.clusterIPs.includes("None");
+}
+
+function serviceMode(
+  m: MatchedService,
+  listenerMode: BackendMode,
+  plan: PlanBuilder,
+): ConcreteMode {
+  let mode = listenerMode;
+  const text = m.service.annotations[ANNOTATION_BACKEND_MODE];
+  if (text !== undefined) {
+    const parsed = parseBackendMode(text);
+    if (parsed === undefined) {
+      plan.warn(
+        `Ignoring annotation ${ANNOTATION_BACKEND_MODE} of Service ${m.key}: "${text}" is not ` +
+          `one of ${BACKEND_MODE_NAMES.join(", ")}; using ${listenerMode}`,
+      );
+    } else {
+      mode = parsed;
+    }
+  }
+  // A headless Service has no virtual IP: its pods are the only way in.
+  if ((mode === "auto" || mode === "clusterip") && isHeadless(m.service)) return "endpoints";
+  if (mode !== "auto") return mode;
+  return m.service.type === "NodePort" || m.service.type === "LoadBalancer"
+    ? "nodeport"
+    : "clusterip";
+}
+
+/** Settles every node's address and eligibility once per pool, sorted by name. */
+function prepareNodes(inventory: Inventory, spec: PoolSpec): NodeCandidate[] {
+  const nodes = [...inventory.nodes.values()].sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+  );
+  return nodes.map((node) => {
+    const host = nodeHost(node, spec);
+    const exclusion = nodeExclusion(node, host, spec);
+    return {
+      name: node.name,
+      ...(host === undefined ? {} : { host }),
+      ...(exclusion === undefined ? {} : { exclusion }),
+    };
+  });
+}
+
+function nodeHost(node: NodeInfo, spec: PoolSpec): string | undefined {
+  for (const type of spec.nodeAddressTypes) {
+    const found = node.addresses.find((a) => a.type === type && a.address !== "");
+    if (found) return found.address;
+  }
+  return undefined;
+}
+
+function nodeExclusion(
+  node: NodeInfo,
+  host: string | undefined,
+  spec: PoolSpec,
+): NodeCandidate["exclusion"] {
+  if (node.ready !== "True") {
+    return { reason: "node-not-ready", detail: `Ready condition is ${node.ready}` };
+  }
+  if (Object.hasOwn(node.labels, LABEL_EXCLUDE_FROM_EXTERNAL_LB)) {
+    return { reason: "node-excluded", detail: `label ${LABEL_EXCLUDE_FROM_EXTERNAL_LB}` };
+  }
+  if (node.unschedulable && spec.excludeCordonedNodes) {
+    return { reason: "node-cordoned", detail: "node is unschedulable" };
+  }
+  if (host === undefined) {
+    return {
+      reason: "no-node-address",
+      detail: `no address of type ${spec.nodeAddressTypes.join(", ") || "(none configured)"}`,
+    };
+  }
+  return undefined;
+}
+
+/** Nodes holding a ready endpoint of the Service, for `externalTrafficPolicy: Local`. */
+function nodesWithReadyEndpoint(slices: readonly EndpointSliceInfo[]): Set<string> {
+  const nodes = new Set<string>();
+  for (const slice of slices) {
+    for (const ep of slice.endpoints) {
+      if (ep.nodeName !== undefined && ep.ready !== false && ep.terminating !== true) {
+        nodes.add(ep.nodeName);
+      }
+    }
+  }
+  return nodes;
+}
+
+function resolveNodePort(
+  m: MatchedService,
+  weight: number,
+  nodes: readonly NodeCandidate[],
+  sliceIndex: EndpointSliceIndex,
+  hasEndpointSlices: boolean,
+  plan: PlanBuilder,
+): void {
+  const nodePort = m.port.nodePort;
+  if (nodePort === undefined || nodePort === 0) {
+    plan.exclude({
+      service: m.key,
+      reason: "no-node-port",
+      detail: `port "${m.port.name}" has no nodePort (Service type ${m.service.type})`,
+    });
+    return;
+  }
+  let localNodes: Set<string> | undefined;
+  if (m.service.externalTrafficPolicy === "Local") {
+    if (hasEndpointSlices) {
+      localNodes = nodesWithReadyEndpoint(sliceIndex.get(m.key) ?? []);
+    } else {
+      plan.warn(
+        `Cannot honour externalTrafficPolicy Local of Service ${m.key}: the cluster serves ` +
+          `no EndpointSlice API; using every eligible node`,
+      );
+    }
+  }
+  if (nodes.length === 0) plan.warn(`Service ${m.key}: the inventory has no nodes`);
+  for (const node of nodes) {
+    if (node.exclusion !== undefined || node.host === undefined) {
+      plan.exclude({
+        ...(node.host === undefined ? {} : { address: formatHostPort(node.host, nodePort) }),
+        service: m.key,
+        node: node.name,
+        reason: node.exclusion?.reason ?? "no-node-address",
+        ...(node.exclusion === undefined ? {} : { detail: node.exclusion.detail }),
+      });
+      continue;
+    }
+    const address = formatHostPort(node.host, nodePort);
+    if (localNodes !== undefined && !localNodes.has(node.name)) {
+      plan.exclude({
+        address,
+        service: m.key,
+        node: node.name,
+        reason: "no-local-endpoint",
+        detail: "externalTrafficPolicy is Local and no ready endpoint runs on this node",
+      });
+    } else {
+      plan.include({
+        address,
+        host: node.host,
+        port: nodePort,
+        weight,
+        service: m.key,
+        node: node.name,
+      });
+    }
+  }
+}
+
+function resolveClusterIP(m: MatchedService, weight: number, plan: PlanBuilder): void {
+  const ips = m.service.clusterIPs.filter((ip) => ip !== "" && ip !== "None");
+  if (ips.length === 0) {
+    plan.exclude({
+      service: m.key,
+      reason: "no-cluster-ip",
+      detail: m.service.type === "ExternalName"
+        ? "ExternalName Services have no cluster IP"
+        : "Service has no cluster IP",
+    });
+    return;
+  }
+  // `port`, not `targetPort`: the cluster IP listens on the Service port, kube-proxy maps it.
+  for (const ip of ips) {
+    plan.include({
+      address: formatHostPort(ip, m.port.port),
+      host: ip,
+      port: m.port.port,
+      weight,
+      service: m.key,
+    });
+  }
+}
+
+function resolveEndpoints(
+  m: MatchedService,
+  weight: number,
+  sliceIndex: EndpointSliceIndex,
+  hasEndpointSlices: boolean,
+  portName: string,
+  plan: PlanBuilder,
+): void {
+  if (!hasEndpointSlices) {
+    plan.exclude({
+      service: m.key,
+      reason: "endpoints-unavailable",
+      detail: "the cluster serves no EndpointSlice API",
+    });
+    plan.warn(
+      `Cannot resolve endpoints of Service ${m.key}: the cluster serves no EndpointSlice API`,
+    );
+    return;
+  }
+  let candidates = 0;
+  for (const slice of sliceIndex.get(m.key) ?? []) {
+    const slicePort = slice.ports.find((p) => p.name === portName);
+    if (slicePort === undefined) continue;
+    const port = slicePort.port;
+    const isIp = slice.addressType === "IPv4" || slice.addressType === "IPv6";
+    for (const ep of slice.endpoints) {
+      // Kubernetes: addresses are fungible and consumers may use only the first.
+      const host = ep.addresses[0];
+      if (host === undefined || host === "") continue;
+      candidates++;
+      const address = formatHostPort(host, port);
+      const who = {
+        address,
+        service: m.key,
+        ...(ep.nodeName === undefined ? {} : { node: ep.nodeName }),
+        ...(ep.podName === undefined ? {} : { pod: ep.podName }),
+      };
+      if (!isIp) {
+        plan.exclude({
+          ...who,
+          reason: "unsupported-address-type",
+          detail: `address type ${slice.addressType} is not supported`,
+        });
+      } else if (ep.terminating === true) {
+        // New connections must not go to a pod on its way out; the pool drains the old ones.
+        plan.exclude({
+          ...who,
+          reason: "terminating",
+          detail: ep.serving === false
+            ? "endpoint is terminating"
+            : "endpoint is terminating, still serving",
+        });
+      } else if (ep.ready === false) {
+        plan.exclude({ ...who, reason: "not-ready", detail: "endpoint is not ready" });
+      } else {
+        plan.include({ ...who, host, port, weight });
+      }
+    }
+  }
+  if (candidates === 0) plan.warn(`Service ${m.key} has no endpoints for port "${portName}"`);
+}
