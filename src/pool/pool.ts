@@ -161,6 +161,9 @@ export class Pool implements Picker {
         entry.isDraining = false;
         clearTimeout(entry.drainTimer);
         entry.drainTimer = undefined;
+        // Leases taken before removal keep the old (aborted) signal: those connections were
+        // told to close. New leases must not start out aborted.
+        if (entry.controller.signal.aborted) entry.controller = new AbortController();
       }
     }
     for (const [key, entry] of this.#entries) {
