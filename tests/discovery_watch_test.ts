@@ -1,0 +1,408 @@
+/**
+ * The Kubernetes discovery loop against the in-process fake API server: initial list, watch
+ * events, bookmarks, 410 Gone, dropped watches, API outages, EndpointSlice API versions.
+ */
+import assert from "node:assert/strict";
+import type { Inventory } from "../src/core/inventory.ts";
+import {
+  type DiscoveryStatus,
+  KubernetesDiscovery,
+  type KubernetesDiscoveryOptions,
+} from "../src/discovery/mod.ts";
+import { FakeKubeApi, type FakeKubeApiOptions, type KubeObject } from "./fake_kube_api.ts";
+
+const ANNOTATION = "nautiluslb.cloudresty.io/enabled";
+
+function service(namespace: string, name: string, extra: { port?: number } = {}): KubeObject {
+  return {
+    kind: "Service",
+    metadata: { name, namespace, annotations: { [ANNOTATION]: "true" } },
+    spec: {
+      type: "NodePort",
+      clusterIP: "10.0.0.10",
+      clusterIPs: ["10.0.0.10"],
+      ports: [{ name: "http", protocol: "TCP", port: extra.port ?? 80, nodePort: 30080 }],
+    },
+  };
+}
+
+function node(name: string, ready: "True" | "False" = "True", ip = "127.0.0.2"): KubeObject {
+  return {
+    kind: "Node",
+    metadata: { name, labels: { "kubernetes.io/hostname": name } },
+    spec: {},
+    status: {
+      addresses: [{ type: "InternalIP", address: ip }],
+      conditions: [{ type: "Ready", status: ready }],
+    },
+  };
+}
+
+function slice(namespace: string, name: string, serviceName: string): KubeObject {
+  return {
+    kind: "EndpointSlice",
+    metadata: { name, namespace, labels: { "kubernetes.io/service-name": serviceName } },
+    addressType: "IPv4",
+    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    endpoints: [{ addresses: ["10.1.0.5"], conditions: { ready: true }, nodeName: "n1" }],
+  };
+}
+
+function endpoints(namespace: string, name: string): KubeObject {
+  return {
+    kind: "Endpoints",
+    metadata: { name, namespace },
+    subsets: [{
+      addresses: [{ ip: "10.1.0.7", nodeName: "n1" }],
+      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    }],
+  };
+}
+
+/** A running discovery plus what it reported. */
+interface Harness extends AsyncDisposable {
+  readonly fake: FakeKubeApi;
+  readonly discovery: KubernetesDiscovery;
+  readonly changes: Inventory[];
+  readonly statuses: DiscoveryStatus[];
+  readonly initial: Inventory;
+  /** Resolves with the first inventory (current or future) that satisfies `predicate`. */
+  waitFor(predicate: (inv: Inventory) => boolean, timeoutMs?: number): Promise<Inventory>;
+  /** Resolves when a status satisfying `predicate` has been reported. */
+  waitForStatus(predicate: (s: DiscoveryStatus) => boolean, timeoutMs?: number): Promise<void>;
+}
+
+async function harness(
+  setup: (fake: FakeKubeApi) => void = () => {},
+  options: Partial<KubernetesDiscoveryOptions> = {},
+  fakeOptions: FakeKubeApiOptions = {},
+): Promise<Harness> {
+  const fake = await FakeKubeApi.start(fakeOptions);
+  setup(fake);
+  const kubeconfigPath = await fake.kubeconfig();
+  const ac = new AbortController();
+  const changes: Inventory[] = [];
+  const statuses: DiscoveryStatus[] = [];
+  const listeners = new Set<() => void>();
+  const notify = () => {
+    for (const l of [...listeners]) l();
+  };
+  const discovery = new KubernetesDiscovery({
+    kubeconfigPath,
+    namespaces: "all",
+    signal: ac.signal,
+    backoff: { initialMs: 20, maxMs: 200 },
+    onChange: (inv) => {
+      changes.push(inv);
+      notify();
+    },
+    onStatus: (s) => {
+      statuses.push(s);
+      notify();
+    },
+    ...options,
+  });
+  const close = async () => {
+    ac.abort();
+    await discovery.finished;
+    await fake.close();
+  };
+  let initial: Inventory;
+  try {
+    initial = await discovery.start();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const until = (check: () => boolean, timeoutMs: number, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (check()) return resolve();
+      const listener = () => {
+        if (!check()) return;
+        listeners.delete(listener);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(listener);
+        reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      listeners.add(listener);
+    });
+  return {
+    fake,
+    discovery,
+    changes,
+    statuses,
+    initial,
+    async waitFor(predicate, timeoutMs = 3000) {
+      await until(() => predicate(discovery.inventory!), timeoutMs, "an inventory");
+      return discovery.inventory!;
+    },
+    async waitForStatus(predicate, timeoutMs = 3000) {
+      await until(() => statuses.some(predicate), timeoutMs, "a status");
+    },
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+function populate(fake: FakeKubeApi): void {
+  fake.upsert(service("a", "web"));
+  fake.upsert(service("b", "db"));
+  fake.upsert(node("n1"));
+  fake.upsert(node("n2", "False", "127.0.0.3"));
+  fake.upsert(slice("a", "web-abc", "web"));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+Deno.test("discovery lists Services, Nodes and EndpointSlices before start() resolves", async () => {
+  await using h = await harness(populate);
+  assert.deepEqual([...h.initial.services.keys()], ["a/web", "b/db"]);
+  assert.deepEqual([...h.initial.nodes.keys()], ["n1", "n2"]);
+  assert.deepEqual([...h.initial.endpointSlices.keys()], ["a/web-abc"]);
+  assert.equal(h.initial.hasEndpointSlices, true);
+  assert.equal(h.initial.nodes.get("n2")?.ready, "False");
+  assert.equal(h.discovery.endpointsSource, "discovery.k8s.io/v1");
+  assert.equal(h.statuses.at(-1)?.state, "synced");
+  assert.equal(h.changes.length, 0, "the initial snapshot is start()'s result, not an onChange");
+  // Lists are namespace-wide and watches carry bookmarks and the list's resourceVersion.
+  const watch = h.fake.requests.find((r) => r.startsWith("GET /api/v1/services?watch=1"));
+  assert.ok(watch, "a services watch was opened");
+  assert.match(watch, /allowWatchBookmarks=true/);
+  assert.match(watch, /resourceVersion=\d+/);
+});
+
+Deno.test("discovery watches only the given namespaces; nodes stay cluster-wide", async () => {
+  await using h = await harness(populate, { namespaces: ["a"] });
+  assert.deepEqual([...h.initial.services.keys()], ["a/web"]);
+  assert.deepEqual([...h.initial.endpointSlices.keys()], ["a/web-abc"]);
+  assert.equal(h.initial.nodes.size, 2);
+  h.fake.upsert(service("b", "other"));
+  h.fake.upsert(service("a", "api"));
+  const inv = await h.waitFor((i) => i.services.has("a/api"));
+  assert.equal(inv.services.has("b/other"), false);
+});
+
+Deno.test("discovery follows all pages of a paginated list", async () => {
+  await using h = await harness((fake) => {
+    for (let i = 0; i < 7; i++) fake.upsert(service("a", `s${i}`));
+  }, { pageSize: 2 });
+  assert.equal(h.initial.services.size, 7);
+  assert.ok(h.fake.requests.some((r) => r.includes("continue=")));
+});
+
+Deno.test("discovery reflects add, modify and delete within a second", async () => {
+  await using h = await harness(populate);
+  const latencies: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    let t0 = performance.now();
+    h.fake.upsert(service("a", `svc${i}`));
+    await h.waitFor((inv) => inv.services.has(`a/svc${i}`));
+    latencies.push(performance.now() - t0);
+
+    t0 = performance.now();
+    h.fake.upsert(service("a", `svc${i}`, { port: 81 }));
+    await h.waitFor((inv) => inv.services.get(`a/svc${i}`)?.ports[0]?.port === 81);
+    latencies.push(performance.now() - t0);
+
+    t0 = performance.now();
+    h.fake.delete("Service", "a", `svc${i}`);
+    await h.waitFor((inv) => !inv.services.has(`a/svc${i}`));
+    latencies.push(performance.now() - t0);
+  }
+  const t0 = performance.now();
+  h.fake.upsert(node("n1", "False"));
+  await h.waitFor((inv) => inv.nodes.get("n1")?.ready === "False");
+  latencies.push(performance.now() - t0);
+  const max = Math.max(...latencies);
+  console.log(
+    `upsert -> onChange latency over ${latencies.length} changes: median ${
+      median(latencies).toFixed(1)
+    } ms, max ${max.toFixed(1)} ms`,
+  );
+  assert.ok(max < 1000, `latency ${max} ms`);
+  // Snapshots are fresh objects: an earlier one is not changed by later events.
+  assert.equal(h.initial.services.has("a/svc0"), false);
+});
+
+Deno.test("discovery coalesces a burst of events into few snapshots", async () => {
+  await using h = await harness(populate);
+  for (let i = 0; i < 100; i++) h.fake.upsert(service("a", `burst${i}`));
+  await h.waitFor((inv) => inv.services.has("a/burst99"));
+  assert.ok(h.changes.length <= 20, `${h.changes.length} snapshots for 100 events`);
+  const last = h.changes.at(-1)!;
+  assert.equal(last.services.size, 102);
+});
+
+Deno.test("discovery resumes a dropped watch from the last BOOKMARK", async () => {
+  await using h = await harness(populate);
+  h.fake.upsert(node("n3")); // moves the resourceVersion past the services' last event
+  await h.waitFor((inv) => inv.nodes.has("n3"));
+  h.fake.bookmark();
+  const bookmarkRv = h.fake.resourceVersion;
+  await new Promise((r) => setTimeout(r, 50));
+  const before = h.fake.requests.length;
+  h.fake.dropWatches();
+  h.fake.upsert(service("a", "after-drop"));
+  await h.waitFor((inv) => inv.services.has("a/after-drop"));
+  const rewatch = h.fake.requests.slice(before).find((r) =>
+    r.startsWith("GET /api/v1/services?watch=1")
+  );
+  assert.ok(rewatch);
+  assert.match(rewatch, new RegExp(`resourceVersion=${bookmarkRv}(&|$)`));
+  // Re-watching from a resourceVersion needs no relist.
+  const relists = h.fake.requests.slice(before).filter((r) =>
+    r.startsWith("GET /api/v1/services?limit")
+  );
+  assert.equal(relists.length, 0);
+});
+
+Deno.test("discovery reconnects after every watch connection is dropped", async () => {
+  await using h = await harness(populate);
+  for (let i = 0; i < 3; i++) {
+    h.fake.dropWatches();
+    h.fake.upsert(node(`drop${i}`));
+    await h.waitFor((inv) => inv.nodes.has(`drop${i}`));
+  }
+  for (let i = 0; i < 100 && h.fake.watchCount < 3; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(h.fake.watchCount, 3);
+});
+
+Deno.test("discovery relists after 410 Gone sent as an ERROR event", async () => {
+  await using h = await harness(populate);
+  const before = h.fake.requests.length;
+  h.fake.compact();
+  h.fake.upsert(service("a", "after-gone"));
+  h.fake.delete("Service", "b", "db");
+  const inv = await h.waitFor((i) => i.services.has("a/after-gone") && !i.services.has("b/db"));
+  assert.equal(inv.nodes.size, 2);
+  assert.ok(h.fake.requests.slice(before).some((r) => r.startsWith("GET /api/v1/services?limit")));
+  assert.ok(h.changes.every((c) => c.nodes.size > 0), "no emptied inventory was emitted");
+  assert.notEqual(h.statuses.at(-1)?.state, "disconnected");
+});
+
+Deno.test("discovery relists after HTTP 410 Gone on re-watch", async () => {
+  await using h = await harness(populate, {}, { goneAs: "http" });
+  await h.fake.stop();
+  h.fake.upsert(service("a", "while-down"));
+  h.fake.compact();
+  await h.fake.start();
+  const inv = await h.waitFor((i) => i.services.has("a/while-down"));
+  assert.equal(inv.services.size, 3);
+});
+
+Deno.test("discovery keeps the last inventory while the API is down and catches up after", async () => {
+  await using h = await harness(populate);
+  const changesBefore = h.changes.length;
+  await h.fake.stop();
+  await h.waitForStatus((s) => s.state === "disconnected");
+  const down = h.statuses.find((s) => s.state === "disconnected")!;
+  assert.match(down.error ?? "", /Cannot watch/);
+  await new Promise((r) => setTimeout(r, 300)); // several failed retries
+  assert.equal(h.changes.length, changesBefore, "no inventory emitted while down");
+  assert.equal(h.discovery.inventory?.services.size, 2);
+  assert.equal(h.discovery.inventory?.nodes.size, 2);
+
+  h.fake.upsert(node("n1", "False"));
+  h.fake.delete("Service", "b", "db");
+  await h.fake.start();
+  const inv = await h.waitFor((i) =>
+    i.nodes.get("n1")?.ready === "False" && !i.services.has("b/db")
+  );
+  assert.equal(inv.services.size, 1);
+  await h.waitForStatus((s) => s.state === "synced" && h.statuses.at(-1) === s);
+});
+
+Deno.test("discovery uses discovery.k8s.io/v1beta1 when v1 is not served", async () => {
+  await using h = await harness(populate, {}, { discoveryVersions: ["v1beta1"] });
+  assert.equal(h.discovery.endpointsSource, "discovery.k8s.io/v1beta1");
+  assert.equal(h.initial.hasEndpointSlices, true);
+  assert.deepEqual([...h.initial.endpointSlices.keys()], ["a/web-abc"]);
+  assert.ok(
+    h.fake.requests.some((r) => r.startsWith("GET /apis/discovery.k8s.io/v1beta1/endpointslices")),
+  );
+});
+
+Deno.test("discovery falls back to core/v1 Endpoints when no EndpointSlice API is served", async () => {
+  await using h = await harness(
+    (fake) => {
+      populate(fake);
+      fake.upsert(endpoints("a", "web"));
+    },
+    {},
+    { discoveryVersions: [] },
+  );
+  assert.equal(h.discovery.endpointsSource, "v1/endpoints");
+  assert.equal(h.initial.hasEndpointSlices, true);
+  assert.deepEqual([...h.initial.endpointSlices.keys()], ["a/web"]);
+  assert.equal(h.statuses.at(-1)?.endpointsSource, "v1/endpoints");
+});
+
+Deno.test("discovery reports no EndpointSlices when neither API nor fallback is available", async () => {
+  await using h = await harness(populate, { endpointsFallback: false }, { discoveryVersions: [] });
+  assert.equal(h.initial.hasEndpointSlices, false);
+  assert.equal(h.initial.endpointSlices.size, 0);
+  assert.equal(h.initial.services.size, 2);
+  h.fake.upsert(service("a", "still-works"));
+  await h.waitFor((i) => i.services.has("a/still-works"));
+});
+
+Deno.test("discovery switches EndpointSlice API version when the server stops serving v1", async () => {
+  await using h = await harness(populate);
+  h.fake.setDiscoveryVersions(["v1beta1"]);
+  await h.waitForStatus((s) => s.endpointsSource === "discovery.k8s.io/v1beta1");
+  h.fake.upsert(slice("a", "web-new", "web"));
+  await h.waitFor((i) => i.endpointSlices.has("a/web-new"));
+});
+
+Deno.test("discovery reports a rejected token and start() times out clearly", async () => {
+  const fake = await FakeKubeApi.start();
+  try {
+    const kubeconfigPath = await fake.kubeconfig({ token: "wrong" });
+    const ac = new AbortController();
+    const statuses: DiscoveryStatus[] = [];
+    const discovery = new KubernetesDiscovery({
+      kubeconfigPath,
+      namespaces: "all",
+      signal: ac.signal,
+      backoff: { initialMs: 20, maxMs: 100 },
+      initialSyncTimeoutMs: 300,
+      onChange: () => {},
+      onStatus: (s) => statuses.push(s),
+    });
+    await assert.rejects(discovery.start(), /within 300 ms: Cannot watch .*401: Unauthorized/);
+    assert.ok(statuses.some((s) => s.state === "disconnected" && /401/.test(s.error ?? "")));
+    ac.abort();
+    await discovery.finished;
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("discovery stops cleanly when aborted before the initial sync", async () => {
+  const fake = await FakeKubeApi.start();
+  const kubeconfigPath = await fake.kubeconfig();
+  await fake.stop();
+  try {
+    const ac = new AbortController();
+    const discovery = new KubernetesDiscovery({
+      kubeconfigPath,
+      namespaces: "all",
+      signal: ac.signal,
+      backoff: { initialMs: 20, maxMs: 100 },
+      onChange: () => assert.fail("no change before sync"),
+    });
+    const started = discovery.start();
+    setTimeout(() => ac.abort(new Error("test abort")), 100);
+    await assert.rejects(started, /test abort/);
+    await discovery.finished;
+  } finally {
+    await fake.close();
+  }
+});
