@@ -1,0 +1,255 @@
+/**
+ * One-shot active probes over raw TCP: a plain connect (optionally send and expect bytes) and
+ * an HTTP/1.0 `GET` for endpoints like kube-proxy's `healthCheckNodePort`, which answers 200 on
+ * nodes with local endpoints and 503 elsewhere.
+ *
+ * Every probe owns its connection and timer from start to finish: both are released before
+ * the returned promise settles, whatever the outcome. Probes never throw or reject; failures
+ * come back as {@linkcode ProbeResult} with a short human `error`.
+ *
+ * @module
+ */
+import { formatHostPort } from "../core/address.ts";
+
+/** Where a probe connects. `host` is a name or an IP address without brackets. */
+export interface ProbeTarget {
+  /** Host name or IP address (IPv6 without brackets). */
+  readonly host: string;
+  /** TCP port, 1-65535. */
+  readonly port: number;
+}
+
+/** The outcome of one probe. */
+export interface ProbeResult {
+  /** True when the backend passed the check. */
+  readonly ok: boolean;
+  /** Time from the start of the probe to its verdict, in milliseconds. */
+  readonly latencyMs: number;
+  /**
+   * Why the check failed, short and lower case: `connection refused`, `timed out after 1000ms`,
+   * `expected "PONG" not found`, `HTTP 503`. Absent when `ok`.
+   */
+  readonly error?: string;
+}
+
+/** Options of {@linkcode probeTcp}. */
+export interface TcpProbeOptions {
+  /** Budget for the whole probe: connect, send and reading the expected reply. */
+  readonly timeoutMs: number;
+  /** Text (UTF-8) written after connecting. Nothing is sent when absent or empty. */
+  readonly send?: string;
+  /**
+   * Substring the backend's reply must contain. The probe reads until it appears, the
+   * backend closes the connection, {@linkcode MAX_PROBE_RESPONSE_BYTES} were read, or the
+   * time runs out. Without it a successful connect (and send) passes.
+   */
+  readonly expect?: string;
+  /** Aborts the probe; it then resolves with `error: "aborted"`. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@linkcode probeHttp}. */
+export interface HttpProbeOptions {
+  /**
+   * Request path, starting with `/`.
+   * @default {"/healthz"}
+   */
+  readonly path?: string;
+  /** Budget for the whole probe: connect, request and status line. */
+  readonly timeoutMs: number;
+  /** Aborts the probe; it then resolves with `error: "aborted"`. */
+  readonly signal?: AbortSignal;
+}
+
+/** Path {@linkcode probeHttp} requests when none is given (kube-proxy's health endpoint). */
+export const DEFAULT_HTTP_PATH = "/healthz";
+
+/** Bytes a probe reads at most while looking for an expected reply or an HTTP status line. */
+export const MAX_PROBE_RESPONSE_BYTES = 64 * 1024;
+
+const encoder = new TextEncoder();
+
+/**
+ * Connects to `target`, optionally sends `options.send` and waits for `options.expect`.
+ *
+ * @example
+ * ```ts
+ * const result = await probeTcp({ host: "10.0.0.7", port: 6379 }, {
+ *   timeoutMs: 1000,
+ *   send: "PING\r\n",
+ *   expect: "PONG",
+ * });
+ * if (!result.ok) console.log(result.error); // e.g. "connection refused"
+ * ```
+ *
+ * @returns the verdict; never rejects
+ */
+export function probeTcp(target: ProbeTarget, options: TcpProbeOptions): Promise<ProbeResult> {
+  const { send, expect } = options;
+  return withConnection(target, options.timeoutMs, options.signal, async (conn) => {
+    if (send) await writeAll(conn, encoder.encode(send));
+    if (!expect) return undefined;
+    const found = await readUntil(conn, expect);
+    if (found === "found") return undefined;
+    const where = found === "limit" ? ` in the first ${MAX_PROBE_RESPONSE_BYTES} bytes` : "";
+    return `expected ${JSON.stringify(expect)} not found${where}`;
+  });
+}
+
+/**
+ * Sends `GET <path> HTTP/1.0` over a raw TCP connection and passes iff the status is 2xx.
+ * Only the status line is read; the connection is closed right after it.
+ *
+ * Raw TCP instead of `fetch` keeps the probe free of connection pools, proxies from the
+ * environment and keep-alive, so every probe is one fresh connection like a client's.
+ *
+ * @example
+ * ```ts
+ * const result = await probeHttp({ host: "10.0.0.7", port: 30256 }, { timeoutMs: 1000 });
+ * // { ok: false, latencyMs: 1.2, error: "HTTP 503" } on a node without local endpoints
+ * ```
+ *
+ * @returns the verdict; never rejects
+ */
+export function probeHttp(target: ProbeTarget, options: HttpProbeOptions): Promise<ProbeResult> {
+  const path = options.path ?? DEFAULT_HTTP_PATH;
+  if (!/^\/[\x21-\x7e]*$/.test(path)) {
+    return Promise.resolve({
+      ok: false,
+      latencyMs: 0,
+      error: `invalid HTTP path ${JSON.stringify(path)}: expected "/" and no spaces or controls`,
+    });
+  }
+  const request = `GET ${path} HTTP/1.0\r\n` +
+    `Host: ${formatHostPort(target.host, target.port)}\r\n` +
+    "User-Agent: nautiluslb-health-check\r\n" +
+    "Accept: */*\r\n" +
+    "Connection: close\r\n\r\n";
+  return withConnection(target, options.timeoutMs, options.signal, async (conn) => {
+    await writeAll(conn, encoder.encode(request));
+    const line = await readStatusLine(conn);
+    if (line === undefined) return "connection closed before an HTTP status line";
+    const match = /^HTTP\/\d(?:\.\d)? (\d{3})(?: |$)/.exec(line);
+    if (match === null) return `invalid HTTP status line ${JSON.stringify(line.slice(0, 64))}`;
+    const status = Number(match[1]);
+    return status >= 200 && status < 300 ? undefined : `HTTP ${status}`;
+  });
+}
+
+/**
+ * Runs `body` on a fresh connection under one deadline. `body` returns `undefined` when the
+ * check passed, or the failure text. Closing the connection on timeout or abort is what
+ * interrupts a pending read or write.
+ */
+async function withConnection(
+  target: ProbeTarget,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  body: (conn: Deno.TcpConn) => Promise<string | undefined>,
+): Promise<ProbeResult> {
+  const started = performance.now();
+  const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    return {
+      ok: false,
+      latencyMs: 0,
+      error: `invalid timeout: 'timeoutMs' must be a positive number, got ${timeoutMs}`,
+    };
+  }
+  if (signal?.aborted) return { ok: false, latencyMs: 0, error: "aborted" };
+
+  const deadline = new AbortController();
+  let isTimedOut = false;
+  const timer = setTimeout(() => {
+    isTimedOut = true;
+    deadline.abort();
+  }, timeoutMs);
+  const onAbort = () => deadline.abort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  let conn: Deno.TcpConn | undefined;
+  let isClosed = false;
+  const close = () => {
+    if (conn === undefined || isClosed) return;
+    isClosed = true;
+    try {
+      conn.close();
+    } catch {
+      // Already closed by the runtime (the connect signal also closes the conn on abort).
+    }
+  };
+  deadline.signal.addEventListener("abort", close, { once: true });
+
+  let error: string | undefined;
+  try {
+    conn = await Deno.connect({
+      hostname: target.host,
+      port: target.port,
+      transport: "tcp",
+      signal: deadline.signal,
+    });
+    if (deadline.signal.aborted) throw new Error("aborted");
+    error = await body(conn);
+  } catch (cause) {
+    error = describeError(cause);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    deadline.signal.removeEventListener("abort", close);
+    close();
+  }
+  if (error !== undefined && deadline.signal.aborted) {
+    error = isTimedOut ? `timed out after ${timeoutMs}ms` : "aborted";
+  }
+  return error === undefined ? { ok: true, latencyMs: elapsed() } : {
+    ok: false,
+    latencyMs: elapsed(),
+    error,
+  };
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+/** Reads until `expected` shows up in the decoded text, EOF, or the byte limit. */
+async function readUntil(conn: Deno.Conn, expected: string): Promise<"found" | "eof" | "limit"> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(4096);
+  let window = "";
+  let total = 0;
+  while (total < MAX_PROBE_RESPONSE_BYTES) {
+    const n = await conn.read(buffer);
+    if (n === null) return (window + decoder.decode()).includes(expected) ? "found" : "eof";
+    total += n;
+    window += decoder.decode(buffer.subarray(0, n), { stream: true });
+    if (window.includes(expected)) return "found";
+    // Keep just enough of the tail for a match that straddles two reads.
+    window = window.slice(Math.max(0, window.length - expected.length + 1));
+  }
+  return "limit";
+}
+
+/** Reads the first line of an HTTP response, or `undefined` on EOF before a line ends. */
+async function readStatusLine(conn: Deno.Conn): Promise<string | undefined> {
+  const buffer = new Uint8Array(1024);
+  let head = "";
+  while (head.length < MAX_PROBE_RESPONSE_BYTES) {
+    const n = await conn.read(buffer);
+    if (n === null) return undefined;
+    // latin1: the status line is ASCII, and no byte can break the decoding.
+    head += String.fromCharCode(...buffer.subarray(0, n));
+    const end = head.indexOf("\n");
+    if (end >= 0) return head.slice(0, end).replace(/\r$/, "");
+  }
+  return head.slice(0, 64);
+}
+
+/** `ConnectionRefused: Connection refused (os error 111)` → `connection refused`. */
+function describeError(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const text = message.replace(/\s*\(os error \d+\)$/, "").trim();
+  if (text === "") return cause instanceof Error ? cause.name : "failed";
+  return text[0]!.toLowerCase() + text.slice(1);
+}

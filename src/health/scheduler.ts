@@ -1,0 +1,493 @@
+/**
+ * The health scheduler: owns one {@linkcode HealthTracker} and one timer per target, runs
+ * active probes, takes passive reports from the proxy's connect attempts, and tells its owner
+ * about every state change.
+ *
+ * @module
+ */
+import { DEFAULT_PROBE_CONCURRENCY } from "./check_all.ts";
+import { Limiter } from "./_limiter.ts";
+import { type HealthTarget, type ProbeFunction, probeTarget, safeProbe } from "./target.ts";
+import { type HealthState, HealthTracker, type Transition } from "./tracker.ts";
+
+/**
+ * What caused a state change: an active probe, a client connect attempt, or `update()`
+ * turning the target's check off (the state then returns to `unknown`).
+ */
+export type TransitionCause = "active" | "passive" | "config";
+
+/** A state change of one backend in one pool. */
+export interface HealthTransition {
+  /** Pool name, as in {@linkcode HealthTarget.pool}. */
+  readonly pool: string;
+  /** Backend key, as in {@linkcode HealthTarget.key}. */
+  readonly key: string;
+  /** State before the change. */
+  readonly from: HealthState;
+  /** State after the change. */
+  readonly to: HealthState;
+  /** What caused it. */
+  readonly cause: TransitionCause;
+  /** The failure that caused a change to `unhealthy`. */
+  readonly error?: string;
+  /** Clock value (`options.now`) of the change. */
+  readonly at: number;
+}
+
+/** Health of one target, for admin pages and metrics. A copy; changing it changes nothing. */
+export interface HealthStatus {
+  /** Pool name. */
+  readonly pool: string;
+  /** Backend key, `host:port`. */
+  readonly key: string;
+  /** Backend host. */
+  readonly host: string;
+  /** Backend port. */
+  readonly port: number;
+  /** Whether active checks run for it. */
+  readonly isEnabled: boolean;
+  /** Current state. */
+  readonly state: HealthState;
+  /** Successes since the last failure. */
+  readonly consecutiveSuccesses: number;
+  /** Failures since the last success. */
+  readonly consecutiveFailures: number;
+  /** Active and passive results recorded. */
+  readonly checks: number;
+  /** Failed results among `checks`. */
+  readonly failedChecks: number;
+  /** Clock value of the last result; absent before the first. */
+  readonly lastCheck?: number;
+  /** Clock value of the last state change; absent while in the initial state. */
+  readonly lastChange?: number;
+  /** Error of the most recent failure, kept after later successes. */
+  readonly lastError?: string;
+  /** Latency of the last active probe. */
+  readonly lastLatencyMs?: number;
+}
+
+/** Options of {@linkcode HealthScheduler}. */
+export interface HealthSchedulerOptions {
+  /**
+   * Called synchronously for every state change, from the probe result handler, from
+   * {@linkcode HealthScheduler.reportPassive} and from {@linkcode HealthScheduler.update}.
+   * Must not throw; an error it throws goes to `reportError` (an uncaught error).
+   */
+  readonly onTransition: (transition: HealthTransition) => void;
+  /**
+   * Runs one active check.
+   * @default {probeTarget}
+   */
+  readonly probe?: ProbeFunction;
+  /**
+   * Clock for `at`, `lastCheck` and `lastChange`, in milliseconds.
+   * @default {Date.now}
+   */
+  readonly now?: () => number;
+  /**
+   * Source of jitter, in [0, 1).
+   * @default {Math.random}
+   */
+  readonly random?: () => number;
+  /**
+   * Active probes in flight at once, across all targets.
+   * @default {64}
+   */
+  readonly maxConcurrentProbes?: number;
+  /**
+   * State of a new target before its first result; see the table in `tracker.ts`.
+   * @default {"unknown"}
+   */
+  readonly initialState?: HealthState;
+  /** Closes the scheduler when aborted, like {@linkcode HealthScheduler.close}. */
+  readonly signal?: AbortSignal;
+  /**
+   * Starts a one-shot timer; with `clearTimer`, lets tests drive the schedule.
+   * @default {setTimeout}
+   */
+  readonly setTimer?: (callback: () => void, delayMs: number) => unknown;
+  /**
+   * Cancels a timer started by `setTimer`.
+   * @default {clearTimeout}
+   */
+  readonly clearTimer?: (timer: unknown) => void;
+}
+
+/** Share of the interval added or taken at random, so checks of many targets spread out. */
+export const INTERVAL_JITTER = 0.1;
+
+interface Entry {
+  target: HealthTarget;
+  tracker: HealthTracker;
+  timer: { readonly handle: unknown } | undefined;
+  controller: AbortController | undefined;
+  pending: Promise<void> | undefined;
+  isRemoved: boolean;
+  lastLatencyMs: number | undefined;
+}
+
+/**
+ * Keeps the health of every backend of every pool. The scheduler is the only writer of its
+ * trackers; its owner (the pool layer) learns about changes through `onTransition` only.
+ *
+ * Lifecycle: {@linkcode HealthScheduler.update} with the full target list whenever pool
+ * membership changes; {@linkcode HealthScheduler.reportPassive} after each connect attempt;
+ * {@linkcode HealthScheduler.close} (or the `signal` option) at the end, which clears every
+ * timer and aborts every probe in flight.
+ *
+ * @example
+ * ```ts
+ * const scheduler = new HealthScheduler({ onTransition: (t) => pool.setHealth(t) });
+ * scheduler.update(targets);
+ * await scheduler.runOnce(); // every backend has a verdict before the listener opens
+ * // ...
+ * await scheduler.close();
+ * ```
+ */
+export class HealthScheduler {
+  readonly #onTransition: (transition: HealthTransition) => void;
+  readonly #probe: ProbeFunction;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #initialState: HealthState;
+  readonly #limiter: Limiter;
+  readonly #pools = new Map<string, Map<string, Entry>>();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #signal: AbortSignal | undefined;
+  readonly #setTimer: (callback: () => void, delayMs: number) => unknown;
+  readonly #clearTimer: (timer: unknown) => void;
+  readonly #onAbort = () => void this.close();
+  #isClosed = false;
+
+  /**
+   * Creates an idle scheduler; checks start with the first {@linkcode HealthScheduler.update}.
+   * @throws {RangeError} when `maxConcurrentProbes` is not a positive integer
+   */
+  constructor(options: HealthSchedulerOptions) {
+    this.#onTransition = options.onTransition;
+    this.#probe = options.probe ?? probeTarget;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#initialState = options.initialState ?? "unknown";
+    this.#limiter = new Limiter(
+      options.maxConcurrentProbes ?? DEFAULT_PROBE_CONCURRENCY,
+      "maxConcurrentProbes",
+    );
+    this.#signal = options.signal;
+    this.#setTimer = options.setTimer ?? ((callback, delayMs) => setTimeout(callback, delayMs));
+    this.#clearTimer = options.clearTimer ??
+      ((timer) => clearTimeout(timer as ReturnType<typeof setTimeout>));
+    if (this.#signal?.aborted) this.#isClosed = true;
+    else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** Whether {@linkcode HealthScheduler.close} was called or the signal aborted. */
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  /**
+   * Replaces the target list. Targets whose (`pool`, `key`) stays keep their state and
+   * counters, and take the new check settings from their next check; new targets get a
+   * check at once; removed ones stop (timer cleared, probe in flight aborted, late result
+   * dropped). A later duplicate (`pool`, `key`) wins. Does nothing after close.
+   *
+   * @throws {RangeError} when a check setting is out of range; nothing is changed then
+   */
+  update(targets: readonly HealthTarget[]): void {
+    for (const target of targets) validateTarget(target);
+    if (this.#isClosed) return;
+    const wanted = new Map<string, Map<string, HealthTarget>>();
+    for (const target of targets) {
+      let pool = wanted.get(target.pool);
+      if (pool === undefined) wanted.set(target.pool, pool = new Map());
+      pool.set(target.key, target);
+    }
+    for (const [poolName, entries] of this.#pools) {
+      const keep = wanted.get(poolName);
+      for (const [key, entry] of entries) {
+        if (keep?.has(key)) continue;
+        this.#stop(entry);
+        entry.isRemoved = true;
+        entries.delete(key);
+      }
+      if (entries.size === 0) this.#pools.delete(poolName);
+    }
+    for (const [poolName, pool] of wanted) {
+      let entries = this.#pools.get(poolName);
+      if (entries === undefined) this.#pools.set(poolName, entries = new Map());
+      for (const [key, target] of pool) {
+        const entry = entries.get(key);
+        if (entry === undefined) {
+          const added: Entry = {
+            target,
+            tracker: new HealthTracker({
+              rise: target.check.rise,
+              fall: target.check.fall,
+              initial: this.#initialState,
+            }),
+            timer: undefined,
+            controller: undefined,
+            pending: undefined,
+            isRemoved: false,
+            lastLatencyMs: undefined,
+          };
+          entries.set(key, added);
+          if (target.check.enabled) void this.#startCheck(added);
+        } else {
+          this.#change(entry, target);
+        }
+      }
+    }
+  }
+
+  /**
+   * Checks every enabled target once, at most `maxConcurrentProbes` at a time, and resolves
+   * when all have a result (and transitions were reported). A check already in flight counts
+   * as this round's check of its target. Each target's next periodic check is timed from
+   * its check here.
+   *
+   * @throws the signal's reason when `signal` aborts (checks in flight go on)
+   */
+  async runOnce(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.#isClosed) return;
+    const checks: Promise<void>[] = [];
+    for (const entry of this.#entries()) {
+      if (entry.target.check.enabled) checks.push(this.#startCheck(entry));
+    }
+    await abortable(Promise.all(checks), signal);
+  }
+
+  /**
+   * Feeds the outcome of a client's connect attempt. A failure counts as a failed check at
+   * once, so a dead backend is out after `fall` failed attempts (one while `unknown`);
+   * a success only resets the failure count of a healthy backend (it never overrules
+   * active checks of an unhealthy one). A failure that would make more than
+   * `maxEjectionPercent` of the pool's enabled targets unhealthy is dropped: passive
+   * reports cannot empty a pool, only active checks can.
+   * Unknown targets and targets with checks off are ignored.
+   *
+   * @returns the transition it caused, also passed to `onTransition`
+   */
+  reportPassive(
+    pool: string,
+    key: string,
+    ok: boolean,
+    error?: string,
+  ): HealthTransition | undefined {
+    const entry = this.#pools.get(pool)?.get(key);
+    if (entry === undefined || !this.#isLive(entry)) return undefined;
+    const { tracker } = entry;
+    if (ok) {
+      if (tracker.state === "healthy") tracker.record(true, this.#now());
+      return undefined;
+    }
+    if (
+      tracker.state !== "unhealthy" && tracker.peek(false) === "unhealthy" &&
+      !this.#mayEject(entry)
+    ) {
+      return undefined;
+    }
+    const message = error ?? "connect failed";
+    const transition = tracker.record(false, this.#now(), message);
+    return transition && this.#emit(entry, transition, "passive", message);
+  }
+
+  /** State of one target, or `undefined` when the scheduler does not know it. */
+  state(pool: string, key: string): HealthState | undefined {
+    return this.#pools.get(pool)?.get(key)?.tracker.state;
+  }
+
+  /** Every target's health, grouped by pool in the order they were added. */
+  snapshot(): HealthStatus[] {
+    const out: HealthStatus[] = [];
+    for (const entry of this.#entries()) {
+      const { target, tracker } = entry;
+      out.push({
+        pool: target.pool,
+        key: target.key,
+        host: target.host,
+        port: target.port,
+        isEnabled: target.check.enabled,
+        state: tracker.state,
+        consecutiveSuccesses: tracker.consecutiveSuccesses,
+        consecutiveFailures: tracker.consecutiveFailures,
+        checks: tracker.checks,
+        failedChecks: tracker.failedChecks,
+        ...(tracker.lastCheck !== undefined && { lastCheck: tracker.lastCheck }),
+        ...(tracker.lastChange !== undefined && { lastChange: tracker.lastChange }),
+        ...(tracker.lastError !== undefined && { lastError: tracker.lastError }),
+        ...(entry.lastLatencyMs !== undefined && { lastLatencyMs: entry.lastLatencyMs }),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Stops everything: clears timers, aborts probes in flight and resolves when they have
+   * settled. No transition is reported afterwards. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (!this.#isClosed) {
+      this.#isClosed = true;
+      this.#signal?.removeEventListener("abort", this.#onAbort);
+      for (const entry of this.#entries()) this.#stop(entry);
+      this.#limiter.close();
+    }
+    await Promise.all(this.#inFlight);
+  }
+
+  /** Same as {@linkcode HealthScheduler.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  *#entries(): Iterable<Entry> {
+    for (const entries of this.#pools.values()) yield* entries.values();
+  }
+
+  #isLive(entry: Entry): boolean {
+    return !this.#isClosed && !entry.isRemoved && entry.target.check.enabled;
+  }
+
+  #change(entry: Entry, target: HealthTarget): void {
+    const wasEnabled = entry.target.check.enabled;
+    entry.target = target;
+    entry.tracker.reconfigure({ rise: target.check.rise, fall: target.check.fall });
+    if (wasEnabled && !target.check.enabled) {
+      this.#stop(entry);
+      const from = entry.tracker.state;
+      entry.tracker = new HealthTracker({
+        rise: target.check.rise,
+        fall: target.check.fall,
+        initial: "unknown",
+      });
+      if (from !== "unknown") {
+        this.#emit(entry, { from, to: "unknown", at: this.#now() }, "config", undefined);
+      }
+    } else if (!wasEnabled && target.check.enabled) {
+      void this.#startCheck(entry);
+    }
+  }
+
+  #stop(entry: Entry): void {
+    if (entry.timer !== undefined) this.#clearTimer(entry.timer.handle);
+    entry.timer = undefined;
+    entry.controller?.abort();
+  }
+
+  /** Starts a check unless one is in flight; either way returns the check's promise. */
+  #startCheck(entry: Entry): Promise<void> {
+    if (entry.pending !== undefined) return entry.pending;
+    if (entry.timer !== undefined) this.#clearTimer(entry.timer.handle);
+    entry.timer = undefined;
+    const pending = this.#check(entry).finally(() => {
+      entry.pending = undefined;
+      this.#inFlight.delete(pending);
+      this.#schedule(entry);
+    });
+    entry.pending = pending;
+    this.#inFlight.add(pending);
+    return pending;
+  }
+
+  async #check(entry: Entry): Promise<void> {
+    await this.#limiter.acquire();
+    try {
+      if (!this.#isLive(entry)) return;
+      const controller = new AbortController();
+      entry.controller = controller;
+      const target = entry.target;
+      const result = await safeProbe(this.#probe, target, controller.signal);
+      entry.controller = undefined;
+      if (controller.signal.aborted || !this.#isLive(entry)) return;
+      entry.lastLatencyMs = result.latencyMs;
+      const transition = entry.tracker.record(result.ok, this.#now(), result.error);
+      if (transition !== undefined) this.#emit(entry, transition, "active", result.error);
+    } finally {
+      this.#limiter.release();
+    }
+  }
+
+  #schedule(entry: Entry): void {
+    if (!this.#isLive(entry) || entry.timer !== undefined || entry.pending !== undefined) return;
+    const { intervalMs } = entry.target.check;
+    const jitter = 1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * this.#random();
+    const handle = this.#setTimer(() => {
+      entry.timer = undefined;
+      void this.#startCheck(entry);
+    }, Math.max(1, Math.round(intervalMs * jitter)));
+    entry.timer = { handle };
+  }
+
+  /** Whether one more unhealthy target keeps the pool within its `maxEjectionPercent`. */
+  #mayEject(entry: Entry): boolean {
+    let total = 0;
+    let unhealthy = 0;
+    for (const other of this.#pools.get(entry.target.pool)?.values() ?? []) {
+      if (!other.target.check.enabled) continue;
+      total++;
+      if (other.tracker.state === "unhealthy") unhealthy++;
+    }
+    return (unhealthy + 1) * 100 <= entry.target.check.maxEjectionPercent * total;
+  }
+
+  #emit(
+    entry: Entry,
+    transition: Transition,
+    cause: TransitionCause,
+    error: string | undefined,
+  ): HealthTransition {
+    const event: HealthTransition = {
+      pool: entry.target.pool,
+      key: entry.target.key,
+      from: transition.from,
+      to: transition.to,
+      cause,
+      ...(transition.to === "unhealthy" && error !== undefined && { error }),
+      at: transition.at,
+    };
+    try {
+      this.#onTransition(event);
+    } catch (cause) {
+      reportError(cause);
+    }
+    return event;
+  }
+}
+
+function validateTarget(target: HealthTarget): void {
+  const { check } = target;
+  const fail = (field: string, expected: string, value: unknown) => {
+    throw new RangeError(
+      `Cannot check backend ${target.pool}/${target.key} as 'check.${field}' must be ${expected}: current value is ${value}`,
+    );
+  };
+  if (!(Number.isFinite(check.intervalMs) && check.intervalMs > 0)) {
+    fail("intervalMs", "a positive number", check.intervalMs);
+  }
+  if (!(Number.isFinite(check.timeoutMs) && check.timeoutMs > 0)) {
+    fail("timeoutMs", "a positive number", check.timeoutMs);
+  }
+  if (!(Number.isInteger(check.rise) && check.rise > 0)) {
+    fail("rise", "a positive integer", check.rise);
+  }
+  if (!(Number.isInteger(check.fall) && check.fall > 0)) {
+    fail("fall", "a positive integer", check.fall);
+  }
+  const pct = check.maxEjectionPercent;
+  if (!(Number.isFinite(pct) && pct >= 0 && pct <= 100)) {
+    fail("maxEjectionPercent", "a number from 0 to 100", pct);
+  }
+}
+
+/** Resolves like `promise`, or rejects with the signal's reason as soon as it aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

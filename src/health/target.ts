@@ -1,0 +1,88 @@
+/**
+ * What the health checker checks: a backend of a pool and how to probe it.
+ *
+ * @module
+ */
+import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
+
+/** How to check one backend. `cli/serve.ts` fills it from a listener's `healthCheck` config. */
+export interface HealthCheckSpec {
+  /** Off: no active probes and passive reports are ignored; the state stays `unknown`. */
+  readonly enabled: boolean;
+  /** Time between the end of one check and the start of the next, before jitter (±10%). */
+  readonly intervalMs: number;
+  /** Budget of one probe. */
+  readonly timeoutMs: number;
+  /** Consecutive successes to become healthy. */
+  readonly rise: number;
+  /** Consecutive failures to become unhealthy. */
+  readonly fall: number;
+  /** Probe this port instead of the backend's own (TCP checks). */
+  readonly port?: number;
+  /** Text to send after connecting (TCP checks). */
+  readonly send?: string;
+  /** Substring the reply must contain (TCP checks). */
+  readonly expect?: string;
+  /**
+   * Check with HTTP `GET` instead of TCP, e.g. a Service's `healthCheckNodePort` with
+   * path `/healthz`. `port`, `send` and `expect` are then not used.
+   */
+  readonly http?: { readonly port: number; readonly path: string };
+  /** Share of a pool (0-100) that passive reports may mark unhealthy. */
+  readonly maxEjectionPercent: number;
+}
+
+/** A backend of a pool with its check. Identity is (`pool`, `key`). */
+export interface HealthTarget {
+  /** Backend key, `host:port` (IPv6 in brackets). */
+  readonly key: string;
+  /** Pool (listener) name. */
+  readonly pool: string;
+  /** Host name or IP address without brackets. */
+  readonly host: string;
+  /** Backend port; TCP checks probe it unless `check.port` or `check.http` is set. */
+  readonly port: number;
+  /** How to check it. */
+  readonly check: HealthCheckSpec;
+}
+
+/**
+ * Runs one check of `target`. Must settle within about `target.check.timeoutMs`, settle soon
+ * after `signal` aborts, and release everything it opened. Tests inject fakes.
+ */
+export type ProbeFunction = (target: HealthTarget, signal: AbortSignal) => Promise<ProbeResult>;
+
+/**
+ * The default {@linkcode ProbeFunction}: HTTP when `check.http` is set, TCP otherwise.
+ * @returns the verdict; never rejects
+ */
+export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise<ProbeResult> {
+  const { check } = target;
+  if (check.http !== undefined) {
+    return probeHttp({ host: target.host, port: check.http.port }, {
+      path: check.http.path,
+      timeoutMs: check.timeoutMs,
+      signal,
+    });
+  }
+  return probeTcp({ host: target.host, port: check.port ?? target.port }, {
+    timeoutMs: check.timeoutMs,
+    send: check.send,
+    expect: check.expect,
+    signal,
+  });
+}
+
+/** Runs `probe`, turning a throw or rejection into a failed result. */
+export async function safeProbe(
+  probe: ProbeFunction,
+  target: HealthTarget,
+  signal: AbortSignal,
+): Promise<ProbeResult> {
+  try {
+    return await probe(target, signal);
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    return { ok: false, latencyMs: 0, error: `probe failed: ${message}` };
+  }
+}
