@@ -1,0 +1,66 @@
+/**
+ * Default values of optional config keys. The schema (and so `config.schema.json`) and the
+ * annotated `config.yaml` state the same values; a test keeps them in step.
+ *
+ * @module
+ */
+import type { BalancerKind } from "../core/types.ts";
+import type { BackendMode, NodeAddressType } from "../core/pool_spec.ts";
+import type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy } from "./types.ts";
+
+/** `requestTimeout`: budget from accept to an established backend connection. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+/** `connectTimeout`: one connect attempt. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
+/** `idleTimeout`: as Envoy's tcp_proxy, one hour. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
+/** `drainTimeout`: grace period for open connections on shutdown or backend removal. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+/** `maxConnections`: concurrent client connections per listener; 0 means unlimited. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** `maxConnectAttempts`: distinct backends tried per client connection. */
+export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
+/** Upper bound of `maxConnectAttempts`. */
+export const MAX_CONNECT_ATTEMPTS_LIMIT = 10;
+/** `balancer`. */
+export const DEFAULT_BALANCER: BalancerKind = "round_robin";
+/** `maglev.tableSize`: the prime the Maglev paper and Envoy use. */
+export const DEFAULT_MAGLEV_TABLE_SIZE = 65_537;
+/** Largest accepted `maglev.tableSize` (Envoy's limit too). */
+export const MAX_MAGLEV_TABLE_SIZE = 5_000_011;
+/** `maglev.seed`. */
+export const DEFAULT_MAGLEV_SEED = 0;
+/** Weight of a static backend written without one. */
+export const DEFAULT_BACKEND_WEIGHT = 1;
+/** Largest accepted backend weight. */
+export const MAX_BACKEND_WEIGHT = 1_000;
+/** `backendMode`. */
+export const DEFAULT_BACKEND_MODE: BackendMode = "auto";
+/** `nodeAddressTypes`: the first type a node has wins. */
+export const DEFAULT_NODE_ADDRESS_TYPES: readonly NodeAddressType[] = ["InternalIP", "ExternalIP"];
+/** `excludeCordonedNodes`. */
+export const DEFAULT_EXCLUDE_CORDONED_NODES = false;
+/** `onRemoval`. */
+export const DEFAULT_ON_REMOVAL: OnRemoval = "drain";
+/** `whenAllUnhealthy`: refusing beats sending clients to backends known to be down. */
+export const DEFAULT_WHEN_ALL_UNHEALTHY: WhenAllUnhealthy = "reject";
+/** `healthCheck.enabled`. */
+export const DEFAULT_HEALTH_CHECK_ENABLED = true;
+/** `healthCheck.interval`: HAProxy's `inter` default. */
+export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 2_000;
+/** `healthCheck.timeout`. */
+export const DEFAULT_HEALTH_CHECK_TIMEOUT_MS = 1_000;
+/** `healthCheck.rise`: HAProxy's default. */
+export const DEFAULT_HEALTH_CHECK_RISE = 2;
+/** `healthCheck.fall`: HAProxy's default. */
+export const DEFAULT_HEALTH_CHECK_FALL = 3;
+/** `healthCheck.maxEjectionPercent`: Envoy's outlier detection uses 10; half keeps a pool usable. */
+export const DEFAULT_MAX_EJECTION_PERCENT = 50;
+/** `settings.kubeconfigPath`: empty means in-cluster or `$KUBECONFIG` (see README). */
+export const DEFAULT_KUBECONFIG_PATH = "";
+/** `settings.logLevel`. */
+export const DEFAULT_LOG_LEVEL: LogLevel = "info";
+/** `settings.logFormat`. */
+export const DEFAULT_LOG_FORMAT: LogFormat = "text";
+/** `settings.adminAddress`: loopback only, so metrics are not exposed by accident. */
+export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:9090";

@@ -1,0 +1,635 @@
+import assert from "node:assert/strict";
+import {
+  type Config,
+  type ConfigIssue,
+  formatIssue,
+  type ListenerConfig,
+  parseConfig,
+} from "./mod.ts";
+
+const ORIGINAL = `settings:
+  kubeconfigPath: ""
+configurations:
+  - name: http_traffic_configuration
+    listenerAddress: ":80"
+    requestTimeout: 5
+    backendPortName: "http"
+  - name: https_traffic_configuration
+    listenerAddress: ":443"
+    requestTimeout: 5
+    backendPortName: "https"
+  - name: mongodb_internal_service
+    listenerAddress: ":27017"
+    requestTimeout: 10
+    backendPortName: "mongodb"
+    namespace: "development"
+  - name: rabbitmq_amqp_service
+    listenerAddress: ":15672"
+    requestTimeout: 10
+    backendPortName: "amqp"
+    namespace: "development"
+`;
+
+/** What every listener gets when it sets nothing but the original keys. */
+const LISTENER_DEFAULTS = {
+  backendMode: "auto",
+  nodeAddressTypes: ["InternalIP", "ExternalIP"],
+  excludeCordonedNodes: false,
+  backends: [],
+  balancer: "round_robin",
+  maglevTableSize: 65537,
+  maglevSeed: 0,
+  connectTimeoutMs: 2000,
+  idleTimeoutMs: 3_600_000,
+  maxConnections: 10000,
+  maxConnectAttempts: 3,
+  drainTimeoutMs: 30000,
+  onRemoval: "drain",
+  whenAllUnhealthy: "reject",
+  healthCheck: {
+    enabled: true,
+    intervalMs: 2000,
+    timeoutMs: 1000,
+    rise: 2,
+    fall: 3,
+    maxEjectionPercent: 50,
+  },
+} as const;
+
+const ORIGINAL_CONFIG: Config = {
+  settings: {
+    kubeconfigPath: "",
+    logLevel: "info",
+    logFormat: "text",
+    adminAddress: "127.0.0.1:9090",
+  },
+  configurations: [
+    {
+      ...LISTENER_DEFAULTS,
+      name: "http_traffic_configuration",
+      listenerAddress: ":80",
+      host: "",
+      port: 80,
+      requestTimeoutMs: 5000,
+      backendPortName: "http",
+    },
+    {
+      ...LISTENER_DEFAULTS,
+      name: "https_traffic_configuration",
+      listenerAddress: ":443",
+      host: "",
+      port: 443,
+      requestTimeoutMs: 5000,
+      backendPortName: "https",
+    },
+    {
+      ...LISTENER_DEFAULTS,
+      name: "mongodb_internal_service",
+      listenerAddress: ":27017",
+      host: "",
+      port: 27017,
+      requestTimeoutMs: 10000,
+      backendPortName: "mongodb",
+      namespace: "development",
+    },
+    {
+      ...LISTENER_DEFAULTS,
+      name: "rabbitmq_amqp_service",
+      listenerAddress: ":15672",
+      host: "",
+      port: 15672,
+      requestTimeoutMs: 10000,
+      backendPortName: "amqp",
+      namespace: "development",
+    },
+  ],
+};
+
+function parseOk(text: string): { config: Config; warnings: readonly ConfigIssue[] } {
+  const result = parseConfig(text, "config.yaml");
+  if (!result.ok) {
+    assert.fail(`expected a valid config, got:\n${result.issues.map(formatIssue).join("\n")}`);
+  }
+  return result;
+}
+
+/** `[line, column, path, message]`, the compact form of a {@linkcode ConfigIssue}. */
+type Expected = readonly [number, number, string, string];
+
+function issuesOf(text: string): Expected[] {
+  const result = parseConfig(text, "config.yaml");
+  if (result.ok) assert.fail("expected issues, got a valid config");
+  for (const issue of result.issues) assert.equal(issue.file, "config.yaml");
+  return result.issues.map((i) => [i.line, i.column, i.path, i.message]);
+}
+
+/** One listener with `extra` lines (indented 4) appended. */
+function listener(...extra: string[]): string {
+  return [
+    "configurations:",
+    "  - name: web",
+    '    listenerAddress: ":80"',
+    "    backendPortName: http",
+    ...extra.map((line) => `    ${line}`),
+    "",
+  ].join("\n");
+}
+
+Deno.test("parseConfig() accepts the original format and fills in every default", () => {
+  const { config, warnings } = parseOk(ORIGINAL);
+  assert.deepEqual(config, ORIGINAL_CONFIG);
+  assert.deepEqual(warnings, []);
+});
+
+Deno.test("parseConfig() returns a deeply frozen config", () => {
+  const { config } = parseOk(ORIGINAL);
+  const first = config.configurations[0]!;
+  assert.ok(Object.isFrozen(config));
+  assert.ok(Object.isFrozen(config.settings));
+  assert.ok(Object.isFrozen(first));
+  assert.ok(Object.isFrozen(first.healthCheck));
+  assert.ok(Object.isFrozen(first.nodeAddressTypes));
+});
+
+Deno.test("parseConfig() reads every optional key", () => {
+  const { config, warnings } = parseOk(`
+settings:
+  kubeconfigPath: /etc/kube/config
+  logLevel: debug
+  logFormat: json
+  adminAddress: ""
+configurations:
+  - name: db
+    listenerAddress: "127.0.0.1:5432"
+    backendPortName: postgres
+    namespace: data
+    service: data/postgres
+    serviceSelector:
+      app.kubernetes.io/name: postgres
+      tier: ""
+    backendMode: endpoints
+    nodeAddressTypes: [ExternalIP, Hostname]
+    excludeCordonedNodes: true
+    backends:
+      - "10.0.0.1:5432"
+      - address: "[fd00::2]:5432"
+        weight: 0
+    requestTimeout: 1m30s
+    connectTimeout: 250ms
+    idleTimeout: 2h
+    maxConnections: 0
+    maxConnectAttempts: 10
+    drainTimeout: 0
+    onRemoval: close
+    whenAllUnhealthy: any
+    balancer: maglev
+    maglev: { tableSize: 251, seed: 42 }
+    healthCheck:
+      enabled: false
+      interval: 0.5
+      timeout: "100ms"
+      rise: 1
+      fall: 5
+      port: 8008
+      send: "PING\\r\\n"
+      expect: PONG
+      maxEjectionPercent: 0
+`);
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.settings, {
+    kubeconfigPath: "/etc/kube/config",
+    logLevel: "debug",
+    logFormat: "json",
+    adminAddress: "",
+  });
+  const expected: ListenerConfig = {
+    name: "db",
+    listenerAddress: "127.0.0.1:5432",
+    host: "127.0.0.1",
+    port: 5432,
+    backendPortName: "postgres",
+    namespace: "data",
+    service: "data/postgres",
+    serviceSelector: { "app.kubernetes.io/name": "postgres", tier: "" },
+    backendMode: "endpoints",
+    nodeAddressTypes: ["ExternalIP", "Hostname"],
+    excludeCordonedNodes: true,
+    backends: [
+      { host: "10.0.0.1", port: 5432, weight: 1 },
+      { host: "fd00::2", port: 5432, weight: 0 },
+    ],
+    balancer: "maglev",
+    maglevTableSize: 251,
+    maglevSeed: 42,
+    requestTimeoutMs: 90_000,
+    connectTimeoutMs: 250,
+    idleTimeoutMs: 7_200_000,
+    maxConnections: 0,
+    maxConnectAttempts: 10,
+    drainTimeoutMs: 0,
+    onRemoval: "close",
+    whenAllUnhealthy: "any",
+    healthCheck: {
+      enabled: false,
+      intervalMs: 500,
+      timeoutMs: 100,
+      rise: 1,
+      fall: 5,
+      port: 8008,
+      send: "PING\r\n",
+      expect: "PONG",
+      maxEjectionPercent: 0,
+    },
+  };
+  assert.deepEqual(config.configurations, [expected]);
+});
+
+Deno.test("parseConfig() treats keys written without a value as absent", () => {
+  const { config } = parseOk(
+    listener("namespace:", "healthCheck:").replace("configurations", "settings:\nconfigurations"),
+  );
+  assert.equal(config.configurations[0]!.namespace, undefined);
+  assert.equal(config.configurations[0]!.healthCheck.intervalMs, 2000);
+  assert.equal(config.settings.adminAddress, "127.0.0.1:9090");
+});
+
+Deno.test("parseConfig() accepts static backends without Kubernetes", () => {
+  const { config } = parseOk(`configurations:
+  - name: static
+    listenerAddress: "[::1]:8080"
+    backends: ["127.0.0.1:9001", "localhost:9002"]
+`);
+  const l = config.configurations[0]!;
+  assert.equal(l.host, "::1");
+  assert.equal(l.port, 8080);
+  assert.equal(l.backendPortName, undefined);
+  assert.deepEqual(l.backends, [
+    { host: "127.0.0.1", port: 9001, weight: 1 },
+    { host: "localhost", port: 9002, weight: 1 },
+  ]);
+});
+
+// deno-fmt-ignore
+const ERROR_CASES: readonly { name: string; text: string; issues: readonly Expected[] }[] = [
+  {
+    name: "YAML syntax error",
+    text: 'configurations:\n  - name: "web\n',
+    issues: [[3, 1, "", 'invalid YAML: missing closing "quote']],
+  },
+  {
+    name: "tab indentation",
+    text: "configurations:\n\t- name: web\n",
+    issues: [[2, 1, "", "invalid YAML: tabs are not allowed as indentation"]],
+  },
+  {
+    name: "more than one document",
+    text: listener() + "---\n" + listener(),
+    issues: [[5, 1, "", "invalid YAML: expected one document, found more: remove the extra `---`"]],
+  },
+  {
+    name: "unknown alias",
+    text: listener("namespace: *ns"),
+    issues: [[5, 16, "", "invalid YAML: unknown alias `*ns`: its anchor `&ns` must come first"]],
+  },
+  {
+    name: "duplicate key is reported beside schema problems",
+    text: listener("namespace: a", "namespace: b", "balancer: nope"),
+    issues: [
+      [6, 5, "", "duplicate key `namespace`"],
+      [7, 15, "configurations[0].balancer", 'expected one of "round_robin", "least_connections", "random_two" or "maglev", got a string ("nope")'],
+    ],
+  },
+  {
+    name: "empty file",
+    text: "# nothing here\n",
+    issues: [[1, 1, "", "the file has no content: expected a map with `configurations`"]],
+  },
+  {
+    name: "document is not a map",
+    text: "- a\n- b\n",
+    issues: [[1, 1, "", "expected a map, got a list"]],
+  },
+  {
+    name: "no listeners",
+    text: "configurations: []\n",
+    issues: [[1, 17, "configurations", "at least one listener is required"]],
+  },
+  {
+    name: "unknown keys with suggestions",
+    text: `setings:
+  logLevel: info
+configurations:
+  - name: web
+    listenerAdress: ":80"
+    backendPortName: http
+    backend_mode: auto
+    kubeconfigPath: ""
+    interval: 2s
+    frobnicate: true
+    healthCheck: { intervl: 1s }
+`,
+    issues: [
+      [1, 1, "setings", "unknown key `setings`: did you mean `settings`?"],
+      [4, 5, "configurations[0]", "missing required key `listenerAddress`"],
+      [5, 5, "configurations[0].listenerAdress", "unknown key `listenerAdress`: did you mean `listenerAddress`?"],
+      [7, 5, "configurations[0].backend_mode", "unknown key `backend_mode`: did you mean `backendMode`?"],
+      [8, 5, "configurations[0].kubeconfigPath", "unknown key `kubeconfigPath`: it belongs under `settings`"],
+      [9, 5, "configurations[0].interval", "unknown key `interval`: it belongs under `healthCheck`"],
+      [10, 5, "configurations[0].frobnicate", "unknown key `frobnicate`"],
+      [11, 20, "configurations[0].healthCheck.intervl", "unknown key `intervl`: did you mean `interval`?"],
+    ],
+  },
+  {
+    name: "missing required keys and empty values",
+    text:
+      "configurations:\n  - backendPortName: http\n  - name:\n    listenerAddress: ':81'\n    backendPortName: http\n",
+    issues: [
+      [2, 5, "configurations[0]", "missing required key `name`"],
+      [2, 5, "configurations[0]", "missing required key `listenerAddress`"],
+      [3, 5, "configurations[1].name", "missing value for `name`"],
+    ],
+  },
+  {
+    name: "wrong types",
+    text: listener(
+      "namespace: 7",
+      "excludeCordonedNodes: yes",
+      "maxConnections: many",
+      "backends: web:80",
+      "serviceSelector: [app]",
+      "healthCheck: true",
+    ),
+    issues: [
+      [5, 16, "configurations[0].namespace", "expected a string, got a number (7)"],
+      [6, 27, "configurations[0].excludeCordonedNodes", 'expected a boolean, got a string ("yes")'],
+      [7, 21, "configurations[0].maxConnections", 'expected an integer, got a string ("many")'],
+      [8, 15, "configurations[0].backends", 'expected a list, got a string ("web:80")'],
+      [9, 22, "configurations[0].serviceSelector", "expected a map, got a list"],
+      [10, 18, "configurations[0].healthCheck", "expected a map, got a boolean (true)"],
+    ],
+  },
+  {
+    name: "duplicate listener names point at the second",
+    text: `configurations:
+  - name: web
+    listenerAddress: ":80"
+    backendPortName: http
+  - name: web
+    listenerAddress: ":81"
+    backendPortName: http
+`,
+    issues: [[5, 11, "configurations[1].name", 'duplicate listener name "web": already used by configurations[0]']],
+  },
+  {
+    name: "listeners on the same address and port",
+    text: `configurations:
+  - { name: a, listenerAddress: ":80", backendPortName: http }
+  - { name: b, listenerAddress: "0.0.0.0:80", backendPortName: http }
+  - { name: c, listenerAddress: "127.0.0.1:80", backendPortName: http }
+  - { name: d, listenerAddress: "[::]:443", backendPortName: http }
+  - { name: e, listenerAddress: "10.0.0.1:443", backendPortName: http }
+  - { name: f, listenerAddress: "10.0.0.1:8080", backendPortName: http }
+  - { name: g, listenerAddress: "10.0.0.2:8080", backendPortName: http }
+  - { name: h, listenerAddress: "0.0.0.0:8443", backendPortName: http }
+  - { name: i, listenerAddress: "[::1]:8443", backendPortName: http }
+  - { name: j, listenerAddress: "[::]:8443", backendPortName: http }
+`,
+    issues: [
+      [3, 33, "configurations[1].listenerAddress", 'address "0.0.0.0:80" conflicts with configurations[0].listenerAddress ":80"'],
+      [4, 33, "configurations[2].listenerAddress", 'address "127.0.0.1:80" conflicts with configurations[0].listenerAddress ":80"'],
+      [6, 33, "configurations[4].listenerAddress", 'address "10.0.0.1:443" conflicts with configurations[3].listenerAddress "[::]:443"'],
+      [11, 33, "configurations[9].listenerAddress", 'address "[::]:8443" conflicts with configurations[7].listenerAddress "0.0.0.0:8443"'],
+    ],
+  },
+  {
+    name: "listener on the default admin address",
+    text: listener().replace('":80"', '":9090"'),
+    issues: [
+      [3, 22, "configurations[0].listenerAddress", 'address ":9090" conflicts with the default settings.adminAddress "127.0.0.1:9090": set another one, or "" to disable it'],
+    ],
+  },
+  {
+    name: "admin address on a listener's",
+    text: listener() + "settings:\n  adminAddress: '0.0.0.0:80'\n",
+    issues: [
+      [6, 17, "settings.adminAddress", 'address "0.0.0.0:80" conflicts with configurations[0].listenerAddress ":80"'],
+    ],
+  },
+  {
+    name: "ports and addresses",
+    text: `settings:
+  adminAddress: "localhost"
+configurations:
+  - name: a
+    listenerAddress: ":70000"
+    backendPortName: http
+    healthCheck: { port: 0 }
+  - name: b
+    listenerAddress: "80"
+    backends: ["10.0.0.1", ":80", "::1:80", "bad host:80", "10.0.0.1:80", "10.0.0.1:80"]
+`,
+    issues: [
+      [2, 17, "settings.adminAddress", 'invalid address "localhost": expected "host:port" or ":port"'],
+      [5, 22, "configurations[0].listenerAddress", "port 70000 is out of range 1-65535"],
+      [7, 26, "configurations[0].healthCheck.port", "port 0 is out of range 1-65535"],
+      [9, 22, "configurations[1].listenerAddress", 'invalid address "80": expected "host:port" or ":port"'],
+      [10, 16, "configurations[1].backends[0]", 'invalid address "10.0.0.1": expected "host:port" or ":port"'],
+      [10, 28, "configurations[1].backends[1]", 'invalid address ":80": a host is required, e.g. "10.0.0.1:80"'],
+      [10, 35, "configurations[1].backends[2]", 'invalid address "::1:80": IPv6 hosts must be in brackets, e.g. "[::1]:80"'],
+      [10, 45, "configurations[1].backends[3]", 'invalid address "bad host:80": "bad host" is not an IP address or host name'],
+      [10, 75, "configurations[1].backends[5]", 'duplicate backend "10.0.0.1:80": already listed as backends[4]'],
+    ],
+  },
+  {
+    name: "durations",
+    text: listener(
+      'requestTimeout: "5 seconds"',
+      "connectTimeout: -1",
+      "idleTimeout: 0s",
+      "drainTimeout: 1000h",
+      "healthCheck: { interval: true }",
+    ),
+    issues: [
+      [5, 21, "configurations[0].requestTimeout", 'invalid duration "5 seconds": expected a number of seconds or a number with a unit (ms, s, m, h), e.g. "5s", "250ms" or "1m30s"'],
+      [6, 21, "configurations[0].connectTimeout", "invalid duration -1: must not be negative"],
+      [7, 18, "configurations[0].idleTimeout", 'invalid duration "0s": must be greater than 0'],
+      [8, 19, "configurations[0].drainTimeout", 'invalid duration "1000h": must be at most 596h'],
+      [9, 30, "configurations[0].healthCheck.interval", 'expected a duration such as "5s" or a number of seconds, got a boolean (true)'],
+    ],
+  },
+  {
+    name: "Kubernetes names",
+    text: listener(
+      "namespace: Development",
+      "service: default/My_Service",
+      "serviceSelector: { 'example.com/app': 'a b', '-bad': x }",
+    ).replace("backendPortName: http", "backendPortName: http-traffic-port"),
+    issues: [
+      [4, 22, "configurations[0].backendPortName", 'invalid port name "http-traffic-port": must be at most 15 characters, got 17'],
+      [5, 16, "configurations[0].namespace", "invalid namespace \"Development\": must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"],
+      [6, 14, "configurations[0].service", 'invalid service "default/My_Service": expected "NAMESPACE/NAME"'],
+      [7, 43, 'configurations[0].serviceSelector["example.com/app"]', "invalid label value \"a b\": must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"],
+      [7, 50, 'configurations[0].serviceSelector["-bad"]', "invalid label key \"-bad\": the name must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"],
+    ],
+  },
+  {
+    name: "port names follow IANA_SVC_NAME",
+    text: ["HTTP", "123", "a--b", "-http", "http-", "h_t"].map((portName, i) =>
+      `  - { name: l${i}, listenerAddress: ":${8000 + i}", backendPortName: "${portName}" }`
+    ).join("\n").replace(/^/, "configurations:\n"),
+    issues: [
+      [2, 60, "configurations[0].backendPortName", "invalid port name \"HTTP\": must contain only lowercase letters, digits and '-'"],
+      [3, 60, "configurations[1].backendPortName", 'invalid port name "123": must contain at least one letter'],
+      [4, 60, "configurations[2].backendPortName", "invalid port name \"a--b\": must not contain '--'"],
+      [5, 60, "configurations[3].backendPortName", "invalid port name \"-http\": must not begin or end with '-'"],
+      [6, 60, "configurations[4].backendPortName", "invalid port name \"http-\": must not begin or end with '-'"],
+      [7, 60, "configurations[5].backendPortName", "invalid port name \"h_t\": must contain only lowercase letters, digits and '-'"],
+    ],
+  },
+  {
+    name: "service outside the namespace",
+    text: listener("namespace: prod", "service: dev/web"),
+    issues: [[6, 14, "configurations[0].service", 'service "dev/web" is outside namespace "prod"']],
+  },
+  {
+    name: "a listener needs backendPortName or backends",
+    text: `configurations:
+  - name: a
+    listenerAddress: ":80"
+  - name: b
+    listenerAddress: ":81"
+    backends: []
+`,
+    issues: [
+      [2, 5, "configurations[0]", "a listener needs `backendPortName` or a non-empty `backends` list"],
+      [4, 5, "configurations[1]", "a listener needs `backendPortName` or a non-empty `backends` list"],
+    ],
+  },
+  {
+    name: "enums, with a suggestion for near misses",
+    text: listener(
+      "balancer: least_connection",
+      "backendMode: NodePort",
+      "onRemoval: kill",
+      "whenAllUnhealthy: 1",
+      "nodeAddressTypes: [InternalIP, internalip]",
+    ).replace("configurations", "settings: { logLevel: warn, logFormat: yaml }\nconfigurations"),
+    issues: [
+      [1, 23, "settings.logLevel", 'expected one of "trace", "debug", "info", "warning", "error" or "fatal", got a string ("warn"): did you mean "warning"?'],
+      [1, 40, "settings.logFormat", 'expected one of "text" or "json", got a string ("yaml")'],
+      [6, 15, "configurations[0].balancer", 'expected one of "round_robin", "least_connections", "random_two" or "maglev", got a string ("least_connection"): did you mean "least_connections"?'],
+      [7, 18, "configurations[0].backendMode", 'expected one of "auto", "nodeport", "clusterip" or "endpoints", got a string ("NodePort"): did you mean "nodeport"?'],
+      [8, 16, "configurations[0].onRemoval", 'expected one of "drain" or "close", got a string ("kill")'],
+      [9, 23, "configurations[0].whenAllUnhealthy", 'expected one of "reject" or "any", got a number (1)'],
+      [10, 36, "configurations[0].nodeAddressTypes[1]", 'expected one of "InternalIP", "ExternalIP" or "Hostname", got a string ("internalip"): did you mean "InternalIP"?'],
+    ],
+  },
+  {
+    name: "numbers out of range",
+    text: listener(
+      "maxConnections: -1",
+      "maxConnectAttempts: 11",
+      "maglev: { tableSize: 65536, seed: 1.5 }",
+      "backends: [{ address: '10.0.0.1:80', weight: 1001 }]",
+      "healthCheck: { rise: 0, fall: 101, maxEjectionPercent: 150 }",
+      "nodeAddressTypes: []",
+    ),
+    issues: [
+      [5, 21, "configurations[0].maxConnections", "-1 is out of range 0-10000000"],
+      [6, 25, "configurations[0].maxConnectAttempts", "11 is out of range 1-10"],
+      [7, 26, "configurations[0].maglev.tableSize", "table size 65536 is not a prime number: try 65537"],
+      [7, 39, "configurations[0].maglev.seed", "expected an integer, got 1.5"],
+      [8, 50, "configurations[0].backends[0].weight", "1001 is out of range 0-1000"],
+      [9, 26, "configurations[0].healthCheck.rise", "0 is out of range 1-100"],
+      [9, 35, "configurations[0].healthCheck.fall", "101 is out of range 1-100"],
+      [9, 60, "configurations[0].healthCheck.maxEjectionPercent", "150 is out of range 0-100"],
+      [10, 23, "configurations[0].nodeAddressTypes", "must list at least one node address type"],
+    ],
+  },
+];
+
+for (const { name, text, issues } of ERROR_CASES) {
+  Deno.test(`parseConfig() reports: ${name}`, () => {
+    assert.deepEqual(issuesOf(text), issues);
+  });
+}
+
+Deno.test("parseConfig() reports three mistakes as three issues", () => {
+  const text = ORIGINAL
+    .replace('listenerAddress: ":443"', 'listenerAddress: ":70000"')
+    .replace(
+      'requestTimeout: 10\n    backendPortName: "mongodb"',
+      'requestTimeout: 10x\n    backendPortName: "mongodb"',
+    )
+    .replace('namespace: "development"\n', 'namespace: "development"\n    balancr: maglev\n');
+  const result = parseConfig(text, "config.yaml");
+  assert.ok(!result.ok);
+  assert.deepEqual(result.issues.map(formatIssue), [
+    "config.yaml:9:22: configurations[1].listenerAddress: port 70000 is out of range 1-65535",
+    'config.yaml:14:21: configurations[2].requestTimeout: invalid duration "10x": expected a number of seconds or a number with a unit (ms, s, m, h), e.g. "5s", "250ms" or "1m30s"',
+    "config.yaml:17:5: configurations[2].balancr: unknown key `balancr`: did you mean `balancer`?",
+  ]);
+});
+
+Deno.test("parseConfig() warns about legal but doubtful settings", () => {
+  const { warnings } = parseOk(listener(
+    "requestTimeout: 1",
+    "connectTimeout: 3s",
+    "maglev: { seed: 1 }",
+    "healthCheck: { interval: 1s, timeout: 2s }",
+  ));
+  assert.deepEqual(warnings.map(formatIssue), [
+    "config.yaml:6:21: configurations[0].connectTimeout: connectTimeout 3s is longer than requestTimeout 1s: connect attempts end when requestTimeout runs out",
+    'config.yaml:7:5: configurations[0].maglev: maglev settings have no effect with balancer "round_robin"',
+    "config.yaml:8:43: configurations[0].healthCheck.timeout: timeout 2s is longer than interval 1s: a slow probe delays the next one",
+  ]);
+});
+
+Deno.test("parseConfig() points the timeout warning at requestTimeout when connectTimeout is the default", () => {
+  const { warnings } = parseOk(listener("requestTimeout: 500ms"));
+  assert.deepEqual(warnings.map(formatIssue), [
+    "config.yaml:5:21: configurations[0].requestTimeout: connectTimeout 2s is longer than requestTimeout 500ms: connect attempts end when requestTimeout runs out",
+  ]);
+});
+
+Deno.test("parseConfig() accepts the repository's config.yaml, and its commented-out options", async () => {
+  const text = await Deno.readTextFile(new URL("../../config.yaml", import.meta.url));
+  const { config, warnings } = parseOk(text);
+  assert.deepEqual(config, ORIGINAL_CONFIG);
+  assert.deepEqual(warnings, []);
+
+  // Uncomment the documented options: they must be valid and state the defaults.
+  const uncommented = text.replace(/^( *)# ( *(?:[a-zA-Z.\/]+:|- ).*)$/gm, "$1$2");
+  const full = parseOk(uncommented);
+  assert.deepEqual(full.warnings.map((w) => w.message), [
+    'maglev settings have no effect with balancer "round_robin"',
+  ]);
+  const example = full.config.configurations.find((l) => l.name === "example");
+  assert.ok(example, "config.yaml documents an example listener");
+  const { settings } = full.config;
+  assert.deepEqual(settings, ORIGINAL_CONFIG.settings);
+  const pick = <K extends keyof ListenerConfig>(l: ListenerConfig, keys: readonly K[]) =>
+    Object.fromEntries(keys.map((k) => [k, l[k]]));
+  const defaults = Object.keys(LISTENER_DEFAULTS).filter((k) =>
+    k !== "backends" && k !== "healthCheck"
+  ) as (keyof ListenerConfig)[];
+  assert.deepEqual(
+    pick(example, defaults),
+    pick({ ...ORIGINAL_CONFIG.configurations[0]!, ...LISTENER_DEFAULTS }, defaults),
+  );
+  assert.equal(example.requestTimeoutMs, 5000);
+  const { port: _port, send: _send, expect: _expect, ...healthCheck } = example.healthCheck;
+  assert.deepEqual(healthCheck, LISTENER_DEFAULTS.healthCheck);
+});
+
+Deno.test("parseConfig() maps positions through CRLF line ends and a leading BOM", () => {
+  const text = "\ufeff" + listener("balancer: nope").replaceAll("\n", "\r\n");
+  assert.deepEqual(issuesOf(text), [
+    [
+      5,
+      15,
+      "configurations[0].balancer",
+      'expected one of "round_robin", "least_connections", "random_two" or "maglev", got a string ("nope")',
+    ],
+  ]);
+});

@@ -1,0 +1,507 @@
+/**
+ * The config file's shape as a zod schema: the one source of truth for validation, defaults
+ * and the generated `config.schema.json`.
+ *
+ * The schema describes YAML as written (camelCase keys, `"5s"`-style durations). Its output
+ * has defaults filled in, durations in milliseconds and backends parsed; `parse.ts` turns it
+ * into a {@linkcode Config}. Checks that span several values (duplicate names, address
+ * conflicts) live in `parse.ts`, because zod skips refinements of objects that have issues
+ * and every problem should be reported at once.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { BALANCER_KINDS, type BalancerKind } from "../core/types.ts";
+import { formatDurationMs, parseDurationMs } from "../core/duration.ts";
+import { parseHostPort } from "../core/address.ts";
+import type { StaticBackendSpec } from "../core/pool_spec.ts";
+import { describeValue, listValues } from "./_messages.ts";
+import { suggest } from "./_suggest.ts";
+import * as D from "./defaults.ts";
+
+/** Longest accepted duration: timers in JavaScript overflow past 2^31-1 ms (about 24.8 days). */
+export const MAX_DURATION_MS = 596 * 3_600_000;
+
+/** What the JSON schema advertises for duration strings; {@linkcode parseDurationMs} decides. */
+const DURATION_PATTERN = "^\\s*(\\d+(\\.\\d+)?|(\\d+(\\.\\d+)?(ms|s|m|h))+)\\s*$";
+
+// ---------------------------------------------------------------------------------------
+// Building blocks
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    error: (issue) => {
+      if (issue.code !== "invalid_value") return undefined;
+      const got = issue.input;
+      const hint = typeof got === "string" ? suggest(got, values) : undefined;
+      return `expected one of ${listValues(values)}, got ${describeValue(got)}` +
+        (hint === undefined ? "" : `: did you mean ${JSON.stringify(hint)}?`);
+    },
+  });
+}
+
+/**
+ * An integer within `[min, max]`; out-of-range values read `port 70000 is out of range 1-65535`
+ * (`label` is `"port"` there).
+ */
+function intInRange(min: number, max: number, label = "") {
+  const error = (issue: { input?: unknown }) => {
+    const got = issue.input;
+    if (got === undefined) return undefined;
+    if (typeof got !== "number") return `expected an integer, got ${describeValue(got)}`;
+    if (!Number.isInteger(got)) return `expected an integer, got ${got}`;
+    return `${label === "" ? "" : `${label} `}${got} is out of range ${min}-${max}`;
+  };
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+
+/** A duration as written (`"250ms"`, `"1m30s"`, `5` seconds), parsed to milliseconds. */
+function duration(defaultMs: number, options: { isZeroAllowed: boolean }) {
+  return z
+    .union([z.number().meta({ minimum: 0 }), z.string().meta({ pattern: DURATION_PATTERN })], {
+      error: (issue) =>
+        issue.code === "invalid_union"
+          ? `expected a duration such as "5s" or a number of seconds, got ${
+            describeValue(issue.input)
+          }`
+          : undefined,
+    })
+    .transform((value, ctx) => {
+      const shown = JSON.stringify(value);
+      let ms: number;
+      try {
+        ms = parseDurationMs(value);
+      } catch (error) {
+        const detail = typeof value === "number"
+          ? "must not be negative"
+          : `expected a number of seconds or a number with a unit (ms, s, m, h), e.g. "5s", "250ms" or "1m30s"`;
+        ctx.issues.push({
+          code: "custom",
+          input: value,
+          message: `invalid duration ${shown}: ${detail}`,
+          params: { cause: error },
+        });
+        return z.NEVER;
+      }
+      if (ms === 0 && !options.isZeroAllowed) {
+        ctx.issues.push({
+          code: "custom",
+          input: value,
+          message: `invalid duration ${shown}: must be greater than 0`,
+        });
+        return z.NEVER;
+      }
+      if (ms > MAX_DURATION_MS) {
+        ctx.issues.push({
+          code: "custom",
+          input: value,
+          message: `invalid duration ${shown}: must be at most ${
+            formatDurationMs(MAX_DURATION_MS)
+          }`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault(formatDurationMs(defaultMs));
+}
+
+/**
+ * Checks `host:port` with {@linkcode parseHostPort} and words its complaint for config:
+ * `port 70000 is out of range 1-65535`, `invalid address "x": expected "host:port" or ":port"`.
+ * @returns the message, or `undefined` when the address is fine
+ */
+export function checkAddress(
+  text: string,
+  options: { isHostRequired: boolean },
+): string | undefined {
+  let host: string;
+  try {
+    host = parseHostPort(text).host;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const marker = `address "${text}": `;
+    const at = message.indexOf(marker);
+    const detail = at < 0 ? message : message.slice(at + marker.length);
+    return error instanceof RangeError
+      ? detail
+      : `invalid address ${JSON.stringify(text)}: ${detail}`;
+  }
+  if (host === "") {
+    return options.isHostRequired
+      ? `invalid address ${JSON.stringify(text)}: a host is required, e.g. "10.0.0.1:80"`
+      : undefined;
+  }
+  if (!isHostValid(host)) {
+    return `invalid address ${JSON.stringify(text)}: ${
+      JSON.stringify(host)
+    } is not an IP address or host name`;
+  }
+  return undefined;
+}
+
+function isHostValid(host: string): boolean {
+  if (host.includes(":")) return /^[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?$/.test(host);
+  return host.length <= 253 &&
+    host.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
+}
+
+function address(options: { isHostRequired: boolean }) {
+  return z.string().superRefine((text, ctx) => {
+    const message = checkAddress(text, options);
+    if (message !== undefined) ctx.addIssue({ code: "custom", input: text, message });
+  });
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Why `text` is not a DNS-1123 label (Kubernetes namespaces), or `undefined`. */
+export function checkDns1123Label(text: string): string | undefined {
+  if (text.length === 0) return "must not be empty";
+  if (text.length > 63) return `must be at most 63 characters, got ${text.length}`;
+  if (!DNS1123_LABEL.test(text)) {
+    return "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit";
+  }
+  return undefined;
+}
+
+/**
+ * Why `text` is not an IANA service name (`IANA_SVC_NAME`, what Kubernetes accepts as a port
+ * name, RFC 6335 section 5.1), or `undefined`.
+ */
+export function checkPortName(text: string): string | undefined {
+  if (text.length === 0) return "must not be empty";
+  if (text.length > 15) return `must be at most 15 characters, got ${text.length}`;
+  if (!/^[-a-z0-9]+$/.test(text)) return "must contain only lowercase letters, digits and '-'";
+  if (!/[a-z]/.test(text)) return "must contain at least one letter";
+  if (text.includes("--")) return "must not contain '--'";
+  if (text.startsWith("-") || text.endsWith("-")) return "must not begin or end with '-'";
+  return undefined;
+}
+
+const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function checkLabelKey(text: string): string | undefined {
+  const slash = text.lastIndexOf("/");
+  const prefix = slash < 0 ? undefined : text.slice(0, slash);
+  const name = slash < 0 ? text : text.slice(slash + 1);
+  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) {
+    return `invalid label key ${JSON.stringify(text)}: the prefix must be a DNS subdomain`;
+  }
+  if (name.length === 0 || name.length > 63 || !LABEL_NAME.test(name)) {
+    return `invalid label key ${
+      JSON.stringify(text)
+    }: the name must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
+  }
+  return undefined;
+}
+
+function checkLabelValue(text: string): string | undefined {
+  if (text === "" || (text.length <= 63 && LABEL_NAME.test(text))) return undefined;
+  return `invalid label value ${
+    JSON.stringify(text)
+  }: must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+function nextPrime(n: number): number {
+  let p = n + 1;
+  while (!isPrime(p)) p++;
+  return p;
+}
+
+function refined(check: (text: string) => string | undefined, what: string) {
+  return z.string().superRefine((text, ctx) => {
+    const detail = check(text);
+    if (detail !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        input: text,
+        message: `invalid ${what} ${JSON.stringify(text)}: ${detail}`,
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Sections
+
+const staticBackend = z
+  .union([
+    address({ isHostRequired: true }).meta({
+      description: 'Backend as `"host:port"` (IPv6 in brackets: `"[::1]:80"`), weight 1.',
+    }),
+    z.strictObject({
+      address: address({ isHostRequired: true }).meta({
+        description: 'Backend `"host:port"`; IPv6 in brackets: `"[::1]:80"`.',
+      }),
+      weight: intInRange(0, D.MAX_BACKEND_WEIGHT).default(D.DEFAULT_BACKEND_WEIGHT).meta({
+        description: "Relative share of new connections; 0 takes none.",
+      }),
+    }),
+  ], {
+    error: (issue) =>
+      issue.code === "invalid_union"
+        ? `expected "host:port" or a map with \`address\` and \`weight\`, got ${
+          describeValue(issue.input)
+        }`
+        : undefined,
+  })
+  .transform((entry): StaticBackendSpec => {
+    const text = typeof entry === "string" ? entry : entry.address;
+    const { host, port } = parseHostPort(text);
+    return {
+      host,
+      port,
+      weight: typeof entry === "string" ? D.DEFAULT_BACKEND_WEIGHT : entry.weight,
+    };
+  });
+
+const healthCheckSchema = z
+  .strictObject({
+    enabled: z.boolean().default(D.DEFAULT_HEALTH_CHECK_ENABLED).meta({
+      description: "Probe backends actively; passive checks on connect failures stay on.",
+    }),
+    interval: duration(D.DEFAULT_HEALTH_CHECK_INTERVAL_MS, { isZeroAllowed: false }).meta({
+      description: 'Time between probes of one backend: "2s", "500ms", or seconds.',
+    }),
+    timeout: duration(D.DEFAULT_HEALTH_CHECK_TIMEOUT_MS, { isZeroAllowed: false }).meta({
+      description: "How long one probe may take.",
+    }),
+    rise: intInRange(1, 100).default(D.DEFAULT_HEALTH_CHECK_RISE).meta({
+      description: "Consecutive successful probes before a backend counts as healthy.",
+    }),
+    fall: intInRange(1, 100).default(D.DEFAULT_HEALTH_CHECK_FALL).meta({
+      description: "Consecutive failed probes before a backend counts as unhealthy.",
+    }),
+    port: intInRange(1, 65535, "port").optional().meta({
+      description: "Probe this port instead of the backend's own.",
+    }),
+    send: z.string().optional().meta({
+      description: "Text (UTF-8) to send once connected; escapes like \\r\\n follow YAML.",
+    }),
+    expect: z.string().optional().meta({
+      description: "Substring the response must contain; without it a connect is enough.",
+    }),
+    maxEjectionPercent: intInRange(0, 100).default(D.DEFAULT_MAX_EJECTION_PERCENT).meta({
+      description: "Most of the pool (percent) that passive ejection may mark down at once.",
+    }),
+  })
+  .prefault({})
+  .meta({ description: "Active health checks of this listener's backends." });
+
+const maglevSchema = z
+  .strictObject({
+    tableSize: z
+      .int({ error: intError })
+      .min(2, { error: intError })
+      .max(D.MAX_MAGLEV_TABLE_SIZE, { error: intError })
+      .superRefine((n, ctx) => {
+        if (!isPrime(n)) {
+          ctx.addIssue({
+            code: "custom",
+            input: n,
+            message: `table size ${n} is not a prime number: try ${nextPrime(n)}`,
+          });
+        }
+      })
+      .default(D.DEFAULT_MAGLEV_TABLE_SIZE)
+      .meta({
+        description:
+          "Lookup table size, a prime well above 100 x the number of backends (Maglev paper, section 3.4).",
+      }),
+    seed: intInRange(0, 0xffff_ffff).default(D.DEFAULT_MAGLEV_SEED).meta({
+      description: "Hash seed; replicas that must pick the same backend use the same seed.",
+    }),
+  })
+  .prefault({})
+  .meta({ description: 'Settings of `balancer: "maglev"`.' });
+
+function intError(issue: { input?: unknown }): string | undefined {
+  const got = issue.input;
+  if (got === undefined) return undefined;
+  if (typeof got !== "number") return `expected an integer, got ${describeValue(got)}`;
+  if (!Number.isInteger(got)) return `expected an integer, got ${got}`;
+  return `table size ${got} is out of range 2-${D.MAX_MAGLEV_TABLE_SIZE}`;
+}
+
+const listenerSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .superRefine((text, ctx) => {
+        if (!/^[A-Za-z0-9_.-]{1,128}$/.test(text)) {
+          ctx.addIssue({
+            code: "custom",
+            input: text,
+            message: text === ""
+              ? "listener name must not be empty"
+              : `invalid listener name ${
+                JSON.stringify(text)
+              }: use 1-128 letters, digits, '_', '.' or '-'`,
+          });
+        }
+      })
+      .meta({ description: "Unique name of the listener, used in logs and metrics." }),
+    listenerAddress: address({ isHostRequired: false }).meta({
+      description: 'Address to accept on: ":80" (all interfaces), "127.0.0.1:80", "[::]:80".',
+    }),
+    backendPortName: refined(checkPortName, "port name").optional().meta({
+      description:
+        "Name of the Kubernetes Service port whose backends form this pool (annotated Services only).",
+    }),
+    namespace: refined(checkDns1123Label, "namespace").optional().meta({
+      description: "Only watch this namespace; all namespaces when absent.",
+    }),
+    service: z
+      .string()
+      .superRefine((text, ctx) => {
+        const parts = text.split("/");
+        const ok = parts.length === 2 && checkDns1123Label(parts[0]!) === undefined &&
+          parts[1]!.length <= 63 && DNS1035_LABEL.test(parts[1]!);
+        if (!ok) {
+          ctx.addIssue({
+            code: "custom",
+            input: text,
+            message: `invalid service ${JSON.stringify(text)}: expected "NAMESPACE/NAME"`,
+          });
+        }
+      })
+      .optional()
+      .meta({ description: 'Only this Service, as "NAMESPACE/NAME".' }),
+    serviceSelector: z
+      .record(z.string(), z.string())
+      .superRefine((labels, ctx) => {
+        for (const [name, value] of Object.entries(labels)) {
+          const keyProblem = checkLabelKey(name);
+          if (keyProblem !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              input: name,
+              path: [name],
+              message: keyProblem,
+              params: { target: "key" },
+            });
+          }
+          const valueProblem = checkLabelValue(value);
+          if (valueProblem !== undefined) {
+            ctx.addIssue({ code: "custom", input: value, path: [name], message: valueProblem });
+          }
+        }
+      })
+      .optional()
+      .meta({ description: "Only Services carrying all these labels." }),
+    backendMode: oneOf(["auto", "nodeport", "clusterip", "endpoints"])
+      .default(D.DEFAULT_BACKEND_MODE)
+      .meta({
+        description:
+          "Where backends come from: auto follows the Service type; nodeport = node:nodePort; clusterip = clusterIP:port; endpoints = ready pod endpoints.",
+      }),
+    nodeAddressTypes: z
+      .array(oneOf(["InternalIP", "ExternalIP", "Hostname"]))
+      .min(1, { error: "must list at least one node address type" })
+      .superRefine((types, ctx) => {
+        types.forEach((type, i) => {
+          if (types.indexOf(type) !== i) {
+            ctx.addIssue({
+              code: "custom",
+              input: type,
+              path: [i],
+              message: `duplicate ${JSON.stringify(type)}`,
+            });
+          }
+        });
+      })
+      .default([...D.DEFAULT_NODE_ADDRESS_TYPES])
+      .meta({
+        description: "Node address preference for NodePort pools; the first one a node has wins.",
+      }),
+    excludeCordonedNodes: z.boolean().default(D.DEFAULT_EXCLUDE_CORDONED_NODES).meta({
+      description: "Leave cordoned (unschedulable) nodes out of NodePort pools.",
+    }),
+    backends: z.array(staticBackend).default([]).meta({
+      description:
+        'Static backends: "host:port" or {address, weight}; used beside Kubernetes discovery.',
+    }),
+    requestTimeout: duration(D.DEFAULT_REQUEST_TIMEOUT_MS, { isZeroAllowed: false }).meta({
+      description:
+        'Budget from accepting a client to a connected backend, across all attempts: "5s", or seconds as in the original format.',
+    }),
+    connectTimeout: duration(D.DEFAULT_CONNECT_TIMEOUT_MS, { isZeroAllowed: false }).meta({
+      description: "Limit of one connect attempt; capped by what is left of requestTimeout.",
+    }),
+    idleTimeout: duration(D.DEFAULT_IDLE_TIMEOUT_MS, { isZeroAllowed: false }).meta({
+      description: "Close a connection after this long without bytes either way.",
+    }),
+    maxConnections: intInRange(0, 10_000_000).default(D.DEFAULT_MAX_CONNECTIONS).meta({
+      description: "Concurrent client connections; more are refused at once. 0 = unlimited.",
+    }),
+    maxConnectAttempts: intInRange(1, D.MAX_CONNECT_ATTEMPTS_LIMIT)
+      .default(D.DEFAULT_MAX_CONNECT_ATTEMPTS)
+      .meta({ description: "Distinct backends tried per client connection." }),
+    drainTimeout: duration(D.DEFAULT_DRAIN_TIMEOUT_MS, { isZeroAllowed: true }).meta({
+      description: "How long open connections may finish on shutdown or backend removal.",
+    }),
+    onRemoval: oneOf(["drain", "close"]).default(D.DEFAULT_ON_REMOVAL).meta({
+      description: "What happens to open connections of a backend that leaves the pool.",
+    }),
+    balancer: oneOf(BALANCER_KINDS as readonly [BalancerKind, ...BalancerKind[]])
+      .default(D.DEFAULT_BALANCER)
+      .meta({ description: "How a backend is picked for a new connection." }),
+    maglev: maglevSchema,
+    whenAllUnhealthy: oneOf(["reject", "any"]).default(D.DEFAULT_WHEN_ALL_UNHEALTHY).meta({
+      description: "With no healthy backend: refuse connections, or try any backend.",
+    }),
+    healthCheck: healthCheckSchema,
+  })
+  .meta({ description: "One listener: an address to accept on and the pool it forwards to." });
+
+const settingsSchema = z
+  .strictObject({
+    kubeconfigPath: z.string().default(D.DEFAULT_KUBECONFIG_PATH).meta({
+      description: 'Path of a kubeconfig file; "" = in-cluster service account or $KUBECONFIG.',
+    }),
+    logLevel: oneOf(["trace", "debug", "info", "warning", "error", "fatal"])
+      .default(D.DEFAULT_LOG_LEVEL)
+      .meta({ description: "Least severe level that is logged." }),
+    logFormat: oneOf(["text", "json"]).default(D.DEFAULT_LOG_FORMAT).meta({
+      description: "Log lines as text or as JSON objects.",
+    }),
+    adminAddress: z
+      .string()
+      .superRefine((text, ctx) => {
+        const message = text === "" ? undefined : checkAddress(text, { isHostRequired: false });
+        if (message !== undefined) ctx.addIssue({ code: "custom", input: text, message });
+      })
+      .default(D.DEFAULT_ADMIN_ADDRESS)
+      .meta({
+        description: 'Admin HTTP address (/metrics, /healthz, /readyz, /pools); "" disables it.',
+      }),
+  })
+  .prefault({})
+  .meta({ description: "Process-wide settings." });
+
+/** The whole config file. Parse with `safeParse`; its output still needs `parse.ts`'s checks. */
+export const configSchema = z
+  .strictObject({
+    settings: settingsSchema,
+    configurations: z
+      .array(listenerSchema)
+      .min(1, { error: "at least one listener is required" })
+      .meta({ description: "Listeners, each with the pool of backends it forwards to." }),
+  })
+  .meta({
+    title: "NautilusLB configuration",
+    description:
+      'Layer-4 TCP load balancer for Kubernetes. Durations: "250ms", "5s", "1m30s" or seconds.',
+  });
+
+/** What {@linkcode configSchema} produces: defaults filled in, durations in milliseconds. */
+export type ConfigSchemaOutput = z.output<typeof configSchema>;
