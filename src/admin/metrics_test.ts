@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { AdminMetrics } from "./metrics.ts";
+import { sampleSnapshot, stats } from "./_test_snapshot.ts";
+
+function lines(text: string): Set<string> {
+  return new Set(text.split("\n"));
+}
+
+Deno.test("AdminMetrics renders listener counters and gauges with exact values", async () => {
+  const metrics = new AdminMetrics({ processMetrics: false });
+  const text = await metrics.render(sampleSnapshot());
+  const got = lines(text);
+  for (
+    const line of [
+      "# TYPE nautiluslb_listener_connections_accepted_total counter",
+      'nautiluslb_listener_connections_accepted_total{listener="a"} 3',
+      'nautiluslb_listener_connections_refused_total{listener="a"} 1',
+      "# TYPE nautiluslb_listener_connections_active gauge",
+      'nautiluslb_listener_connections_active{listener="a"} 2',
+      "# TYPE nautiluslb_listener_bytes_total counter",
+      'nautiluslb_listener_bytes_total{listener="a",direction="from_client"} 1024',
+      'nautiluslb_listener_bytes_total{listener="a",direction="to_client"} 4096',
+      'nautiluslb_listener_connect_failures_total{listener="a"} 5',
+      'nautiluslb_listener_no_backend_total{listener="a"} 6',
+      'nautiluslb_listener_idle_timeouts_total{listener="a"} 7',
+    ]
+  ) {
+    assert.ok(got.has(line), `missing line: ${line}\n${text}`);
+  }
+});
+
+Deno.test("AdminMetrics renders backend, pool and process-level metrics", async () => {
+  const metrics = new AdminMetrics({ processMetrics: false });
+  const text = await metrics.render(sampleSnapshot());
+  const got = lines(text);
+  for (
+    const line of [
+      'nautiluslb_backend_up{pool="a",backend="10.0.0.1:80"} 1',
+      'nautiluslb_backend_up{pool="a",backend="10.0.0.2:80"} 0',
+      'nautiluslb_backend_up{pool="a",backend="[fd00::3]:80"} 1',
+      'nautiluslb_backend_health_state{pool="a",backend="10.0.0.1:80",state="healthy"} 1',
+      'nautiluslb_backend_health_state{pool="a",backend="10.0.0.1:80",state="unknown"} 0',
+      'nautiluslb_backend_health_state{pool="a",backend="10.0.0.1:80",state="unhealthy"} 0',
+      'nautiluslb_backend_health_state{pool="a",backend="10.0.0.2:80",state="unhealthy"} 1',
+      'nautiluslb_backend_health_state{pool="a",backend="[fd00::3]:80",state="unknown"} 1',
+      'nautiluslb_backend_connections_active{pool="a",backend="10.0.0.1:80"} 2',
+      'nautiluslb_backend_connections_active{pool="a",backend="[fd00::3]:80"} 1',
+      'nautiluslb_backend_draining{pool="a",backend="10.0.0.1:80"} 0',
+      'nautiluslb_backend_draining{pool="a",backend="[fd00::3]:80"} 1',
+      'nautiluslb_pool_backends{pool="a"} 2',
+      'nautiluslb_pool_healthy_backends{pool="a"} 1',
+      'nautiluslb_pool_fail_open{pool="a"} 0',
+      'nautiluslb_pool_info{pool="a",fingerprint="abc123"} 1',
+      "nautiluslb_discovery_connected 1",
+      'nautiluslb_discovery_state{source="kubernetes",state="synced"} 1',
+      'nautiluslb_discovery_state{source="kubernetes",state="disconnected"} 0',
+      'nautiluslb_discovery_last_change_timestamp_seconds{source="kubernetes"} 1700000000',
+      "nautiluslb_ready 1",
+      "# TYPE nautiluslb_health_transitions_total counter",
+      "nautiluslb_health_transitions_total 4",
+    ]
+  ) {
+    assert.ok(got.has(line), `missing line: ${line}\n${text}`);
+  }
+  assert.ok(!text.includes("process_cpu"), "process metrics were disabled");
+});
+
+Deno.test("AdminMetrics drops series that left the snapshot and tracks new values", async () => {
+  const metrics = new AdminMetrics({ processMetrics: false });
+  await metrics.render(sampleSnapshot());
+  const text = await metrics.render(
+    sampleSnapshot({
+      ready: false,
+      discovery: { source: "kubernetes", state: "disconnected" },
+      listeners: [{ name: "b", address: ":81", stats: stats({ accepted: 9 }) }],
+      pools: [{ name: "b", isFailOpen: true, backends: [] }],
+      healthTransitions: undefined,
+    }),
+  );
+  const got = lines(text);
+  assert.ok(got.has('nautiluslb_listener_connections_accepted_total{listener="b"} 9'), text);
+  assert.ok(got.has('nautiluslb_pool_fail_open{pool="b"} 1'), text);
+  assert.ok(got.has('nautiluslb_pool_backends{pool="b"} 0'), text);
+  assert.ok(got.has("nautiluslb_discovery_connected 0"), text);
+  assert.ok(got.has("nautiluslb_ready 0"), text);
+  assert.ok(got.has("nautiluslb_health_transitions_total 0"), text);
+  assert.ok(!text.includes('listener="a"'), text);
+  assert.ok(!text.includes('pool="a"'), text);
+  assert.ok(!text.includes("nautiluslb_pool_info{"), text);
+  assert.ok(!text.includes("nautiluslb_discovery_last_change_timestamp_seconds{"), text);
+});
+
+Deno.test("AdminMetrics escapes label values and skips invalid counter values", async () => {
+  const metrics = new AdminMetrics({ processMetrics: false });
+  const text = await metrics.render(
+    sampleSnapshot({
+      listeners: [
+        { name: 'we"ird\\', address: ":1", stats: stats({ accepted: 1 }) },
+        { name: "neg", address: ":2", stats: stats({ accepted: -1, refused: NaN }) },
+      ],
+    }),
+  );
+  const got = lines(text);
+  assert.ok(
+    got.has('nautiluslb_listener_connections_accepted_total{listener="we\\"ird\\\\"} 1'),
+    text,
+  );
+  assert.ok(!text.includes('nautiluslb_listener_connections_accepted_total{listener="neg"}'), text);
+  assert.ok(!text.includes('nautiluslb_listener_connections_refused_total{listener="neg"}'), text);
+});
+
+Deno.test("AdminMetrics serializes concurrent renders, one snapshot each", async () => {
+  const metrics = new AdminMetrics({ processMetrics: false });
+  const texts = await Promise.all(
+    [1, 2, 3, 4].map((n) =>
+      metrics.render(
+        sampleSnapshot({
+          listeners: [{ name: "a", address: ":1", stats: stats({ accepted: n }) }],
+        }),
+      )
+    ),
+  );
+  texts.forEach((text, i) => {
+    assert.ok(
+      lines(text).has(`nautiluslb_listener_connections_accepted_total{listener="a"} ${i + 1}`),
+      text,
+    );
+  });
+});
+
+Deno.test("AdminMetrics includes working process metrics and drops Deno's empty event-loop histogram", async () => {
+  const first = new AdminMetrics();
+  const second = new AdminMetrics();
+  for (const metrics of [first, second]) {
+    const text = await metrics.render(sampleSnapshot());
+    assert.match(text, /^process_cpu_seconds_total \d/m);
+    assert.match(text, /^process_resident_memory_bytes \d/m);
+    assert.match(text, /^nodejs_eventloop_lag_seconds \d/m);
+    assert.ok(!text.includes("nodejs_eventloop_lag_p99_seconds"), text);
+    assert.ok(!/ nan$/im.test(text), "no NaN samples");
+    assert.ok(lines(text).has('nautiluslb_listener_connections_accepted_total{listener="a"} 3'));
+  }
+  assert.equal(first.contentType, "text/plain; version=0.0.4; charset=utf-8");
+});

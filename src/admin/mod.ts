@@ -1,0 +1,32 @@
+/**
+ * The admin HTTP server: liveness, readiness, pools as JSON and Prometheus metrics, all read
+ * from a snapshot the caller assembles.
+ *
+ * ```ts ignore
+ * const admin = await startAdminServer({
+ *   hostname: "127.0.0.1",
+ *   port: 9090,
+ *   signal: controller.signal,
+ *   snapshot: () => buildAdminSnapshot(),
+ * });
+ * // ... later: controller.abort(); await admin.finished;
+ * ```
+ *
+ * @module
+ */
+export { createAdminHandler, startAdminServer } from "./server.ts";
+export type { AdminHandlerOptions, AdminServer, AdminServerOptions } from "./server.ts";
+export { AdminMetrics } from "./metrics.ts";
+export type { AdminMetricsOptions } from "./metrics.ts";
+export type {
+  AdminBackend,
+  AdminBackendHealth,
+  AdminDiscoverySource,
+  AdminDiscoveryState,
+  AdminDiscoveryStatus,
+  AdminListener,
+  AdminListenerStats,
+  AdminPool,
+  AdminSnapshot,
+  AdminSnapshotSource,
+} from "./types.ts";

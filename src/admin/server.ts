@@ -1,0 +1,237 @@
+/**
+ * The admin HTTP server: `/healthz`, `/readyz`, `/pools` and `/metrics`.
+ *
+ * It only reads: every request that needs state calls the caller's snapshot function once,
+ * and nothing here mutates pools or listeners. Bind it to loopback unless the port is
+ * protected otherwise (the config default is `127.0.0.1:9090`).
+ *
+ * @module
+ */
+import { getLogger, type Logger } from "../log/mod.ts";
+import { AdminMetrics } from "./metrics.ts";
+import type { AdminSnapshot, AdminSnapshotSource } from "./types.ts";
+
+/** Options of {@linkcode startAdminServer}. */
+export interface AdminServerOptions {
+  /** Interface to bind, e.g. `127.0.0.1` or `::`. */
+  readonly hostname: string;
+  /** TCP port; `0` picks a free one (see {@linkcode AdminServer.addr}). */
+  readonly port: number;
+  /** Aborting it stops the server: no new connections, in-flight requests finish. */
+  readonly signal: AbortSignal;
+  /** Returns the current state; called once per request that needs it. */
+  readonly snapshot: AdminSnapshotSource;
+  /** @default {getLogger("admin")} */
+  readonly logger?: Logger;
+  /**
+   * Export prom-client's default process metrics on `/metrics`.
+   * @default {true}
+   */
+  readonly processMetrics?: boolean;
+}
+
+/** A running admin server. */
+export interface AdminServer {
+  /** The bound address (the real port when `port` was 0). */
+  readonly addr: Deno.NetAddr;
+  /** Settles once the server has stopped after the signal was aborted. */
+  readonly finished: Promise<void>;
+}
+
+/** Options of {@linkcode createAdminHandler}. */
+export interface AdminHandlerOptions {
+  readonly snapshot: AdminSnapshotSource;
+  /** @default {getLogger("admin")} */
+  readonly logger?: Logger;
+  /** A metrics registry; a new one (with process metrics) when absent. */
+  readonly metrics?: AdminMetrics;
+}
+
+const ALLOW = "GET, HEAD";
+const ROUTES = new Set(["/healthz", "/readyz", "/pools", "/metrics"]);
+const TEXT = "text/plain; charset=utf-8";
+
+/**
+ * Starts the admin server and resolves once it is listening.
+ *
+ * Routes (`GET` or `HEAD`; other methods get 405, unknown paths 404):
+ * - `/healthz`: 200 `ok` while the process runs; never calls `snapshot`.
+ * - `/readyz`: 200 `ok` when `snapshot().ready`, else 503 `not ready: <reasons>`. With
+ *   `?verbose`, one line per check (`[+]` passed, `[-]` failed, `[!]` reported but not
+ *   deciding readiness) and a final `readyz check passed|failed`, as kube-apiserver does.
+ * - `/pools`: JSON `{ "pools": [...] }`, backends with health, connections and draining.
+ * - `/metrics`: Prometheus text exposition, computed from the snapshot at scrape time.
+ *
+ * Rejects with `signal.reason` when the signal is already aborted (nothing is bound), and
+ * with an `Error` whose `cause` is Deno's error when the address cannot be bound.
+ */
+export function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  // Deno.serve never stops for a signal aborted before the call, so do not start at all.
+  if (options.signal.aborted) return Promise.reject(options.signal.reason);
+  const logger = options.logger ?? getLogger("admin");
+  const handler = createAdminHandler({
+    snapshot: options.snapshot,
+    logger,
+    metrics: new AdminMetrics({ processMetrics: options.processMetrics ?? true }),
+  });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: options.hostname,
+      port: options.port,
+      signal: options.signal,
+      onListen: () => {},
+      onError: (error) => {
+        logger.error("Admin request failed: {error}", { error });
+        return new Response("internal error\n", { status: 500, headers: { "content-type": TEXT } });
+      },
+    }, handler);
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    return Promise.reject(
+      new Error(
+        `Cannot start admin server on ${formatAddress(options.hostname, options.port)}: ${message}`,
+        { cause },
+      ),
+    );
+  }
+  const addr = server.addr;
+  logger.info("Admin server listening on {address}", {
+    address: formatAddress(addr.hostname, addr.port),
+  });
+  const finished = server.finished.then(() => {
+    logger.debug("Admin server stopped");
+  });
+  return Promise.resolve({ addr, finished });
+}
+
+/**
+ * Builds the request handler {@linkcode startAdminServer} serves, for embedding the admin
+ * routes in another server or testing them without a socket.
+ */
+export function createAdminHandler(
+  options: AdminHandlerOptions,
+): (request: Request) => Promise<Response> {
+  const logger = options.logger ?? getLogger("admin");
+  const metrics = options.metrics ?? new AdminMetrics();
+  const take = (): AdminSnapshot | Error => {
+    try {
+      return options.snapshot();
+    } catch (cause) {
+      logger.error("Admin snapshot failed: {error}", { error: cause });
+      return new Error("Cannot take a snapshot", { cause });
+    }
+  };
+
+  return async (request) => {
+    const url = new URL(request.url);
+    if (!ROUTES.has(url.pathname)) return text(404, "not found\n");
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return text(405, "method not allowed\n", { allow: ALLOW });
+    }
+    switch (url.pathname) {
+      case "/healthz":
+        return text(200, "ok\n");
+      case "/readyz": {
+        const snapshot = take();
+        if (snapshot instanceof Error) return text(503, "not ready: snapshot failed\n");
+        const body = url.searchParams.has("verbose")
+          ? renderReadyVerbose(snapshot)
+          : renderReady(snapshot);
+        return text(snapshot.ready ? 200 : 503, body);
+      }
+      case "/pools": {
+        const snapshot = take();
+        if (snapshot instanceof Error) return text(500, "internal error\n");
+        return new Response(JSON.stringify({ pools: renderPools(snapshot) }, null, 2) + "\n", {
+          headers: { "content-type": "application/json", "cache-control": "no-store" },
+        });
+      }
+      default: {
+        const snapshot = take();
+        if (snapshot instanceof Error) return text(500, "internal error\n");
+        const body = await metrics.render(snapshot);
+        return new Response(body, {
+          headers: { "content-type": metrics.contentType, "cache-control": "no-store" },
+        });
+      }
+    }
+  };
+}
+
+function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": TEXT, "cache-control": "no-store", ...headers },
+  });
+}
+
+/** One line, so a reason cannot forge check lines in the body. */
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, " ").trim();
+}
+
+function renderReady(snapshot: AdminSnapshot): string {
+  if (snapshot.ready) return "ok\n";
+  const reasons = snapshot.readyReasons.map(oneLine).filter((r) => r !== "");
+  return reasons.length === 0 ? "not ready\n" : `not ready: ${reasons.join("; ")}\n`;
+}
+
+function renderReadyVerbose(snapshot: AdminSnapshot): string {
+  const lines: string[] = [];
+  const reasons = snapshot.readyReasons.map(oneLine).filter((r) => r !== "");
+  if (snapshot.ready) {
+    lines.push("[+]ready ok");
+    for (const reason of reasons) lines.push(`[!]ready warning: ${reason}`);
+  } else if (reasons.length === 0) {
+    lines.push("[-]ready failed");
+  } else {
+    for (const reason of reasons) lines.push(`[-]ready failed: ${reason}`);
+  }
+
+  const d = snapshot.discovery;
+  const since = d.lastChangeAt === undefined
+    ? ""
+    : ` since ${new Date(d.lastChangeAt).toISOString()}`;
+  const error = d.lastError === undefined ? "" : `: ${oneLine(d.lastError)}`;
+  lines.push(
+    d.state === "synced"
+      ? `[+]discovery ok: ${d.source} synced${since}`
+      : `[!]discovery ${d.source} ${d.state}${since}${error}`,
+  );
+
+  for (const pool of snapshot.pools) {
+    const members = pool.backends.filter((b) => !b.isDraining);
+    const eligible = members.filter((b) => b.health !== "unhealthy").length;
+    const summary = `${eligible}/${members.length} backends eligible`;
+    const failOpen = pool.isFailOpen ? ", fail-open" : "";
+    lines.push(
+      eligible > 0
+        ? `[+]pool ${pool.name} ok: ${summary}${failOpen}`
+        : `[!]pool ${pool.name} ${summary}${failOpen}`,
+    );
+  }
+
+  lines.push(snapshot.ready ? "readyz check passed" : "readyz check failed");
+  return lines.join("\n") + "\n";
+}
+
+function renderPools(snapshot: AdminSnapshot): unknown[] {
+  // Copy the documented fields only, so extra fields of the caller's objects never leak.
+  return snapshot.pools.map((p) => ({
+    name: p.name,
+    isFailOpen: p.isFailOpen,
+    ...(p.fingerprint === undefined ? {} : { fingerprint: p.fingerprint }),
+    backends: p.backends.map((b) => ({
+      key: b.key,
+      weight: b.weight,
+      health: b.health,
+      activeConnections: b.activeConnections,
+      isDraining: b.isDraining,
+    })),
+  }));
+}
+
+function formatAddress(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}

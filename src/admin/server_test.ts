@@ -1,0 +1,328 @@
+import assert from "node:assert/strict";
+import { getLogger } from "../log/mod.ts";
+import { startAdminServer } from "./server.ts";
+import type { AdminServer } from "./server.ts";
+import type { AdminSnapshot } from "./types.ts";
+import { sampleSnapshot } from "./_test_snapshot.ts";
+
+const logger = getLogger("admin", "test");
+
+interface Running {
+  readonly server: AdminServer;
+  readonly base: string;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+async function start(snapshot: () => AdminSnapshot): Promise<Running> {
+  const controller = new AbortController();
+  const server = await startAdminServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: controller.signal,
+    snapshot,
+    logger,
+    processMetrics: false,
+  });
+  const stop = async () => {
+    controller.abort();
+    await server.finished;
+  };
+  return {
+    server,
+    base: `http://127.0.0.1:${server.addr.port}`,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+async function get(
+  url: string,
+  init?: RequestInit,
+): Promise<{ status: number; body: string; headers: Headers }> {
+  const response = await fetch(url, init);
+  return { status: response.status, body: await response.text(), headers: response.headers };
+}
+
+Deno.test("startAdminServer binds loopback port 0 and reports the real address", async () => {
+  await using admin = await start(() => sampleSnapshot());
+  assert.equal(admin.server.addr.hostname, "127.0.0.1");
+  assert.equal(admin.server.addr.transport, "tcp");
+  assert.ok(admin.server.addr.port > 0);
+});
+
+Deno.test("GET /healthz answers ok without taking a snapshot", async () => {
+  let calls = 0;
+  await using admin = await start(() => {
+    calls++;
+    return sampleSnapshot();
+  });
+  const res = await get(`${admin.base}/healthz`);
+  assert.equal(res.status, 200);
+  assert.equal(res.body, "ok\n");
+  assert.equal(res.headers.get("content-type"), "text/plain; charset=utf-8");
+  assert.equal(calls, 0);
+});
+
+Deno.test("GET /readyz follows the snapshot's ready flag", async () => {
+  let snapshot = sampleSnapshot();
+  await using admin = await start(() => snapshot);
+
+  let res = await get(`${admin.base}/readyz`);
+  assert.equal(res.status, 200);
+  assert.equal(res.body, "ok\n");
+
+  snapshot = sampleSnapshot({
+    ready: false,
+    readyReasons: ["shutting down", "Kubernetes API disconnected"],
+    discovery: { source: "kubernetes", state: "disconnected", lastError: "connection refused" },
+  });
+  res = await get(`${admin.base}/readyz`);
+  assert.equal(res.status, 503);
+  assert.equal(res.body, "not ready: shutting down; Kubernetes API disconnected\n");
+
+  snapshot = sampleSnapshot({ ready: false, readyReasons: [] });
+  res = await get(`${admin.base}/readyz`);
+  assert.equal(res.status, 503);
+  assert.equal(res.body, "not ready\n");
+
+  snapshot = sampleSnapshot();
+  res = await get(`${admin.base}/readyz`);
+  assert.equal(res.status, 200);
+});
+
+Deno.test("GET /readyz stays ready when the caller says so, even with discovery disconnected", async () => {
+  const snapshot = sampleSnapshot({
+    ready: true,
+    readyReasons: ["Kubernetes API disconnected"],
+    discovery: {
+      source: "kubernetes",
+      state: "disconnected",
+      lastChangeAt: Date.UTC(2024, 0, 2, 3, 4, 5),
+      lastError: "connect ECONNREFUSED\nretrying",
+    },
+  });
+  await using admin = await start(() => snapshot);
+  const plain = await get(`${admin.base}/readyz`);
+  assert.equal(plain.status, 200);
+  assert.equal(plain.body, "ok\n");
+
+  const verbose = await get(`${admin.base}/readyz?verbose`);
+  assert.equal(verbose.status, 200);
+  assert.equal(
+    verbose.body,
+    [
+      "[+]ready ok",
+      "[!]ready warning: Kubernetes API disconnected",
+      "[!]discovery kubernetes disconnected since 2024-01-02T03:04:05.000Z: connect ECONNREFUSED retrying",
+      "[+]pool a ok: 1/2 backends eligible",
+      "readyz check passed",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("GET /readyz?verbose lists failed checks", async () => {
+  const snapshot = sampleSnapshot({
+    ready: false,
+    readyReasons: ["shutting down"],
+    discovery: { source: "static", state: "synced" },
+    pools: [{
+      name: "db",
+      isFailOpen: true,
+      backends: [{
+        key: "10.0.0.9:5432",
+        weight: 1,
+        health: "unhealthy",
+        activeConnections: 0,
+        isDraining: false,
+      }],
+    }],
+  });
+  await using admin = await start(() => snapshot);
+  const res = await get(`${admin.base}/readyz?verbose=1`);
+  assert.equal(res.status, 503);
+  assert.equal(
+    res.body,
+    [
+      "[-]ready failed: shutting down",
+      "[+]discovery ok: static synced",
+      "[!]pool db 0/1 backends eligible, fail-open",
+      "readyz check failed",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("GET /pools returns the documented fields only", async () => {
+  const base = sampleSnapshot();
+  const withExtras = {
+    ...base,
+    pools: base.pools.map((p) => ({
+      ...p,
+      secret: "x",
+      backends: p.backends.map((b) => ({ ...b, host: "h", port: 1 })),
+    })),
+  };
+  await using admin = await start(() => withExtras);
+  const res = await get(`${admin.base}/pools`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "application/json");
+  assert.deepEqual(JSON.parse(res.body), {
+    pools: [{
+      name: "a",
+      isFailOpen: false,
+      fingerprint: "abc123",
+      backends: [
+        {
+          key: "10.0.0.1:80",
+          weight: 1,
+          health: "healthy",
+          activeConnections: 2,
+          isDraining: false,
+        },
+        {
+          key: "10.0.0.2:80",
+          weight: 2,
+          health: "unhealthy",
+          activeConnections: 0,
+          isDraining: false,
+        },
+        {
+          key: "[fd00::3]:80",
+          weight: 1,
+          health: "unknown",
+          activeConnections: 1,
+          isDraining: true,
+        },
+      ],
+    }],
+  });
+});
+
+Deno.test("GET /metrics computes values from the snapshot at scrape time", async () => {
+  let accepted = 3;
+  await using admin = await start(() => {
+    const s = sampleSnapshot();
+    return {
+      ...s,
+      listeners: s.listeners.map((l) => ({ ...l, stats: { ...l.stats, accepted } })),
+    };
+  });
+  let res = await get(`${admin.base}/metrics`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  let got = new Set(res.body.split("\n"));
+  assert.ok(got.has('nautiluslb_listener_connections_accepted_total{listener="a"} 3'), res.body);
+  assert.ok(got.has('nautiluslb_backend_up{pool="a",backend="10.0.0.2:80"} 0'), res.body);
+  assert.ok(got.has("nautiluslb_ready 1"), res.body);
+
+  accepted = 10;
+  res = await get(`${admin.base}/metrics`);
+  got = new Set(res.body.split("\n"));
+  assert.ok(got.has('nautiluslb_listener_connections_accepted_total{listener="a"} 10'), res.body);
+});
+
+Deno.test("admin routes: unknown paths 404, other methods 405, HEAD allowed", async () => {
+  await using admin = await start(() => sampleSnapshot());
+  const notFound = await get(`${admin.base}/nope`);
+  assert.equal(notFound.status, 404);
+  assert.equal(notFound.body, "not found\n");
+  assert.equal((await get(`${admin.base}/`)).status, 404);
+  assert.equal((await get(`${admin.base}/healthz/`)).status, 404);
+  assert.equal((await get(`${admin.base}/nope`, { method: "POST" })).status, 404);
+
+  for (const path of ["/healthz", "/readyz", "/pools", "/metrics"]) {
+    for (const method of ["POST", "PUT", "DELETE"]) {
+      const res = await get(`${admin.base}${path}`, { method });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get("allow"), "GET, HEAD");
+    }
+  }
+
+  const head = await get(`${admin.base}/healthz`, { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal(head.body, "");
+});
+
+Deno.test("a throwing snapshot gives 503 on /readyz and 500 elsewhere; /healthz stays ok", async () => {
+  await using admin = await start(() => {
+    throw new Error("boom");
+  });
+  assert.equal((await get(`${admin.base}/healthz`)).status, 200);
+  const ready = await get(`${admin.base}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.equal(ready.body, "not ready: snapshot failed\n");
+  assert.equal((await get(`${admin.base}/pools`)).status, 500);
+  assert.equal((await get(`${admin.base}/metrics`)).status, 500);
+});
+
+Deno.test("aborting the signal stops the server and closes the port", async () => {
+  const admin = await start(() => sampleSnapshot());
+  assert.equal((await get(`${admin.base}/healthz`)).status, 200);
+  await admin.stop();
+  await assert.rejects(() => fetch(`${admin.base}/healthz`));
+});
+
+Deno.test("several servers run side by side, each with its own registry", async () => {
+  await using one = await start(() => sampleSnapshot());
+  await using two = await start(() => sampleSnapshot({ ready: false }));
+  assert.notEqual(one.server.addr.port, two.server.addr.port);
+  assert.match((await get(`${one.base}/metrics`)).body, /^nautiluslb_ready 1$/m);
+  assert.match((await get(`${two.base}/metrics`)).body, /^nautiluslb_ready 0$/m);
+});
+
+Deno.test("startAdminServer rejects when the port is taken", async () => {
+  await using admin = await start(() => sampleSnapshot());
+  const controller = new AbortController();
+  await assert.rejects(
+    () =>
+      startAdminServer({
+        hostname: "127.0.0.1",
+        port: admin.server.addr.port,
+        signal: controller.signal,
+        snapshot: () => sampleSnapshot(),
+        logger,
+        processMetrics: false,
+      }),
+    (error: Error) => {
+      assert.match(error.message, /^Cannot start admin server on 127\.0\.0\.1:\d+: /);
+      assert.ok(error.cause instanceof Deno.errors.AddrInUse);
+      return true;
+    },
+  );
+  controller.abort();
+});
+
+Deno.test("startAdminServer with process metrics serves them", async () => {
+  const controller = new AbortController();
+  const server = await startAdminServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: controller.signal,
+    snapshot: () => sampleSnapshot(),
+    logger,
+  });
+  const res = await get(`http://127.0.0.1:${server.addr.port}/metrics`);
+  assert.match(res.body, /^process_cpu_seconds_total \d/m);
+  controller.abort();
+  await server.finished;
+});
+
+Deno.test("startAdminServer rejects with the reason when the signal is already aborted", async () => {
+  const controller = new AbortController();
+  const reason = new Error("stopping");
+  controller.abort(reason);
+  await assert.rejects(
+    () =>
+      startAdminServer({
+        hostname: "127.0.0.1",
+        port: 0,
+        signal: controller.signal,
+        snapshot: () => sampleSnapshot(),
+        logger,
+        processMetrics: false,
+      }),
+    (error) => error === reason,
+  );
+});
