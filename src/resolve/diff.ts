@@ -4,7 +4,7 @@
  * @module
  */
 import type { PlannedBackend, PoolPlan } from "../core/plan.ts";
-import { compareEntries } from "./_compare.ts";
+import { sortEntries } from "./_compare.ts";
 
 /** A backend present in both plans whose attributes differ. */
 export interface BackendChange {
@@ -53,8 +53,8 @@ export function diffPlans(before: PoolPlan, after: PoolPlan): PlanDiff {
     if (fields.length > 0) changed.push({ before: prev, after: b, fields });
   }
   const removed = [...old.values()];
-  added.sort(compareEntries);
-  removed.sort(compareEntries);
-  changed.sort((x, y) => compareEntries(x.after, y.after));
+  sortEntries(added, (b) => b);
+  sortEntries(removed, (b) => b);
+  sortEntries(changed, (c) => c.after);
   return { added, removed, changed };
 }

@@ -26,7 +26,7 @@ import {
   parseBackendMode,
   parseWeight,
 } from "./annotations.ts";
-import { compareEntries } from "./_compare.ts";
+import { sortEntries } from "./_compare.ts";
 import { type EndpointSliceIndex, indexEndpointSlices } from "./slice_index.ts";
 
 /** Options of {@linkcode resolvePool}. */
@@ -100,8 +100,8 @@ class PlanBuilder {
         }; keeping the first`,
       );
     }
-    this.backends.sort(compareEntries);
-    this.excluded.sort(compareEntries);
+    sortEntries(this.backends, (b) => b);
+    sortEntries(this.excluded, (e) => e);
     return {
       name: spec.name,
       listenerAddress: spec.listenerAddress,
