@@ -38,6 +38,9 @@ export interface ResolveOptions {
   readonly endpointSliceIndex?: EndpointSliceIndex;
 }
 
+/** Services a merge warning names before it says "and N more". */
+const MAX_NAMES_IN_WARNING = 10;
+
 /** A mode after `auto` and headless Services were settled. */
 type ConcreteMode = Exclude<BackendMode, "auto">;
 
@@ -159,7 +162,9 @@ export function resolvePool(
     return plan.build(spec);
   }
   if (matched.length > 1) {
-    const names = matched.map((m) => m.key).join(", ");
+    const shown = matched.slice(0, MAX_NAMES_IN_WARNING).map((m) => m.key).join(", ");
+    const more = matched.length - MAX_NAMES_IN_WARNING;
+    const names = more > 0 ? `${shown} and ${more} more` : shown;
     plan.warn(
       `Services ${names} all have a port named "${portName}" and are merged into one pool; ` +
         `set "service" or "serviceSelector" to narrow it`,

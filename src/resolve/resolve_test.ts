@@ -746,6 +746,24 @@ for (const c of CASES) {
   });
 }
 
+Deno.test("resolvePool() names at most ten merged Services", () => {
+  const services = Array.from(
+    { length: 12 },
+    (_, i) =>
+      service(`web/s${String(i).padStart(2, "0")}`, {
+        type: "ClusterIP",
+        clusterIPs: [`10.96.0.${i}`],
+      }),
+  );
+  const plan = resolvePool(inventory({ services }), spec());
+  assert.equal(plan.backends.length, 12);
+  assert.deepEqual(plan.warnings, [
+    "Services web/s00, web/s01, web/s02, web/s03, web/s04, web/s05, web/s06, web/s07, web/s08, " +
+    'web/s09 and 2 more all have a port named "http" and are merged into one pool; set "service" ' +
+    'or "serviceSelector" to narrow it',
+  ]);
+});
+
 Deno.test("resolvePool() gives the same plan whatever the inventory order", () => {
   const services = [
     service("web/b", { ports: [port("http", { nodePort: 30090 })] }),
