@@ -1,0 +1,143 @@
+/**
+ * `validate` through the real entry point: stdout, stderr and exit codes over the bad configs
+ * in `examples/invalid/` (0 valid, 1 invalid, 2 unreadable file).
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url);
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function validate(...args: string[]): Promise<Run> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/main.ts", "validate", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Each bad config and exactly what `validate` prints for it, one issue per line. */
+// deno-fmt-ignore
+const INVALID: readonly { readonly file: string; readonly lines: readonly string[] }[] = [
+  {
+    file: "examples/invalid/unknown_key.yaml",
+    lines: [
+      "examples/invalid/unknown_key.yaml:5:5: configurations[0]: missing required key `listenerAddress`",
+      "examples/invalid/unknown_key.yaml:6:5: configurations[0].listenAddress: unknown key `listenAddress`: did you mean `listenerAddress`?",
+      "examples/invalid/unknown_key.yaml:9:5: configurations[0].logLevel: unknown key `logLevel`: it belongs under `settings`",
+    ],
+  },
+  {
+    file: "examples/invalid/port_out_of_range.yaml",
+    lines: [
+      "examples/invalid/port_out_of_range.yaml:7:22: configurations[1].listenerAddress: port 70000 is out of range 1-65535",
+      "examples/invalid/port_out_of_range.yaml:10:13: configurations[1].healthCheck.port: port 0 is out of range 1-65535",
+    ],
+  },
+  {
+    file: "examples/invalid/duplicate_name.yaml",
+    lines: [
+      'examples/invalid/duplicate_name.yaml:6:11: configurations[1].name: duplicate listener name "web": already used by configurations[0]',
+    ],
+  },
+  {
+    file: "examples/invalid/address_conflict.yaml",
+    lines: [
+      'examples/invalid/address_conflict.yaml:7:22: configurations[1].listenerAddress: address "0.0.0.0:80" conflicts with configurations[0].listenerAddress ":80"',
+      'examples/invalid/address_conflict.yaml:10:22: configurations[2].listenerAddress: address "127.0.0.1:80" conflicts with configurations[0].listenerAddress ":80"',
+    ],
+  },
+  {
+    file: "examples/invalid/bad_duration.yaml",
+    lines: [
+      'examples/invalid/bad_duration.yaml:6:21: configurations[0].requestTimeout: invalid duration "5sec": expected a number of seconds or a number with a unit (ms, s, m, h), e.g. "5s", "250ms" or "1m30s"',
+      "examples/invalid/bad_duration.yaml:7:18: configurations[0].idleTimeout: invalid duration 0: must be greater than 0",
+    ],
+  },
+  {
+    file: "examples/invalid/kubernetes_names.yaml",
+    lines: [
+      "examples/invalid/kubernetes_names.yaml:5:22: configurations[0].backendPortName: invalid port name \"MongoDB_Port\": must contain only lowercase letters, digits and '-'",
+      "examples/invalid/kubernetes_names.yaml:6:16: configurations[0].namespace: invalid namespace \"Development\": must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
+    ],
+  },
+  {
+    file: "examples/invalid/no_backends.yaml",
+    lines: [
+      "examples/invalid/no_backends.yaml:3:5: configurations[0]: a listener needs `backendPortName` or a non-empty `backends` list",
+    ],
+  },
+  {
+    file: "examples/invalid/yaml_syntax.yaml",
+    lines: [
+      "examples/invalid/yaml_syntax.yaml:5:1: invalid YAML: tabs are not allowed as indentation",
+    ],
+  },
+  {
+    file: "examples/invalid/three_mistakes.yaml",
+    lines: [
+      "examples/invalid/three_mistakes.yaml:10:22: configurations[1].listenerAddress: port 70000 is out of range 1-65535",
+      'examples/invalid/three_mistakes.yaml:15:21: configurations[2].requestTimeout: invalid duration "ten": expected a number of seconds or a number with a unit (ms, s, m, h), e.g. "5s", "250ms" or "1m30s"',
+      "examples/invalid/three_mistakes.yaml:18:5: configurations[2].balancr: unknown key `balancr`: did you mean `balancer`?",
+    ],
+  },
+];
+
+/** Parses `FILE:LINE:COLUMN: PATH: message` (or `FILE:LINE:COLUMN: message`) back into an issue. */
+function issueOf(line: string): Record<string, unknown> {
+  const match = /^(.+?):(\d+):(\d+): (?:([A-Za-z][^ ]*): )?(.*)$/.exec(line);
+  assert.ok(match, `not an issue line: ${line}`);
+  const [, file, lineNo, column, path, message] = match;
+  return { file, line: Number(lineNo), column: Number(column), path: path ?? "", message };
+}
+
+Deno.test("validate accepts the repository's config.yaml", async () => {
+  const run = await validate("config.yaml");
+  assert.equal(run.stdout, "config.yaml: ok\n");
+  assert.equal(run.code, 0);
+});
+
+Deno.test("validate -o json prints an empty array for a valid config", async () => {
+  const run = await validate("config.yaml", "-o", "json");
+  assert.deepEqual(JSON.parse(run.stdout), []);
+  assert.equal(run.code, 0);
+});
+
+Deno.test("validate exits 2 when the file cannot be read", async () => {
+  const run = await validate("examples/invalid/does_not_exist.yaml");
+  assert.equal(run.code, 2);
+  assert.equal(run.stdout, "");
+  assert.match(run.stderr, /Cannot read config/);
+  assert.match(run.stderr, /does_not_exist\.yaml/);
+});
+
+for (const { file, lines } of INVALID) {
+  Deno.test(`validate reports every problem in ${file}`, async () => {
+    const run = await validate(file);
+    assert.equal(run.stdout, lines.map((line) => `${line}\n`).join(""));
+    assert.equal(run.code, 1);
+  });
+
+  Deno.test(`validate -o json reports ${file} as issue objects`, async () => {
+    const run = await validate(file, "-o", "json");
+    assert.deepEqual(JSON.parse(run.stdout), lines.map(issueOf));
+    assert.equal(run.code, 1);
+  });
+}
+
+Deno.test("every fixture in examples/invalid/ is covered", async () => {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(new URL("examples/invalid/", ROOT))) {
+    if (entry.isFile) files.push(`examples/invalid/${entry.name}`);
+  }
+  assert.deepEqual(files.sort(), INVALID.map((c) => c.file).sort());
+});
