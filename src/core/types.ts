@@ -61,6 +61,11 @@ export interface Balancer {
    * @returns the chosen candidate's index, or `-1` when `candidates` is empty or every weight is 0
    */
   pick(candidates: readonly Candidate[], client: ClientInfo): number;
+  /**
+   * A short digest of the state that decides picks (Maglev: the lookup table), so replicas
+   * can be checked to agree. Only for policies whose picks are a pure function of it.
+   */
+  fingerprint?(candidates: readonly Candidate[]): string;
 }
 
 /**

@@ -31,3 +31,9 @@ export {
   nodeFromObject,
   serviceFromObject,
 } from "./convert.ts";
+export {
+  type LoadedManifests,
+  loadManifests,
+  type ManifestSource,
+  parseManifests,
+} from "./manifests.ts";

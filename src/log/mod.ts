@@ -69,7 +69,10 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
   const format = options.format ?? "text";
   const formatter: (r: LogRecord) => string = format === "json"
     ? getJsonLinesFormatter()
-    : getTextFormatter({ timestamp: "date-time-tz", value: (v) => Deno.inspect(v) });
+    : getTextFormatter({
+      timestamp: "date-time-tz",
+      value: (v) => (typeof v === "string" ? v : Deno.inspect(v)),
+    });
   const write = options.write ?? writeErr;
   await configure({
     reset: true,

@@ -225,6 +225,11 @@ export class Pool implements Picker {
     this.#onConnectResult?.(key, ok, error);
   }
 
+  /** The balancer's fingerprint of the current candidates (Maglev), if it has one. */
+  fingerprint(): string | undefined {
+    return this.#balancer.fingerprint?.(this.#eligible);
+  }
+
   /** A copy of the current state, members sorted by key. */
   snapshot(): PoolSnapshot {
     const backends: PoolBackendSnapshot[] = [];

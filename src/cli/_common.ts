@@ -1,0 +1,92 @@
+/**
+ * What every subcommand shares: global options, config loading, logging setup.
+ *
+ * @module
+ */
+import { type Config, ConfigError, formatIssue, loadConfigFile } from "../config/mod.ts";
+import { type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
+import { CliError, EXIT_BAD, EXIT_USAGE } from "./_errors.ts";
+
+/** Options every subcommand accepts (defined on the program). */
+export interface GlobalOptions {
+  config: string;
+  logLevel?: string;
+  logFormat?: string;
+}
+
+/** The global options as seen from a subcommand. */
+export function globalsOf(command: { optsWithGlobals(): unknown }): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
+const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
+/** Checks a `--log-level` value. @throws {CliError} usage error */
+export function parseLogLevel(value: string): LogLevel {
+  if ((LOG_LEVELS as readonly string[]).includes(value)) return value as LogLevel;
+  throw new CliError(
+    `Cannot use --log-level "${value}": expected one of ${LOG_LEVELS.join(", ")}`,
+    EXIT_USAGE,
+  );
+}
+
+/** Checks a `--log-format` value. @throws {CliError} usage error */
+export function parseLogFormat(value: string): LogFormat {
+  if ((LOG_FORMATS as readonly string[]).includes(value)) return value as LogFormat;
+  throw new CliError(
+    `Cannot use --log-format "${value}": expected one of ${LOG_FORMATS.join(", ")}`,
+    EXIT_USAGE,
+  );
+}
+
+/**
+ * Loads and validates the config file.
+ * @throws {CliError} exit 1 with every issue when invalid, exit 2 when unreadable
+ */
+export async function loadConfig(path: string): Promise<Config> {
+  try {
+    return await loadConfigFile(path);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      throw new CliError(
+        `Cannot use config ${path}: ${error.issues.length} problem(s)\n` +
+          error.issues.map(formatIssue).join("\n"),
+        EXIT_BAD,
+        { cause: error },
+      );
+    }
+    throw new CliError(
+      `Cannot read config ${path}: ${error instanceof Error ? error.message : error}`,
+      EXIT_USAGE,
+      { cause: error },
+    );
+  }
+}
+
+/** Sets up logging from flags, falling back to the config's settings. */
+export async function setupLoggingFrom(
+  globals: GlobalOptions,
+  config?: Config,
+): Promise<void> {
+  await setupLogging({
+    level: globals.logLevel !== undefined
+      ? parseLogLevel(globals.logLevel)
+      : config?.settings.logLevel ?? "info",
+    format: globals.logFormat !== undefined
+      ? parseLogFormat(globals.logFormat)
+      : config?.settings.logFormat ?? "text",
+  });
+}
+
+/** Output formats of `discover` and `check`. */
+export type OutputFormat = "table" | "json" | "yaml";
+
+/** Checks `-o` values. @throws {CliError} usage error */
+export function parseOutput(value: string, allowed: readonly string[]): string {
+  if (allowed.includes(value)) return value;
+  throw new CliError(
+    `Cannot use --output "${value}": expected one of ${allowed.join(", ")}`,
+    EXIT_USAGE,
+  );
+}

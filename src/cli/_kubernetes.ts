@@ -1,0 +1,118 @@
+/**
+ * A live plan source backed by the Kubernetes watch.
+ *
+ * @module
+ */
+import type { Config, ListenerConfig } from "../config/mod.ts";
+import type { Inventory } from "../core/inventory.ts";
+import type { PoolPlan } from "../core/plan.ts";
+import { KubernetesDiscovery } from "../discovery/mod.ts";
+import { getLogger } from "../log/mod.ts";
+import { CliError, EXIT_USAGE } from "./_errors.ts";
+import { plansFrom, type SourceOptions } from "./_pipeline.ts";
+import type { PlanSource, SourceStatus } from "./_source.ts";
+
+/** Namespaces to watch: all when any Kubernetes listener has none. */
+export function namespacesOf(listeners: readonly ListenerConfig[]): readonly string[] | "all" {
+  const set = new Set<string>();
+  for (const l of listeners) {
+    if (l.backendPortName === undefined) continue;
+    if (l.namespace === undefined) return "all";
+    set.add(l.namespace);
+  }
+  return [...set].sort();
+}
+
+/** Connects, lists everything once, and keeps watching until `signal` aborts. */
+export async function openKubernetes(
+  config: Config,
+  listeners: readonly ListenerConfig[],
+  options: SourceOptions,
+  signal: AbortSignal,
+): Promise<PlanSource> {
+  const log = getLogger("discovery");
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  let latest: Inventory | undefined;
+  let pending: readonly PoolPlan[] | undefined;
+  let wake: (() => void) | undefined;
+  let status: SourceStatus = { state: "syncing" };
+  const discovery = new KubernetesDiscovery({
+    kubeconfigPath: options.kubeconfig ?? (config.settings.kubeconfigPath || undefined),
+    context: options.context,
+    namespaces: namespacesOf(listeners),
+    signal: stop.signal,
+    onChange: (inventory) => {
+      latest = inventory;
+      status = { ...status, lastChangeAt: Date.now() };
+      pending = plansFrom(inventory, listeners, warningsOf(inventory));
+      wake?.();
+    },
+    onStatus: (next) => {
+      const was = status.state;
+      status = { state: next.state, lastChangeAt: status.lastChangeAt, lastError: next.error };
+      if (next.state === was) return;
+      if (next.state === "disconnected") {
+        log.warn("Kubernetes API unreachable, keeping the last known pools: {error}", {
+          error: next.error ?? "unknown error",
+        });
+      } else if (next.state === "synced") {
+        log.info("Kubernetes API in sync{source}", {
+          source: next.endpointsSource ? ` (endpoints from ${next.endpointsSource})` : "",
+        });
+      }
+    },
+  });
+  let inventory: Inventory;
+  try {
+    inventory = await discovery.start();
+  } catch (error) {
+    signal.removeEventListener("abort", onAbort);
+    stop.abort();
+    throw new CliError(
+      `Cannot discover from Kubernetes: ${error instanceof Error ? error.message : error}`,
+      EXIT_USAGE,
+      { cause: error },
+    );
+  }
+  latest = inventory;
+  pending = undefined;
+  status = { ...status, lastChangeAt: Date.now() };
+  const plans = plansFrom(inventory, listeners, warningsOf(inventory));
+  return {
+    kind: "kubernetes",
+    listeners,
+    plans,
+    inventory: () => latest,
+    status: () => status,
+    async *updates() {
+      const stopped = new Promise<void>((resolve) => {
+        if (stop.signal.aborted) resolve();
+        stop.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      while (!stop.signal.aborted) {
+        if (pending === undefined) {
+          await Promise.race([new Promise<void>((resolve) => wake = resolve), stopped]);
+          wake = undefined;
+        }
+        if (pending !== undefined) {
+          const next = pending;
+          pending = undefined;
+          yield next;
+        }
+      }
+    },
+    close: () => {
+      signal.removeEventListener("abort", onAbort);
+      stop.abort();
+      return Promise.resolve();
+    },
+  };
+}
+
+function warningsOf(inventory: Inventory): string[] {
+  return inventory.hasEndpointSlices ? [] : [
+    "the cluster serves no discovery.k8s.io/v1 EndpointSlices: endpoint mode and externalTrafficPolicy: Local filtering are unavailable",
+  ];
+}

@@ -1,0 +1,79 @@
+/**
+ * The one code path from config to pool plans, shared by `discover`, `check` and `serve`,
+ * so what `discover` prints is what `serve` does.
+ *
+ * @module
+ */
+import type { Config, ListenerConfig } from "../config/mod.ts";
+import { EMPTY_INVENTORY, type Inventory } from "../core/inventory.ts";
+import type { PoolPlan } from "../core/plan.ts";
+import { loadManifests } from "../discovery/mod.ts";
+import { resolvePools } from "../resolve/mod.ts";
+import { CliError, EXIT_USAGE } from "./_errors.ts";
+import { healthPlan, withHealthWarnings } from "./_health.ts";
+
+/** Where pools come from, as chosen on the command line. */
+export interface SourceOptions {
+  /** Resolve offline from a file or directory of manifests. */
+  readonly fromManifests?: string;
+  /** Only listeners whose namespace is this (or that have none). */
+  readonly namespace?: string;
+  readonly kubeconfig?: string;
+  readonly context?: string;
+}
+
+/** True when some listener needs Kubernetes to find its backends. */
+export function needsKubernetes(listeners: readonly ListenerConfig[]): boolean {
+  return listeners.some((l) => l.backendPortName !== undefined);
+}
+
+/** The listeners a command works on: all, or those matching `--namespace`. */
+export function selectListeners(
+  config: Config,
+  options: SourceOptions,
+): readonly ListenerConfig[] {
+  const ns = options.namespace;
+  if (ns === undefined) return config.configurations;
+  return config.configurations.map((l) =>
+    l.backendPortName !== undefined && l.namespace === undefined ? { ...l, namespace: ns } : l
+  ).filter((l) => l.namespace === undefined || l.namespace === ns);
+}
+
+/** Loads an offline inventory from manifests. @throws {CliError} exit 2 when unreadable */
+export async function inventoryFromManifests(
+  path: string,
+): Promise<{ inventory: Inventory; warnings: readonly string[] }> {
+  try {
+    return await loadManifests(path);
+  } catch (error) {
+    throw new CliError(
+      `Cannot read manifests ${path}: ${error instanceof Error ? error.message : error}`,
+      EXIT_USAGE,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Resolves plans from an inventory, adding source warnings to every Kubernetes pool and the
+ * warnings of bad health-check annotations to the pools they concern.
+ */
+export function plansFrom(
+  inventory: Inventory,
+  listeners: readonly ListenerConfig[],
+  sourceWarnings: readonly string[] = [],
+): PoolPlan[] {
+  const resolved = resolvePools(inventory, listeners);
+  const plans = withHealthWarnings(resolved, healthPlan(resolved, listeners, inventory).warnings);
+  if (sourceWarnings.length === 0) return plans;
+  return plans.map((plan, i) =>
+    listeners[i]?.backendPortName === undefined
+      ? plan
+      : { ...plan, warnings: [...sourceWarnings, ...plan.warnings] }
+  );
+}
+
+/** Static-only plans (no cluster needed). */
+export function staticPlans(listeners: readonly ListenerConfig[]): PoolPlan[] {
+  return plansFrom(EMPTY_INVENTORY, listeners);
+}

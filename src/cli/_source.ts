@@ -1,0 +1,95 @@
+/**
+ * A source of pool plans: static lists, offline manifests, or a live Kubernetes watch.
+ * Every command takes its plans from here.
+ *
+ * @module
+ */
+import type { Config, ListenerConfig } from "../config/mod.ts";
+import type { Inventory } from "../core/inventory.ts";
+import type { PoolPlan } from "../core/plan.ts";
+import {
+  inventoryFromManifests,
+  needsKubernetes,
+  plansFrom,
+  selectListeners,
+  type SourceOptions,
+  staticPlans,
+} from "./_pipeline.ts";
+import { openKubernetes } from "./_kubernetes.ts";
+
+export type { SourceOptions };
+
+/** Where discovery stands, for `/readyz` and metrics. */
+export interface SourceStatus {
+  readonly state: "synced" | "syncing" | "disconnected";
+  /** When the plans last changed, ms since the epoch. */
+  readonly lastChangeAt?: number;
+  readonly lastError?: string;
+}
+
+/** Plans now, and later ones as the cluster changes. */
+export interface PlanSource {
+  readonly kind: "static" | "manifests" | "kubernetes";
+  readonly listeners: readonly ListenerConfig[];
+  /** The plans at open time. */
+  readonly plans: readonly PoolPlan[];
+  /** Yields new plans after each change until the signal aborts or the source closes. */
+  updates(): AsyncIterable<readonly PoolPlan[]>;
+  /** The discovery state now. */
+  status(): SourceStatus;
+  /** The inventory behind the latest plans (empty for static sources). */
+  inventory(): Inventory | undefined;
+  close(): Promise<void>;
+}
+
+/** Opens the source the config and flags ask for. */
+export async function openSource(
+  config: Config,
+  options: SourceOptions,
+  signal: AbortSignal,
+): Promise<PlanSource> {
+  const listeners = selectListeners(config, options);
+  if (options.fromManifests !== undefined) {
+    const { inventory, warnings } = await inventoryFromManifests(options.fromManifests);
+    return fixedSource(
+      "manifests",
+      listeners,
+      plansFrom(inventory, listeners, warnings),
+      signal,
+      inventory,
+    );
+  }
+  if (!needsKubernetes(listeners)) {
+    return fixedSource("static", listeners, staticPlans(listeners), signal, undefined);
+  }
+  return await openKubernetes(config, listeners, options, signal);
+}
+
+function fixedSource(
+  kind: "static" | "manifests",
+  listeners: readonly ListenerConfig[],
+  plans: readonly PoolPlan[],
+  signal: AbortSignal,
+  inventory: Inventory | undefined,
+): PlanSource {
+  const openedAt = Date.now();
+  return {
+    kind,
+    listeners,
+    plans,
+    status: () => ({ state: "synced", lastChangeAt: openedAt }),
+    inventory: () => inventory,
+    updates: () => waitForAbort(signal),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** Nothing changes; wait for the end so `--watch` behaves the same for every source. */
+async function* waitForAbort(signal: AbortSignal): AsyncGenerator<readonly PoolPlan[]> {
+  if (!signal.aborted) {
+    await new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => resolve(), { once: true })
+    );
+  }
+  yield* [];
+}

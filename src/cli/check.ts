@@ -1,0 +1,123 @@
+/**
+ * `nautiluslb check`: resolve the pools as `discover` does, probe every backend once,
+ * report, and exit 1 when a pool has no healthy backend.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import type { PoolPlan } from "../core/plan.ts";
+import { checkAll, type HealthTarget, type ProbeResult } from "../health/mod.ts";
+import { isStderrTerminal, writeErr, writeOut } from "../log/mod.ts";
+import { globalsOf, loadConfig, parseOutput, setupLoggingFrom } from "./_common.ts";
+import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
+import { healthPlan } from "./_health.ts";
+import { type BackendHealthReport, renderPlans } from "./_render.ts";
+import { openSource } from "./_source.ts";
+import { formatTable } from "./_table.ts";
+
+/** Default number of probes in flight. */
+export const DEFAULT_CHECK_CONCURRENCY = 64;
+
+/** Adds `check` to the program. */
+export function addCheckCommand(
+  program: Command,
+  setExit: (code: number) => void,
+  signal: AbortSignal,
+): void {
+  program.command("check")
+    .description("probe every backend once, report, exit 1 if a pool has no healthy backend")
+    .option("-n, --namespace <namespace>", "only listeners of this namespace")
+    .option("-o, --output <format>", "table, json or yaml", "table")
+    .option("--from-manifests <path>", "resolve offline from a YAML file or directory")
+    .option("--kubeconfig <file>", "kubeconfig file (overrides settings.kubeconfigPath)")
+    .option("--context <name>", "kubeconfig context")
+    .option("--concurrency <n>", "probes in flight", String(DEFAULT_CHECK_CONCURRENCY))
+    .addHelpText(
+      "after",
+      "\nExamples:\n  nautiluslb check\n  nautiluslb check -n development -o json\n\n" +
+        "Exit codes: 0 every pool has a healthy backend, 1 a pool has none, 2 usage or connection error",
+    )
+    .action(async (options, command) => {
+      const globals = globalsOf(command);
+      const format = parseOutput(options.output, ["table", "json", "yaml"]) as
+        | "table"
+        | "json"
+        | "yaml";
+      const concurrency = Number(options.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1) {
+        throw new CliError(
+          `Cannot use --concurrency "${options.concurrency}": expected a positive integer`,
+          EXIT_USAGE,
+        );
+      }
+      const config = await loadConfig(globals.config);
+      await setupLoggingFrom(globals, config);
+      const source = await openSource(config, {
+        fromManifests: options.fromManifests,
+        namespace: options.namespace,
+        kubeconfig: options.kubeconfig,
+        context: options.context,
+      }, signal);
+      try {
+        const { targets } = healthPlan(source.plans, source.listeners, source.inventory());
+        const health = await probeAll(targets, concurrency, signal);
+        const rendered = renderPlans(source.plans, { format, health });
+        writeOut(rendered);
+        const down = poolsDown(source.plans, health);
+        if (format === "table") writeOut(renderSummary(source.plans, health));
+        setExit(down.length === 0 ? EXIT_OK : EXIT_BAD);
+      } finally {
+        await source.close();
+      }
+    });
+}
+
+/** Probes every target once; shows progress on a terminal for more than a few backends. */
+export async function probeAll(
+  targets: readonly HealthTarget[],
+  concurrency: number,
+  signal: AbortSignal,
+): Promise<Map<string, BackendHealthReport>> {
+  const showProgress = targets.length > 5 && isStderrTerminal();
+  const results: Map<string, ProbeResult> = await checkAll(targets, {
+    concurrency,
+    signal,
+    onProgress: showProgress
+      ? (p) => writeErr(`\rprobing ${p.done}/${p.total} backends`)
+      : undefined,
+  });
+  if (showProgress) writeErr("\r\x1b[K");
+  const health = new Map<string, BackendHealthReport>();
+  for (const [key, r] of results) {
+    const report: BackendHealthReport = r.error === undefined
+      ? { state: r.ok ? "healthy" : "unhealthy", latencyMs: round(r.latencyMs) }
+      : { state: r.ok ? "healthy" : "unhealthy", latencyMs: round(r.latencyMs), error: r.error };
+    health.set(key, report);
+  }
+  return health;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/** Names of pools with no healthy backend (an empty pool counts as down). */
+export function poolsDown(
+  plans: readonly PoolPlan[],
+  health: ReadonlyMap<string, BackendHealthReport>,
+): string[] {
+  return plans.filter((p) => !p.backends.some((b) => health.get(b.address)?.state === "healthy"))
+    .map((p) => p.name);
+}
+
+function renderSummary(
+  plans: readonly PoolPlan[],
+  health: ReadonlyMap<string, BackendHealthReport>,
+): string {
+  const rows = [["POOL", "HEALTHY", "STATUS"]];
+  for (const p of plans) {
+    const healthy = p.backends.filter((b) => health.get(b.address)?.state === "healthy").length;
+    rows.push([p.name, `${healthy}/${p.backends.length}`, healthy > 0 ? "up" : "DOWN"]);
+  }
+  return "\n" + formatTable(rows);
+}

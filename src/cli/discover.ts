@@ -1,0 +1,98 @@
+/**
+ * `nautiluslb discover`: the pools the config resolves to, and why candidates are left out.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { writeOut } from "../log/mod.ts";
+import { globalsOf, loadConfig, parseOutput, setupLoggingFrom } from "./_common.ts";
+import { EXIT_OK } from "./_errors.ts";
+import { renderPlans } from "./_render.ts";
+import { openSource } from "./_source.ts";
+import { diffPlans } from "../resolve/mod.ts";
+import type { PoolPlan } from "../core/plan.ts";
+
+/** Adds `discover` to the program. */
+export function addDiscoverCommand(
+  program: Command,
+  setExit: (code: number) => void,
+  signal: AbortSignal,
+): void {
+  program.command("discover")
+    .description("print the resolved pools: backends, and with --explain what was left out and why")
+    .option("-n, --namespace <namespace>", "only listeners of this namespace")
+    .option("-o, --output <format>", "table, json or yaml", "table")
+    .option("--explain", "list excluded candidates with their reasons")
+    .option("-w, --watch", "keep running and print every change as it happens")
+    .option("--from-manifests <path>", "resolve offline from a YAML file or directory")
+    .option("--kubeconfig <file>", "kubeconfig file (overrides settings.kubeconfigPath)")
+    .option("--context <name>", "kubeconfig context")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  nautiluslb discover --namespace development\n" +
+        "  nautiluslb discover --from-manifests examples/cluster/ --explain\n" +
+        "  nautiluslb discover -o json --watch",
+    )
+    .action(async (options, command) => {
+      const globals = globalsOf(command);
+      const format = parseOutput(options.output, ["table", "json", "yaml"]) as
+        | "table"
+        | "json"
+        | "yaml";
+      const config = await loadConfig(globals.config);
+      await setupLoggingFrom(globals, config);
+      const source = await openSource(config, {
+        fromManifests: options.fromManifests,
+        namespace: options.namespace,
+        kubeconfig: options.kubeconfig,
+        context: options.context,
+      }, signal);
+      try {
+        let current = source.plans;
+        writeOut(renderPlans(current, { format, explain: options.explain }));
+        if (options.watch) {
+          for await (const next of source.updates()) {
+            writeOut(renderChanges(current, next, format));
+            current = next;
+          }
+        }
+      } finally {
+        await source.close();
+      }
+      setExit(EXIT_OK);
+    });
+}
+
+/** One line (or JSON object) per backend added to or removed from a pool. */
+function renderChanges(
+  before: readonly PoolPlan[],
+  after: readonly PoolPlan[],
+  format: "table" | "json" | "yaml",
+): string {
+  const time = new Date().toISOString();
+  const lines: string[] = [];
+  const old = new Map(before.map((p) => [p.name, p]));
+  for (const plan of after) {
+    const prev = old.get(plan.name) ??
+      { ...plan, backends: [], excluded: [], warnings: [] };
+    const diff = diffPlans(prev, plan);
+    for (const b of diff.added) {
+      lines.push(
+        format === "table"
+          ? `${time}  ${plan.name}  + ${b.address}  ${b.service ?? ""} ${b.node ?? ""}`.trimEnd()
+          : JSON.stringify({ time, pool: plan.name, change: "added", backend: b }),
+      );
+    }
+    for (const b of diff.removed) {
+      const why = plan.excluded.find((e) => e.address === b.address);
+      const reason = why ? why.detail ? `${why.reason} (${why.detail})` : why.reason : "gone";
+      lines.push(
+        format === "table"
+          ? `${time}  ${plan.name}  - ${b.address}  ${b.service ?? ""} ${b.node ?? ""}  ${reason}`
+            .replace(/ +$/, "")
+          : JSON.stringify({ time, pool: plan.name, change: "removed", backend: b, reason }),
+      );
+    }
+  }
+  return lines.length > 0 ? lines.join("\n") + "\n" : "";
+}
