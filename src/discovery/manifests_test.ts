@@ -37,16 +37,16 @@ function examplePool(
     listenerAddress,
     backends: [
       {
-        address: at("10.0.0.2"),
-        host: "10.0.0.2",
+        address: at("127.0.0.2"),
+        host: "127.0.0.2",
         port: nodePort,
         weight: 1,
         service,
         node: "node-a",
       },
       {
-        address: at("10.0.0.3"),
-        host: "10.0.0.3",
+        address: at("127.0.0.3"),
+        host: "127.0.0.3",
         port: nodePort,
         weight: 1,
         service,
@@ -55,14 +55,14 @@ function examplePool(
     ],
     excluded: [
       {
-        address: at("10.0.0.4"),
+        address: at("127.0.0.4"),
         service,
         node: "node-c",
         reason: "node-not-ready",
         detail: "Ready condition is False",
       },
       {
-        address: at("10.0.0.5"),
+        address: at("127.0.0.5"),
         service,
         node: "node-d",
         reason: "node-excluded",
