@@ -138,13 +138,15 @@ export class ProxyListener {
         continue;
       }
       this.stats.accepted++;
+      if (this.#isStopping) {
+        // Accepted just as shutdown began: shutdown may already have stopped waiting.
+        this.stats.refused++;
+        closeQuietly(conn);
+        return;
+      }
       if (max > 0 && this.stats.activeConnections >= max) {
         this.stats.refused++;
-        try {
-          conn.close();
-        } catch {
-          // gone already
-        }
+        closeQuietly(conn);
         this.#logRefused(max);
         continue;
       }
@@ -232,5 +234,13 @@ export class ProxyListener {
     );
     this.#failuresSinceLog = 0;
     this.#lastFailureLogAt = now;
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // gone already
   }
 }
