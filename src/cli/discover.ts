@@ -11,6 +11,8 @@ import { renderPlans } from "./_render.ts";
 import { openSource } from "./_source.ts";
 import { diffPlans } from "../resolve/mod.ts";
 import type { PoolPlan } from "../core/plan.ts";
+import { DEFAULT_CHECK_CONCURRENCY, probeAll } from "./check.ts";
+import { healthPlan } from "./_health.ts";
 
 /** Adds `discover` to the program. */
 export function addDiscoverCommand(
@@ -23,6 +25,7 @@ export function addDiscoverCommand(
     .option("-n, --namespace <namespace>", "only listeners of this namespace")
     .option("-o, --output <format>", "table, json or yaml", "table")
     .option("--explain", "list excluded candidates with their reasons")
+    .option("--check", "probe every backend once and add a health column (as `check` does)")
     .option("-w, --watch", "keep running and print every change as it happens")
     .option("--from-manifests <path>", "resolve offline from a YAML file or directory")
     .option("--kubeconfig <file>", "kubeconfig file (overrides settings.kubeconfigPath)")
@@ -49,7 +52,14 @@ export function addDiscoverCommand(
       }, signal);
       try {
         let current = source.plans;
-        writeOut(renderPlans(current, { format, explain: options.explain }));
+        const health = options.check
+          ? await probeAll(
+            healthPlan(current, source.listeners, source.inventory()).targets,
+            DEFAULT_CHECK_CONCURRENCY,
+            signal,
+          )
+          : undefined;
+        writeOut(renderPlans(current, { format, explain: options.explain, health }));
         if (options.watch) {
           for await (const next of source.updates()) {
             writeOut(renderChanges(current, next, format));
