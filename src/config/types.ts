@@ -14,14 +14,10 @@ import type {
 
 export type { BackendMode, NodeAddressType, StaticBackendSpec };
 
-/** Output style of log lines. */
-export type LogFormat = "text" | "json";
-/** Minimum level a log line needs to be written. */
-export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
-/** What a listener does with new connections when no backend of its pool is healthy. */
-export type WhenAllUnhealthy = "reject" | "any";
-/** What happens to open connections of a backend that leaves the pool. */
-export type OnRemoval = "drain" | "close";
+import type { LogFormat, LogLevel } from "../log/mod.ts";
+import type { OnRemoval, WhenAllUnhealthy } from "../pool/mod.ts";
+
+export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 
 /** Active health check settings of one listener. */
 export interface HealthCheckConfig {
