@@ -361,6 +361,27 @@ Deno.test("discovery switches EndpointSlice API version when the server stops se
   await h.waitFor((i) => i.endpointSlices.has("a/web-new"));
 });
 
+Deno.test("discovery survives an onChange callback that throws", async () => {
+  let calls = 0;
+  await using h = await harness(populate, {
+    onChange: () => {
+      calls++;
+      throw new Error("consumer bug");
+    },
+  });
+  const poll = async (key: string) => {
+    for (let i = 0; i < 200 && !h.discovery.inventory?.services.has(key); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(h.discovery.inventory?.services.has(key), key);
+  };
+  h.fake.upsert(service("a", "one"));
+  await poll("a/one");
+  h.fake.upsert(service("a", "two"));
+  await poll("a/two");
+  assert.ok(calls >= 2);
+});
+
 Deno.test("discovery reports a rejected token and start() times out clearly", async () => {
   const fake = await FakeKubeApi.start();
   try {

@@ -16,6 +16,7 @@
  * @module
  */
 import { KubeConfig } from "@kubernetes/client-node";
+import { getLogger } from "../log/mod.ts";
 import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
 import {
   endpointSliceFromObject,
@@ -23,6 +24,8 @@ import {
   nodeFromObject,
   serviceFromObject,
 } from "./convert.ts";
+
+const logger = getLogger("discovery", "kubernetes");
 
 /** Where {@linkcode loadKubeConfig} found credentials, in the order it looks. */
 export type KubeConfigSource = "path" | "KUBECONFIG" | "in-cluster" | "home";
@@ -349,6 +352,8 @@ export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000 }
 export const DEFAULT_COALESCE_MS = 5;
 /** Default server-side watch timeout in seconds. */
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
+/** Budget of one list page or discovery request, body included. */
+const REQUEST_TIMEOUT_MS = 30_000;
 /** Extra client-side wait beyond the server timeout before a silent watch is dropped. */
 const WATCH_IDLE_GRACE_MS = 30_000;
 /** A watch that ends cleanly this quickly without events is retried with backoff, not at once. */
@@ -503,6 +508,7 @@ export class KubernetesDiscovery {
         ...(this.#options.context ? { context: this.#options.context } : {}),
       });
 
+    logger.info("Kubernetes discovery using {source}", { source: this.#credentials.describe() });
     const namespaces = this.#options.namespaces === "all" ? [undefined] : this.#options.namespaces;
     this.#reflectors.push({ kind: "nodes", store: new Map(), isSynced: false });
     for (const namespace of namespaces) {
@@ -633,7 +639,11 @@ export class KubernetesDiscovery {
     const key = JSON.stringify(status);
     if (key === this.#lastStatusKey) return;
     this.#lastStatusKey = key;
-    onStatus(status);
+    try {
+      onStatus(status);
+    } catch (error) {
+      logger.error("onStatus failed: {error}", { error });
+    }
   }
 
   // --- requests ----------------------------------------------------------------------------
@@ -664,8 +674,8 @@ export class KubernetesDiscovery {
         ? "none"
         : "v1/endpoints";
       for (const version of ["v1", "v1beta1"] as const) {
-        const res = await this.#request(`/apis/discovery.k8s.io/${version}`);
-        const body = await readJson(res);
+        const res = await this.#get(`/apis/discovery.k8s.io/${version}`);
+        const body = res.body;
         if (res.status === 200) {
           const resources = (body as { resources?: { name?: string }[] }).resources ?? [];
           if (resources.some((x) => x.name === "endpointslices")) {
@@ -692,6 +702,14 @@ export class KubernetesDiscovery {
     const key = JSON.stringify([auth.caPem, auth.certPem, auth.keyPem, auth.proxyUrl]);
     if (!this.#client || key !== this.#clientKey) {
       this.#client?.close();
+      if (auth.skipTlsVerify && auth.server.startsWith("https:")) {
+        // Deno's HTTP client has no per-client switch for this; the process flag is the way.
+        logger.warn(
+          "insecure-skip-tls-verify is not supported per client: add the cluster CA to the " +
+            "kubeconfig, or run with --unsafely-ignore-certificate-errors={host}",
+          { host: new URL(auth.server).hostname },
+        );
+      }
       const options: Deno.CreateHttpClientOptions = {
         ...(auth.caPem ? { caCerts: [auth.caPem] } : {}),
         ...(auth.proxyUrl ? { proxy: { url: auth.proxyUrl } } : {}),
@@ -702,6 +720,31 @@ export class KubernetesDiscovery {
       this.#clientKey = key;
     }
     return { client: this.#client, auth };
+  }
+
+  /**
+   * A GET whose whole body is read within {@linkcode REQUEST_TIMEOUT_MS}, so a half-open
+   * connection cannot stall a list forever.
+   */
+  async #get(path: string): Promise<{ status: number; body: unknown }> {
+    const { signal } = this.#options;
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new DOMException(`No answer within ${REQUEST_TIMEOUT_MS} ms`, "TimeoutError"),
+        ),
+      REQUEST_TIMEOUT_MS,
+    );
+    try {
+      const res = await this.#request(path, controller.signal);
+      return { status: res.status, body: await readJson(res) };
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /** A GET whose body the caller must consume or cancel. */
@@ -730,8 +773,8 @@ export class KubernetesDiscovery {
     do {
       const query = new URLSearchParams({ limit: String(limit) });
       if (cont) query.set("continue", cont);
-      const res = await this.#request(`${target.path}?${query}`);
-      const body = await readJson(res) as {
+      const res = await this.#get(`${target.path}?${query}`);
+      const body = res.body as {
         items?: RawObject[];
         metadata?: { resourceVersion?: string; continue?: string };
       };
@@ -876,7 +919,12 @@ export class KubernetesDiscovery {
       this.#emitTimer = undefined;
       if (this.#options.signal.aborted) return;
       this.#current = this.#snapshot();
-      this.#options.onChange(this.#current);
+      try {
+        this.#options.onChange(this.#current);
+      } catch (error) {
+        // A failing consumer must not stop discovery; it gets the next snapshot.
+        logger.error("onChange failed: {error}", { error });
+      }
     }, this.#coalesceMs);
   }
 
