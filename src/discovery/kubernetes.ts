@@ -518,7 +518,14 @@ export class KubernetesDiscovery {
     }
     this.#reportStatus();
     const loops = this.#reflectors.map((r) => this.#runReflector(r));
-    this.#finished = Promise.all(loops).then(() => this.#shutdown());
+    this.#finished = Promise.all(loops).then(
+      () => this.#shutdown(),
+      (error) => {
+        // Loops catch everything; this is a last guard so `finished` never rejects.
+        logger.error("Kubernetes discovery loop failed: {error}", { error });
+        this.#shutdown();
+      },
+    );
 
     await new Promise<void>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
