@@ -30,8 +30,28 @@ bin="$cache/kube-apiserver"
 
 log() { echo "kube_apiserver_start: $*" >&2; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+# A port no socket is bound to (listening or connected, per /proc/net/tcp*), below the
+# kernel's ephemeral range so outgoing connections cannot take it meanwhile. Ports handed out
+# by this run are skipped too.
+taken_ports=" "
+free_port() { # variable name
+  local p low=32768
+  if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  fi
+  [ "$low" -gt 11000 ] || low=61000
+  for _ in $(seq 1 500); do
+    p=$((10000 + RANDOM % (low - 10000)))
+    case "$taken_ports" in *" $p "*) continue ;; esac
+    if grep -qi ":$(printf '%04X' "$p") " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+      continue
+    fi
+    taken_ports="$taken_ports$p "
+    printf -v "$1" '%s' "$p"
+    return 0
+  done
+  log "no free port found"
+  return 1
 }
 
 stop_pid() { # pidfile
@@ -153,9 +173,9 @@ start)
 
   state="${NAUTILUS_KUBE_STATE:-$(mktemp -d "${TMPDIR:-/tmp}/nautiluslb-kube.XXXXXX")}"
   mkdir -p "$state/certs" "$state/etcd"
-  port="$(free_port)"
-  etcd_port="$(free_port)"
-  etcd_peer_port="$(free_port)"
+  free_port port
+  free_port etcd_port
+  free_port etcd_peer_port
   echo "$port" >"$state/port"
   echo "$etcd_port" >"$state/etcd_port"
   echo "https://127.0.0.1:$port" >"$state/server"
@@ -191,8 +211,11 @@ start)
   echo $! >"$state/etcd.pid"
 
   if ! start_apiserver "$state"; then
+    log "etcd log tail:"
+    tail -n 5 "$state/etcd.log" >&2
     stop_pid "$state/apiserver.pid"
     stop_pid "$state/etcd.pid"
+    [ -n "${NAUTILUS_KUBE_STATE:-}" ] || rm -rf "$state"
     exit 1
   fi
   write_kubeconfig "$state" "$state/admin.kubeconfig" admin "$admin_token"
