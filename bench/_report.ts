@@ -13,12 +13,14 @@ export type MetricKey =
   | "cpuPerGB1"
   | "cpuPerGB8"
   | "newConn"
+  | "cpuPerConn"
   | "ka1Rps"
   | "ka1P50"
   | "ka1P99"
   | "ka64Rps"
   | "ka64P50"
   | "ka64P99"
+  | "cpuPerReq64"
   | "rssIdle"
   | "rss10k";
 
@@ -37,14 +39,16 @@ export const METRICS: readonly Metric[] = [
   { key: "cpuPerGB1", label: "CPU s per GB, 1 stream", isHigherBetter: false, digits: 3 },
   { key: "cpuPerGB8", label: "CPU s per GB, 8 streams", isHigherBetter: false, digits: 3 },
   { key: "newConn", label: "New connections/s", isHigherBetter: true, digits: 0 },
+  { key: "cpuPerConn", label: "CPU µs per new connection", isHigherBetter: false, digits: 1 },
   { key: "ka1Rps", label: "Keep-alive req/s, 1 conn", isHigherBetter: true, digits: 0 },
   { key: "ka1P50", label: "Keep-alive p50 ms, 1 conn", isHigherBetter: false, digits: 3 },
   { key: "ka1P99", label: "Keep-alive p99 ms, 1 conn", isHigherBetter: false, digits: 3 },
   { key: "ka64Rps", label: "Keep-alive req/s, 64 conns", isHigherBetter: true, digits: 0 },
   { key: "ka64P50", label: "Keep-alive p50 ms, 64 conns", isHigherBetter: false, digits: 3 },
   { key: "ka64P99", label: "Keep-alive p99 ms, 64 conns", isHigherBetter: false, digits: 3 },
+  { key: "cpuPerReq64", label: "CPU µs per request, 64 conns", isHigherBetter: false, digits: 1 },
   { key: "rssIdle", label: "RSS idle (MiB)", isHigherBetter: false, digits: 1 },
-  { key: "rss10k", label: "RSS, 10,000 idle conns (MiB)", isHigherBetter: false, digits: 1 },
+  { key: "rss10k", label: "RSS, 10k idle conns (MiB)", isHigherBetter: false, digits: 1 },
 ];
 
 /** Samples: metric → proxy → one value per round. */
@@ -202,10 +206,19 @@ export function renderReport(samples: Samples, meta: ReportMeta): string {
     "",
     "Bulk: iperf3 client → proxy → iperf3 server, first second omitted; 8 streams are two",
     "clients of 4 streams, one per iperf3 server. CPU s per GB: proxy utime + stime from",
-    "`/proc/PID/stat` across the bulk run, per 10^9 bytes. New connections/s: wrk with",
+    "`/proc/PID/stat` across the bulk run, per 10^9 bytes. CPU µs per connection or request:",
+    "the same around the wrk run, divided by what wrk completed (steadier than rates when the",
+    "machine is shared). New connections/s: wrk with",
     "`Connection: close` (64 connections). Keep-alive: wrk `--latency`, 1 thread. RSS idle:",
     `VmRSS right after start; with ${meta.idleConnections.toLocaleString("en-US")} idle`,
     "connections: VmRSS once the proxy holds both sides of each (to an idle backend).",
+    ...(meta.idleConnections < 10_000
+      ? [
+        `The idle row uses ${meta.idleConnections.toLocaleString("en-US")} connections, not`,
+        "10,000: the fd hard limit here (no `CAP_SYS_RESOURCE` to raise it) leaves room for",
+        "two fds per proxied connection up to that many, for HAProxy and the others alike.",
+      ]
+      : []),
     "",
     "## Targets (from the performance issue, NautilusLB vs the same run)",
     "",

@@ -21,6 +21,8 @@ export interface WrkResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errors: number;
+  /** Proxy CPU microseconds (user + system) per completed request; NaN without a pid. */
+  readonly cpuMicrosPerRequest: number;
 }
 
 const LATENCY_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
@@ -50,6 +52,7 @@ export function parseWrk(output: string): WrkResult {
     p50Ms: p50 === null ? NaN : parseLatencyMs(p50[1]!),
     p99Ms: p99 === null ? NaN : parseLatencyMs(p99[1]!),
     errors,
+    cpuMicrosPerRequest: NaN,
   };
 }
 
@@ -60,6 +63,7 @@ export async function wrk(
   seconds: number,
   opts: WorkloadOptions,
   close = false,
+  pid?: number,
 ): Promise<WrkResult> {
   const args = [
     "-t1",
@@ -71,12 +75,16 @@ export async function wrk(
     ...(close ? ["-H", "Connection: close"] : []),
     `http://127.0.0.1:${port}/`,
   ];
+  const cpuBefore = pid === undefined ? NaN : cpuSeconds(pid);
   const out = await run("wrk", "wrk", args, {
     cpus: opts.cpus,
     nofile: CHILD_NOFILE,
     timeoutMs: (seconds + 15) * 1000,
   });
-  return parseWrk(out);
+  const cpu = pid === undefined ? NaN : cpuSeconds(pid) - cpuBefore;
+  const result = parseWrk(out);
+  const requests = /(\d+) requests in/.exec(out)?.[1];
+  return { ...result, cpuMicrosPerRequest: cpu * 1e6 / Number(requests ?? NaN) };
 }
 
 /** Result of a bulk run. */

@@ -154,14 +154,16 @@ async function runWorkloads(
     add("ka1P99", r.p99Ms);
   });
   await step("keep-alive, 64 conns", async () => {
-    const r = await wrk(proxy.ports.http, 64, t, opts);
+    const r = await wrk(proxy.ports.http, 64, t, opts, false, pid);
     add("ka64Rps", r.requestsPerSecond);
+    add("cpuPerReq64", r.cpuMicrosPerRequest);
     add("ka64P50", r.p50Ms);
     add("ka64P99", r.p99Ms);
   });
   await step("new connections", async () => {
-    const r = await wrk(proxy.ports.http, 64, t, opts, true);
+    const r = await wrk(proxy.ports.http, 64, t, opts, true, pid);
     add("newConn", r.requestsPerSecond);
+    add("cpuPerConn", r.cpuMicrosPerRequest);
   });
   const bulkPorts = [proxy.ports.bulkA, proxy.ports.bulkB] as const;
   await step("bulk, 1 stream", async () => {
