@@ -89,12 +89,29 @@ function checkFor(
   }
   // kube-proxy answers 200 on nodes with a local endpoint and 503 elsewhere.
   if (
-    backend.node !== undefined && service.externalTrafficPolicy === "Local" &&
-    service.healthCheckNodePort !== undefined && service.healthCheckNodePort > 0
+    service.externalTrafficPolicy === "Local" &&
+    service.healthCheckNodePort !== undefined && service.healthCheckNodePort > 0 &&
+    isNodePortBackend(backend, service, inventory)
   ) {
     return { ...check, http: { port: service.healthCheckNodePort, path: "/healthz" } };
   }
   return check;
+}
+
+/**
+ * Whether a backend is a node's own address on one of the Service's nodePorts, where
+ * kube-proxy also serves `healthCheckNodePort`. Endpoint backends (`backendMode: endpoints`)
+ * carry their pod's `node` too, but their host is a pod IP: kube-proxy does not listen there.
+ */
+function isNodePortBackend(
+  backend: PlannedBackend,
+  service: ServiceInfo,
+  inventory: Inventory | undefined,
+): boolean {
+  if (backend.node === undefined) return false;
+  const node = inventory?.nodes.get(backend.node);
+  return node !== undefined && node.addresses.some((a) => a.address === backend.host) &&
+    service.ports.some((p) => p.nodePort === backend.port);
 }
 
 /**
