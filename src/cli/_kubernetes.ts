@@ -12,6 +12,16 @@ import { CliError, EXIT_USAGE } from "./_errors.ts";
 import { plansFrom, type SourceOptions } from "./_pipeline.ts";
 import type { PlanSource, SourceStatus } from "./_source.ts";
 
+/** How long the first list of everything may take before the command gives up (exit 2). */
+export const INITIAL_SYNC_TIMEOUT_MS = 15_000;
+
+/**
+ * Retry delays while the API server is away. Capped low on purpose: an apiserver restart is
+ * routine, and one LB replica retrying every few seconds costs the server nothing, while a
+ * 30 s cap would leave pools stale for that long after it returns.
+ */
+export const RECONNECT_BACKOFF = { initialMs: 250, maxMs: 5_000 } as const;
+
 /** Namespaces to watch: all when any Kubernetes listener has none. */
 export function namespacesOf(listeners: readonly ListenerConfig[]): readonly string[] | "all" {
   const set = new Set<string>();
@@ -43,6 +53,8 @@ export async function openKubernetes(
     context: options.context,
     namespaces: namespacesOf(listeners),
     signal: stop.signal,
+    initialSyncTimeoutMs: INITIAL_SYNC_TIMEOUT_MS,
+    backoff: RECONNECT_BACKOFF,
     onChange: (inventory) => {
       latest = inventory;
       status = { ...status, lastChangeAt: Date.now() };
