@@ -449,6 +449,8 @@ export class KubernetesDiscovery {
   #isStarted = false;
   #isInitialSynced = false;
   #emitTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Parts of the inventory changed since the last snapshot. */
+  readonly #dirty = new Set<Reflector["kind"]>();
   #current: Inventory | undefined;
   #lastStatusKey = "";
   #finished: Promise<void> = Promise.resolve();
@@ -770,7 +772,7 @@ export class KubernetesDiscovery {
     if (target === undefined) {
       const changed = r.store.size > 0;
       r.store.clear();
-      if (changed) this.#scheduleEmit();
+      if (changed) this.#scheduleEmit(r.kind);
       return "";
     }
     const fresh = new Map<string, StoredObject>();
@@ -804,7 +806,7 @@ export class KubernetesDiscovery {
     if (!sameStore(r.store, fresh)) {
       r.store.clear();
       for (const [key, value] of fresh) r.store.set(key, value);
-      this.#scheduleEmit();
+      this.#scheduleEmit(r.kind);
     }
     return listVersion;
   }
@@ -902,14 +904,14 @@ export class KubernetesDiscovery {
           const previous = r.store.get(converted.key);
           if (previous?.resourceVersion !== converted.stored.resourceVersion) {
             r.store.set(converted.key, converted.stored);
-            this.#scheduleEmit();
+            this.#scheduleEmit(r.kind);
           }
         }
         return object.metadata?.resourceVersion;
       }
       case "DELETED": {
         const key = objectKey(kind, object);
-        if (key !== undefined && r.store.delete(key)) this.#scheduleEmit();
+        if (key !== undefined && r.store.delete(key)) this.#scheduleEmit(r.kind);
         return object.metadata?.resourceVersion;
       }
       default:
@@ -919,7 +921,15 @@ export class KubernetesDiscovery {
 
   // --- snapshots ---------------------------------------------------------------------------
 
-  #scheduleEmit(): void {
+  /**
+   * Schedules one coalesced `onChange`. `kind` marks which part of the snapshot changed, so
+   * the next snapshot rebuilds only that map and consumers can cache on the others' identity;
+   * without it everything is rebuilt.
+   */
+  #scheduleEmit(kind?: Reflector["kind"]): void {
+    if (kind === undefined) {
+      this.#dirty.add("services").add("nodes").add("endpoints");
+    } else this.#dirty.add(kind);
     if (!this.#isInitialSynced || this.#emitTimer !== undefined) return;
     if (this.#options.signal.aborted) return;
     this.#emitTimer = setTimeout(() => {
@@ -939,7 +949,12 @@ export class KubernetesDiscovery {
     const services: [string, ServiceInfo][] = [];
     const nodes: [string, NodeInfo][] = [];
     const endpointSlices: [string, EndpointSliceInfo][] = [];
+    const previous = this.#current;
+    const dirty = previous === undefined
+      ? new Set<Reflector["kind"]>(["services", "nodes", "endpoints"])
+      : this.#dirty;
     for (const r of this.#reflectors) {
+      if (!dirty.has(r.kind)) continue;
       for (const { entries } of r.store.values()) {
         for (const [key, info] of entries) {
           if (r.kind === "services") services.push([key, info as ServiceInfo]);
@@ -950,12 +965,18 @@ export class KubernetesDiscovery {
     }
     const byKey = (a: [string, unknown], b: [string, unknown]) =>
       a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
-    return Object.freeze({
-      services: new Map(services.sort(byKey)),
-      nodes: new Map(nodes.sort(byKey)),
-      endpointSlices: new Map(endpointSlices.sort(byKey)),
+    const snapshot = Object.freeze({
+      services: dirty.has("services") || !previous
+        ? new Map(services.sort(byKey))
+        : previous.services,
+      nodes: dirty.has("nodes") || !previous ? new Map(nodes.sort(byKey)) : previous.nodes,
+      endpointSlices: dirty.has("endpoints") || !previous
+        ? new Map(endpointSlices.sort(byKey))
+        : previous.endpointSlices,
       hasEndpointSlices: this.#endpointsSource !== "none",
     });
+    this.#dirty.clear();
+    return snapshot;
   }
 }
 

@@ -16,6 +16,18 @@ export type EndpointSliceIndex = ReadonlyMap<string, readonly EndpointSliceInfo[
  * Slices without a service name are left out: no Service can claim them.
  */
 export function indexEndpointSlices(inventory: Inventory): EndpointSliceIndex {
+  // Discovery reuses the slice map of the previous snapshot when no slice changed (a node
+  // flip, say), so the index of that map can be reused too.
+  const cached = CACHE.get(inventory.endpointSlices);
+  if (cached !== undefined) return cached;
+  const index = buildIndex(inventory);
+  CACHE.set(inventory.endpointSlices, index);
+  return index;
+}
+
+const CACHE = new WeakMap<Inventory["endpointSlices"], EndpointSliceIndex>();
+
+function buildIndex(inventory: Inventory): EndpointSliceIndex {
   const index = new Map<string, EndpointSliceInfo[]>();
   for (const slice of inventory.endpointSlices.values()) {
     if (slice.serviceName === "") continue;
