@@ -255,7 +255,14 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
     });
   }
   const watching = (async () => {
-    for await (const plans of source.updates()) apply(plans);
+    for await (const plans of source.updates()) {
+      try {
+        apply(plans);
+      } catch (error) {
+        // Keep serving the pools we have; the next change gets another chance.
+        log.error("Cannot apply new pools, keeping the current ones: {error}", { error });
+      }
+    }
   })();
 
   await new Promise<void>((resolve) => {
