@@ -60,7 +60,7 @@ Deno.test("loadKubeConfig prefers an explicit path over every other source", asy
       fromVar,
       kubeconfigText({ context: "b", server: "https://b:6443", token: "t-b" }),
     );
-    const creds = loadKubeConfig({
+    const creds = await loadKubeConfig({
       kubeconfigPath: explicit,
       env: envOf({ KUBECONFIG: fromVar, KUBERNETES_SERVICE_HOST: "10.0.0.1", HOME: dir }),
     });
@@ -79,8 +79,8 @@ Deno.test("loadKubeConfig prefers an explicit path over every other source", asy
   });
 });
 
-Deno.test("loadKubeConfig reports a missing explicit file", () => {
-  assert.throws(
+Deno.test("loadKubeConfig reports a missing explicit file", async () => {
+  await assert.rejects(
     () => loadKubeConfig({ kubeconfigPath: "/nonexistent/kubeconfig", env: envOf({}) }),
     { message: "Cannot read kubeconfig '/nonexistent/kubeconfig': file does not exist" },
   );
@@ -99,11 +99,11 @@ Deno.test("loadKubeConfig merges KUBECONFIG files; the first current-context win
       kubeconfigText({ context: "two", server: "https://two", token: "2" }),
     );
     const env = envOf({ KUBECONFIG: `${dir}/missing:${one}:${two}`, HOME: dir });
-    const first = loadKubeConfig({ env });
+    const first = await loadKubeConfig({ env });
     assert.equal(first.source, "KUBECONFIG");
     assert.equal(first.path, `${one}:${two}`);
     assert.equal(first.context, "one");
-    const second = loadKubeConfig({ env, context: "two" });
+    const second = await loadKubeConfig({ env, context: "two" });
     assert.equal(second.server, "https://two");
     assert.deepEqual((await second.requestAuth()).headers, { Authorization: "Bearer 2" });
   });
@@ -116,7 +116,7 @@ Deno.test("loadKubeConfig names the known contexts when the asked one is missing
       path,
       kubeconfigText({ context: "kind", server: "https://k", token: "t" }),
     );
-    assert.throws(() => loadKubeConfig({ kubeconfigPath: path, context: "prod" }), {
+    await assert.rejects(() => loadKubeConfig({ kubeconfigPath: path, context: "prod" }), {
       message: `Cannot use context 'prod': kubeconfig '${path}' has contexts: kind`,
     });
   });
@@ -132,7 +132,7 @@ Deno.test("loadKubeConfig uses the in-cluster service account before ~/.kube/con
     await Deno.mkdir(`${dir}/sa`);
     await Deno.writeTextFile(`${dir}/sa/token`, "sa-token");
     await Deno.writeTextFile(`${dir}/sa/ca.crt`, CA_PEM);
-    const creds = loadKubeConfig({
+    const creds = await loadKubeConfig({
       env: envOf({
         KUBERNETES_SERVICE_HOST: "fd00::1",
         KUBERNETES_SERVICE_PORT: "443",
@@ -150,7 +150,10 @@ Deno.test("loadKubeConfig uses the in-cluster service account before ~/.kube/con
     assert.equal(auth.headers["Authorization"], "Bearer sa-token");
     assert.equal(auth.caPem, CA_PEM);
 
-    const home = loadKubeConfig({ env: envOf({ HOME: dir }), serviceAccountDir: `${dir}/sa` });
+    const home = await loadKubeConfig({
+      env: envOf({ HOME: dir }),
+      serviceAccountDir: `${dir}/sa`,
+    });
     assert.equal(home.source, "home");
     assert.equal(home.path, `${dir}/.kube/config`);
   });
@@ -163,15 +166,15 @@ Deno.test("loadKubeConfig sends basic auth for username/password users", async (
       path,
       kubeconfigText({ context: "c", server: "https://c/", username: "me" }),
     );
-    const auth = await loadKubeConfig({ kubeconfigPath: path }).requestAuth();
+    const auth = await (await loadKubeConfig({ kubeconfigPath: path })).requestAuth();
     assert.equal(auth.headers["Authorization"], `Basic ${btoa("me:secret")}`);
     assert.equal(auth.server, "https://c");
   });
 });
 
 Deno.test("loadKubeConfig explains where it looked when nothing is found", async () => {
-  await withTempDir((dir) => {
-    assert.throws(
+  await withTempDir(async (dir) => {
+    await assert.rejects(
       () => loadKubeConfig({ env: envOf({ HOME: dir }), serviceAccountDir: `${dir}/sa` }),
       {
         message: "Cannot find Kubernetes credentials: no kubeconfig path given, KUBECONFIG is " +
