@@ -79,7 +79,9 @@ function parseArgs(argv: readonly string[]): Args {
 async function versions(): Promise<string[]> {
   const line = async (label: string, cmd: string, args: string[]) => {
     try {
-      const out = await run(cmd, cmd, args, { timeoutMs: 10_000 });
+      // `wrk -v` prints its version and exits 1.
+      const out = await run(cmd, cmd, args, { timeoutMs: 10_000, acceptFailure: true });
+      if (out.trim() === "") throw new Error("no output");
       return `${label}: ${out.trim().split("\n")[0]}`;
     } catch {
       return `${label}: not found`;
