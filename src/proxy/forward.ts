@@ -51,15 +51,25 @@ export interface ForwardFailure {
 }
 
 /**
- * A live proxied connection, so a listener can close it on shutdown. `close()` is
- * idempotent and safe from any state.
+ * A live proxied connection, so a listener can close it on shutdown and sweep it for
+ * idleness. `close()` is idempotent and safe from any state.
  */
 export interface Forwarding {
   close(): void;
+  /**
+   * Called by the listener's idle sweeper every `idleTimeoutMs / IDLE_CHECKS_PER_PERIOD`.
+   * After {@linkcode IDLE_CHECKS_PER_PERIOD} sweeps in a row without a byte either way, the
+   * connection closes: between 1 and 1.25 idle periods after its last byte.
+   * @returns true when the connection was closed for idleness
+   */
+  sweepIdle(): boolean;
 }
 
+/** Idle sweeps per `idleTimeoutMs`; one sweeper per listener instead of a timer per connection. */
+export const IDLE_CHECKS_PER_PERIOD = 4;
+
 /** Start small so idle connections hold little memory; grow once a read fills the buffer. */
-const INITIAL_BUFFER_BYTES = 4 * 1024;
+const INITIAL_BUFFER_BYTES = 1024;
 const MAX_BUFFER_BYTES = 64 * 1024;
 
 const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
@@ -90,7 +100,7 @@ export async function forward(
     if (dialed === undefined) return session.isClosed ? "closed" : session.outcome;
     const [backend, lease] = dialed;
     try {
-      return await session.pipe(backend, lease, options.idleTimeoutMs, stats);
+      return await session.pipe(backend, lease, stats);
     } finally {
       lease.release();
     }
@@ -191,7 +201,9 @@ class Session implements Forwarding {
   #backend: Deno.TcpConn | undefined;
   #connecting: AbortController | undefined;
   #bytes = 0;
-  #idleTimer: ReturnType<typeof setInterval> | undefined;
+  #seenBytes = -1;
+  #quietSweeps = 0;
+  #isPiping = false;
 
   constructor(client: Deno.TcpConn) {
     this.#client = client;
@@ -216,7 +228,6 @@ class Session implements Forwarding {
   async pipe(
     backend: Deno.TcpConn,
     lease: Lease,
-    idleTimeoutMs: number,
     stats: ForwardStats,
   ): Promise<ForwardOutcome> {
     this.#backend = backend;
@@ -230,7 +241,7 @@ class Session implements Forwarding {
     const onAbort = () => this.close();
     lease.signal.addEventListener("abort", onAbort, { once: true });
     if (lease.signal.aborted) this.close();
-    if (idleTimeoutMs > 0) this.#armIdle(idleTimeoutMs, stats);
+    this.#isPiping = true;
     try {
       // close() makes both pending reads fail at once, so this settles promptly.
       const [up, down] = await Promise.all([
@@ -241,7 +252,7 @@ class Session implements Forwarding {
       stats.bytesToClients += down;
     } finally {
       lease.signal.removeEventListener("abort", onAbort);
-      clearInterval(this.#idleTimer);
+      if (this.outcome === "idle_timeout") stats.idleTimeouts++;
     }
     return this.outcome;
   }
@@ -280,30 +291,23 @@ class Session implements Forwarding {
     return total;
   }
 
-  #armIdle(idleTimeoutMs: number, stats: ForwardStats): void {
-    // Check a few times per period instead of touching a timer per chunk; a silent
-    // connection closes between 1 and 1.25 idle periods after its last byte.
-    const checks = 4;
-    let quiet = 0;
-    let seen = this.#bytes;
-    this.#idleTimer = setInterval(() => {
-      if (this.#bytes !== seen) {
-        seen = this.#bytes;
-        quiet = 0;
-        return;
-      }
-      if (++quiet >= checks) {
-        stats.idleTimeouts++;
-        this.outcome = "idle_timeout";
-        this.close();
-      }
-    }, Math.max(1, Math.floor(idleTimeoutMs / checks)));
+  sweepIdle(): boolean {
+    // Connect time is bounded by requestTimeout; only established connections go idle.
+    if (!this.#isPiping || this.isClosed) return false;
+    if (this.#bytes !== this.#seenBytes) {
+      this.#seenBytes = this.#bytes;
+      this.#quietSweeps = 0;
+      return false;
+    }
+    if (++this.#quietSweeps < IDLE_CHECKS_PER_PERIOD) return false;
+    this.outcome = "idle_timeout";
+    this.close();
+    return true;
   }
 
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    clearInterval(this.#idleTimer);
     this.#connecting?.abort(new Deno.errors.Interrupted("connection closed"));
     try {
       this.#client.close();

@@ -5,7 +5,13 @@
  */
 import type { Picker } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
-import { forward, type ForwardFailure, type Forwarding, type ForwardStats } from "./forward.ts";
+import {
+  forward,
+  type ForwardFailure,
+  type Forwarding,
+  type ForwardStats,
+  IDLE_CHECKS_PER_PERIOD,
+} from "./forward.ts";
 
 /** Options of {@linkcode ProxyListener}. */
 export interface ProxyListenerOptions {
@@ -82,6 +88,7 @@ export class ProxyListener {
   #lastFailureLogAt = -Infinity;
   #failuresSinceLog = 0;
   #drained: (() => void) | undefined;
+  #idleSweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: ProxyListenerOptions) {
     this.name = options.name;
@@ -123,6 +130,12 @@ export class ProxyListener {
       throw new Deno.errors.NotConnected(`Listener ${this.name} is not bound`);
     }
     const max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const idleMs = this.#forwardOptions.idleTimeoutMs;
+    if (idleMs > 0 && this.#idleSweeper === undefined) {
+      this.#idleSweeper = setInterval(() => {
+        for (const handle of this.#live) handle.sweepIdle();
+      }, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_PERIOD)));
+    }
     while (!this.#isStopping) {
       let conn: Deno.TcpConn;
       try {
@@ -202,6 +215,8 @@ export class ProxyListener {
     const forced = this.#live.size;
     for (const handle of this.#live) handle.close();
     await Promise.all(this.#tasks);
+    clearInterval(this.#idleSweeper);
+    this.#idleSweeper = undefined;
     return forced;
   }
 
