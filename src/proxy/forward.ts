@@ -70,7 +70,23 @@ export const IDLE_CHECKS_PER_PERIOD = 4;
 
 /** Start small so idle connections hold little memory; grow once a read fills the buffer. */
 const INITIAL_BUFFER_BYTES = 1024;
+const MID_BUFFER_BYTES = 16 * 1024;
 const MAX_BUFFER_BYTES = 64 * 1024;
+/** Recycled buffers per size; bounded so a burst does not pin memory for good. */
+const FREE_BUFFERS_PER_SIZE = 64;
+const freeBuffers: Record<number, Uint8Array<ArrayBuffer>[]> = {
+  [MID_BUFFER_BYTES]: [],
+  [MAX_BUFFER_BYTES]: [],
+};
+
+function takeBuffer(size: number): Uint8Array<ArrayBuffer> {
+  return freeBuffers[size]!.pop() ?? new Uint8Array(size);
+}
+
+function giveBuffer(buffer: Uint8Array<ArrayBuffer>): void {
+  const list = freeBuffers[buffer.length];
+  if (list !== undefined && list.length < FREE_BUFFERS_PER_SIZE) list.push(buffer);
+}
 
 const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
 
@@ -273,7 +289,14 @@ class Session implements Forwarding {
         let written = await dst.write(n === buffer.length ? buffer : buffer.subarray(0, n));
         while (written < n) written += await dst.write(buffer.subarray(written, n));
         if (n === buffer.length && buffer.length < MAX_BUFFER_BYTES) {
-          buffer = new Uint8Array(MAX_BUFFER_BYTES);
+          // A full read: this direction carries more than a small request. Step up
+          // (1 KiB -> 16 KiB -> 64 KiB) with recycled buffers, so short connections with
+          // a few KiB of answer neither hold nor allocate 64 KiB.
+          const next = takeBuffer(
+            buffer.length < MID_BUFFER_BYTES ? MID_BUFFER_BYTES : MAX_BUFFER_BYTES,
+          );
+          giveBuffer(buffer);
+          buffer = next;
         }
       }
     } catch (error) {
@@ -281,8 +304,11 @@ class Session implements Forwarding {
         if (!isPeerGone(error)) this.outcome = "error";
         this.close();
       }
+      giveBuffer(buffer);
       return total;
     }
+    // No read is pending on the buffer any more: it can serve another connection.
+    giveBuffer(buffer);
     try {
       await dst.closeWrite();
     } catch {
