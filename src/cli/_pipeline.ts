@@ -9,6 +9,7 @@ import { EMPTY_INVENTORY, type Inventory } from "../core/inventory.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { loadManifests } from "../discovery/mod.ts";
 import { resolvePools } from "../resolve/mod.ts";
+import { maglevFingerprint } from "../balancer/mod.ts";
 import { CliError, EXIT_USAGE } from "./_errors.ts";
 import { healthPlan, withHealthWarnings } from "./_health.ts";
 
@@ -76,4 +77,24 @@ export function plansFrom(
 /** Static-only plans (no cluster needed). */
 export function staticPlans(listeners: readonly ListenerConfig[]): PoolPlan[] {
   return plansFrom(EMPTY_INVENTORY, listeners);
+}
+
+/**
+ * Adds the Maglev table fingerprint to the plans of `maglev` listeners, computed from the
+ * planned backends (all healthy), as a running pool with those backends would build it.
+ */
+export function withFingerprints(
+  plans: readonly PoolPlan[],
+  listeners: readonly ListenerConfig[],
+): PoolPlan[] {
+  const byName = new Map(listeners.map((l) => [l.name, l]));
+  return plans.map((plan) => {
+    const l = byName.get(plan.name);
+    if (l === undefined || l.balancer !== "maglev") return plan;
+    const fingerprint = maglevFingerprint(
+      plan.backends.map((b) => ({ key: b.address, weight: b.weight })),
+      { tableSize: l.maglevTableSize, seed: l.maglevSeed },
+    );
+    return { ...plan, fingerprint };
+  });
 }

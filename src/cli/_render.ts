@@ -34,6 +34,7 @@ export interface PoolJson {
   warnings: string[];
   healthy?: number;
   total?: number;
+  fingerprint?: string;
 }
 
 /** Turns plans into the documented JSON shape (`{"pools": [...]}`). */
@@ -51,6 +52,7 @@ export function plansToJson(
         excluded: plan.excluded.map((e) => ({ ...e })),
         warnings: [...plan.warnings],
       };
+      if (plan.fingerprint !== undefined) pool.fingerprint = plan.fingerprint;
       if (health !== undefined) {
         pool.healthy = backends.filter((b) => b.health?.state === "healthy").length;
         pool.total = backends.length;
@@ -121,6 +123,9 @@ export function renderPlans(plans: readonly PoolPlan[], options: RenderOptions):
     }
     text += ex.length > 1 ? `\nExcluded:\n${formatTable(ex)}` : "\nExcluded: none\n";
   }
+  const prints = plans.filter((p) => p.fingerprint !== undefined)
+    .map((p) => `maglev table of ${p.name}: fingerprint ${p.fingerprint}`);
+  if (prints.length > 0) text += `\n${prints.join("\n")}\n`;
   const warnings = plans.flatMap((p) => p.warnings.map((w) => `warning: ${p.name}: ${w}`));
   if (warnings.length > 0) text += `\n${warnings.join("\n")}\n`;
   return text;

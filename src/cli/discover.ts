@@ -9,6 +9,7 @@ import { globalsOf, loadConfig, parseOutput, setupLoggingFrom } from "./_common.
 import { EXIT_OK } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
 import { openSource } from "./_source.ts";
+import { withFingerprints } from "./_pipeline.ts";
 import { diffPlans } from "../resolve/mod.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { DEFAULT_CHECK_CONCURRENCY, probeAll } from "./check.ts";
@@ -51,7 +52,7 @@ export function addDiscoverCommand(
         context: options.context,
       }, signal);
       try {
-        let current = source.plans;
+        let current = withFingerprints(source.plans, source.listeners);
         const health = options.check
           ? await probeAll(
             healthPlan(current, source.listeners, source.inventory()).targets,
@@ -61,7 +62,8 @@ export function addDiscoverCommand(
           : undefined;
         writeOut(renderPlans(current, { format, explain: options.explain, health }));
         if (options.watch) {
-          for await (const next of source.updates()) {
+          for await (const update of source.updates()) {
+            const next = withFingerprints(update, source.listeners);
             writeOut(renderChanges(current, next, format));
             current = next;
           }
@@ -101,6 +103,18 @@ function renderChanges(
           ? `${time}  ${plan.name}  - ${b.address}  ${b.service ?? ""} ${b.node ?? ""}  ${reason}`
             .replace(/ +$/, "")
           : JSON.stringify({ time, pool: plan.name, change: "removed", backend: b, reason }),
+      );
+    }
+    if (plan.fingerprint !== undefined && plan.fingerprint !== prev.fingerprint) {
+      lines.push(
+        format === "table"
+          ? `${time}  ${plan.name}  maglev fingerprint ${plan.fingerprint}`
+          : JSON.stringify({
+            time,
+            pool: plan.name,
+            change: "fingerprint",
+            fingerprint: plan.fingerprint,
+          }),
       );
     }
   }

@@ -58,4 +58,9 @@ export interface PoolPlan {
   readonly backends: readonly PlannedBackend[];
   readonly excluded: readonly ExcludedBackend[];
   readonly warnings: readonly string[];
+  /**
+   * Maglev pools only: a digest of the lookup table the backends and seed give. Replicas
+   * that print the same fingerprint send the same client to the same backend.
+   */
+  readonly fingerprint?: string;
 }

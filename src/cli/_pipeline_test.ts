@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../config/mod.ts";
+import { createBalancer } from "../balancer/mod.ts";
+import { Pool } from "../pool/mod.ts";
+import { selectListeners, staticPlans, withFingerprints } from "./_pipeline.ts";
+import { backendsOf } from "./serve.ts";
+
+const CONFIG = `
+configurations:
+  - name: sticky
+    listenerAddress: "127.0.0.1:8082"
+    balancer: maglev
+    maglev: { seed: 7 }
+    backends: ["127.0.0.1:9001", { address: "127.0.0.1:9002", weight: 2 }, "127.0.0.1:9003"]
+  - name: plain
+    listenerAddress: "127.0.0.1:8080"
+    backends: ["127.0.0.1:9001"]
+  - name: web
+    listenerAddress: ":80"
+    backendPortName: http
+    namespace: development
+`;
+
+function config() {
+  const result = parseConfig(CONFIG, "test.yaml");
+  assert.ok(result.ok);
+  return result.config;
+}
+
+Deno.test("withFingerprints gives the fingerprint a live Maglev pool computes", () => {
+  const listeners = config().configurations.slice(0, 2);
+  const [sticky, plain] = withFingerprints(staticPlans(listeners), listeners);
+  assert.equal(plain!.fingerprint, undefined);
+  assert.match(sticky!.fingerprint!, /^[0-9a-f]{16}$/);
+  const pool = new Pool({
+    name: "sticky",
+    balancer: createBalancer("maglev", { maglevSeed: 7, maglevTableSize: 65537 }),
+  });
+  // A replica that learns the same backends in another order agrees.
+  pool.update(backendsOf(sticky!).reverse());
+  assert.equal(pool.fingerprint(), sticky!.fingerprint);
+  pool.close();
+});
+
+Deno.test("withFingerprints changes with the seed", () => {
+  const listeners = config().configurations.slice(0, 1);
+  const a = withFingerprints(staticPlans(listeners), listeners)[0]!.fingerprint;
+  const b = withFingerprints(staticPlans(listeners), [{ ...listeners[0]!, maglevSeed: 8 }])[0]!
+    .fingerprint;
+  assert.notEqual(a, b);
+});
+
+Deno.test("selectListeners keeps listeners of the namespace and those without one", () => {
+  const names = (ns?: string) => selectListeners(config(), { namespace: ns }).map((l) => l.name);
+  assert.deepEqual(names(), ["sticky", "plain", "web"]);
+  assert.deepEqual(names("development"), ["sticky", "plain", "web"]);
+  assert.deepEqual(names("production"), ["sticky", "plain"]);
+});
