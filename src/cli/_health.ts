@@ -25,18 +25,7 @@ export interface HealthPlan {
 
 /** The listener's own check, as the scheduler takes it. */
 export function baseCheck(listener: ListenerConfig): HealthCheckSpec {
-  const h = listener.healthCheck;
-  return {
-    enabled: h.enabled,
-    intervalMs: h.intervalMs,
-    timeoutMs: h.timeoutMs,
-    rise: h.rise,
-    fall: h.fall,
-    port: h.port,
-    send: h.send,
-    expect: h.expect,
-    maxEjectionPercent: h.maxEjectionPercent,
-  };
+  return listener.healthCheck;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   staticPlans,
 } from "./_pipeline.ts";
 import { openKubernetes } from "./_kubernetes.ts";
+import { globalsOf, loadConfig, setupLoggingFrom } from "./_common.ts";
 
 export type { SourceOptions };
 
@@ -92,4 +93,33 @@ async function* waitForAbort(signal: AbortSignal): AsyncGenerator<readonly PoolP
     );
   }
   yield* [];
+}
+
+/** The flags that choose a plan source, as commander parses them. */
+export interface SourceFlags {
+  readonly namespace?: string;
+  readonly fromManifests?: string;
+  readonly kubeconfig?: string;
+  readonly context?: string;
+}
+
+/**
+ * What every command that resolves pools does first: load the config named by the global
+ * options, set up logging, and open the plan source the flags ask for.
+ */
+export async function openFromFlags(
+  command: { optsWithGlobals(): unknown },
+  flags: SourceFlags,
+  signal: AbortSignal,
+): Promise<{ config: Config; source: PlanSource }> {
+  const globals = globalsOf(command);
+  const config = await loadConfig(globals.config);
+  await setupLoggingFrom(globals, config);
+  const source = await openSource(config, {
+    fromManifests: flags.fromManifests,
+    namespace: flags.namespace,
+    kubeconfig: flags.kubeconfig,
+    context: flags.context,
+  }, signal);
+  return { config, source };
 }

@@ -8,11 +8,11 @@ import type { Command } from "@commander-js/extra-typings";
 import type { PoolPlan } from "../core/plan.ts";
 import { checkAll, type HealthTarget, type ProbeResult } from "../health/mod.ts";
 import { isStderrTerminal, writeErr, writeOut } from "../log/mod.ts";
-import { globalsOf, loadConfig, parseOutput, setupLoggingFrom } from "./_common.ts";
+import { parseOutput } from "./_common.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { healthPlan } from "./_health.ts";
 import { type BackendHealthReport, renderPlans } from "./_render.ts";
-import { openSource } from "./_source.ts";
+import { openFromFlags } from "./_source.ts";
 import { formatTable } from "./_table.ts";
 
 /** Default number of probes in flight. */
@@ -38,7 +38,6 @@ export function addCheckCommand(
         "Exit codes: 0 every pool has a healthy backend, 1 a pool has none, 2 usage or connection error",
     )
     .action(async (options, command) => {
-      const globals = globalsOf(command);
       const format = parseOutput(options.output, ["table", "json", "yaml"]) as
         | "table"
         | "json"
@@ -50,14 +49,7 @@ export function addCheckCommand(
           EXIT_USAGE,
         );
       }
-      const config = await loadConfig(globals.config);
-      await setupLoggingFrom(globals, config);
-      const source = await openSource(config, {
-        fromManifests: options.fromManifests,
-        namespace: options.namespace,
-        kubeconfig: options.kubeconfig,
-        context: options.context,
-      }, signal);
+      const { source } = await openFromFlags(command, options, signal);
       try {
         const { targets } = healthPlan(source.plans, source.listeners, source.inventory());
         const health = await probeAll(targets, concurrency, signal);

@@ -5,10 +5,10 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { writeOut } from "../log/mod.ts";
-import { globalsOf, loadConfig, parseOutput, setupLoggingFrom } from "./_common.ts";
+import { parseOutput } from "./_common.ts";
 import { EXIT_OK } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
-import { openSource } from "./_source.ts";
+import { openFromFlags } from "./_source.ts";
 import { withFingerprints } from "./_pipeline.ts";
 import { diffPlans } from "../resolve/mod.ts";
 import type { PoolPlan } from "../core/plan.ts";
@@ -38,19 +38,11 @@ export function addDiscoverCommand(
         "  nautiluslb discover -o json --watch",
     )
     .action(async (options, command) => {
-      const globals = globalsOf(command);
       const format = parseOutput(options.output, ["table", "json", "yaml"]) as
         | "table"
         | "json"
         | "yaml";
-      const config = await loadConfig(globals.config);
-      await setupLoggingFrom(globals, config);
-      const source = await openSource(config, {
-        fromManifests: options.fromManifests,
-        namespace: options.namespace,
-        kubeconfig: options.kubeconfig,
-        context: options.context,
-      }, signal);
+      const { source } = await openFromFlags(command, options, signal);
       try {
         let current = withFingerprints(source.plans, source.listeners);
         const health = options.check

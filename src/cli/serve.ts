@@ -15,10 +15,9 @@ import { HealthScheduler, type HealthTransition } from "../health/mod.ts";
 import { healthPlan } from "./_health.ts";
 import { type AdminServer, type AdminSnapshot, startAdminServer } from "../admin/mod.ts";
 import { parseHostPort } from "../core/address.ts";
-import { globalsOf, loadConfig, setupLoggingFrom } from "./_common.ts";
 import { CliError, EXIT_BAD, EXIT_OK } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
-import { openSource, type PlanSource } from "./_source.ts";
+import { openFromFlags, type PlanSource } from "./_source.ts";
 
 /** Adds `serve` to the program. */
 export function addServeCommand(
@@ -40,14 +39,7 @@ export function addServeCommand(
       "\nExamples:\n  nautiluslb serve -c config.yaml\n  nautiluslb serve --dry-run",
     )
     .action(async (options, command) => {
-      const globals = globalsOf(command);
-      const config = await loadConfig(globals.config);
-      await setupLoggingFrom(globals, config);
-      const source = await openSource(config, {
-        fromManifests: options.fromManifests,
-        kubeconfig: options.kubeconfig,
-        context: options.context,
-      }, signal);
+      const { config, source } = await openFromFlags(command, options, signal);
       try {
         if (options.dryRun) {
           setExit(dryRun(config, source.plans));

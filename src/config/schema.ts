@@ -267,7 +267,8 @@ const staticBackend = z
 const healthCheckSchema = z
   .strictObject({
     enabled: z.boolean().default(D.DEFAULT_HEALTH_CHECK_ENABLED).meta({
-      description: "Health checking on or off; off means no probes and no passive ejection (every backend stays eligible).",
+      description:
+        "Health checking on or off; off means no probes and no passive ejection (every backend stays eligible).",
     }),
     interval: duration(D.DEFAULT_HEALTH_CHECK_INTERVAL_MS, { isZeroAllowed: false }).meta({
       description: 'Time between probes of one backend: "2s", "500ms", or seconds.',

@@ -16,30 +16,16 @@ export type { BackendMode, NodeAddressType, StaticBackendSpec };
 
 import type { LogFormat, LogLevel } from "../log/mod.ts";
 import type { OnRemoval, WhenAllUnhealthy } from "../pool/mod.ts";
+import type { HealthCheckSpec } from "../health/mod.ts";
 
 export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 
-/** Active health check settings of one listener. */
-export interface HealthCheckConfig {
-  /** @default {true} */
-  readonly enabled: boolean;
-  /** @default {2000} */
-  readonly intervalMs: number;
-  /** @default {1000} */
-  readonly timeoutMs: number;
-  /** Consecutive successes to become healthy. @default {2} */
-  readonly rise: number;
-  /** Consecutive failures to become unhealthy. @default {3} */
-  readonly fall: number;
-  /** Probe this port instead of the backend's own. */
-  readonly port?: number;
-  /** Bytes (UTF-8) to send after connecting. */
-  readonly send?: string;
-  /** Substring the response must contain. */
-  readonly expect?: string;
-  /** Share of the pool that passive ejection may mark down, 0-100. @default {50} */
-  readonly maxEjectionPercent: number;
-}
+/**
+ * Active and passive health check settings of one listener: the health module's check
+ * without the HTTP variant, which comes from Kubernetes (`healthCheckNodePort`), not config.
+ * Defaults: enabled, interval 2s, timeout 1s, rise 2, fall 3, maxEjectionPercent 50.
+ */
+export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
 
 /** One listener: an address to accept on and the pool it forwards to. */
 export interface ListenerConfig extends PoolSpec {
