@@ -13,6 +13,7 @@ import { Pool } from "../pool/mod.ts";
 import { ProxyListener } from "../proxy/mod.ts";
 import { HealthScheduler, type HealthTransition } from "../health/mod.ts";
 import { healthPlan } from "./_health.ts";
+import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./check.ts";
 import { type AdminServer, type AdminSnapshot, startAdminServer } from "../admin/mod.ts";
 import { parseHostPort } from "../core/address.ts";
 import { CliError, EXIT_BAD, EXIT_OK } from "./_errors.ts";
@@ -42,7 +43,7 @@ export function addServeCommand(
       const { config, source } = await openFromFlags(command, options, signal);
       try {
         if (options.dryRun) {
-          setExit(dryRun(config, source.plans));
+          setExit(await dryRun(config, source, signal));
           return;
         }
         setExit(await serve(config, source, signal));
@@ -66,29 +67,45 @@ function bindHost(listener: ListenerConfig): string {
   return listener.host === "" ? "0.0.0.0" : listener.host;
 }
 
-function dryRun(config: Config, plans: readonly PoolPlan[]): number {
-  writeOut(renderPlans(plans, { format: "table", explain: true }));
+/**
+ * `serve --dry-run`: what `discover` resolves, one health round as `check` runs it, and
+ * whether every listener (and the admin address) could bind. Binds nothing for traffic.
+ */
+async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
+  const plans = source.plans;
+  const { targets } = healthPlan(plans, source.listeners, source.inventory());
+  const health = await probeAll(targets, DEFAULT_CHECK_CONCURRENCY, signal);
+  writeOut(renderPlans(plans, { format: "table", explain: true, health }));
   const problems: string[] = [];
-  for (const listener of config.configurations) {
+  const tryBind = (what: string, address: string, hostname: string, port: number) => {
     try {
-      const probe = Deno.listen({ hostname: bindHost(listener), port: listener.port });
-      probe.close();
+      Deno.listen({ hostname, port }).close();
     } catch (error) {
       problems.push(
-        `${listener.name}: cannot bind ${listener.listenerAddress}: ${
-          error instanceof Error ? error.message : error
-        }`,
+        `${what}: cannot bind ${address}: ${error instanceof Error ? error.message : error}`,
       );
     }
+  };
+  for (const listener of config.configurations) {
+    tryBind(listener.name, listener.listenerAddress, bindHost(listener), listener.port);
+  }
+  if (config.settings.adminAddress !== "") {
+    const { host, port } = parseHostPort(config.settings.adminAddress);
+    tryBind("admin", config.settings.adminAddress, host === "" ? "127.0.0.1" : host, port);
   }
   for (const plan of plans) {
     if (plan.backends.length === 0) problems.push(`${plan.name}: pool has no backends`);
+    else if (poolsDown([plan], health).length > 0) {
+      problems.push(`${plan.name}: no healthy backend (0/${plan.backends.length})`);
+    }
   }
   if (problems.length > 0) {
     writeOut(`\nDry run found ${problems.length} problem(s):\n${problems.join("\n")}\n`);
     return EXIT_BAD;
   }
-  writeOut(`\nDry run ok: ${config.configurations.length} listener(s) can bind\n`);
+  writeOut(
+    `\nDry run ok: ${config.configurations.length} listener(s) can bind, every pool has a healthy backend\n`,
+  );
   return EXIT_OK;
 }
 
