@@ -97,8 +97,8 @@ const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
  * @param clientInfo the client's address
  * @param options listener-wide options
  * @param stats counters to add to
- * @param track called once with a handle to close the connection early, and again with
- *   `undefined` when it ended
+ * @param track called with a handle to close the connection early (`isLive` true), and with
+ *   the same handle and `isLive` false when it ended
  * @param onFailure called once when the connection fails before or during forwarding
  */
 export async function forward(
@@ -106,11 +106,11 @@ export async function forward(
   clientInfo: ClientInfo,
   options: ForwardOptions,
   stats: ForwardStats,
-  track: (handle: Forwarding | undefined) => void,
+  track: (handle: Forwarding, isLive: boolean) => void,
   onFailure: (failure: ForwardFailure) => void,
 ): Promise<ForwardOutcome> {
   const session = new Session(client);
-  track(session);
+  track(session, true);
   try {
     const dialed = await connectBackend(session, clientInfo, options, stats, onFailure);
     if (dialed === undefined) return session.isClosed ? "closed" : session.outcome;
@@ -130,7 +130,7 @@ export async function forward(
     return "error";
   } finally {
     session.close();
-    track(undefined);
+    track(session, false);
   }
 }
 

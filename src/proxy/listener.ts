@@ -89,6 +89,12 @@ export class ProxyListener {
   #failuresSinceLog = 0;
   #drained: (() => void) | undefined;
   #idleSweeper: ReturnType<typeof setInterval> | undefined;
+  /** Shared by every connection: no closures allocated per accept. */
+  readonly #track = (handle: Forwarding, isLive: boolean): void => {
+    if (isLive) this.#live.add(handle);
+    else this.#live.delete(handle);
+  };
+  readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
 
   constructor(options: ProxyListenerOptions) {
     this.name = options.name;
@@ -171,19 +177,13 @@ export class ProxyListener {
     this.stats.activeConnections++;
     const remote = conn.remoteAddr;
     const client = { address: remote.hostname, port: remote.port };
-    let handle: Forwarding | undefined;
     const task = forward(
       conn,
       client,
       this.#forwardOptions,
       this.stats,
-      (h) => {
-        if (h !== undefined) {
-          handle = h;
-          this.#live.add(h);
-        } else if (handle !== undefined) this.#live.delete(handle);
-      },
-      (failure) => this.#logFailure(failure),
+      this.#track,
+      this.#onFailure,
     ).finally(() => {
       this.stats.activeConnections--;
       this.#tasks.delete(task);
