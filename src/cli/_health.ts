@@ -10,9 +10,7 @@ import type { Inventory, ServiceInfo } from "../core/inventory.ts";
 import type { PlannedBackend, PoolPlan } from "../core/plan.ts";
 import { parseDurationMs } from "../core/duration.ts";
 import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
-
-/** Annotation prefix of per-Service health-check overrides. */
-export const HEALTH_ANNOTATION_PREFIX = "nautiluslb.cloudresty.io/health-check-";
+import { HEALTH_ANNOTATION_PREFIX } from "../resolve/mod.ts";
 
 /** The overridable keys, as annotation suffixes. */
 const KEYS = ["interval", "timeout", "rise", "fall", "port"] as const;

@@ -3,7 +3,8 @@ import { type ListenerConfig, parseConfig } from "../config/mod.ts";
 import type { Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
 import type { PlannedBackend, PoolPlan } from "../core/plan.ts";
 import type { HealthCheckSpec } from "../health/mod.ts";
-import { baseCheck, HEALTH_ANNOTATION_PREFIX, healthPlan, overrideCheck } from "./_health.ts";
+import { baseCheck, healthPlan, overrideCheck } from "./_health.ts";
+import { HEALTH_ANNOTATION_PREFIX } from "../resolve/mod.ts";
 
 /** Listeners as the config loader builds them: defaults plus what the YAML sets. */
 function listeners(): ListenerConfig[] {

@@ -19,7 +19,7 @@ import type { ConfigIssue } from "./issue.ts";
 import { formatPath } from "./issue.ts";
 import { Locator } from "./_locate.ts";
 import { describeType, describeValue, key, listValues } from "./_messages.ts";
-import { suggest } from "./_suggest.ts";
+import { suggest } from "../core/suggest.ts";
 import {
   checkAddress,
   checkDns1123Label,

@@ -16,7 +16,7 @@ import { formatDurationMs, parseDurationMs } from "../core/duration.ts";
 import { parseHostPort } from "../core/address.ts";
 import type { StaticBackendSpec } from "../core/pool_spec.ts";
 import { describeValue, listValues } from "./_messages.ts";
-import { suggest } from "./_suggest.ts";
+import { suggest } from "../core/suggest.ts";
 import * as D from "./defaults.ts";
 
 /** Longest accepted duration: timers in JavaScript overflow past 2^31-1 ms (about 24.8 days). */

@@ -21,6 +21,18 @@ export const LABEL_EXCLUDE_FROM_EXTERNAL_LB =
 /** EndpointSlice label naming the Service a slice belongs to. */
 export const LABEL_SERVICE_NAME = "kubernetes.io/service-name";
 
+/** Prefix of every NautilusLB annotation. */
+export const ANNOTATION_PREFIX = "nautiluslb.cloudresty.io/";
+/** Per-Service health-check overrides: `health-check-{interval,timeout,rise,fall,port}`. */
+export const HEALTH_ANNOTATION_PREFIX = `${ANNOTATION_PREFIX}health-check-`;
+/** Every annotation NautilusLB reads; others under its prefix are reported as unknown. */
+export const KNOWN_ANNOTATIONS: readonly string[] = [
+  ANNOTATION_ENABLED,
+  ANNOTATION_BACKEND_MODE,
+  ANNOTATION_WEIGHT,
+  ...["interval", "timeout", "rise", "fall", "port"].map((k) => HEALTH_ANNOTATION_PREFIX + k),
+];
+
 /** Largest weight the weight annotation accepts. */
 export const MAX_WEIGHT = 1000;
 

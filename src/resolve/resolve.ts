@@ -7,6 +7,7 @@
  * @module
  */
 import { formatHostPort } from "../core/address.ts";
+import { suggest } from "../core/suggest.ts";
 import type {
   EndpointSliceInfo,
   Inventory,
@@ -19,8 +20,10 @@ import type { BackendMode, PoolSpec } from "../core/pool_spec.ts";
 import {
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_ENABLED,
+  ANNOTATION_PREFIX,
   ANNOTATION_WEIGHT,
   BACKEND_MODE_NAMES,
+  KNOWN_ANNOTATIONS,
   LABEL_EXCLUDE_FROM_EXTERNAL_LB,
   MAX_WEIGHT,
   parseBackendMode,
@@ -174,6 +177,7 @@ export function resolvePool(
   const sliceIndex = options.endpointSliceIndex ?? indexEndpointSlices(inventory);
   let nodes: readonly NodeCandidate[] | undefined;
   for (const m of matched) {
+    warnUnknownAnnotations(m, plan);
     const weight = serviceWeight(m, plan);
     const mode = serviceMode(m, spec.backendMode, plan);
     switch (mode) {
@@ -283,6 +287,21 @@ function matchServices(
     matched.push({ key, service, port });
   }
   return matched.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+const KNOWN_SUFFIXES = KNOWN_ANNOTATIONS.map((a) => a.slice(ANNOTATION_PREFIX.length));
+
+/** A typo in an annotation name must not pass silently: name it and suggest the known one. */
+function warnUnknownAnnotations(m: MatchedService, plan: PlanBuilder): void {
+  for (const name in m.service.annotations) {
+    if (!name.startsWith(ANNOTATION_PREFIX) || KNOWN_ANNOTATIONS.includes(name)) continue;
+    // Compare what follows the prefix, or the shared prefix makes everything look close.
+    const guess = suggest(name.slice(ANNOTATION_PREFIX.length), KNOWN_SUFFIXES);
+    plan.warn(
+      `Ignoring unknown annotation ${name} of Service ${m.key}` +
+        (guess === undefined ? "" : `: did you mean ${ANNOTATION_PREFIX}${guess}?`),
+    );
+  }
 }
 
 function serviceWeight(m: MatchedService, plan: PlanBuilder): number {

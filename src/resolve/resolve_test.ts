@@ -121,6 +121,28 @@ interface Case {
 }
 
 const CASES: Case[] = [
+  {
+    name: "an unknown annotation under our prefix is named, with a suggestion",
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: {
+            ...ENABLED,
+            "nautiluslb.cloudresty.io/health-check-intervall": "5s",
+            "nautiluslb.cloudresty.io/colour": "blue",
+            "example.com/other": "ignored",
+          },
+        }),
+      ],
+      nodes: [node("n1", "10.0.0.1")],
+    }),
+    backends: [nb("10.0.0.1", "n1")],
+    warnings: [
+      "Ignoring unknown annotation nautiluslb.cloudresty.io/health-check-intervall of Service " +
+      "web/app: did you mean nautiluslb.cloudresty.io/health-check-interval?",
+      "Ignoring unknown annotation nautiluslb.cloudresty.io/colour of Service web/app",
+    ],
+  },
   // --- selection -----------------------------------------------------------------------
   {
     name: "nodeport: every ready node at the nodePort",

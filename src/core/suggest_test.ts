@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { editDistance, suggest } from "./_suggest.ts";
+import { editDistance, suggest } from "./suggest.ts";
 
 Deno.test("editDistance() counts edits, a swap of neighbours as one", () => {
   const cases: readonly [string, string, number][] = [
