@@ -3,6 +3,7 @@
  * of small test backends.
  */
 import assert from "node:assert/strict";
+import type { Backend } from "../src/core/types.ts";
 import {
   backendAt,
   closeQuietly,
@@ -300,4 +301,50 @@ Deno.test("proxy keeps other connections open when a backend drops one", async (
     closeQuietly(doomed);
     healthy.close();
   }
+});
+
+Deno.test("passive health hears only backend faults with a fair connect budget", async () => {
+  const local = backendAt(freePort());
+  const dialed: number[] = [];
+  // `local` fails for a reason of our own (no ephemeral port); every other backend hangs.
+  const dial = (options: Deno.ConnectOptions) => {
+    dialed.push(options.port);
+    if (options.port === local.port) {
+      return Promise.reject(new Deno.errors.AddrNotAvailable("Cannot assign requested address"));
+    }
+    return new Promise<Deno.TcpConn>((_, reject) => {
+      options.signal?.addEventListener("abort", () => reject(options.signal!.reason), {
+        once: true,
+      });
+    });
+  };
+  const run = async (backends: Backend[]) => {
+    const reports: [string, boolean][] = [];
+    dialed.length = 0;
+    await using proxy = startProxy({
+      backends,
+      requestTimeoutMs: 300,
+      connectTimeoutMs: 250,
+      dial,
+      pool: { onConnectResult: (key, ok) => reports.push([key, ok]) },
+    });
+    const conn = await connect(proxy.port);
+    try {
+      assert.ok(await isClosedWithin(conn, 2000), "client closed after the attempts");
+    } finally {
+      closeQuietly(conn);
+    }
+    return { reports, dialed: [...dialed], failures: proxy.listener.stats.connectFailures };
+  };
+  // Our own error: counted, not held against the backend.
+  assert.deepEqual(await run([local]), { reports: [], dialed: [local.port], failures: 1 });
+  // A timeout with the full connectTimeout is the backend's; the ~50 ms left of the
+  // requestTimeout are not worth a second attempt that could only time out unfairly.
+  const a = backendAt(freePort());
+  const b = backendAt(freePort());
+  const result = await run([a, b]);
+  assert.equal(result.dialed.length, 1);
+  const first = result.dialed[0] === a.port ? a : b;
+  assert.deepEqual(result.reports, [[first.key, false]]);
+  assert.equal(result.failures, 1);
 });

@@ -8,7 +8,7 @@ import type { Inventory } from "../core/inventory.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { KubernetesDiscovery } from "../discovery/mod.ts";
 import { getLogger } from "../log/mod.ts";
-import { CliError, EXIT_USAGE } from "./_errors.ts";
+import { CliError, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { plansFrom, type SourceOptions } from "./_pipeline.ts";
 import type { PlanSource, SourceStatus } from "./_source.ts";
 
@@ -82,6 +82,11 @@ export async function openKubernetes(
   } catch (error) {
     signal.removeEventListener("abort", onAbort);
     stop.abort();
+    if (signal.aborted) {
+      throw new CliError("Stopped before the first Kubernetes sync completed", EXIT_OK, {
+        cause: error,
+      });
+    }
     throw new CliError(
       `Cannot discover from Kubernetes: ${error instanceof Error ? error.message : error}`,
       EXIT_USAGE,
@@ -99,20 +104,24 @@ export async function openKubernetes(
     inventory: () => latest,
     status: () => status,
     async *updates() {
-      const stopped = new Promise<void>((resolve) => {
-        if (stop.signal.aborted) resolve();
-        stop.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
-      while (!stop.signal.aborted) {
-        if (pending === undefined) {
-          await Promise.race([new Promise<void>((resolve) => wake = resolve), stopped]);
-          wake = undefined;
+      // One listener for the whole stream; racing against a long-lived promise on every
+      // update would pile reactions onto it for the life of the process.
+      const onStop = () => wake?.();
+      stop.signal.addEventListener("abort", onStop, { once: true });
+      try {
+        while (!stop.signal.aborted) {
+          if (pending === undefined) {
+            await new Promise<void>((resolve) => wake = resolve);
+            wake = undefined;
+          }
+          if (pending !== undefined) {
+            const next = pending;
+            pending = undefined;
+            yield next;
+          }
         }
-        if (pending !== undefined) {
-          const next = pending;
-          pending = undefined;
-          yield next;
-        }
+      } finally {
+        stop.signal.removeEventListener("abort", onStop);
       }
     },
     close: () => {

@@ -6,17 +6,14 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import type { PoolPlan } from "../core/plan.ts";
-import { checkAll, type HealthTarget, type ProbeResult } from "../health/mod.ts";
-import { isStderrTerminal, writeErr, writeOut } from "../log/mod.ts";
+import { writeOut } from "../log/mod.ts";
 import { parseOutput } from "./_common.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { healthPlan } from "./_health.ts";
 import { type BackendHealthReport, renderPlans } from "./_render.ts";
+import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { openFromFlags } from "./_source.ts";
 import { formatTable } from "./_table.ts";
-
-/** Default number of probes in flight. */
-export const DEFAULT_CHECK_CONCURRENCY = 64;
 
 /** Adds `check` to the program. */
 export function addCheckCommand(
@@ -62,44 +59,6 @@ export function addCheckCommand(
         await source.close();
       }
     });
-}
-
-/** Probes every target once; shows progress on a terminal for more than a few backends. */
-export async function probeAll(
-  targets: readonly HealthTarget[],
-  concurrency: number,
-  signal: AbortSignal,
-): Promise<Map<string, BackendHealthReport>> {
-  const showProgress = targets.length > 5 && isStderrTerminal();
-  const results: Map<string, ProbeResult> = await checkAll(targets, {
-    concurrency,
-    signal,
-    onProgress: showProgress
-      ? (p) => writeErr(`\rprobing ${p.done}/${p.total} backends`)
-      : undefined,
-  });
-  if (showProgress) writeErr("\r\x1b[K");
-  const health = new Map<string, BackendHealthReport>();
-  for (const [key, r] of results) {
-    const report: BackendHealthReport = r.error === undefined
-      ? { state: r.ok ? "healthy" : "unhealthy", latencyMs: round(r.latencyMs) }
-      : { state: r.ok ? "healthy" : "unhealthy", latencyMs: round(r.latencyMs), error: r.error };
-    health.set(key, report);
-  }
-  return health;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
-}
-
-/** Names of pools with no healthy backend (an empty pool counts as down). */
-export function poolsDown(
-  plans: readonly PoolPlan[],
-  health: ReadonlyMap<string, BackendHealthReport>,
-): string[] {
-  return plans.filter((p) => !p.backends.some((b) => health.get(b.address)?.state === "healthy"))
-    .map((p) => p.name);
 }
 
 function renderSummary(

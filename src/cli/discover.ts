@@ -12,7 +12,7 @@ import { openFromFlags } from "./_source.ts";
 import { withFingerprints } from "./_pipeline.ts";
 import { diffPlans } from "../resolve/mod.ts";
 import type { PoolPlan } from "../core/plan.ts";
-import { DEFAULT_CHECK_CONCURRENCY, probeAll } from "./check.ts";
+import { DEFAULT_CHECK_CONCURRENCY, probeAll } from "./_check.ts";
 import { healthPlan } from "./_health.ts";
 
 /** Adds `discover` to the program. */

@@ -23,7 +23,7 @@ export interface RunOptions {
   /** Aborts long-running commands (serve, --watch); wired to SIGINT/SIGTERM by default. */
   readonly signal?: AbortSignal;
   /** Called on a second SIGINT/SIGTERM while the first is being handled. */
-  readonly onForceExit?: () => void;
+  readonly onForceExit?: (signal: Deno.Signal) => void;
 }
 
 /**
@@ -95,17 +95,23 @@ function handleError(error: unknown): number {
   return EXIT_BAD;
 }
 
-function listenForSignals(controller: AbortController, onForceExit?: () => void): () => void {
+function listenForSignals(
+  controller: AbortController,
+  onForceExit?: (signal: Deno.Signal) => void,
+): () => void {
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const handler = () => {
-    if (controller.signal.aborted) {
-      onForceExit?.();
-      return;
-    }
-    controller.abort(new Deno.errors.Interrupted("signal received"));
-  };
-  for (const s of signals) Deno.addSignalListener(s, handler);
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      if (controller.signal.aborted) {
+        onForceExit?.(signal);
+        return;
+      }
+      controller.abort(new Deno.errors.Interrupted(`${signal} received`));
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
   return () => {
-    for (const s of signals) Deno.removeSignalListener(s, handler);
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
   };
 }

@@ -13,7 +13,7 @@ import { Pool } from "../pool/mod.ts";
 import { ProxyListener } from "../proxy/mod.ts";
 import { HealthScheduler, type HealthTransition } from "../health/mod.ts";
 import { healthPlan } from "./_health.ts";
-import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./check.ts";
+import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { type AdminServer, type AdminSnapshot, startAdminServer } from "../admin/mod.ts";
 import { parseHostPort } from "../core/address.ts";
 import { CliError, EXIT_BAD, EXIT_OK } from "./_errors.ts";
@@ -279,6 +279,12 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
   isStopping = true;
+  const delayMs = config.settings.shutdownDelayMs;
+  if (delayMs > 0) {
+    // Readiness fails from now on; keep accepting while probes and upstream balancers notice.
+    log.info("Shutting down: /readyz fails, still accepting for {delayMs}ms", { delayMs });
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
   const drainMs = Math.max(0, ...source.listeners.map((l) => l.drainTimeoutMs));
   const active = listeners.reduce((n, p) => n + p.stats.activeConnections, 0);
   log.info("Shutting down: draining {active} connection(s) for up to {drainMs}ms", {

@@ -62,5 +62,10 @@ export const DEFAULT_KUBECONFIG_PATH = "";
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 /** `settings.logFormat`. */
 export const DEFAULT_LOG_FORMAT: LogFormat = "text";
+/**
+ * `settings.shutdownDelay`: 0 so Ctrl-C stops at once; set a few seconds where probes decide
+ * who gets traffic (see deploy/kubernetes/deployment.yaml).
+ */
+export const DEFAULT_SHUTDOWN_DELAY_MS = 0;
 /** `settings.adminAddress`: loopback only, so metrics are not exposed by accident. */
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:9090";

@@ -437,7 +437,13 @@ function duplicateBackends(here: Path, backends: unknown[], at: Locator): Config
 
 function buildConfig(data: ConfigSchemaOutput): Config {
   return {
-    settings: { ...data.settings },
+    settings: {
+      kubeconfigPath: data.settings.kubeconfigPath,
+      logLevel: data.settings.logLevel,
+      logFormat: data.settings.logFormat,
+      adminAddress: data.settings.adminAddress,
+      shutdownDelayMs: data.settings.shutdownDelay,
+    },
     configurations: data.configurations.map((l): ListenerConfig => {
       const { host, port } = parseHostPort(l.listenerAddress);
       const hc = l.healthCheck;

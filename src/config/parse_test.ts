@@ -62,6 +62,7 @@ const ORIGINAL_CONFIG: Config = {
     logLevel: "info",
     logFormat: "text",
     adminAddress: "127.0.0.1:9090",
+    shutdownDelayMs: 0,
   },
   configurations: [
     {
@@ -158,6 +159,7 @@ settings:
   logLevel: debug
   logFormat: json
   adminAddress: ""
+  shutdownDelay: 5s
 configurations:
   - name: db
     listenerAddress: "127.0.0.1:5432"
@@ -201,6 +203,7 @@ configurations:
     logLevel: "debug",
     logFormat: "json",
     adminAddress: "",
+    shutdownDelayMs: 5000,
   });
   const expected: ListenerConfig = {
     name: "db",

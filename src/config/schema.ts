@@ -485,6 +485,10 @@ const settingsSchema = z
       .meta({
         description: 'Admin HTTP address (/metrics, /healthz, /readyz, /pools); "" disables it.',
       }),
+    shutdownDelay: duration(D.DEFAULT_SHUTDOWN_DELAY_MS, { isZeroAllowed: true }).meta({
+      description:
+        "On SIGTERM, fail /readyz but keep accepting this long (so load balancers and probes notice) before the drain starts.",
+    }),
   })
   .prefault({})
   .meta({ description: "Process-wide settings." });

@@ -90,6 +90,11 @@ export interface SettingsConfig {
   readonly logFormat: LogFormat;
   /** Admin HTTP address (`/metrics`, `/healthz`, `/readyz`, `/pools`); `""` disables. @default {"127.0.0.1:9090"} */
   readonly adminAddress: string;
+  /**
+   * On SIGTERM/SIGINT, how long `/readyz` fails while listeners still accept, before the
+   * drain starts. @default {0}
+   */
+  readonly shutdownDelayMs: number;
 }
 
 /** A complete configuration. */

@@ -5,10 +5,13 @@
  *
  * @module
  */
+import { getLogger } from "../log/mod.ts";
 import { DEFAULT_PROBE_CONCURRENCY } from "./check_all.ts";
 import { Limiter } from "./_limiter.ts";
 import { type HealthTarget, type ProbeFunction, probeTarget, safeProbe } from "./target.ts";
 import { type HealthState, HealthTracker, type Transition } from "./tracker.ts";
+
+const logger = getLogger("health");
 
 /**
  * What caused a state change: an active probe, a client connect attempt, or `update()`
@@ -71,7 +74,8 @@ export interface HealthSchedulerOptions {
   /**
    * Called synchronously for every state change, from the probe result handler, from
    * {@linkcode HealthScheduler.reportPassive} and from {@linkcode HealthScheduler.update}.
-   * Must not throw; an error it throws goes to `reportError` (an uncaught error).
+   * Must not throw; an error it throws is logged and the scheduler carries on (it runs on the
+   * data path through passive reports, so it must never take the process down).
    */
   readonly onTransition: (transition: HealthTransition) => void;
   /**
@@ -353,6 +357,7 @@ export class HealthScheduler {
 
   #change(entry: Entry, target: HealthTarget): void {
     const wasEnabled = entry.target.check.enabled;
+    const wasIntervalMs = entry.target.check.intervalMs;
     entry.target = target;
     entry.tracker.reconfigure({ rise: target.check.rise, fall: target.check.fall });
     if (wasEnabled && !target.check.enabled) {
@@ -368,6 +373,11 @@ export class HealthScheduler {
       }
     } else if (!wasEnabled && target.check.enabled) {
       void this.#startCheck(entry);
+    } else if (target.check.intervalMs !== wasIntervalMs && entry.timer !== undefined) {
+      // A new interval takes effect now, not after the old (maybe hour-long) timer.
+      this.#clearTimer(entry.timer.handle);
+      entry.timer = undefined;
+      this.#schedule(entry);
     }
   }
 
@@ -451,7 +461,11 @@ export class HealthScheduler {
     try {
       this.#onTransition(event);
     } catch (cause) {
-      reportError(cause);
+      logger.error("Health transition handler failed for {pool}/{backend}: {error}", {
+        pool: event.pool,
+        backend: event.key,
+        error: cause,
+      });
     }
     return event;
   }

@@ -292,6 +292,34 @@ Deno.test("HealthScheduler: jittered intervals from the injected random, and no 
   assert.equal(timers.size, 0, "close cleared the pending timer");
 });
 
+Deno.test("HealthScheduler: a new interval replaces the pending timer at once", async () => {
+  const delays: number[] = [];
+  const timers = new Map<number, () => void>();
+  let nextId = 1;
+  const { probe } = fakeProbe(true);
+  const scheduler = new HealthScheduler({
+    onTransition: () => {},
+    probe,
+    random: () => 0.5,
+    setTimer: (callback, delayMs) => {
+      delays.push(delayMs);
+      timers.set(nextId, callback);
+      return nextId++;
+    },
+    clearTimer: (id) => timers.delete(id as number),
+  });
+  try {
+    scheduler.update([target(5001, { intervalMs: 3_600_000 })]);
+    await scheduler.runOnce();
+    assert.deepEqual(delays, [3_600_000]);
+    scheduler.update([target(5001, { intervalMs: 5000 })]);
+    assert.deepEqual(delays, [3_600_000, 5000]);
+    assert.equal(timers.size, 1, "the hour-long timer is gone");
+  } finally {
+    await scheduler.close();
+  }
+});
+
 Deno.test("HealthScheduler: runOnce bounds probes in flight", async () => {
   let inFlight = 0;
   let maxInFlight = 0;

@@ -145,7 +145,8 @@ export class Pool implements Picker {
   /**
    * Replaces the membership. Backends that stay keep their health and connections (their
    * weight may change); removed ones get no new connections and drain (or are closed, per
-   * `onRemoval`); a removed backend that comes back while draining is taken back as it is.
+   * `onRemoval`); a removed backend that comes back while draining keeps its connections and
+   * starts over as `unknown`, as health checking does.
    */
   update(backends: readonly Backend[]): void {
     const keep = new Set<string>();
@@ -164,6 +165,9 @@ export class Pool implements Picker {
         // Leases taken before removal keep the old (aborted) signal: those connections were
         // told to close. New leases must not start out aborted.
         if (entry.controller.signal.aborted) entry.controller = new AbortController();
+        // It is a new member for health checking too (its checks stopped on removal): start
+        // from `unknown` like any new backend instead of a verdict that may be stale.
+        entry.health = "unknown";
       }
     }
     for (const [key, entry] of this.#entries) {

@@ -176,7 +176,7 @@ Deno.test("Pool forgets a draining backend when its last lease ends before the d
   pool.close();
 });
 
-Deno.test("Pool takes back a backend re-added while draining, with its state", async () => {
+Deno.test("Pool takes back a backend re-added while draining: connections kept, health anew", async () => {
   const pool = makePool({ drainTimeoutMs: 30 });
   pool.update([a, b]);
   pool.setHealth(a.key, "healthy");
@@ -190,7 +190,7 @@ Deno.test("Pool takes back a backend re-added while draining, with its state", a
     host: "a",
     port: 80,
     weight: 1,
-    health: "healthy",
+    health: "unknown",
     activeConnections: 1,
     isDraining: false,
   });

@@ -33,7 +33,10 @@ export type ForwardOutcome =
   | "error"
   | "closed";
 
-/** Counters a listener keeps; {@linkcode forward} adds to them once per connection. */
+/**
+ * Counters a listener keeps. Bytes are added as they flow (so long connections show up in
+ * rates), connect failures per attempt, the rest once per connection.
+ */
 export interface ForwardStats {
   bytesFromClients: number;
   bytesToClients: number;
@@ -161,10 +164,16 @@ async function connectBackend(
       }
       break;
     }
-    const key = lease.backend.key;
-    tried.add(key);
     const left = deadline - performance.now();
-    const timeoutMs = Math.max(1, Math.min(options.connectTimeoutMs, left));
+    if (tried.size > 0 && left < MIN_ATTEMPT_MS) {
+      // Too little budget for a fair try: a timeout now would say nothing about the backend.
+      lease.release();
+      lastError += ` (requestTimeout ${options.requestTimeoutMs}ms exhausted)`;
+      break;
+    }
+    tried.add(lease.backend.key);
+    const timeoutMs = Math.ceil(Math.max(1, Math.min(options.connectTimeoutMs, left)));
+    const isFullBudget = timeoutMs >= options.connectTimeoutMs;
     const abort = session.connectAbort(timeoutMs);
     try {
       const conn = await dial({
@@ -186,7 +195,10 @@ async function connectBackend(
       if (session.isClosed) return undefined;
       stats.connectFailures++;
       lastError = abort.timedOut ? `connect timed out after ${timeoutMs}ms` : errorMessage(error);
-      lease.reportConnect(false, error);
+      // Passive health hears only what is the backend's fault: a refusal, a reset, an
+      // unreachable host, or a timeout that had the whole connectTimeout. Our own trouble
+      // (no ephemeral ports, no file descriptors, permissions) or a cut-short attempt is not.
+      if (abort.timedOut ? isFullBudget : isBackendFault(error)) lease.reportConnect(false, error);
     }
     if (deadline - performance.now() <= 0) {
       lastError += ` (requestTimeout ${options.requestTimeoutMs}ms exhausted)`;
@@ -260,12 +272,10 @@ class Session implements Forwarding {
     this.#isPiping = true;
     try {
       // close() makes both pending reads fail at once, so this settles promptly.
-      const [up, down] = await Promise.all([
-        this.#copy(client, backend),
-        this.#copy(backend, client),
+      await Promise.all([
+        this.#copy(client, backend, stats, "bytesFromClients"),
+        this.#copy(backend, client, stats, "bytesToClients"),
       ]);
-      stats.bytesFromClients += up;
-      stats.bytesToClients += down;
     } finally {
       lease.signal.removeEventListener("abort", onAbort);
       if (this.outcome === "idle_timeout") stats.idleTimeouts++;
@@ -275,9 +285,14 @@ class Session implements Forwarding {
 
   /**
    * One direction. On EOF the write side of `dst` is shut down (half-close), so the peer
-   * still gets to answer. On an error both sockets close. Returns bytes copied.
+   * still gets to answer. On an error both sockets close. Counts bytes into `stats[counter]`.
    */
-  async #copy(src: Deno.TcpConn, dst: Deno.TcpConn): Promise<number> {
+  async #copy(
+    src: Deno.TcpConn,
+    dst: Deno.TcpConn,
+    stats: ForwardStats,
+    counter: "bytesFromClients" | "bytesToClients",
+  ): Promise<number> {
     let buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
     let total = 0;
     try {
@@ -286,6 +301,7 @@ class Session implements Forwarding {
         if (n === null) break;
         total += n;
         this.#bytes += n;
+        stats[counter] += n;
         let written = await dst.write(n === buffer.length ? buffer : buffer.subarray(0, n));
         while (written < n) written += await dst.write(buffer.subarray(written, n));
         if (n === buffer.length && buffer.length < MAX_BUFFER_BYTES) {
@@ -346,6 +362,19 @@ class Session implements Forwarding {
       // already closed
     }
   }
+}
+
+/** Least time worth a retry attempt within the requestTimeout budget. */
+const MIN_ATTEMPT_MS = 100;
+
+function isBackendFault(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.NetworkUnreachable ||
+    // EHOSTUNREACH has no class of its own in Deno.
+    (error instanceof Error && /no route to host|host is unreachable/i.test(error.message));
 }
 
 function isPeerGone(error: unknown): boolean {

@@ -41,6 +41,7 @@ export interface ProxyListenerOptions {
 
 /** Counters of a listener, read by metrics. Monotonic except `activeConnections`. */
 export interface ListenerStats extends ForwardStats {
+  /** Every accepted connection, including those then refused by `maxConnections`. */
   accepted: number;
   refused: number;
   activeConnections: number;
@@ -87,6 +88,7 @@ export class ProxyListener {
   #refusedSinceLog = 0;
   #lastFailureLogAt = -Infinity;
   #failuresSinceLog = 0;
+  #lastAcceptErrorLogAt = -Infinity;
   #drained: (() => void) | undefined;
   #idleSweeper: ReturnType<typeof setInterval> | undefined;
   /** Shared by every connection: no closures allocated per accept. */
@@ -148,11 +150,15 @@ export class ProxyListener {
         conn = await listener.accept();
       } catch (error) {
         if (this.#isStopping || error instanceof Deno.errors.BadResource) return;
-        // EMFILE and friends: keep the listener, back off briefly.
-        this.#options.logger?.error("Cannot accept on listener {listener}: {error}", {
-          listener: this.name,
-          error: String(error),
-        });
+        // EMFILE and friends: keep the listener, back off briefly, log at most once a second.
+        const now = performance.now();
+        if (now - this.#lastAcceptErrorLogAt >= LOG_EVERY_MS) {
+          this.#lastAcceptErrorLogAt = now;
+          this.#options.logger?.error("Cannot accept on listener {listener}: {error}", {
+            listener: this.name,
+            error: String(error),
+          });
+        }
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
