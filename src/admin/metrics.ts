@@ -52,6 +52,7 @@ export class AdminMetrics {
   #current: AdminSnapshot | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
+  /** Registers every NautilusLB metric (and process metrics unless disabled) in a new registry. */
   constructor(options: AdminMetricsOptions = {}) {
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.#registry });

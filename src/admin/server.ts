@@ -21,7 +21,7 @@ export interface AdminServerOptions {
   readonly signal: AbortSignal;
   /** Returns the current state; called once per request that needs it. */
   readonly snapshot: AdminSnapshotSource;
-  /** @default {getLogger("admin")} */
+  /** Receives start/stop lines and request or snapshot failures. @default {getLogger("admin")} */
   readonly logger?: Logger;
   /**
    * Export prom-client's default process metrics on `/metrics`.
@@ -40,8 +40,9 @@ export interface AdminServer {
 
 /** Options of {@linkcode createAdminHandler}. */
 export interface AdminHandlerOptions {
+  /** Returns the current state; called once per request that needs it. */
   readonly snapshot: AdminSnapshotSource;
-  /** @default {getLogger("admin")} */
+  /** Receives request and snapshot failures. @default {getLogger("admin")} */
   readonly logger?: Logger;
   /** A metrics registry; a new one (with process metrics) when absent. */
   readonly metrics?: AdminMetrics;

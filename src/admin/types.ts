@@ -20,7 +20,9 @@ export type AdminDiscoveryState = "synced" | "syncing" | "disconnected";
 
 /** Discovery status, as reported by the caller. */
 export interface AdminDiscoveryStatus {
+  /** Where backends come from; the `source` label. */
   readonly source: AdminDiscoverySource;
+  /** Shown by `/readyz` and the `nautiluslb_discovery_*` metrics. */
   readonly state: AdminDiscoveryState;
   /** When `state` last changed, in milliseconds since the Unix epoch. */
   readonly lastChangeAt?: number;
@@ -34,13 +36,21 @@ export interface AdminDiscoveryStatus {
  * Prometheus treats as a counter reset.
  */
 export interface AdminListenerStats {
+  /** Connections accepted, including those then refused. */
   readonly accepted: number;
+  /** Connections closed at once: at `maxConnections` or stopping. */
   readonly refused: number;
+  /** Client connections open now (a gauge). */
   readonly activeConnections: number;
+  /** Bytes received from clients and sent on to backends. */
   readonly bytesFromClients: number;
+  /** Bytes received from backends and sent on to clients. */
   readonly bytesToClients: number;
+  /** Failed backend connect attempts; one client connection may add several. */
   readonly connectFailures: number;
+  /** Client connections closed because the pool had no eligible backend. */
   readonly noBackend: number;
+  /** Connections closed after the idle timeout. */
   readonly idleTimeouts: number;
 }
 
@@ -50,6 +60,7 @@ export interface AdminListener {
   readonly name: string;
   /** Bound or configured address, e.g. `0.0.0.0:443`. */
   readonly address: string;
+  /** The listener's counters; its live `ListenerStats` may be passed, it is only read. */
   readonly stats: AdminListenerStats;
 }
 
@@ -57,8 +68,11 @@ export interface AdminListener {
 export interface AdminBackend {
   /** `host:port`, IPv6 in brackets; the `backend` label. */
   readonly key: string;
+  /** Relative share of new connections; 0 takes none. */
   readonly weight: number;
+  /** Latest verdict; `unknown` counts as up in `nautiluslb_backend_up`. */
   readonly health: AdminBackendHealth;
+  /** Connections forwarded to this backend now, by this process. */
   readonly activeConnections: number;
   /** Removed from the pool, open connections still draining. */
   readonly isDraining: boolean;
@@ -72,6 +86,7 @@ export interface AdminPool {
   readonly isFailOpen: boolean;
   /** Identifies the current membership (e.g. a hash of the plan); shown when present. */
   readonly fingerprint?: string;
+  /** Members and draining backends alike; `isDraining` tells them apart. */
   readonly backends: readonly AdminBackend[];
 }
 
@@ -81,8 +96,11 @@ export interface AdminSnapshot {
   readonly ready: boolean;
   /** Why the process is not ready (or warnings when it is), e.g. `shutting down`. */
   readonly readyReasons: readonly string[];
+  /** Where the pools' membership comes from and whether it is current. */
   readonly discovery: AdminDiscoveryStatus;
+  /** Every running listener. */
   readonly listeners: readonly AdminListener[];
+  /** Every pool, each named like its listener. */
   readonly pools: readonly AdminPool[];
   /** Health state changes since start, when health checking reports them. */
   readonly healthTransitions?: number;

@@ -28,7 +28,7 @@ import { MaglevBalancer } from "./maglev.ts";
 import { RandomTwoBalancer } from "./random_two.ts";
 import { RoundRobinBalancer } from "./round_robin.ts";
 
-export type { Balancer, BalancerKind, Candidate, ClientInfo } from "../core/types.ts";
+export type { Backend, Balancer, BalancerKind, Candidate, ClientInfo } from "../core/types.ts";
 export { LeastConnectionsBalancer } from "./least_connections.ts";
 export {
   buildMaglevTable,

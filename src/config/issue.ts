@@ -12,10 +12,15 @@
  * YAML syntax errors.
  */
 export interface ConfigIssue {
+  /** File name as given by the caller, e.g. `config.yaml`. */
   readonly file: string;
+  /** 1-based line. */
   readonly line: number;
+  /** 1-based column. */
   readonly column: number;
+  /** Where in the document, e.g. `configurations[1].port`; `""` for the whole document. */
   readonly path: string;
+  /** What is wrong, lower case without a period, e.g. `port 70000 is out of range 1-65535`. */
   readonly message: string;
 }
 
@@ -64,6 +69,9 @@ export class ConfigError extends Error {
   readonly column: number;
 
   /**
+   * The message names the first issue and counts the rest, e.g.
+   * `Invalid config: FILE:LINE:COLUMN: PATH: message (and 2 more)`.
+   *
    * @param issues the problems; must not be empty
    * @param options `cause`, when the problems come from a caught error
    * @throws {TypeError} when `issues` is empty

@@ -26,6 +26,7 @@ export type {
   StaticBackendSpec,
   WhenAllUnhealthy,
 } from "./types.ts";
+export type { PoolSpec } from "../core/pool_spec.ts";
 export { ConfigError, type ConfigIssue, formatIssue, formatPath } from "./issue.ts";
 export { parseConfig, type ParseResult } from "./parse.ts";
 export { loadConfigFile } from "./load.ts";

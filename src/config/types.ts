@@ -29,11 +29,13 @@ export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
 
 /** One listener: an address to accept on and the pool it forwards to. */
 export interface ListenerConfig extends PoolSpec {
+  /** Listener and pool name, unique in the file; the `listener`/`pool` label in metrics. */
   readonly name: string;
   /** As written, e.g. `":80"` or `"127.0.0.1:8080"`. */
   readonly listenerAddress: string;
   /** Host part of `listenerAddress`; `""` binds all interfaces. */
   readonly host: string;
+  /** Port part of `listenerAddress`, 1-65535. */
   readonly port: number;
   /** Kubernetes Service port name that feeds this pool. */
   readonly backendPortName?: string;
@@ -43,7 +45,7 @@ export interface ListenerConfig extends PoolSpec {
   readonly service?: string;
   /** Narrows discovery to Services with all these labels. */
   readonly serviceSelector?: Readonly<Record<string, string>>;
-  /** @default {"auto"} */
+  /** Where Kubernetes backends come from; `auto` follows the Service type. @default {"auto"} */
   readonly backendMode: BackendMode;
   /** Node address preference for NodePort pools. @default {["InternalIP","ExternalIP"]} */
   readonly nodeAddressTypes: readonly NodeAddressType[];
@@ -51,7 +53,7 @@ export interface ListenerConfig extends PoolSpec {
   readonly excludeCordonedNodes: boolean;
   /** Static backends; used instead of (or beside) Kubernetes discovery. */
   readonly backends: readonly StaticBackendSpec[];
-  /** @default {"round_robin"} */
+  /** Pick policy for new connections. @default {"round_robin"} */
   readonly balancer: BalancerKind;
   /** Maglev lookup table size, a prime. @default {65537} */
   readonly maglevTableSize: number;
@@ -73,10 +75,17 @@ export interface ListenerConfig extends PoolSpec {
   readonly maxConnectAttempts: number;
   /** How long connections may finish on shutdown or backend removal. @default {30000} */
   readonly drainTimeoutMs: number;
-  /** @default {"drain"} */
+  /**
+   * What open connections of a removed backend get: `drain` until `drainTimeoutMs`, or `close`.
+   * @default {"drain"}
+   */
   readonly onRemoval: OnRemoval;
-  /** @default {"reject"} */
+  /**
+   * With no healthy backend: `reject` new connections, or fail open to `any` member.
+   * @default {"reject"}
+   */
   readonly whenAllUnhealthy: WhenAllUnhealthy;
+  /** Active and passive health checking of this pool's backends. */
   readonly healthCheck: HealthCheckConfig;
 }
 
@@ -84,9 +93,9 @@ export interface ListenerConfig extends PoolSpec {
 export interface SettingsConfig {
   /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
   readonly kubeconfigPath: string;
-  /** @default {"info"} */
+  /** Least severe level logged; `--log-level` overrides it. @default {"info"} */
   readonly logLevel: LogLevel;
-  /** @default {"text"} */
+  /** `text` for people, `json` (one object per line) for collectors. @default {"text"} */
   readonly logFormat: LogFormat;
   /** Admin HTTP address (`/metrics`, `/healthz`, `/readyz`, `/pools`); `""` disables. @default {"127.0.0.1:9090"} */
   readonly adminAddress: string;
@@ -99,6 +108,8 @@ export interface SettingsConfig {
 
 /** A complete configuration. */
 export interface Config {
+  /** Process-wide settings; every field defaulted when `settings:` is absent. */
   readonly settings: SettingsConfig;
+  /** Listeners in file order; at least one. */
   readonly configurations: readonly ListenerConfig[];
 }

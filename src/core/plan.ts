@@ -27,13 +27,20 @@ export type ExclusionReason =
 export interface PlannedBackend {
   /** `host:port`, IPv6 in brackets; the backend key. */
   readonly address: string;
+  /** Host part of `address`, without brackets. */
   readonly host: string;
+  /** TCP port: the node port, Service port or endpoint port, per backend mode. */
   readonly port: number;
-  /** @default {1} */
+  /**
+   * Share of new connections, from the Service's weight annotation or the static spec.
+   * @default {1}
+   */
   readonly weight: number;
   /** `namespace/name` of the Service that contributed it; absent for static backends. */
   readonly service?: string;
+  /** Node it was derived from (NodePort) or runs on (endpoints), when known. */
   readonly node?: string;
+  /** Pod behind the endpoint, when its `targetRef` is a Pod. */
   readonly pod?: string;
   /** True for terminating endpoints that still serve: no new connections, existing ones drain. */
   readonly draining?: boolean;
@@ -43,9 +50,13 @@ export interface PlannedBackend {
 export interface ExcludedBackend {
   /** Absent when no address could be formed (e.g. a node without addresses). */
   readonly address?: string;
+  /** `namespace/name` of the Service the candidate came from. */
   readonly service?: string;
+  /** Node involved, e.g. the one that is not ready. */
   readonly node?: string;
+  /** Pod behind the endpoint, when known. */
   readonly pod?: string;
+  /** Machine-readable cause; `detail` says more for humans. */
   readonly reason: ExclusionReason;
   /** Extra human detail, e.g. `Ready condition is Unknown`. */
   readonly detail?: string;
@@ -53,10 +64,15 @@ export interface ExcludedBackend {
 
 /** The resolved pool of one listener. The JSON shape is a documented contract. */
 export interface PoolPlan {
+  /** Listener (and pool) name. */
   readonly name: string;
+  /** As written in config, e.g. `":80"`. */
   readonly listenerAddress: string;
+  /** Members, sorted by address; may be empty. */
   readonly backends: readonly PlannedBackend[];
+  /** Candidates left out, sorted by address, each with its reason. */
   readonly excluded: readonly ExcludedBackend[];
+  /** Pool-level problems, e.g. no Service has the port name; `[]` when none. */
   readonly warnings: readonly string[];
   /**
    * Maglev pools only: a digest of the lookup table the backends and seed give. Replicas

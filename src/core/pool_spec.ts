@@ -12,14 +12,17 @@ export type NodeAddressType = "InternalIP" | "ExternalIP" | "Hostname";
 
 /** A static backend as written under `backends:`. */
 export interface StaticBackendSpec {
+  /** IP address (IPv6 without brackets) or DNS name. */
   readonly host: string;
+  /** TCP port, 1-65535. */
   readonly port: number;
-  /** @default {1} */
+  /** Relative share of new connections, 0 to `MAX_BACKEND_WEIGHT`; 0 takes none. @default {1} */
   readonly weight: number;
 }
 
 /** What decides one pool's membership. */
 export interface PoolSpec {
+  /** Listener (and pool) name, unique in the config; names the pool in logs and metrics. */
   readonly name: string;
   /** As written, e.g. `":80"`. */
   readonly listenerAddress: string;
@@ -31,11 +34,15 @@ export interface PoolSpec {
   readonly service?: string;
   /** Only Services carrying all these labels. */
   readonly serviceSelector?: Readonly<Record<string, string>>;
-  /** @default {"auto"} */
+  /** Where Kubernetes backends come from. @default {"auto"} */
   readonly backendMode: BackendMode;
-  /** @default {["InternalIP", "ExternalIP"]} */
+  /**
+   * Node address types to try, in order, for NodePort backends.
+   * @default {["InternalIP", "ExternalIP"]}
+   */
   readonly nodeAddressTypes: readonly NodeAddressType[];
-  /** @default {false} */
+  /** Leave cordoned (unschedulable) nodes out of NodePort pools. @default {false} */
   readonly excludeCordonedNodes: boolean;
+  /** Static backends, added beside any discovered ones; `[]` when none. */
   readonly backends: readonly StaticBackendSpec[];
 }

@@ -35,6 +35,7 @@ export interface Backend {
 
 /** A backend as a balancer sees it: the backend plus its live connection count. */
 export interface Candidate {
+  /** What the balancer chooses between; weighted policies read its `weight`. */
   readonly backend: Backend;
   /** Connections currently forwarded to this backend by this process. */
   readonly activeConnections: number;
@@ -50,6 +51,7 @@ export interface ClientInfo {
 
 /** A load-balancing policy. Implementations are pure: no I/O, no timers. */
 export interface Balancer {
+  /** The policy's name, as written under `balancer:` in config. */
   readonly kind: BalancerKind;
   /**
    * Picks a backend for a new client connection.
@@ -74,6 +76,7 @@ export interface Balancer {
  * (or the connect attempt fails); further calls are ignored.
  */
 export interface Lease {
+  /** The backend chosen for this connection attempt; dial its `host` and `port`. */
   readonly backend: Backend;
   /**
    * Aborted when the connection must be closed by the pool's decision: the backend was

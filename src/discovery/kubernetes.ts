@@ -302,6 +302,7 @@ export type EndpointsSource =
 
 /** A status change of the discovery loop. */
 export interface DiscoveryStatus {
+  /** `disconnected` while any loop has an error, else `synced` once all have listed. */
   readonly state: DiscoveryState;
   /** The latest error while `disconnected` (or `syncing` after an error). */
   readonly error?: string;
@@ -337,7 +338,7 @@ export interface KubernetesDiscoveryOptions {
   onChange(inventory: Inventory): void;
   /** Called when the aggregate state or its error changes. */
   onStatus?(status: DiscoveryStatus): void;
-  /** @default {{ initialMs: 500, maxMs: 30000 }} */
+  /** Retry delays after a failed list or watch. @default {{ initialMs: 500, maxMs: 30000 }} */
   readonly backoff?: BackoffOptions;
   /** Jitter source in [0, 1). @default {Math.random} */
   readonly random?: () => number;
@@ -466,7 +467,12 @@ export class KubernetesDiscovery {
   #finished: Promise<void> = Promise.resolve();
   #syncWaiters: (() => void)[] = [];
 
-  /** @param options see {@linkcode KubernetesDiscoveryOptions} */
+  /**
+   * Checks the options only; nothing is requested before {@linkcode KubernetesDiscovery.start}.
+   *
+   * @param options see {@linkcode KubernetesDiscoveryOptions}
+   * @throws {RangeError} when `namespaces` is empty or `backoff` is inconsistent
+   */
   constructor(options: KubernetesDiscoveryOptions) {
     if (options.namespaces !== "all" && options.namespaces.length === 0) {
       throw new RangeError(

@@ -21,6 +21,7 @@ export interface LoadedManifests {
 export interface ManifestSource {
   /** File name (or e.g. `<stdin>`) used in messages. */
   readonly name: string;
+  /** YAML or JSON: one or more documents, `List` objects included. */
   readonly text: string;
 }
 

@@ -4,7 +4,15 @@
  *
  * @module
  */
-export type { Inventory } from "../core/inventory.ts";
+export type {
+  EndpointInfo,
+  EndpointSliceInfo,
+  Inventory,
+  NodeAddressInfo,
+  NodeInfo,
+  ServiceInfo,
+  ServicePortInfo,
+} from "../core/inventory.ts";
 export {
   type BackoffOptions,
   DEFAULT_BACKOFF,

@@ -26,9 +26,9 @@ export type LogFormat = "text" | "json";
 
 /** Options of {@linkcode setupLogging}. */
 export interface LoggingOptions {
-  /** @default {"info"} */
+  /** Least severe level written for `nautiluslb` loggers. @default {"info"} */
   readonly level?: LogLevel;
-  /** @default {"text"} */
+  /** `text` for people or `json` (one object per line) for collectors. @default {"text"} */
   readonly format?: LogFormat;
   /** Where lines go. @default {stderr} */
   readonly write?: (line: string) => void;

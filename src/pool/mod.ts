@@ -4,3 +4,13 @@
  * @module
  */
 export * from "./pool.ts";
+export type {
+  Backend,
+  Balancer,
+  BalancerKind,
+  Candidate,
+  ClientInfo,
+  Lease,
+  NoBackendReason,
+  Picker,
+} from "../core/types.ts";

@@ -30,15 +30,22 @@ export type WhenAllUnhealthy = "reject" | "any";
 export interface PoolOptions {
   /** Pool (listener) name, for logs and metrics. */
   readonly name: string;
+  /** Pick policy; give each pool its own, as it caches tables per candidate array. */
   readonly balancer: Balancer;
   /**
    * How long connections to a removed backend may go on before they are closed.
    * @default {30000}
    */
   readonly drainTimeoutMs?: number;
-  /** @default {"drain"} */
+  /**
+   * What open connections to a removed backend get: `drain` (up to `drainTimeoutMs`) or `close`.
+   * @default {"drain"}
+   */
   readonly onRemoval?: OnRemoval;
-  /** @default {"reject"} */
+  /**
+   * With no eligible backend: `reject` new connections, or fail open to `any` member.
+   * @default {"reject"}
+   */
   readonly whenAllUnhealthy?: WhenAllUnhealthy;
   /** Told of every connect outcome, for passive health checking. */
   readonly onConnectResult?: (key: string, ok: boolean, error?: unknown) => void;
@@ -46,11 +53,17 @@ export interface PoolOptions {
 
 /** One backend row of {@linkcode Pool.snapshot}. */
 export interface PoolBackendSnapshot {
+  /** `host:port`, IPv6 in brackets; sort key of the snapshot. */
   readonly key: string;
+  /** Host name or IP address, without brackets. */
   readonly host: string;
+  /** TCP port. */
   readonly port: number;
+  /** Relative share of new connections; 0 takes none. */
   readonly weight: number;
+  /** `unknown` until {@linkcode Pool.setHealth} gives a verdict. */
   readonly health: BackendHealth;
+  /** Leases not yet released. */
   readonly activeConnections: number;
   /** Removed from the pool, open connections still draining. */
   readonly isDraining: boolean;
@@ -58,7 +71,9 @@ export interface PoolBackendSnapshot {
 
 /** A point-in-time copy of the pool for printing, admin and metrics. */
 export interface PoolSnapshot {
+  /** Pool (listener) name. */
   readonly name: string;
+  /** Members and draining backends, sorted by key. */
   readonly backends: readonly PoolBackendSnapshot[];
 }
 
@@ -121,6 +136,7 @@ export class Pool implements Picker {
   #eligible: Entry[] = [];
   #isFailOpen = false;
 
+  /** Creates an empty pool; call {@linkcode Pool.update} to give it members. */
   constructor(options: PoolOptions) {
     this.name = options.name;
     this.#balancer = options.balancer;

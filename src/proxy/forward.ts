@@ -38,18 +38,27 @@ export type ForwardOutcome =
  * rates), connect failures per attempt, the rest once per connection.
  */
 export interface ForwardStats {
+  /** Bytes read from clients and written to backends. */
   bytesFromClients: number;
+  /** Bytes read from backends and written to clients. */
   bytesToClients: number;
+  /** Failed backend connect attempts; one client connection may add several. */
   connectFailures: number;
+  /** Client connections closed because the picker had no backend at all. */
   noBackend: number;
+  /** Connections closed by the idle sweeper. */
   idleTimeouts: number;
 }
 
 /** Details of a failed connection, for a log line. */
 export interface ForwardFailure {
+  /** `no_backend`, `connect_failed` or `error`; never `done` or `closed`. */
   readonly outcome: ForwardOutcome;
+  /** Human cause, e.g. `connect timed out after 2000ms` or `pool has no backends`. */
   readonly message: string;
+  /** The client's address and port, for the log line. */
   readonly client: ClientInfo;
+  /** Backend keys tried, in order; `[]` when none was picked. */
   readonly backends: readonly string[];
 }
 

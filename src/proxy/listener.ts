@@ -21,17 +21,19 @@ export interface ProxyListenerOptions {
   readonly hostname: string;
   /** Port to bind; 0 picks a free one (tests). */
   readonly port: number;
+  /** Chooses a backend per connect attempt (usually a pool); not closed by the listener. */
   readonly picker: Picker;
-  /** @default {5000} */
+  /** Budget from accept to an established backend connection, across attempts. @default {5000} */
   readonly requestTimeoutMs?: number;
-  /** @default {2000} */
+  /** Per connect attempt, capped by what is left of `requestTimeoutMs`. @default {2000} */
   readonly connectTimeoutMs?: number;
   /** 0 disables. @default {3600000} */
   readonly idleTimeoutMs?: number;
   /** Concurrent client connections; excess is closed at once. 0 = unlimited. @default {10000} */
   readonly maxConnections?: number;
-  /** @default {3} */
+  /** Distinct backends tried per client connection. @default {3} */
   readonly maxConnectAttempts?: number;
+  /** Gets accept errors and rate-limited failure warnings; when absent nothing is logged. */
   readonly logger?: Logger;
   /** Replaces `Deno.connect` (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
@@ -43,7 +45,9 @@ export interface ProxyListenerOptions {
 export interface ListenerStats extends ForwardStats {
   /** Every accepted connection, including those then refused by `maxConnections`. */
   accepted: number;
+  /** Connections closed at once: over `maxConnections` or while stopping. */
   refused: number;
+  /** Client connections open now; the one non-monotonic field. */
   activeConnections: number;
 }
 
@@ -67,7 +71,9 @@ const LOG_EVERY_MS = 1000;
  * (accepts until stopped) → {@linkcode ProxyListener.shutdown} (stop accepting, drain, close).
  */
 export class ProxyListener {
+  /** Listener name, from {@linkcode ProxyListenerOptions.name}. */
   readonly name: string;
+  /** Live counters, mutated only by this listener; read them, never write. */
   readonly stats: ListenerStats = {
     accepted: 0,
     refused: 0,
@@ -98,6 +104,7 @@ export class ProxyListener {
   };
   readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
 
+  /** Only stores the options; {@linkcode ProxyListener.listen} binds. */
   constructor(options: ProxyListenerOptions) {
     this.name = options.name;
     this.#options = options;

@@ -6,3 +6,4 @@
  */
 export * from "./listener.ts";
 export type { ForwardFailure, ForwardOutcome, ForwardStats } from "./forward.ts";
+export type { Backend, ClientInfo, Lease, NoBackendReason, Picker } from "../core/types.ts";

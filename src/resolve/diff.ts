@@ -8,7 +8,9 @@ import { sortEntries } from "./_compare.ts";
 
 /** A backend present in both plans whose attributes differ. */
 export interface BackendChange {
+  /** The backend as the old plan had it. */
   readonly before: PlannedBackend;
+  /** The backend as the new plan has it; same `address`. */
   readonly after: PlannedBackend;
   /** Names of the attributes that differ, sorted, e.g. `["weight"]`. */
   readonly fields: readonly (keyof PlannedBackend)[];

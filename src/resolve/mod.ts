@@ -3,13 +3,37 @@
  * PoolPlan`, each left-out candidate with its reason. Also diffs plans for `discover --watch`.
  *
  * ```ts
- * import { resolvePools } from "./mod.ts";
- * const plans = resolvePools(inventory, config.listeners);
+ * import type { Config } from "../config/mod.ts";
+ * import { type Inventory, type PoolPlan, resolvePools } from "./mod.ts";
+ *
+ * function planAll(inventory: Inventory, config: Config): PoolPlan[] {
+ *   // One plan per listener, in config order; `inventory` is never mutated.
+ *   return resolvePools(inventory, config.configurations);
+ * }
  * ```
  *
  * @module
  */
 export { type ResolveOptions, resolvePool, resolvePools } from "./resolve.ts";
+export type {
+  EndpointInfo,
+  EndpointSliceInfo,
+  Inventory,
+  NodeAddressInfo,
+  NodeInfo,
+  ServiceInfo,
+  ServicePortInfo,
+} from "../core/inventory.ts";
+export type {
+  BackendMode,
+  ExcludedBackend,
+  ExclusionReason,
+  NodeAddressType,
+  PlannedBackend,
+  PoolPlan,
+  StaticBackendSpec,
+} from "../core/plan.ts";
+export type { PoolSpec } from "../core/pool_spec.ts";
 export { type EndpointSliceIndex, indexEndpointSlices } from "./slice_index.ts";
 export { type BackendChange, diffPlans, type PlanDiff } from "./diff.ts";
 export {
