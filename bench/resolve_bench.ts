@@ -12,6 +12,7 @@ import type {
   ServiceInfo,
 } from "../src/core/inventory.ts";
 import type { PoolSpec } from "../src/core/pool_spec.ts";
+import { loadConfigFile } from "../src/config/mod.ts";
 import { diffPlans, indexEndpointSlices, resolvePools } from "../src/resolve/mod.ts";
 
 const SERVICES = 5_000;
@@ -104,31 +105,9 @@ function makeInventory(
   return { services, nodes: makeNodes(), endpointSlices: slices, hasEndpointSlices: true };
 }
 
-function listener(
-  name: string,
-  listenerAddress: string,
-  backendPortName: string,
-  namespace?: string,
-): PoolSpec {
-  return {
-    name,
-    listenerAddress,
-    backendPortName,
-    ...(namespace === undefined ? {} : { namespace }),
-    backendMode: "auto",
-    nodeAddressTypes: ["InternalIP", "ExternalIP"],
-    excludeCordonedNodes: false,
-    backends: [],
-  };
-}
-
-/** The four listeners of config.yaml. */
-const LISTENERS: readonly PoolSpec[] = [
-  listener("http_traffic_configuration", ":80", "http"),
-  listener("https_traffic_configuration", ":443", "https"),
-  listener("mongodb_internal_service", ":27017", "mongodb", "development"),
-  listener("rabbitmq_amqp_service", ":15672", "amqp", "development"),
-];
+/** The four listeners of the repository's config.yaml, as `serve` would read them. */
+const LISTENERS: readonly PoolSpec[] =
+  (await loadConfigFile(new URL("../config.yaml", import.meta.url).pathname)).configurations;
 
 // Typical: one Service in ten is annotated; of those, a few NodePort (some with
 // externalTrafficPolicy Local), half ClusterIP, the rest headless (pods directly).

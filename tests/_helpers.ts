@@ -36,8 +36,9 @@ export class TestServer {
   #loop: Promise<void>;
   #isClosed = false;
 
-  constructor(handler: ConnHandler) {
-    this.#listener = Deno.listen({ hostname: HOST, port: 0 });
+  /** @param port a fixed port (to restart a killed backend on its address); 0 picks one */
+  constructor(handler: ConnHandler, port = 0) {
+    this.#listener = Deno.listen({ hostname: HOST, port });
     this.port = this.#listener.addr.port;
     this.#loop = this.#accept(handler);
   }
@@ -103,14 +104,14 @@ export function startEcho(): TestServer {
  * Sends `name` at once, then holds the connection open (discarding input) until the client
  * closes it. Tells which backend a proxied connection landed on.
  */
-export function startNamed(name: string): TestServer {
+export function startNamed(name: string, port = 0): TestServer {
   return new TestServer(async (conn) => {
     await writeAll(conn, new TextEncoder().encode(name));
     const scratch = new Uint8Array(1024);
     while ((await conn.read(scratch)) !== null) {
       // discard
     }
-  });
+  }, port);
 }
 
 /**

@@ -13,8 +13,9 @@ import {
   HOST,
   isClosedWithin,
   readName,
+  startNamed,
+  type TestServer,
   withTimeout,
-  writeAll,
 } from "./_helpers.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -24,74 +25,12 @@ const READY_MS = 30_000;
 const CHANGE_MS = 1_500;
 const NAME_LENGTH = 2;
 
-const encoder = new TextEncoder();
-
 /**
  * A backend that answers its two-letter name at once and holds the connection until the
- * client closes it. It binds a fixed port (0 picks one), so a killed backend can be started
- * again on the same address. {@linkcode NamedBackend.kill} closes the listener and every
- * open connection, as a crashed process would.
+ * client closes it; `startNamed(name, port)` restarts a killed one on the same address, and
+ * `close()` drops the listener and every open connection, as a crashed process would.
  */
-class NamedBackend {
-  readonly name: string;
-  readonly port: number;
-  /** Connections accepted: health probes and proxied clients alike. */
-  accepted = 0;
-  #listener: Deno.TcpListener;
-  #conns = new Set<Deno.TcpConn>();
-  #tasks = new Set<Promise<void>>();
-  #loop: Promise<void>;
-  #isClosed = false;
-
-  constructor(name: string, port = 0) {
-    this.name = name;
-    this.#listener = Deno.listen({ hostname: HOST, port });
-    this.port = this.#listener.addr.port;
-    this.#loop = this.#accept();
-  }
-
-  get key(): string {
-    return `${HOST}:${this.port}`;
-  }
-
-  async #accept(): Promise<void> {
-    while (true) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return;
-      }
-      this.accepted++;
-      this.#conns.add(conn);
-      const task = this.#serve(conn).catch(() => {}).finally(() => {
-        this.#conns.delete(conn);
-        closeQuietly(conn);
-        this.#tasks.delete(task);
-      });
-      this.#tasks.add(task);
-    }
-  }
-
-  async #serve(conn: Deno.TcpConn): Promise<void> {
-    await writeAll(conn, encoder.encode(this.name));
-    const scratch = new Uint8Array(1024);
-    while ((await conn.read(scratch)) !== null) {
-      // discard
-    }
-  }
-
-  /** Closes the listener and every open connection, then waits for the handlers. */
-  async kill(): Promise<void> {
-    if (!this.#isClosed) {
-      this.#isClosed = true;
-      closeQuietly(this.#listener);
-    }
-    for (const conn of this.#conns) closeQuietly(conn);
-    await this.#loop;
-    await Promise.all([...this.#tasks]);
-  }
-}
+type NamedBackend = TestServer;
 
 interface ListenerYaml {
   readonly port: number;
@@ -103,7 +42,7 @@ interface ListenerYaml {
 }
 
 function configYaml(adminPort: number, l: ListenerYaml): string {
-  const backends = l.backends.map((b) => `"${b.key}"`).join(", ");
+  const backends = l.backends.map((b) => `"${b.backend.key}"`).join(", ");
   const indent = (text: string, spaces: number) =>
     text.trim().split("\n").map((line) => " ".repeat(spaces) + line.trim()).join("\n");
   return `settings:
@@ -235,8 +174,8 @@ class Serve {
   /** Health of one backend as `/pools` shows it. */
   async health(backend: NamedBackend): Promise<string> {
     const pool = await this.pools();
-    const row = pool.backends.find((b) => b.key === backend.key);
-    assert.ok(row, `${backend.key} in /pools`);
+    const row = pool.backends.find((b) => b.key === backend.backend.key);
+    assert.ok(row, `${backend.backend.key} in /pools`);
     return row.health;
   }
 
@@ -310,15 +249,15 @@ class Serve {
 }
 
 const isHealthy = (backends: readonly NamedBackend[]) => (pool: PoolsJson["pools"][number]) =>
-  backends.every((b) => pool.backends.find((r) => r.key === b.key)?.health === "healthy");
+  backends.every((b) => pool.backends.find((r) => r.key === b.backend.key)?.health === "healthy");
 
 const isUnhealthy = (backends: readonly NamedBackend[]) => (pool: PoolsJson["pools"][number]) =>
-  backends.every((b) => pool.backends.find((r) => r.key === b.key)?.health === "unhealthy");
+  backends.every((b) => pool.backends.find((r) => r.key === b.backend.key)?.health === "unhealthy");
 
 /** Log lines (stderr) that report `backend` becoming `state`. */
 function transitionLines(log: string, backend: NamedBackend, state: string): string[] {
   return log.split("\n").filter((line) =>
-    line.includes(`Backend ${backend.key} of pool web is ${state} `)
+    line.includes(`Backend ${backend.backend.key} of pool web is ${state} `)
   );
 }
 
@@ -332,7 +271,7 @@ async function logMark(serve: Serve): Promise<number> {
 const START_MS = 5_000;
 
 Deno.test("serve ejects a killed backend after fall x interval and takes it back after rise", async () => {
-  const backends = ["b0", "b1", "b2"].map((name) => new NamedBackend(name));
+  const backends = ["b0", "b1", "b2"].map((name) => startNamed(name));
   let revived: NamedBackend | undefined;
   let serve: Serve | undefined;
   try {
@@ -349,10 +288,10 @@ Deno.test("serve ejects a killed backend after fall x interval and takes it back
     // No client traffic until the ejection: only active checks can notice.
     const dead = backends[1]!;
     const killMark = await logMark(serve);
-    await dead.kill();
+    await dead.close();
     const ejectMs = await serve.waitPools(
       isUnhealthy([dead]),
-      `${dead.key} unhealthy after its kill`,
+      `${dead.backend.key} unhealthy after its kill`,
       CHANGE_MS,
     );
     assert.ok(ejectMs >= 50, `ejected after ${ejectMs.toFixed(0)}ms, before fall checks ran`);
@@ -368,10 +307,10 @@ Deno.test("serve ejects a killed backend after fall x interval and takes it back
 
     // Back on the same port: healthy after `rise` (2) successful probes, then serving again.
     const restartMark = await logMark(serve);
-    revived = new NamedBackend("b1", dead.port);
+    revived = startNamed("b1", dead.port);
     const riseMs = await serve.waitPools(
       isHealthy([revived]),
-      `${revived.key} healthy after its restart`,
+      `${revived.backend.key} healthy after its restart`,
       CHANGE_MS,
     );
     assert.ok(revived.accepted >= 2, `healthy after ${revived.accepted} probe(s); rise is 2`);
@@ -399,12 +338,12 @@ Deno.test("serve ejects a killed backend after fall x interval and takes it back
     );
   } finally {
     await serve?.close();
-    await Promise.all([...backends.map((b) => b.kill()), revived?.kill()]);
+    await Promise.all([...backends.map((b) => b.close()), revived?.close()]);
   }
 });
 
 Deno.test("serve ejects a dead backend after fall failed client connects, clients unharmed", async () => {
-  const backends = ["b0", "b1", "b2"].map((name) => new NamedBackend(name));
+  const backends = ["b0", "b1", "b2"].map((name) => startNamed(name));
   let serve: Serve | undefined;
   try {
     // Active checks run once at start-up, then not again within this test.
@@ -417,7 +356,7 @@ Deno.test("serve ejects a dead backend after fall failed client connects, client
 
     const dead = backends[1]!;
     const mark = await logMark(serve);
-    await dead.kill();
+    await dead.close();
     const started = performance.now();
     let connections = 0;
     const names: string[] = [];
@@ -451,12 +390,12 @@ Deno.test("serve ejects a dead backend after fall failed client connects, client
     );
   } finally {
     await serve?.close();
-    await Promise.all(backends.map((b) => b.kill()));
+    await Promise.all(backends.map((b) => b.close()));
   }
 });
 
 Deno.test("serve with whenAllUnhealthy reject closes new connections at once", async () => {
-  const backends = ["b0", "b1"].map((name) => new NamedBackend(name));
+  const backends = ["b0", "b1"].map((name) => startNamed(name));
   let serve: Serve | undefined;
   let conn: Deno.TcpConn | undefined;
   try {
@@ -468,7 +407,7 @@ Deno.test("serve with whenAllUnhealthy reject closes new connections at once", a
     });
     await serve.waitPools(isHealthy(backends), "every backend healthy", START_MS);
     const mark = await logMark(serve);
-    await Promise.all(backends.map((b) => b.kill()));
+    await Promise.all(backends.map((b) => b.close()));
     await serve.waitPools(
       (p) => isUnhealthy(backends)(p) && !p.isFailOpen,
       "every backend unhealthy, not fail-open",
@@ -497,12 +436,12 @@ Deno.test("serve with whenAllUnhealthy reject closes new connections at once", a
   } finally {
     if (conn) closeQuietly(conn);
     await serve?.close();
-    await Promise.all(backends.map((b) => b.kill()));
+    await Promise.all(backends.map((b) => b.close()));
   }
 });
 
 Deno.test("serve with whenAllUnhealthy any tries every backend", async () => {
-  const backends = ["b0", "b1"].map((name) => new NamedBackend(name));
+  const backends = ["b0", "b1"].map((name) => startNamed(name));
   let revived: NamedBackend | undefined;
   let serve: Serve | undefined;
   let conn: Deno.TcpConn | undefined;
@@ -515,7 +454,7 @@ Deno.test("serve with whenAllUnhealthy any tries every backend", async () => {
     });
     await serve.waitPools(isHealthy(backends), "every backend healthy", START_MS);
     const mark = await logMark(serve);
-    await Promise.all(backends.map((b) => b.kill()));
+    await Promise.all(backends.map((b) => b.close()));
     await serve.waitPools(
       (p) => isUnhealthy(backends)(p) && p.isFailOpen,
       "every backend unhealthy, fail-open",
@@ -535,7 +474,7 @@ Deno.test("serve with whenAllUnhealthy any tries every backend", async () => {
     assert.equal(await serve.counter("nautiluslb_listener_no_backend_total"), 0);
 
     // One is back but not yet healthy again: fail-open still reaches it.
-    revived = new NamedBackend("b1", backends[1]!.port);
+    revived = startNamed("b1", backends[1]!.port);
     assert.equal(await serve.nameVia(), "b1");
     assert.equal(await serve.nameVia(), "b1");
     const pool = await serve.pools();
@@ -547,6 +486,6 @@ Deno.test("serve with whenAllUnhealthy any tries every backend", async () => {
   } finally {
     if (conn) closeQuietly(conn);
     await serve?.close();
-    await Promise.all([...backends.map((b) => b.kill()), revived?.kill()]);
+    await Promise.all([...backends.map((b) => b.close()), revived?.close()]);
   }
 });
