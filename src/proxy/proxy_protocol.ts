@@ -12,7 +12,6 @@
 import {
   formatIPv4,
   formatIPv6,
-  IPV4_BYTES,
   IPV6_BYTES,
   isIPv4Mapped,
   parseIPv4Into,
@@ -91,7 +90,8 @@ const V2_LOCAL = Uint8Array.of(...PROXY_V2_SIGNATURE, 0x20, 0x00, 0x00, 0x00);
 const CR = 0x0d;
 const LF = 0x0a;
 
-// Scratch for the encoder: it runs synchronously, so one pair of buffers serves every call.
+// Scratch for the encoder and the v1 parser: both run synchronously, so one pair of buffers
+// serves every call.
 const scratchSource = new Uint8Array(IPV6_BYTES);
 const scratchDestination = new Uint8Array(IPV6_BYTES);
 
@@ -159,15 +159,14 @@ export function encodeProxyHeader(
   out[14] = addressBytes >> 8;
   out[15] = addressBytes & 0xff;
   let at = V2_FIXED_BYTES;
-  if (isV4) {
-    out.set(scratchSource.subarray(12, 16), at);
-    out.set(scratchDestination.subarray(12, 16), at + IPV4_BYTES);
-    at += 2 * IPV4_BYTES;
-  } else {
-    out.set(scratchSource, at);
-    out.set(scratchDestination, at + IPV6_BYTES);
-    at += 2 * IPV6_BYTES;
+  // Byte loops rather than `set(subarray(...))`: no view objects per connection.
+  const from = isV4 ? 12 : 0;
+  const size = IPV6_BYTES - from;
+  for (let i = 0; i < size; i++) {
+    out[at + i] = scratchSource[from + i]!;
+    out[at + size + i] = scratchDestination[from + i]!;
   }
+  at += 2 * size;
   out[at] = source.port >> 8;
   out[at + 1] = source.port & 0xff;
   out[at + 2] = destination.port >> 8;
@@ -455,7 +454,7 @@ function scanV1(bytes: Uint8Array, length: number): Scan {
     );
   }
   const isV4 = protocol === "TCP4";
-  const scratch = new Uint8Array(IPV6_BYTES);
+  const scratch = scratchSource;
   const addresses: string[] = [];
   for (const text of [fields[1]!, fields[2]!]) {
     const isValid = isV4 ? parseIPv4Into(text, scratch, 0) : parseIPv6Into(text, scratch, 0);
