@@ -35,6 +35,8 @@ export function findExecutable(name: string): string | undefined {
 
 /** A running peer process. */
 export interface Peer {
+  /** The loopback address it accepts on. */
+  readonly host: string;
   /** The loopback port it accepts on. */
   readonly port: number;
   /** Its private temp dir (config, logs). */
@@ -65,11 +67,16 @@ export interface HaproxyOptions {
    * @default {""}
    */
   readonly serverOptions?: string;
+  /**
+   * The frontend's loopback address; `::1` makes HAProxy send TCP6 headers.
+   * @default {"127.0.0.1"}
+   */
+  readonly frontendHost?: "127.0.0.1" | "::1";
 }
 
 /** Picks a free loopback port (closed again; the peer binds it right after). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: PEER_HOST, port: 0 });
+function freePort(host: string): number {
+  const listener = Deno.listen({ hostname: host, port: 0 });
   const { port } = listener.addr;
   listener.close();
   return port;
@@ -86,6 +93,7 @@ async function readText(path: string): Promise<string> {
 
 /** Waits until `port` accepts a connection or the process exits. */
 async function waitListening(
+  host: string,
   port: number,
   exited: Promise<Deno.CommandStatus>,
   signal: AbortSignal,
@@ -94,7 +102,7 @@ async function waitListening(
   exited.then(() => hasExited = true, () => hasExited = true);
   while (!signal.aborted && !hasExited) {
     try {
-      const conn = await Deno.connect({ hostname: PEER_HOST, port });
+      const conn = await Deno.connect({ hostname: host, port });
       conn.close();
       return true;
     } catch {
@@ -106,6 +114,7 @@ async function waitListening(
 
 interface Spawned {
   readonly child: Deno.ChildProcess;
+  readonly host: string;
   readonly port: number;
   readonly dir: string;
   readonly logPath: string;
@@ -119,6 +128,7 @@ async function spawnPeer(
   name: string,
   render: (port: number, dir: string) => string,
   args: (configPath: string, dir: string) => string[],
+  host = PEER_HOST,
 ): Promise<Spawned> {
   const executable = findExecutable(name);
   if (!executable) {
@@ -127,7 +137,7 @@ async function spawnPeer(
   let lastLog = "";
   for (let attempt = 0; attempt < 3; attempt++) {
     const dir = await Deno.makeTempDir({ prefix: `interop_${name}_` });
-    const port = freePort();
+    const port = freePort(host);
     const configPath = `${dir}/${name}.conf`;
     const logPath = `${dir}/${name}.log`;
     await Deno.writeTextFile(configPath, render(port, dir));
@@ -139,8 +149,8 @@ async function spawnPeer(
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const isUp = await waitListening(port, child.status, AbortSignal.timeout(PEER_WAIT_MS));
-    if (isUp) return { child, port, dir, logPath };
+    const isUp = await waitListening(host, port, child.status, AbortSignal.timeout(PEER_WAIT_MS));
+    if (isUp) return { child, host, port, dir, logPath };
     lastLog = await readText(logPath);
     await stopChild(child);
     await Deno.remove(dir, { recursive: true });
@@ -171,6 +181,7 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
 function peerOf(spawned: Spawned): Peer {
   let isStopped = false;
   return {
+    host: spawned.host,
     port: spawned.port,
     dir: spawned.dir,
     diagnostics: () => readText(spawned.logPath),
@@ -233,6 +244,8 @@ http {
  */
 export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyPeer> {
   const send = options.version === "v1" ? "send-proxy" : "send-proxy-v2";
+  const host = options.frontendHost ?? PEER_HOST;
+  // HAProxy reads the last colon as the port separator, so IPv6 needs no brackets.
   const render = (port: number) => `
 global
   maxconn 100
@@ -242,10 +255,10 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend fe
-  bind ${PEER_HOST}:${port}
+  bind ${host}:${port}
   default_backend be
 backend be
   server s1 ${PEER_HOST}:${options.backendPort} ${send} ${options.serverOptions ?? ""}
 `;
-  return peerOf(await spawnPeer("haproxy", render, (config) => ["-db", "-f", config]));
+  return peerOf(await spawnPeer("haproxy", render, (config) => ["-db", "-f", config], host));
 }

@@ -209,24 +209,44 @@ class ParsingBackend {
   }
 }
 
-/** label, version, extra `server` options, expected v2 header size (v1 varies with ports) */
-const HAPROXY_CASES: [string, "v1" | "v2", string, number | undefined][] = [
-  ["send-proxy", "v1", "", undefined],
-  ["send-proxy-v2", "v2", "", 16 + 12],
+interface HaproxyCase {
+  readonly label: string;
+  readonly version: "v1" | "v2";
+  readonly serverOptions?: string;
+  readonly frontendHost?: "127.0.0.1" | "::1";
+  /** Expected v2 header size (a v1 line's length varies with the ports). */
+  readonly headerBytes?: number;
+}
+
+const HAPROXY_CASES: HaproxyCase[] = [
+  { label: "send-proxy", version: "v1" },
+  { label: "send-proxy-v2", version: "v2", headerBytes: 16 + 12 },
   // CRC32C adds one TLV: type, 2-byte length, 4-byte checksum.
-  ["send-proxy-v2 with a CRC32C TLV", "v2", "proxy-v2-options crc32c", 16 + 12 + 7],
+  {
+    label: "send-proxy-v2 with a CRC32C TLV",
+    version: "v2",
+    serverOptions: "proxy-v2-options crc32c",
+    headerBytes: 16 + 12 + 7,
+  },
+  { label: "send-proxy over IPv6", version: "v1", frontendHost: "::1" },
+  { label: "send-proxy-v2 over IPv6", version: "v2", frontendHost: "::1", headerBytes: 16 + 36 },
 ];
 
-for (const [label, version, serverOptions, headerBytes] of HAPROXY_CASES) {
+for (const { label, version, serverOptions, frontendHost, headerBytes } of HAPROXY_CASES) {
   Deno.test({
     name: `interop: HAProxy ${label} → our parser sees the real client address`,
     ignore: !hasHaproxy,
     async fn() {
       const payload = `hello through haproxy ${label}\n`;
       const backend = new ParsingBackend(payload.length);
-      const haproxy = await startHaproxy({ backendPort: backend.port, version, serverOptions });
+      const haproxy = await startHaproxy({
+        backendPort: backend.port,
+        version,
+        serverOptions,
+        frontendHost,
+      });
       try {
-        const client = await Deno.connect({ hostname: PEER_HOST, port: haproxy.port });
+        const client = await Deno.connect({ hostname: haproxy.host, port: haproxy.port });
         const local = client.localAddr;
         let reply: string;
         try {
@@ -243,9 +263,9 @@ for (const [label, version, serverOptions, headerBytes] of HAPROXY_CASES) {
         assert.deepEqual(seen.header, {
           version,
           command: "proxy",
-          family: "tcp4",
+          family: haproxy.host.includes(":") ? "tcp6" : "tcp4",
           source: { address: local.hostname, port: local.port },
-          destination: { address: PEER_HOST, port: haproxy.port },
+          destination: { address: haproxy.host, port: haproxy.port },
         });
         assert.equal(seen.data, payload);
         if (headerBytes !== undefined) assert.equal(seen.headerBytes, headerBytes);
