@@ -210,3 +210,19 @@ Deno.test("fuzz: mutated valid headers keep the parser's invariants", () => {
     { numRuns: NUM_RUNS },
   );
 });
+
+Deno.test("fuzz: input that starts with neither 'P' nor CR is rejected at its first byte", () => {
+  const notAStart = fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x50 && b !== 0x0d);
+  fc.assert(
+    fc.property(notAStart, fc.uint8Array({ maxLength: 200 }), (first, tail) => {
+      const parser = new ProxyHeaderParser();
+      const result = parser.push(Uint8Array.of(first));
+      assert.equal(result.kind, "error");
+      assert.equal(result.kind === "error" && result.reason, "bad-signature");
+      assert.equal(parser.bufferedBytes, 0);
+      const whole = new ProxyHeaderParser().push(Uint8Array.from([first, ...tail]));
+      assert.equal(whole.kind === "error" && whole.reason, "bad-signature");
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
