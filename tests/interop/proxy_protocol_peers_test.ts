@@ -11,9 +11,9 @@ import {
   encodeProxyHeader,
   type ProxyHeader,
   type ProxyHeaderInfo,
-  ProxyHeaderParser,
   type ProxyProtocolVersion,
 } from "../../src/proxy/proxy_protocol.ts";
+import { readProxyHeader } from "../../src/proxy/read_proxy_header.ts";
 import { findExecutable, PEER_HOST, startHaproxy, startNginx } from "./_peers.ts";
 
 const WAIT_MS = 10_000;
@@ -116,7 +116,7 @@ interface Seen {
 }
 
 /**
- * A TCP server that parses a PROXY header with {@linkcode ProxyHeaderParser}, then reads
+ * A TCP server that reads a PROXY header with {@linkcode readProxyHeader}, then reads
  * `expectedBytes` of client data and answers `ok`. Records each connection by the header's
  * source port (HAProxy may also open connections of its own, e.g. for readiness probes).
  */
@@ -151,40 +151,26 @@ class ParsingBackend {
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
-    const parser = new ProxyHeaderParser();
-    const buffer = new Uint8Array(4096);
     const seen: Seen = { data: "" };
     let data = new Uint8Array(0);
     try {
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) {
-          if (!seen.header && !seen.error) seen.error = parser.end().reason;
-          break;
+      const result = await readProxyHeader(conn, { signal: AbortSignal.timeout(WAIT_MS) });
+      if (result.kind === "error") {
+        seen.error = result.reason;
+      } else {
+        seen.header = result.header;
+        seen.headerBytes = result.headerBytes;
+        data = Uint8Array.from(result.rest);
+        const buffer = new Uint8Array(4096);
+        while (data.length < this.expectedBytes) {
+          const n = await conn.read(buffer);
+          if (n === null) break;
+          data = Uint8Array.from([...data, ...buffer.subarray(0, n)]);
         }
-        let chunk: Uint8Array = buffer.subarray(0, n);
-        if (!seen.header) {
-          const result = parser.push(chunk);
-          if (result.kind === "need-more") continue;
-          if (result.kind === "error") {
-            seen.error = result.reason;
-            break;
-          }
-          seen.header = result.header;
-          seen.headerBytes = result.headerBytes;
-          chunk = result.rest;
-        }
-        const joined = new Uint8Array(data.length + chunk.length);
-        joined.set(data);
-        joined.set(chunk, data.length);
-        data = joined;
-        if (data.length >= this.expectedBytes) {
-          await conn.write(encoder.encode("ok\n"));
-          break;
-        }
+        if (data.length >= this.expectedBytes) await conn.write(encoder.encode("ok\n"));
       }
     } catch {
-      // The peer went away; what was seen so far is recorded.
+      // The peer went away or sent nothing in time; what was seen so far is recorded.
     }
     seen.data = decoder.decode(data);
     this.seen.push(seen);
