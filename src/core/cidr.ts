@@ -128,6 +128,7 @@ export function parseCidrList(
  * buffer and compares prefix bits, allocating nothing.
  */
 export class CidrList {
+  /** The blocks, in input order. */
   readonly blocks: readonly CidrBlock[];
   // IPv4 blocks as (network, mask) 32-bit pairs for a one-compare test.
   readonly #v4Networks: Uint32Array;

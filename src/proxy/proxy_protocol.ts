@@ -48,7 +48,7 @@ export type ProxyHeaderInfo =
   | { readonly command: "local" };
 
 /** The 12-byte v2 signature (`\r\n\r\n\0\r\nQUIT\n`). */
-export const PROXY_V2_SIGNATURE: Uint8Array = Uint8Array.of(
+const PROXY_V2_SIGNATURE: Uint8Array = Uint8Array.of(
   0x0d,
   0x0a,
   0x0d,
@@ -127,7 +127,7 @@ function checkPort(port: number, role: string): void {
  * Encodes a PROXY protocol header, to be written before any client byte.
  *
  * Runs once per connection, so it allocates only the returned array (plus the v1 line
- * text). A returned `local` header is a shared constant the caller must not mutate.
+ * text); the caller owns that array.
  * @throws {TypeError} when an address is not an IPv4 or IPv6 literal
  * @throws {RangeError} when a port is outside 0-65535
  */
@@ -135,7 +135,7 @@ export function encodeProxyHeader(
   version: ProxyProtocolVersion,
   info: ProxyHeaderInfo,
 ): Uint8Array {
-  if (info.command === "local") return version === "v1" ? V1_UNKNOWN : V2_LOCAL;
+  if (info.command === "local") return (version === "v1" ? V1_UNKNOWN : V2_LOCAL).slice();
   const { source, destination } = info;
   checkPort(source.port, "source");
   checkPort(destination.port, "destination");
@@ -276,6 +276,7 @@ function fail(reason: ProxyParseErrorReason, detail: string): ProxyParseError {
  * is split across reads, and never holds more than `maxHeaderBytes`.
  */
 export class ProxyHeaderParser {
+  /** The cap in effect, in bytes. */
   readonly maxHeaderBytes: number;
   #buffer: Uint8Array = EMPTY;
   #length = 0;
