@@ -19,6 +19,11 @@ import { findExecutable, PEER_HOST, startHaproxy, startNginx } from "./_peers.ts
 const WAIT_MS = 10_000;
 const hasNginx = findExecutable("nginx") !== undefined;
 const hasHaproxy = findExecutable("haproxy") !== undefined;
+if (Deno.env.get("NAUTILUS_INTEROP_REQUIRED") === "1" && !(hasNginx && hasHaproxy)) {
+  throw new Error(
+    "Cannot run the interop tests: nginx and haproxy are required (bash scripts/interop_install.sh)",
+  );
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
