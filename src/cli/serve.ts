@@ -11,7 +11,11 @@ import { createBalancer } from "../balancer/mod.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
 import { Pool } from "../pool/mod.ts";
 import { ProxyListener } from "../proxy/mod.ts";
-import { HealthScheduler, type HealthTransition } from "../health/mod.ts";
+import {
+  DEFAULT_PASSIVE_COOLDOWN_MS,
+  HealthScheduler,
+  type HealthTransition,
+} from "../health/mod.ts";
 import { healthPlan } from "./_health.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { type AdminServer, type AdminSnapshot, startAdminServer } from "../admin/mod.ts";
@@ -116,6 +120,7 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
   let transitions = 0;
   let isStopping = false;
   const health = new HealthScheduler({
+    passiveCooldownMs: DEFAULT_PASSIVE_COOLDOWN_MS,
     onTransition: (t: HealthTransition) => {
       transitions++;
       pools.get(t.pool)?.setHealth(t.key, t.to);

@@ -103,7 +103,14 @@ export interface Picker {
    * Picks a backend for a new connection attempt and counts it as active.
    * @param client the connecting client
    * @param exclude backend keys already tried for this client connection
+   * @param after on a retry, the key of this client's previous attempt: the balancer is not
+   *   asked again (one pick per client keeps its rotation even) and the next eligible,
+   *   untried backend after `after` in key order is taken instead
    * @returns a lease, or the reason there is none
    */
-  acquire(client: ClientInfo, exclude: ReadonlySet<string>): Lease | NoBackendReason;
+  acquire(
+    client: ClientInfo,
+    exclude: ReadonlySet<string>,
+    after?: string,
+  ): Lease | NoBackendReason;
 }

@@ -7,7 +7,10 @@ import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
 
 /** How to check one backend. `cli/serve.ts` fills it from a listener's `healthCheck` config. */
 export interface HealthCheckSpec {
-  /** Off: no active probes and passive reports are ignored; the state stays `unknown`. */
+  /**
+   * Active checks. Off: no probes; passive reports then count only where the scheduler has a
+   * `passiveCooldownMs`, else the state stays `unknown`.
+   */
   readonly enabled: boolean;
   /** Time between the end of one check and the start of the next, before jitter (±10%). */
   readonly intervalMs: number;

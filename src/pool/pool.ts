@@ -206,19 +206,31 @@ export class Pool implements Picker {
     return this.#entries.get(key)?.health;
   }
 
-  acquire(client: ClientInfo, exclude: ReadonlySet<string>): Lease | NoBackendReason {
+  acquire(
+    client: ClientInfo,
+    exclude: ReadonlySet<string>,
+    after?: string,
+  ): Lease | NoBackendReason {
     const eligible = this.#eligible;
     if (eligible.length === 0) {
       return this.#entries.size === 0 || this.size === 0 ? "empty" : "all_unhealthy";
     }
-    let index = this.#balancer.pick(eligible, client);
-    if (index < 0) return "all_unhealthy";
-    if (exclude.size > 0 && exclude.has(eligible[index]!.backend.key)) {
-      // Retry path: walk on from the balancer's choice to the next untried backend, so
-      // the policy (and a Maglev table) keeps working without rebuilding anything.
+    let index: number;
+    if (after !== undefined) {
+      // A retry: the balancer made its one pick for this client already. Asking it again
+      // would advance its rotation once more per failed client, so a dead backend would
+      // skew the share of the others. Take the next candidate in key order instead.
+      index = firstAfter(eligible, after);
+    } else {
+      index = this.#balancer.pick(eligible, client);
+      if (index < 0) return "all_unhealthy";
+    }
+    if (after !== undefined || (exclude.size > 0 && exclude.has(eligible[index]!.backend.key))) {
+      // Walk on from the start point to the next untried backend, so the policy (and a
+      // Maglev table) keeps working without rebuilding anything.
       const n = eligible.length;
       let found = -1;
-      for (let step = 1; step < n; step++) {
+      for (let step = 0; step < n; step++) {
         const j = (index + step) % n;
         const e = eligible[j]!;
         if (!exclude.has(e.backend.key) && e.backend.weight > 0) {
@@ -318,4 +330,16 @@ export class Pool implements Picker {
       this.#eligible = healthy.sort(byKey);
     }
   }
+}
+
+/** Index of the first candidate whose key sorts after `key`, wrapping to 0. */
+function firstAfter(sorted: readonly Entry[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]!.backend.key <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo % sorted.length;
 }

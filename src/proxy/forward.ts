@@ -156,9 +156,10 @@ async function connectBackend(
   const dial = options.dial ?? defaultDial;
   const deadline = performance.now() + options.requestTimeoutMs;
   const tried = new Set<string>();
+  let previous: string | undefined;
   let lastError = "";
   while (tried.size < options.maxConnectAttempts) {
-    const lease = options.picker.acquire(clientInfo, tried);
+    const lease = options.picker.acquire(clientInfo, tried, previous);
     if (typeof lease === "string") {
       if (tried.size === 0) {
         stats.noBackend++;
@@ -181,6 +182,7 @@ async function connectBackend(
       break;
     }
     tried.add(lease.backend.key);
+    previous = lease.backend.key;
     const timeoutMs = Math.ceil(Math.max(1, Math.min(options.connectTimeoutMs, left)));
     const isFullBudget = timeoutMs >= options.connectTimeoutMs;
     const abort = session.connectAbort(timeoutMs);
