@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { errorMessage } from "../core/error_message.ts";
 import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
 
 /** How to check one backend. `cli/serve.ts` fills it from a listener's `healthCheck` config. */
@@ -85,7 +86,6 @@ export async function safeProbe(
   try {
     return await probe(target, signal);
   } catch (cause) {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    return { ok: false, latencyMs: 0, error: `probe failed: ${message}` };
+    return { ok: false, latencyMs: 0, error: `probe failed: ${errorMessage(cause)}` };
   }
 }
