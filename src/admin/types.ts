@@ -1,22 +1,25 @@
 /**
  * What the admin server shows: a plain-data snapshot the caller assembles on demand.
  *
- * These types are declared here, not imported, so admin/ stays below pool/ and proxy/ in
- * the layering. They are structurally compatible with `ListenerStats` (proxy/) and
+ * These types are declared here (on core's vocabulary), not imported from pool/ or proxy/,
+ * so admin/ stays below them in the layering. They are structurally compatible with `ListenerStats` (proxy/) and
  * `PoolSnapshot` (pool/): a caller can pass those objects, adding `isFailOpen` and
  * `fingerprint` per pool.
  *
  * @module
  */
 
-/** Health of a backend. `unknown` (not checked yet) is eligible for traffic, like `healthy`. */
-export type AdminBackendHealth = "unknown" | "healthy" | "unhealthy";
+import type { DiscoverySource, DiscoveryState } from "../core/discovery_state.ts";
+import type { BackendHealth } from "../core/types.ts";
 
-/** Where backends come from. */
-export type AdminDiscoverySource = "static" | "manifests" | "kubernetes";
+/** Health of a backend; the shared {@linkcode BackendHealth}. */
+export type AdminBackendHealth = BackendHealth;
 
-/** Discovery connection state: `syncing` means connected but not caught up yet. */
-export type AdminDiscoveryState = "synced" | "syncing" | "disconnected";
+/** Where backends come from; the shared {@linkcode DiscoverySource}. */
+export type AdminDiscoverySource = DiscoverySource;
+
+/** Discovery connection state; the shared {@linkcode DiscoveryState}. */
+export type AdminDiscoveryState = DiscoveryState;
 
 /** Discovery status, as reported by the caller. */
 export interface AdminDiscoveryStatus {

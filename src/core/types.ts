@@ -18,6 +18,13 @@ export const BALANCER_KINDS: readonly BalancerKind[] = [
   "maglev",
 ];
 
+/**
+ * Health of a backend, one vocabulary for the health checker, the pool and admin; spelled
+ * the same in JSON output and metrics labels. `unknown` (no verdict yet, or checks off) is
+ * eligible for traffic like `healthy`.
+ */
+export type BackendHealth = "healthy" | "unhealthy" | "unknown";
+
 /** An address the load balancer forwards to. Immutable; identity is {@linkcode Backend.key}. */
 export interface Backend {
   /** `host:port`, IPv6 hosts in brackets (`[::1]:80`). Unique within a pool. */

@@ -9,6 +9,7 @@
  */
 import type {
   Backend,
+  BackendHealth,
   Balancer,
   Candidate,
   ClientInfo,
@@ -17,8 +18,8 @@ import type {
   Picker,
 } from "../core/types.ts";
 
-/** Health of a backend as the pool sees it. `unknown` (not checked yet) is eligible. */
-export type BackendHealth = "unknown" | "healthy" | "unhealthy";
+/** Health of a backend as the pool sees it; `unknown` (not checked yet) is eligible. */
+export type { BackendHealth };
 
 /** What a removed backend's open connections get. */
 export type OnRemoval = "drain" | "close";
@@ -79,6 +80,13 @@ export interface PoolSnapshot {
 
 /** Default for {@linkcode PoolOptions.drainTimeoutMs}. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+/** Default for {@linkcode PoolOptions.onRemoval}. */
+export const DEFAULT_ON_REMOVAL: OnRemoval = "drain";
+/**
+ * Default for {@linkcode PoolOptions.whenAllUnhealthy}: refusing beats sending clients to
+ * backends known to be down.
+ */
+export const DEFAULT_WHEN_ALL_UNHEALTHY: WhenAllUnhealthy = "reject";
 
 class Entry implements Candidate {
   backend: Backend;
@@ -141,8 +149,8 @@ export class Pool implements Picker {
     this.name = options.name;
     this.#balancer = options.balancer;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    this.#onRemoval = options.onRemoval ?? "drain";
-    this.#whenAllUnhealthy = options.whenAllUnhealthy ?? "reject";
+    this.#onRemoval = options.onRemoval ?? DEFAULT_ON_REMOVAL;
+    this.#whenAllUnhealthy = options.whenAllUnhealthy ?? DEFAULT_WHEN_ALL_UNHEALTHY;
     this.#onConnectResult = options.onConnectResult;
   }
 
