@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { DiscoverySource, DiscoveryState } from "../core/discovery_state.ts";
+import type { DiscoverySource, DiscoveryState, DiscoveryStatus } from "../core/discovery_state.ts";
 import type { BackendHealth } from "../core/types.ts";
 
 /** Health of a backend; the shared {@linkcode BackendHealth}. */
@@ -21,16 +21,13 @@ export type AdminDiscoverySource = DiscoverySource;
 /** Discovery connection state; the shared {@linkcode DiscoveryState}. */
 export type AdminDiscoveryState = DiscoveryState;
 
-/** Discovery status, as reported by the caller. */
-export interface AdminDiscoveryStatus {
+/**
+ * Discovery status, as reported by the caller: the shared {@linkcode DiscoveryStatus}
+ * (shown by `/readyz` and the `nautiluslb_discovery_*` metrics) and its source.
+ */
+export interface AdminDiscoveryStatus extends DiscoveryStatus {
   /** Where backends come from; the `source` label. */
   readonly source: AdminDiscoverySource;
-  /** Shown by `/readyz` and the `nautiluslb_discovery_*` metrics. */
-  readonly state: AdminDiscoveryState;
-  /** When `state` last changed, in milliseconds since the Unix epoch. */
-  readonly lastChangeAt?: number;
-  /** The last discovery error message, if any. */
-  readonly lastError?: string;
 }
 
 /**
