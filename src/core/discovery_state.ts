@@ -11,6 +11,9 @@
  */
 export type DiscoveryState = "syncing" | "synced" | "disconnected";
 
+/** Every {@linkcode DiscoveryState}, in the order metrics list them. */
+export const DISCOVERY_STATES: readonly DiscoveryState[] = ["synced", "syncing", "disconnected"];
+
 /** Where backends come from. */
 export type DiscoverySource = "static" | "manifests" | "kubernetes";
 

@@ -25,6 +25,9 @@ export const BALANCER_KINDS: readonly BalancerKind[] = [
  */
 export type BackendHealth = "healthy" | "unhealthy" | "unknown";
 
+/** Every {@linkcode BackendHealth}, in the order metrics list them. */
+export const BACKEND_HEALTHS: readonly BackendHealth[] = ["unknown", "healthy", "unhealthy"];
+
 /** An address the load balancer forwards to. Immutable; identity is {@linkcode Backend.key}. */
 export interface Backend {
   /** `host:port`, IPv6 hosts in brackets (`[::1]:80`). Unique within a pool. */
