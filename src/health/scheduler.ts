@@ -8,67 +8,19 @@
 import { getLogger } from "../log/mod.ts";
 import { DEFAULT_PROBE_CONCURRENCY } from "./check_all.ts";
 import { Limiter } from "./_limiter.ts";
-import { type HealthTarget, type ProbeFunction, probeTarget, safeProbe } from "./target.ts";
+import {
+  type HealthTarget,
+  type ProbeFunction,
+  probeTarget,
+  safeProbe,
+  validateTarget,
+} from "./target.ts";
 import { type HealthState, HealthTracker, type Transition } from "./tracker.ts";
+import type { HealthStatus, HealthTransition, TransitionCause } from "./status.ts";
+
+export type { HealthStatus, HealthTransition, TransitionCause };
 
 const logger = getLogger("health");
-
-/**
- * What caused a state change: an active probe, a client connect attempt, `update()`
- * turning the target's check off (the state then returns to `unknown`), or the end of a
- * passive ejection's cooldown while active checks are off (back to `unknown`).
- */
-export type TransitionCause = "active" | "passive" | "config" | "cooldown";
-
-/** A state change of one backend in one pool. */
-export interface HealthTransition {
-  /** Pool name, as in {@linkcode HealthTarget.pool}. */
-  readonly pool: string;
-  /** Backend key, as in {@linkcode HealthTarget.key}. */
-  readonly key: string;
-  /** State before the change. */
-  readonly from: HealthState;
-  /** State after the change. */
-  readonly to: HealthState;
-  /** What caused it. */
-  readonly cause: TransitionCause;
-  /** The failure that caused a change to `unhealthy`. */
-  readonly error?: string;
-  /** Clock value (`options.now`) of the change. */
-  readonly at: number;
-}
-
-/** Health of one target, for admin pages and metrics. A copy; changing it changes nothing. */
-export interface HealthStatus {
-  /** Pool name. */
-  readonly pool: string;
-  /** Backend key, `host:port`. */
-  readonly key: string;
-  /** Backend host. */
-  readonly host: string;
-  /** Backend port. */
-  readonly port: number;
-  /** Whether active checks run for it. */
-  readonly isEnabled: boolean;
-  /** Current state. */
-  readonly state: HealthState;
-  /** Successes since the last failure. */
-  readonly consecutiveSuccesses: number;
-  /** Failures since the last success. */
-  readonly consecutiveFailures: number;
-  /** Active and passive results recorded. */
-  readonly checks: number;
-  /** Failed results among `checks`. */
-  readonly failedChecks: number;
-  /** Clock value of the last result; absent before the first. */
-  readonly lastCheck?: number;
-  /** Clock value of the last state change; absent while in the initial state. */
-  readonly lastChange?: number;
-  /** Error of the most recent failure, kept after later successes. */
-  readonly lastError?: string;
-  /** Latency of the last active probe. */
-  readonly lastLatencyMs?: number;
-}
 
 /** Options of {@linkcode HealthScheduler}. */
 export interface HealthSchedulerOptions {
@@ -530,31 +482,6 @@ export class HealthScheduler {
       });
     }
     return event;
-  }
-}
-
-function validateTarget(target: HealthTarget): void {
-  const { check } = target;
-  const fail = (field: string, expected: string, value: unknown) => {
-    throw new RangeError(
-      `Cannot check backend ${target.pool}/${target.key} as 'check.${field}' must be ${expected}: current value is ${value}`,
-    );
-  };
-  if (!(Number.isFinite(check.intervalMs) && check.intervalMs > 0)) {
-    fail("intervalMs", "a positive number", check.intervalMs);
-  }
-  if (!(Number.isFinite(check.timeoutMs) && check.timeoutMs > 0)) {
-    fail("timeoutMs", "a positive number", check.timeoutMs);
-  }
-  if (!(Number.isInteger(check.rise) && check.rise > 0)) {
-    fail("rise", "a positive integer", check.rise);
-  }
-  if (!(Number.isInteger(check.fall) && check.fall > 0)) {
-    fail("fall", "a positive integer", check.fall);
-  }
-  const pct = check.maxEjectionPercent;
-  if (!(Number.isFinite(pct) && pct >= 0 && pct <= 100)) {
-    fail("maxEjectionPercent", "a number from 0 to 100", pct);
   }
 }
 
