@@ -394,6 +394,50 @@ Deno.test("serve ejects a dead backend after fall failed client connects, client
   }
 });
 
+Deno.test("serve with active checks off still ejects a dead backend passively; rotation stays even", async () => {
+  const backends = ["b0", "b1", "b2"].map((name) => startNamed(name));
+  let serve: Serve | undefined;
+  try {
+    serve = await Serve.start({ backends, extra: "", healthCheck: "enabled: false" });
+    const dead = backends[1]!;
+    await dead.close();
+    // One client meets the dead backend (unknown: one failure ejects), is retried elsewhere.
+    const names: string[] = [];
+    const waits: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const started = performance.now();
+      names.push(await serve.nameVia());
+      waits.push(performance.now() - started);
+    }
+    assert.equal(await serve.health(dead), "unhealthy");
+    assert.ok(names.every((n) => n === "b0" || n === "b2"), names.join(" "));
+    assert.equal(
+      await serve.counter("nautiluslb_listener_connect_failures_total"),
+      1,
+      "exactly one client attempt met the dead backend",
+    );
+    const after: string[] = [];
+    for (let i = 0; i < 20; i++) after.push(await serve.nameVia());
+    assert.deepEqual(
+      ["b0", "b2"].map((n) => after.filter((x) => x === n).length),
+      [10, 10],
+      after.join(" "),
+    );
+    assert.equal(await serve.counter("nautiluslb_listener_connect_failures_total"), 1);
+    const log = await serve.stop();
+    assert.match(
+      transitionLines(log, dead, "unhealthy")[0] ?? "",
+      /\(passive\): connection refused/i,
+    );
+    console.log(
+      `  checks off: per-client wait ms ${waits.map((w) => w.toFixed(0)).join(" ")}`,
+    );
+  } finally {
+    await serve?.close();
+    await Promise.all(backends.map((b) => b.close()));
+  }
+});
+
 Deno.test("serve with whenAllUnhealthy reject closes new connections at once", async () => {
   const backends = ["b0", "b1"].map((name) => startNamed(name));
   let serve: Serve | undefined;

@@ -11,7 +11,9 @@
  * @module
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
-import type { AdminBackend, AdminBackendHealth, AdminSnapshot } from "./types.ts";
+import { DISCOVERY_STATES } from "../core/discovery_state.ts";
+import { BACKEND_HEALTHS } from "../core/types.ts";
+import type { AdminBackend, AdminSnapshot } from "./types.ts";
 
 /** Options of {@linkcode AdminMetrics}. */
 export interface AdminMetricsOptions {
@@ -37,7 +39,7 @@ const BROKEN_DEFAULT_METRICS: readonly string[] = [
   "nodejs_eventloop_lag_p99_seconds",
 ];
 
-const HEALTH_STATES: readonly AdminBackendHealth[] = ["unknown", "healthy", "unhealthy"];
+const HEALTH_STATES = BACKEND_HEALTHS;
 
 type Labels<L extends string> = Partial<Record<L, string>>;
 type Add<L extends string> = (labels: Labels<L>, value: number) => void;
@@ -228,7 +230,7 @@ export class AdminMetrics {
       "Discovery state: 1 for the current state, 0 for the others.",
       ["source", "state"],
       (s, add) => {
-        for (const state of ["synced", "syncing", "disconnected"] as const) {
+        for (const state of DISCOVERY_STATES) {
           add({ source: s.discovery.source, state }, s.discovery.state === state ? 1 : 0);
         }
       },

@@ -1,33 +1,33 @@
 /**
  * What the admin server shows: a plain-data snapshot the caller assembles on demand.
  *
- * These types are declared here, not imported, so admin/ stays below pool/ and proxy/ in
- * the layering. They are structurally compatible with `ListenerStats` (proxy/) and
+ * These types are declared here (on core's vocabulary), not imported from pool/ or proxy/,
+ * so admin/ stays below them in the layering. They are structurally compatible with `ListenerStats` (proxy/) and
  * `PoolSnapshot` (pool/): a caller can pass those objects, adding `isFailOpen` and
  * `fingerprint` per pool.
  *
  * @module
  */
 
-/** Health of a backend. `unknown` (not checked yet) is eligible for traffic, like `healthy`. */
-export type AdminBackendHealth = "unknown" | "healthy" | "unhealthy";
+import type { DiscoverySource, DiscoveryState, DiscoveryStatus } from "../core/discovery_state.ts";
+import type { BackendHealth } from "../core/types.ts";
 
-/** Where backends come from. */
-export type AdminDiscoverySource = "static" | "manifests" | "kubernetes";
+/** Health of a backend; the shared {@linkcode BackendHealth}. */
+export type AdminBackendHealth = BackendHealth;
 
-/** Discovery connection state: `syncing` means connected but not caught up yet. */
-export type AdminDiscoveryState = "synced" | "syncing" | "disconnected";
+/** Where backends come from; the shared {@linkcode DiscoverySource}. */
+export type AdminDiscoverySource = DiscoverySource;
 
-/** Discovery status, as reported by the caller. */
-export interface AdminDiscoveryStatus {
+/** Discovery connection state; the shared {@linkcode DiscoveryState}. */
+export type AdminDiscoveryState = DiscoveryState;
+
+/**
+ * Discovery status, as reported by the caller: the shared {@linkcode DiscoveryStatus}
+ * (shown by `/readyz` and the `nautiluslb_discovery_*` metrics) and its source.
+ */
+export interface AdminDiscoveryStatus extends DiscoveryStatus {
   /** Where backends come from; the `source` label. */
   readonly source: AdminDiscoverySource;
-  /** Shown by `/readyz` and the `nautiluslb_discovery_*` metrics. */
-  readonly state: AdminDiscoveryState;
-  /** When `state` last changed, in milliseconds since the Unix epoch. */
-  readonly lastChangeAt?: number;
-  /** The last discovery error message, if any. */
-  readonly lastError?: string;
 }
 
 /**

@@ -26,8 +26,11 @@ import { weightOf } from "./_weight.ts";
 export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
 /** Default hash seed. */
 export const DEFAULT_MAGLEV_SEED = 0;
-/** Largest accepted table size: the largest prime below 2^24 (a 64 MiB table). */
-export const MAGLEV_MAX_TABLE_SIZE = 16777213;
+/**
+ * Largest accepted table size, Envoy's limit too: a 20 MB table that takes about a second
+ * to build. Config validation uses the same bound.
+ */
+export const MAGLEV_MAX_TABLE_SIZE = 5_000_011;
 
 /** Options for {@linkcode MaglevBalancer}, {@linkcode buildMaglevTable} and {@linkcode maglevFingerprint}. */
 export interface MaglevOptions {
@@ -185,7 +188,11 @@ function validateOptions(options: MaglevOptions): { tableSize: number; seed: num
   return { tableSize, seed };
 }
 
-function isPrime(n: number): boolean {
+/**
+ * Whether `n` is a prime number (trial division; fast enough up to
+ * {@linkcode MAGLEV_MAX_TABLE_SIZE}). False for anything but a safe integer above 1.
+ */
+export function isPrime(n: number): boolean {
   if (!Number.isSafeInteger(n) || n < 2) return false;
   if (n % 2 === 0) return n === 2;
   for (let d = 3; d * d <= n; d += 2) {

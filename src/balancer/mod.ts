@@ -34,6 +34,7 @@ export {
   buildMaglevTable,
   DEFAULT_MAGLEV_SEED,
   DEFAULT_MAGLEV_TABLE_SIZE,
+  isPrime,
   MAGLEV_MAX_TABLE_SIZE,
   type MaglevBackend,
   MaglevBalancer,

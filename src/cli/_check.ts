@@ -5,12 +5,17 @@
  * @module
  */
 import type { PoolPlan } from "../core/plan.ts";
-import { checkAll, type HealthTarget, type ProbeResult } from "../health/mod.ts";
+import {
+  checkAll,
+  DEFAULT_PROBE_CONCURRENCY,
+  type HealthTarget,
+  type ProbeResult,
+} from "../health/mod.ts";
 import { isStderrTerminal, writeErr } from "../log/mod.ts";
 import type { BackendHealthReport } from "./_render.ts";
 
-/** Default number of probes in flight. */
-export const DEFAULT_CHECK_CONCURRENCY = 64;
+/** Default number of probes in flight: the health module's own default. */
+export const DEFAULT_CHECK_CONCURRENCY = DEFAULT_PROBE_CONCURRENCY;
 
 /** Probes every target once; shows progress on a terminal for more than a few backends. */
 export async function probeAll(

@@ -10,7 +10,9 @@ import { KubernetesDiscovery } from "../discovery/mod.ts";
 import { getLogger } from "../log/mod.ts";
 import { CliError, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { plansFrom, type SourceOptions } from "./_pipeline.ts";
-import type { PlanSource, SourceStatus } from "./_source.ts";
+import type { PlanSource, SourceStatus } from "./_plan_source.ts";
+import { errorMessage } from "../core/error_message.ts";
+import { Latest } from "../core/latest.ts";
 
 /** How long the first list of everything may take before the command gives up (exit 2). */
 export const INITIAL_SYNC_TIMEOUT_MS = 15_000;
@@ -45,8 +47,7 @@ export async function openKubernetes(
   const onAbort = () => stop.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
   let latest: Inventory | undefined;
-  let pending: readonly PoolPlan[] | undefined;
-  let wake: (() => void) | undefined;
+  const changes = new Latest<readonly PoolPlan[]>();
   let status: SourceStatus = { state: "syncing" };
   const discovery = new KubernetesDiscovery({
     kubeconfigPath: options.kubeconfig ?? (config.settings.kubeconfigPath || undefined),
@@ -58,8 +59,7 @@ export async function openKubernetes(
     onChange: (inventory) => {
       latest = inventory;
       status = { ...status, lastChangeAt: Date.now() };
-      pending = plansFrom(inventory, listeners, warningsOf(inventory));
-      wake?.();
+      changes.set(plansFrom(inventory, listeners, warningsOf(inventory)));
     },
     onStatus: (next) => {
       const was = status.state;
@@ -88,13 +88,14 @@ export async function openKubernetes(
       });
     }
     throw new CliError(
-      `Cannot discover from Kubernetes: ${error instanceof Error ? error.message : error}`,
+      `Cannot discover from Kubernetes: ${errorMessage(error)}`,
       EXIT_USAGE,
       { cause: error },
     );
   }
   latest = inventory;
-  pending = undefined;
+  // Changes during the first sync are in `inventory` already; updates() yields later ones.
+  const since = changes.version;
   status = { ...status, lastChangeAt: Date.now() };
   const plans = plansFrom(inventory, listeners, warningsOf(inventory));
   return {
@@ -103,27 +104,7 @@ export async function openKubernetes(
     plans,
     inventory: () => latest,
     status: () => status,
-    async *updates() {
-      // One listener for the whole stream; racing against a long-lived promise on every
-      // update would pile reactions onto it for the life of the process.
-      const onStop = () => wake?.();
-      stop.signal.addEventListener("abort", onStop, { once: true });
-      try {
-        while (!stop.signal.aborted) {
-          if (pending === undefined) {
-            await new Promise<void>((resolve) => wake = resolve);
-            wake = undefined;
-          }
-          if (pending !== undefined) {
-            const next = pending;
-            pending = undefined;
-            yield next;
-          }
-        }
-      } finally {
-        stop.signal.removeEventListener("abort", onStop);
-      }
-    },
+    updates: () => changes.values(stop.signal, since),
     close: () => {
       signal.removeEventListener("abort", onAbort);
       stop.abort();

@@ -17,31 +17,10 @@ import {
 } from "./_pipeline.ts";
 import { openKubernetes } from "./_kubernetes.ts";
 import { globalsOf, loadConfig, setupLoggingFrom } from "./_common.ts";
+import type { PlanSource, SourceStatus } from "./_plan_source.ts";
+import { Latest } from "../core/latest.ts";
 
-export type { SourceOptions };
-
-/** Where discovery stands, for `/readyz` and metrics. */
-export interface SourceStatus {
-  readonly state: "synced" | "syncing" | "disconnected";
-  /** When the plans last changed, ms since the epoch. */
-  readonly lastChangeAt?: number;
-  readonly lastError?: string;
-}
-
-/** Plans now, and later ones as the cluster changes. */
-export interface PlanSource {
-  readonly kind: "static" | "manifests" | "kubernetes";
-  readonly listeners: readonly ListenerConfig[];
-  /** The plans at open time. */
-  readonly plans: readonly PoolPlan[];
-  /** Yields new plans after each change until the signal aborts or the source closes. */
-  updates(): AsyncIterable<readonly PoolPlan[]>;
-  /** The discovery state now. */
-  status(): SourceStatus;
-  /** The inventory behind the latest plans (empty for static sources). */
-  inventory(): Inventory | undefined;
-  close(): Promise<void>;
-}
+export type { PlanSource, SourceOptions, SourceStatus };
 
 /** Opens the source the config and flags ask for. */
 export async function openSource(
@@ -80,19 +59,10 @@ function fixedSource(
     plans,
     status: () => ({ state: "synced", lastChangeAt: openedAt }),
     inventory: () => inventory,
-    updates: () => waitForAbort(signal),
+    // Nothing changes; wait for the end so `--watch` behaves the same for every source.
+    updates: () => new Latest<readonly PoolPlan[]>().values(signal),
     close: () => Promise.resolve(),
   };
-}
-
-/** Nothing changes; wait for the end so `--watch` behaves the same for every source. */
-async function* waitForAbort(signal: AbortSignal): AsyncGenerator<readonly PoolPlan[]> {
-  if (!signal.aborted) {
-    await new Promise<void>((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true })
-    );
-  }
-  yield* [];
 }
 
 /** The flags that choose a plan source, as commander parses them. */

@@ -5,20 +5,17 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import type { Config, ListenerConfig } from "../config/mod.ts";
-import type { PoolPlan } from "../core/plan.ts";
-import type { Backend } from "../core/types.ts";
-import { createBalancer } from "../balancer/mod.ts";
+import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
-import { Pool } from "../pool/mod.ts";
-import { ProxyListener } from "../proxy/mod.ts";
-import { HealthScheduler, type HealthTransition } from "../health/mod.ts";
+import { Runtime, type RuntimeOptions } from "../runtime/mod.ts";
 import { healthPlan } from "./_health.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
-import { type AdminServer, type AdminSnapshot, startAdminServer } from "../admin/mod.ts";
 import { parseHostPort } from "../core/address.ts";
 import { CliError, EXIT_BAD, EXIT_OK } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
 import { openFromFlags, type PlanSource } from "./_source.ts";
+
+export { backendsOf } from "../runtime/mod.ts";
 
 /** Adds `serve` to the program. */
 export function addServeCommand(
@@ -53,16 +50,6 @@ export function addServeCommand(
     });
 }
 
-/** Turns plan backends into pool backends. */
-export function backendsOf(plan: PoolPlan): Backend[] {
-  return plan.backends.map((b) => ({
-    key: b.address,
-    host: b.host,
-    port: b.port,
-    weight: b.weight,
-  }));
-}
-
 function bindHost(listener: ListenerConfig): string {
   return listener.host === "" ? "0.0.0.0" : listener.host;
 }
@@ -82,7 +69,7 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
       Deno.listen({ hostname, port }).close();
     } catch (error) {
       problems.push(
-        `${what}: cannot bind ${address}: ${error instanceof Error ? error.message : error}`,
+        `${what}: cannot bind ${address}: ${errorMessage(error)}`,
       );
     }
   };
@@ -111,162 +98,31 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
 
 async function serve(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
   const log = getLogger("serve");
-  const healthLog = getLogger("health");
-  const pools = new Map<string, Pool>();
-  let transitions = 0;
-  let isStopping = false;
-  const health = new HealthScheduler({
-    onTransition: (t: HealthTransition) => {
-      transitions++;
-      pools.get(t.pool)?.setHealth(t.key, t.to);
-      const fields = {
-        pool: t.pool,
-        backend: t.key,
-        from: t.from,
-        to: t.to,
-        cause: t.cause,
-        error: t.error ?? "",
-      };
-      if (t.to === "unhealthy") {
-        healthLog.warn("Backend {backend} of pool {pool} is unhealthy ({cause}): {error}", fields);
-      } else if (t.from === "unknown" && t.to === "healthy") {
-        healthLog.debug("Backend {backend} of pool {pool} passed its first check", fields);
-      } else {
-        healthLog.info("Backend {backend} of pool {pool} is {to} ({cause})", fields);
-      }
-    },
-  });
-  for (const listener of source.listeners) {
-    pools.set(
-      listener.name,
-      new Pool({
-        name: listener.name,
-        balancer: createBalancer(listener.balancer, {
-          maglevTableSize: listener.maglevTableSize,
-          maglevSeed: listener.maglevSeed,
-        }),
-        drainTimeoutMs: listener.drainTimeoutMs,
-        onRemoval: listener.onRemoval,
-        whenAllUnhealthy: listener.whenAllUnhealthy,
-        onConnectResult: (key, ok, error) =>
-          health.reportPassive(
-            listener.name,
-            key,
-            ok,
-            error === undefined
-              ? undefined
-              : error instanceof Error
-              ? error.message
-              : String(error),
-          ),
-      }),
-    );
-  }
-  const apply = (plans: readonly PoolPlan[]) => {
-    for (const plan of plans) pools.get(plan.name)?.update(backendsOf(plan));
-    health.update(healthPlan(plans, source.listeners, source.inventory()).targets);
-  };
-  apply(source.plans);
-
-  const listeners: ProxyListener[] = [];
-  const proxyLog = getLogger("proxy");
-  try {
-    for (const l of source.listeners) {
-      const proxy = new ProxyListener({
-        name: l.name,
-        hostname: bindHost(l),
-        port: l.port,
-        picker: pools.get(l.name)!,
-        requestTimeoutMs: l.requestTimeoutMs,
-        connectTimeoutMs: l.connectTimeoutMs,
-        idleTimeoutMs: l.idleTimeoutMs,
-        maxConnections: l.maxConnections,
-        maxConnectAttempts: l.maxConnectAttempts,
-        logger: proxyLog,
-      });
-      proxy.listen();
-      listeners.push(proxy);
-    }
-  } catch (error) {
-    for (const p of listeners) await p.shutdown(0);
-    await health.close();
-    throw new CliError(
-      `Cannot start listeners: ${error instanceof Error ? error.message : error}`,
-      EXIT_BAD,
-      { cause: error },
-    );
-  }
-
-  // One round of checks before the first client, so it does not meet a dead backend; bounded
-  // by the longest check timeout.
-  const roundMs = Math.max(0, ...source.listeners.map((l) => l.healthCheck.timeoutMs)) + 100;
-  let roundTimer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    health.runOnce(signal),
-    new Promise((resolve) => roundTimer = setTimeout(resolve, roundMs)),
-  ]).catch(() => {});
-  clearTimeout(roundTimer);
-
-  const adminStop = new AbortController();
-  let admin: AdminServer | undefined;
+  let admin: RuntimeOptions["admin"];
   if (config.settings.adminAddress !== "") {
-    const snapshot = (): AdminSnapshot => {
-      const status = source.status();
-      const reasons: string[] = [];
-      if (isStopping) reasons.push("shutting down");
-      return {
-        ready: !isStopping,
-        readyReasons: reasons,
-        discovery: { source: source.kind, ...status },
-        listeners: listeners.map((p) => ({
-          name: p.name,
-          address: `${p.addr.hostname}:${p.addr.port}`,
-          stats: p.stats,
-        })),
-        pools: [...pools.values()].map((pool) => ({
-          ...pool.snapshot(),
-          isFailOpen: pool.isFailOpen,
-          fingerprint: pool.fingerprint(),
-        })),
-        healthTransitions: transitions,
-      };
+    const { host, port } = parseHostPort(config.settings.adminAddress);
+    admin = {
+      hostname: host === "" ? "127.0.0.1" : host,
+      port,
+      address: config.settings.adminAddress,
     };
-    try {
-      const { host, port } = parseHostPort(config.settings.adminAddress);
-      admin = await startAdminServer({
-        hostname: host === "" ? "127.0.0.1" : host,
-        port,
-        signal: adminStop.signal,
-        snapshot,
-      });
-    } catch (error) {
-      for (const p of listeners) await p.shutdown(0);
-      await health.close();
-      throw new CliError(
-        `Cannot start admin server on ${config.settings.adminAddress}: ${
-          error instanceof Error ? error.message : error
-        }`,
-        EXIT_BAD,
-        { cause: error },
-      );
-    }
   }
-
-  const serving = listeners.map((p) => p.serve());
-  for (const p of listeners) {
-    const pool = pools.get(p.name)!;
-    const healthy = pool.snapshot().backends.filter((b) => b.health !== "unhealthy").length;
-    log.info("Listening on {address} for pool {pool}: {healthy}/{backends} backends up", {
-      address: `${p.addr.hostname}:${p.addr.port}`,
-      pool: p.name,
-      healthy,
-      backends: pool.size,
-    });
+  let runtime: Runtime;
+  try {
+    runtime = await Runtime.start({
+      listeners: source.listeners,
+      healthTargets: (plans) => healthPlan(plans, source.listeners, source.inventory()).targets,
+      discovery: () => ({ source: source.kind, ...source.status() }),
+      admin,
+      signal,
+    }, source.plans);
+  } catch (error) {
+    throw new CliError(errorMessage(error), EXIT_BAD, { cause: error });
   }
   const watching = (async () => {
     for await (const plans of source.updates()) {
       try {
-        apply(plans);
+        runtime.apply(plans);
       } catch (error) {
         // Keep serving the pools we have; the next change gets another chance.
         log.error("Cannot apply new pools, keeping the current ones: {error}", { error });
@@ -274,35 +130,25 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
     }
   })();
 
-  await new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-  isStopping = true;
+  await untilAborted(signal);
+  runtime.beginShutdown();
   const delayMs = config.settings.shutdownDelayMs;
   if (delayMs > 0) {
     // Readiness fails from now on; keep accepting while probes and upstream balancers notice.
     log.info("Shutting down: /readyz fails, still accepting for {delayMs}ms", { delayMs });
     await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
-  const drainMs = Math.max(0, ...source.listeners.map((l) => l.drainTimeoutMs));
-  const active = listeners.reduce((n, p) => n + p.stats.activeConnections, 0);
-  log.info("Shutting down: draining {active} connection(s) for up to {drainMs}ms", {
-    active,
-    drainMs,
-  });
-  const forced = await Promise.all(
-    listeners.map((p, i) => p.shutdown(source.listeners[i]!.drainTimeoutMs)),
-  );
-  await Promise.all(serving);
+  const { forced } = await runtime.stop();
   await source.close();
   await watching;
-  await health.close();
-  for (const pool of pools.values()) pool.close();
-  adminStop.abort();
-  await admin?.finished;
-  log.info("Stopped; {forced} connection(s) closed at the drain deadline", {
-    forced: forced.reduce((a, b) => a + b, 0),
-  });
+  log.info("Stopped; {forced} connection(s) closed at the drain deadline", { forced });
   return EXIT_OK;
+}
+
+/** Resolves once `signal` aborts (at once when it has). */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }

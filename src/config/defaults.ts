@@ -6,30 +6,40 @@
  */
 import type { BalancerKind } from "../core/types.ts";
 import type { BackendMode, NodeAddressType } from "../core/pool_spec.ts";
-import type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy } from "./types.ts";
+import type { LogFormat, LogLevel } from "./types.ts";
 
-/** `requestTimeout`: budget from accept to an established backend connection. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
-/** `connectTimeout`: one connect attempt. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 2_000;
-/** `idleTimeout`: as Envoy's tcp_proxy, one hour. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
-/** `drainTimeout`: grace period for open connections on shutdown or backend removal. */
-export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
-/** `maxConnections`: concurrent client connections per listener; 0 means unlimited. */
-export const DEFAULT_MAX_CONNECTIONS = 10_000;
-/** `maxConnectAttempts`: distinct backends tried per client connection. */
-export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
+// Owned by the module that applies them; re-exported here so config has one list.
+// `requestTimeout`, `connectTimeout`, `idleTimeout` (as Envoy's tcp_proxy, one hour),
+// `maxConnections` (per listener; 0 means unlimited), `maxConnectAttempts`:
+export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECT_ATTEMPTS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from "../proxy/mod.ts";
+// `drainTimeout`, `onRemoval`, `whenAllUnhealthy`:
+export {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_ON_REMOVAL,
+  DEFAULT_WHEN_ALL_UNHEALTHY,
+} from "../pool/mod.ts";
+// `maglev.tableSize` (the prime of the Maglev paper and Envoy), its upper bound (Envoy's
+// limit), `maglev.seed`:
+export {
+  DEFAULT_MAGLEV_SEED,
+  DEFAULT_MAGLEV_TABLE_SIZE,
+  MAGLEV_MAX_TABLE_SIZE as MAX_MAGLEV_TABLE_SIZE,
+} from "../balancer/mod.ts";
+/**
+ * Cooldown after which a backend ejected by a failed client connect is re-admitted while
+ * `healthCheck.enabled` is false (30s); not configurable yet.
+ */
+export { DEFAULT_PASSIVE_COOLDOWN_MS } from "../health/mod.ts";
 /** Upper bound of `maxConnectAttempts`. */
 export const MAX_CONNECT_ATTEMPTS_LIMIT = 10;
 /** `balancer`. */
 export const DEFAULT_BALANCER: BalancerKind = "round_robin";
-/** `maglev.tableSize`: the prime the Maglev paper and Envoy use. */
-export const DEFAULT_MAGLEV_TABLE_SIZE = 65_537;
-/** Largest accepted `maglev.tableSize` (Envoy's limit too). */
-export const MAX_MAGLEV_TABLE_SIZE = 5_000_011;
-/** `maglev.seed`. */
-export const DEFAULT_MAGLEV_SEED = 0;
 /** Weight of a static backend written without one. */
 export const DEFAULT_BACKEND_WEIGHT = 1;
 /** Largest accepted backend weight. */
@@ -40,10 +50,6 @@ export const DEFAULT_BACKEND_MODE: BackendMode = "auto";
 export const DEFAULT_NODE_ADDRESS_TYPES: readonly NodeAddressType[] = ["InternalIP", "ExternalIP"];
 /** `excludeCordonedNodes`. */
 export const DEFAULT_EXCLUDE_CORDONED_NODES = false;
-/** `onRemoval`. */
-export const DEFAULT_ON_REMOVAL: OnRemoval = "drain";
-/** `whenAllUnhealthy`: refusing beats sending clients to backends known to be down. */
-export const DEFAULT_WHEN_ALL_UNHEALTHY: WhenAllUnhealthy = "reject";
 /** `healthCheck.enabled`. */
 export const DEFAULT_HEALTH_CHECK_ENABLED = true;
 /** `healthCheck.interval`: HAProxy's `inter` default. */

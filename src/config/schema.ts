@@ -17,6 +17,7 @@ import { parseHostPort } from "../core/address.ts";
 import type { StaticBackendSpec } from "../core/pool_spec.ts";
 import { describeValue, listValues } from "./_messages.ts";
 import { suggest } from "../core/suggest.ts";
+import { isPrime } from "../balancer/mod.ts";
 import * as D from "./defaults.ts";
 
 /** Longest accepted duration: timers in JavaScript overflow past 2^31-1 ms (about 24.8 days). */
@@ -203,12 +204,6 @@ function checkLabelValue(text: string): string | undefined {
   return `invalid label value ${
     JSON.stringify(text)
   }: must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
-}
-
-function isPrime(n: number): boolean {
-  if (n < 2) return false;
-  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
-  return true;
 }
 
 function nextPrime(n: number): number {

@@ -27,32 +27,17 @@ export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
  */
 export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
 
-/** One listener: an address to accept on and the pool it forwards to. */
+/**
+ * One listener: an address to accept on and the pool it forwards to. The pool's membership
+ * fields (`name`, `listenerAddress`, `backendPortName`, `namespace`, `service`,
+ * `serviceSelector`, `backendMode`, `nodeAddressTypes`, `excludeCordonedNodes`, `backends`)
+ * come from {@linkcode PoolSpec}; `name` is also the `listener`/`pool` label in metrics.
+ */
 export interface ListenerConfig extends PoolSpec {
-  /** Listener and pool name, unique in the file; the `listener`/`pool` label in metrics. */
-  readonly name: string;
-  /** As written, e.g. `":80"` or `"127.0.0.1:8080"`. */
-  readonly listenerAddress: string;
   /** Host part of `listenerAddress`; `""` binds all interfaces. */
   readonly host: string;
   /** Port part of `listenerAddress`, 1-65535. */
   readonly port: number;
-  /** Kubernetes Service port name that feeds this pool. */
-  readonly backendPortName?: string;
-  /** Namespace to watch; all namespaces when absent. */
-  readonly namespace?: string;
-  /** Narrows discovery to one Service, `NAMESPACE/NAME`. */
-  readonly service?: string;
-  /** Narrows discovery to Services with all these labels. */
-  readonly serviceSelector?: Readonly<Record<string, string>>;
-  /** Where Kubernetes backends come from; `auto` follows the Service type. @default {"auto"} */
-  readonly backendMode: BackendMode;
-  /** Node address preference for NodePort pools. @default {["InternalIP","ExternalIP"]} */
-  readonly nodeAddressTypes: readonly NodeAddressType[];
-  /** Leave cordoned (unschedulable) nodes out of NodePort pools. @default {false} */
-  readonly excludeCordonedNodes: boolean;
-  /** Static backends; used instead of (or beside) Kubernetes discovery. */
-  readonly backends: readonly StaticBackendSpec[];
   /** Pick policy for new connections. @default {"round_robin"} */
   readonly balancer: BalancerKind;
   /** Maglev lookup table size, a prime. @default {65537} */

@@ -18,6 +18,16 @@ export const BALANCER_KINDS: readonly BalancerKind[] = [
   "maglev",
 ];
 
+/**
+ * Health of a backend, one vocabulary for the health checker, the pool and admin; spelled
+ * the same in JSON output and metrics labels. `unknown` (no verdict yet, or checks off) is
+ * eligible for traffic like `healthy`.
+ */
+export type BackendHealth = "healthy" | "unhealthy" | "unknown";
+
+/** Every {@linkcode BackendHealth}, in the order metrics list them. */
+export const BACKEND_HEALTHS: readonly BackendHealth[] = ["unknown", "healthy", "unhealthy"];
+
 /** An address the load balancer forwards to. Immutable; identity is {@linkcode Backend.key}. */
 export interface Backend {
   /** `host:port`, IPv6 hosts in brackets (`[::1]:80`). Unique within a pool. */
@@ -103,7 +113,14 @@ export interface Picker {
    * Picks a backend for a new connection attempt and counts it as active.
    * @param client the connecting client
    * @param exclude backend keys already tried for this client connection
+   * @param after on a retry, the key of this client's previous attempt: the balancer is not
+   *   asked again (one pick per client keeps its rotation even) and the next eligible,
+   *   untried backend after `after` in key order is taken instead
    * @returns a lease, or the reason there is none
    */
-  acquire(client: ClientInfo, exclude: ReadonlySet<string>): Lease | NoBackendReason;
+  acquire(
+    client: ClientInfo,
+    exclude: ReadonlySet<string>,
+    after?: string,
+  ): Lease | NoBackendReason;
 }

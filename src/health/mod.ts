@@ -66,6 +66,7 @@ export {
   DEFAULT_PROBE_CONCURRENCY,
 } from "./check_all.ts";
 export {
+  DEFAULT_PASSIVE_COOLDOWN_MS,
   HealthScheduler,
   type HealthSchedulerOptions,
   type HealthStatus,

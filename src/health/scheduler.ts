@@ -8,66 +8,19 @@
 import { getLogger } from "../log/mod.ts";
 import { DEFAULT_PROBE_CONCURRENCY } from "./check_all.ts";
 import { Limiter } from "./_limiter.ts";
-import { type HealthTarget, type ProbeFunction, probeTarget, safeProbe } from "./target.ts";
+import {
+  type HealthTarget,
+  type ProbeFunction,
+  probeTarget,
+  safeProbe,
+  validateTarget,
+} from "./target.ts";
 import { type HealthState, HealthTracker, type Transition } from "./tracker.ts";
+import type { HealthStatus, HealthTransition, TransitionCause } from "./status.ts";
+
+export type { HealthStatus, HealthTransition, TransitionCause };
 
 const logger = getLogger("health");
-
-/**
- * What caused a state change: an active probe, a client connect attempt, or `update()`
- * turning the target's check off (the state then returns to `unknown`).
- */
-export type TransitionCause = "active" | "passive" | "config";
-
-/** A state change of one backend in one pool. */
-export interface HealthTransition {
-  /** Pool name, as in {@linkcode HealthTarget.pool}. */
-  readonly pool: string;
-  /** Backend key, as in {@linkcode HealthTarget.key}. */
-  readonly key: string;
-  /** State before the change. */
-  readonly from: HealthState;
-  /** State after the change. */
-  readonly to: HealthState;
-  /** What caused it. */
-  readonly cause: TransitionCause;
-  /** The failure that caused a change to `unhealthy`. */
-  readonly error?: string;
-  /** Clock value (`options.now`) of the change. */
-  readonly at: number;
-}
-
-/** Health of one target, for admin pages and metrics. A copy; changing it changes nothing. */
-export interface HealthStatus {
-  /** Pool name. */
-  readonly pool: string;
-  /** Backend key, `host:port`. */
-  readonly key: string;
-  /** Backend host. */
-  readonly host: string;
-  /** Backend port. */
-  readonly port: number;
-  /** Whether active checks run for it. */
-  readonly isEnabled: boolean;
-  /** Current state. */
-  readonly state: HealthState;
-  /** Successes since the last failure. */
-  readonly consecutiveSuccesses: number;
-  /** Failures since the last success. */
-  readonly consecutiveFailures: number;
-  /** Active and passive results recorded. */
-  readonly checks: number;
-  /** Failed results among `checks`. */
-  readonly failedChecks: number;
-  /** Clock value of the last result; absent before the first. */
-  readonly lastCheck?: number;
-  /** Clock value of the last state change; absent while in the initial state. */
-  readonly lastChange?: number;
-  /** Error of the most recent failure, kept after later successes. */
-  readonly lastError?: string;
-  /** Latency of the last active probe. */
-  readonly lastLatencyMs?: number;
-}
 
 /** Options of {@linkcode HealthScheduler}. */
 export interface HealthSchedulerOptions {
@@ -103,6 +56,14 @@ export interface HealthSchedulerOptions {
    * @default {"unknown"}
    */
   readonly initialState?: HealthState;
+  /**
+   * Passive ejection of targets whose active checks are off: when set, such targets take
+   * passive reports like the others (within `maxEjectionPercent`), and one ejected that way is
+   * re-admitted as `unknown` this long after its ejection, since no active check will bring
+   * it back. When absent, targets with checks off ignore passive reports. `serve` passes
+   * {@linkcode DEFAULT_PASSIVE_COOLDOWN_MS}.
+   */
+  readonly passiveCooldownMs?: number;
   /** Closes the scheduler when aborted, like {@linkcode HealthScheduler.close}. */
   readonly signal?: AbortSignal;
   /**
@@ -116,6 +77,12 @@ export interface HealthSchedulerOptions {
    */
   readonly clearTimer?: (timer: unknown) => void;
 }
+
+/**
+ * Cooldown of a passive ejection while active checks are off: Envoy's outlier detection
+ * `base_ejection_time` is 30s too. A dead backend then costs one client a retry per cooldown.
+ */
+export const DEFAULT_PASSIVE_COOLDOWN_MS = 30_000;
 
 /** Share of the interval added or taken at random, so checks of many targets spread out. */
 export const INTERVAL_JITTER = 0.1;
@@ -160,12 +127,14 @@ export class HealthScheduler {
   readonly #signal: AbortSignal | undefined;
   readonly #setTimer: (callback: () => void, delayMs: number) => unknown;
   readonly #clearTimer: (timer: unknown) => void;
+  readonly #passiveCooldownMs: number | undefined;
   readonly #onAbort = () => void this.close();
   #isClosed = false;
 
   /**
    * Creates an idle scheduler; checks start with the first {@linkcode HealthScheduler.update}.
-   * @throws {RangeError} when `maxConcurrentProbes` is not a positive integer
+   * @throws {RangeError} when `maxConcurrentProbes` is not a positive integer, or
+   *   `passiveCooldownMs` is given and not a positive number
    */
   constructor(options: HealthSchedulerOptions) {
     this.#onTransition = options.onTransition;
@@ -181,6 +150,13 @@ export class HealthScheduler {
     this.#setTimer = options.setTimer ?? ((callback, delayMs) => setTimeout(callback, delayMs));
     this.#clearTimer = options.clearTimer ??
       ((timer) => clearTimeout(timer as ReturnType<typeof setTimeout>));
+    const cooldown = options.passiveCooldownMs;
+    if (cooldown !== undefined && !(Number.isFinite(cooldown) && cooldown > 0)) {
+      throw new RangeError(
+        `Cannot create health scheduler as 'passiveCooldownMs' must be a positive number: current value is ${cooldown}`,
+      );
+    }
+    this.#passiveCooldownMs = cooldown;
     if (this.#signal?.aborted) this.#isClosed = true;
     else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -270,7 +246,8 @@ export class HealthScheduler {
    * active checks of an unhealthy one). A failure that would make more than
    * `maxEjectionPercent` of the pool's enabled targets unhealthy is dropped: passive
    * reports cannot empty a pool, only active checks can.
-   * Unknown targets and targets with checks off are ignored.
+   * Unknown targets are ignored, and so are targets with checks off unless the
+   * `passiveCooldownMs` option is set (an ejection is then undone after that cooldown).
    *
    * @returns the transition it caused, also passed to `onTransition`
    */
@@ -281,7 +258,7 @@ export class HealthScheduler {
     error?: string,
   ): HealthTransition | undefined {
     const entry = this.#pools.get(pool)?.get(key);
-    if (entry === undefined || !this.#isLive(entry)) return undefined;
+    if (entry === undefined || !this.#takesPassive(entry)) return undefined;
     const { tracker } = entry;
     if (ok) {
       if (tracker.state === "healthy") tracker.record(true, this.#now());
@@ -295,7 +272,9 @@ export class HealthScheduler {
     }
     const message = error ?? "connect failed";
     const transition = tracker.record(false, this.#now(), message);
-    return transition && this.#emit(entry, transition, "passive", message);
+    if (transition === undefined) return undefined;
+    if (transition.to === "unhealthy" && !entry.target.check.enabled) this.#startCooldown(entry);
+    return this.#emit(entry, transition, "passive", message);
   }
 
   /** State of one target, or `undefined` when the scheduler does not know it. */
@@ -355,6 +334,35 @@ export class HealthScheduler {
     return !this.#isClosed && !entry.isRemoved && entry.target.check.enabled;
   }
 
+  /** Whether passive reports count for this target. */
+  #takesPassive(entry: Entry): boolean {
+    return !this.#isClosed && !entry.isRemoved &&
+      (entry.target.check.enabled || this.#passiveCooldownMs !== undefined);
+  }
+
+  /**
+   * Re-admits a passively ejected target with checks off after the cooldown. Uses the
+   * entry's timer slot, free while checks are off; enabling checks or removing the target
+   * clears it.
+   */
+  #startCooldown(entry: Entry): void {
+    if (entry.timer !== undefined) this.#clearTimer(entry.timer.handle);
+    const handle = this.#setTimer(() => {
+      entry.timer = undefined;
+      if (!this.#takesPassive(entry) || entry.target.check.enabled) return;
+      const from = entry.tracker.state;
+      entry.tracker = new HealthTracker({
+        rise: entry.target.check.rise,
+        fall: entry.target.check.fall,
+        initial: "unknown",
+      });
+      if (from !== "unknown") {
+        this.#emit(entry, { from, to: "unknown", at: this.#now() }, "cooldown", undefined);
+      }
+    }, this.#passiveCooldownMs ?? DEFAULT_PASSIVE_COOLDOWN_MS);
+    entry.timer = { handle };
+  }
+
   #change(entry: Entry, target: HealthTarget): void {
     const wasEnabled = entry.target.check.enabled;
     const wasIntervalMs = entry.target.check.intervalMs;
@@ -373,7 +381,10 @@ export class HealthScheduler {
       }
     } else if (!wasEnabled && target.check.enabled) {
       void this.#startCheck(entry);
-    } else if (target.check.intervalMs !== wasIntervalMs && entry.timer !== undefined) {
+    } else if (
+      target.check.enabled && target.check.intervalMs !== wasIntervalMs &&
+      entry.timer !== undefined
+    ) {
       // A new interval takes effect now, not after the old (maybe hour-long) timer.
       this.#clearTimer(entry.timer.handle);
       entry.timer = undefined;
@@ -431,12 +442,15 @@ export class HealthScheduler {
     entry.timer = { handle };
   }
 
-  /** Whether one more unhealthy target keeps the pool within its `maxEjectionPercent`. */
+  /**
+   * Whether one more unhealthy target keeps the pool within its `maxEjectionPercent` of the
+   * targets that take passive reports.
+   */
   #mayEject(entry: Entry): boolean {
     let total = 0;
     let unhealthy = 0;
     for (const other of this.#pools.get(entry.target.pool)?.values() ?? []) {
-      if (!other.target.check.enabled) continue;
+      if (!this.#takesPassive(other)) continue;
       total++;
       if (other.tracker.state === "unhealthy") unhealthy++;
     }
@@ -468,31 +482,6 @@ export class HealthScheduler {
       });
     }
     return event;
-  }
-}
-
-function validateTarget(target: HealthTarget): void {
-  const { check } = target;
-  const fail = (field: string, expected: string, value: unknown) => {
-    throw new RangeError(
-      `Cannot check backend ${target.pool}/${target.key} as 'check.${field}' must be ${expected}: current value is ${value}`,
-    );
-  };
-  if (!(Number.isFinite(check.intervalMs) && check.intervalMs > 0)) {
-    fail("intervalMs", "a positive number", check.intervalMs);
-  }
-  if (!(Number.isFinite(check.timeoutMs) && check.timeoutMs > 0)) {
-    fail("timeoutMs", "a positive number", check.timeoutMs);
-  }
-  if (!(Number.isInteger(check.rise) && check.rise > 0)) {
-    fail("rise", "a positive integer", check.rise);
-  }
-  if (!(Number.isInteger(check.fall) && check.fall > 0)) {
-    fail("fall", "a positive integer", check.fall);
-  }
-  const pct = check.maxEjectionPercent;
-  if (!(Number.isFinite(pct) && pct >= 0 && pct <= 100)) {
-    fail("maxEjectionPercent", "a number from 0 to 100", pct);
   }
 }
 

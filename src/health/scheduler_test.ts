@@ -368,6 +368,66 @@ Deno.test("HealthScheduler: disabled checks never probe, ignore passive reports,
   }
 });
 
+Deno.test("HealthScheduler: with checks off and passiveCooldownMs, passive ejection holds for the cooldown", async () => {
+  const timers = new Map<number, { callback: () => void; delayMs: number }>();
+  let nextId = 1;
+  let clock = 1_000;
+  const { probe, calls } = fakeProbe(false);
+  const transitions: HealthTransition[] = [];
+  const scheduler = new HealthScheduler({
+    onTransition: (t) => transitions.push(t),
+    probe,
+    now: () => clock,
+    passiveCooldownMs: 5_000,
+    setTimer: (callback, delayMs) => {
+      timers.set(nextId, { callback, delayMs });
+      return nextId++;
+    },
+    clearTimer: (id) => timers.delete(id as number),
+  });
+  try {
+    const off = (port: number) => target(port, { enabled: false, fall: 3 });
+    scheduler.update([off(7101), off(7102), off(7103)]);
+    await scheduler.runOnce();
+    assert.deepEqual(calls, [], "no active probe while checks are off");
+    assert.equal(timers.size, 0);
+
+    // One failure ends `unknown` at once; the ejection limit (50% of 3) allows one.
+    const ejected = scheduler.reportPassive("web", "127.0.0.1:7101", false, "connection refused");
+    assert.equal(ejected?.to, "unhealthy");
+    assert.equal(scheduler.reportPassive("web", "127.0.0.1:7102", false), undefined);
+    assert.equal(scheduler.state("web", "127.0.0.1:7102"), "unknown", "limit kept");
+    assert.deepEqual([...timers.values()].map((t) => t.delayMs), [5_000]);
+
+    clock = 6_000;
+    const [id, timer] = [...timers][0]!;
+    timers.delete(id);
+    timer.callback();
+    assert.equal(scheduler.state("web", "127.0.0.1:7101"), "unknown", "re-admitted");
+    assert.deepEqual(
+      transitions.map((t) => `${t.key} ${t.from}>${t.to}:${t.cause}@${t.at}`),
+      [
+        "127.0.0.1:7101 unknown>unhealthy:passive@1000",
+        "127.0.0.1:7101 unhealthy>unknown:cooldown@6000",
+      ],
+    );
+
+    // Enabling checks hands the target to active probes and drops a pending cooldown.
+    scheduler.reportPassive("web", "127.0.0.1:7101", false);
+    assert.equal(timers.size, 1);
+    scheduler.update([target(7101, { fall: 3 }), off(7102), off(7103)]);
+    await scheduler.runOnce();
+    assert.equal(
+      [...timers.values()].filter((t) => t.delayMs === 5_000).length,
+      0,
+      "cooldown timer cleared",
+    );
+  } finally {
+    await scheduler.close();
+  }
+  assert.equal(timers.size, 0, "close cleared every timer");
+});
+
 Deno.test("HealthScheduler: the signal option closes it; runOnce honours its own signal", async () => {
   const never: ProbeFunction = (_t, signal) =>
     new Promise<ProbeResult>((resolve) =>

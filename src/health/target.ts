@@ -3,11 +3,15 @@
  *
  * @module
  */
+import { errorMessage } from "../core/error_message.ts";
 import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
 
 /** How to check one backend. `cli/serve.ts` fills it from a listener's `healthCheck` config. */
 export interface HealthCheckSpec {
-  /** Off: no active probes and passive reports are ignored; the state stays `unknown`. */
+  /**
+   * Active checks. Off: no probes; passive reports then count only where the scheduler has a
+   * `passiveCooldownMs`, else the state stays `unknown`.
+   */
   readonly enabled: boolean;
   /** Time between the end of one check and the start of the next, before jitter (±10%). */
   readonly intervalMs: number;
@@ -82,7 +86,35 @@ export async function safeProbe(
   try {
     return await probe(target, signal);
   } catch (cause) {
-    const message = cause instanceof Error ? cause.message : String(cause);
-    return { ok: false, latencyMs: 0, error: `probe failed: ${message}` };
+    return { ok: false, latencyMs: 0, error: `probe failed: ${errorMessage(cause)}` };
+  }
+}
+
+/**
+ * Checks the settings of a target.
+ * @throws {RangeError} naming the first setting out of range
+ */
+export function validateTarget(target: HealthTarget): void {
+  const { check } = target;
+  const fail = (field: string, expected: string, value: unknown) => {
+    throw new RangeError(
+      `Cannot check backend ${target.pool}/${target.key} as 'check.${field}' must be ${expected}: current value is ${value}`,
+    );
+  };
+  if (!(Number.isFinite(check.intervalMs) && check.intervalMs > 0)) {
+    fail("intervalMs", "a positive number", check.intervalMs);
+  }
+  if (!(Number.isFinite(check.timeoutMs) && check.timeoutMs > 0)) {
+    fail("timeoutMs", "a positive number", check.timeoutMs);
+  }
+  if (!(Number.isInteger(check.rise) && check.rise > 0)) {
+    fail("rise", "a positive integer", check.rise);
+  }
+  if (!(Number.isInteger(check.fall) && check.fall > 0)) {
+    fail("fall", "a positive integer", check.fall);
+  }
+  const pct = check.maxEjectionPercent;
+  if (!(Number.isFinite(pct) && pct >= 0 && pct <= 100)) {
+    fail("maxEjectionPercent", "a number from 0 to 100", pct);
   }
 }

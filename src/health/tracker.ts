@@ -24,8 +24,10 @@
  * @module
  */
 
-/** Health of a backend. Spelled the same in JSON output and metrics labels. */
-export type HealthState = "healthy" | "unhealthy" | "unknown";
+import type { BackendHealth } from "../core/types.ts";
+
+/** Health of a backend, as the tracker moves it; the shared {@linkcode BackendHealth}. */
+export type HealthState = BackendHealth;
 
 /** A change of {@linkcode HealthState}. */
 export interface Transition {

@@ -9,6 +9,7 @@
  */
 import type {
   Backend,
+  BackendHealth,
   Balancer,
   Candidate,
   ClientInfo,
@@ -17,8 +18,8 @@ import type {
   Picker,
 } from "../core/types.ts";
 
-/** Health of a backend as the pool sees it. `unknown` (not checked yet) is eligible. */
-export type BackendHealth = "unknown" | "healthy" | "unhealthy";
+/** Health of a backend as the pool sees it; `unknown` (not checked yet) is eligible. */
+export type { BackendHealth };
 
 /** What a removed backend's open connections get. */
 export type OnRemoval = "drain" | "close";
@@ -79,6 +80,13 @@ export interface PoolSnapshot {
 
 /** Default for {@linkcode PoolOptions.drainTimeoutMs}. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+/** Default for {@linkcode PoolOptions.onRemoval}. */
+export const DEFAULT_ON_REMOVAL: OnRemoval = "drain";
+/**
+ * Default for {@linkcode PoolOptions.whenAllUnhealthy}: refusing beats sending clients to
+ * backends known to be down.
+ */
+export const DEFAULT_WHEN_ALL_UNHEALTHY: WhenAllUnhealthy = "reject";
 
 class Entry implements Candidate {
   backend: Backend;
@@ -141,8 +149,8 @@ export class Pool implements Picker {
     this.name = options.name;
     this.#balancer = options.balancer;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    this.#onRemoval = options.onRemoval ?? "drain";
-    this.#whenAllUnhealthy = options.whenAllUnhealthy ?? "reject";
+    this.#onRemoval = options.onRemoval ?? DEFAULT_ON_REMOVAL;
+    this.#whenAllUnhealthy = options.whenAllUnhealthy ?? DEFAULT_WHEN_ALL_UNHEALTHY;
     this.#onConnectResult = options.onConnectResult;
   }
 
@@ -206,19 +214,31 @@ export class Pool implements Picker {
     return this.#entries.get(key)?.health;
   }
 
-  acquire(client: ClientInfo, exclude: ReadonlySet<string>): Lease | NoBackendReason {
+  acquire(
+    client: ClientInfo,
+    exclude: ReadonlySet<string>,
+    after?: string,
+  ): Lease | NoBackendReason {
     const eligible = this.#eligible;
     if (eligible.length === 0) {
       return this.#entries.size === 0 || this.size === 0 ? "empty" : "all_unhealthy";
     }
-    let index = this.#balancer.pick(eligible, client);
-    if (index < 0) return "all_unhealthy";
-    if (exclude.size > 0 && exclude.has(eligible[index]!.backend.key)) {
-      // Retry path: walk on from the balancer's choice to the next untried backend, so
-      // the policy (and a Maglev table) keeps working without rebuilding anything.
+    let index: number;
+    if (after !== undefined) {
+      // A retry: the balancer made its one pick for this client already. Asking it again
+      // would advance its rotation once more per failed client, so a dead backend would
+      // skew the share of the others. Take the next candidate in key order instead.
+      index = firstAfter(eligible, after);
+    } else {
+      index = this.#balancer.pick(eligible, client);
+      if (index < 0) return "all_unhealthy";
+    }
+    if (after !== undefined || (exclude.size > 0 && exclude.has(eligible[index]!.backend.key))) {
+      // Walk on from the start point to the next untried backend, so the policy (and a
+      // Maglev table) keeps working without rebuilding anything.
       const n = eligible.length;
       let found = -1;
-      for (let step = 1; step < n; step++) {
+      for (let step = 0; step < n; step++) {
         const j = (index + step) % n;
         const e = eligible[j]!;
         if (!exclude.has(e.backend.key) && e.backend.weight > 0) {
@@ -318,4 +338,16 @@ export class Pool implements Picker {
       this.#eligible = healthy.sort(byKey);
     }
   }
+}
+
+/** Index of the first candidate whose key sorts after `key`, wrapping to 0. */
+function firstAfter(sorted: readonly Entry[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]!.backend.key <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo % sorted.length;
 }

@@ -330,6 +330,58 @@ Deno.test("Pool.acquire() walks from the balancer's choice to the next untried b
   pool.close();
 });
 
+Deno.test("Pool.acquire() with `after` retries without asking the balancer again", () => {
+  let picks = 0;
+  let turn = 0;
+  const rotate: Balancer = {
+    kind: "round_robin",
+    pick: (candidates) => {
+      picks++;
+      return candidates.length === 0 ? -1 : turn++ % candidates.length;
+    },
+  };
+  const pool = makePool({ balancer: rotate });
+  pool.update([a, b, c, backend("d", 0)]);
+  const cases: [string[], string, string | NoBackendReason][] = [
+    [["a:80"], "a:80", "b:80"],
+    [["b:80"], "b:80", "c:80"],
+    [["c:80"], "c:80", "a:80"], // wraps; d has weight 0
+    [["b:80", "c:80"], "c:80", "a:80"],
+    [["a:80", "b:80", "c:80"], "c:80", "exhausted"],
+    [["x:80"], "x:80", "a:80"], // a key no longer in the pool: the next one after it
+  ];
+  for (const [tried, after, expected] of cases) {
+    const result = pool.acquire(CLIENT, new Set(tried), after);
+    const got = typeof result === "string" ? result : result.backend.key;
+    assert.equal(got, expected, `tried ${JSON.stringify(tried)} after ${after}`);
+    if (typeof result !== "string") result.release();
+  }
+  assert.equal(picks, 0, "no retry asked the balancer");
+
+  // One failed attempt per client on a dead `b` leaves the rotation of a and c even.
+  pool.update([a, b, c]);
+  const dead = "b:80";
+  const first: string[] = [];
+  const served: string[] = [];
+  for (let client = 0; client < 30; client++) {
+    let l = lease(pool.acquire(CLIENT, NONE));
+    first.push(l.backend.key);
+    if (l.backend.key === dead) {
+      l.release();
+      l = lease(pool.acquire(CLIENT, new Set([dead]), dead));
+    }
+    served.push(l.backend.key);
+    l.release();
+  }
+  assert.equal(picks, 30, "one pick per client");
+  assert.ok(!served.includes(dead), served.join(" "));
+  assert.deepEqual(
+    ["a:80", "b:80", "c:80"].map((k) => first.filter((x) => x === k).length),
+    [10, 10, 10],
+  );
+  pool.close();
+});
+
 Deno.test("Pool counts active connections per backend, and release is idempotent", () => {
   let turn = 0;
   const rotate: Balancer = {

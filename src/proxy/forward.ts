@@ -7,10 +7,15 @@
  *
  * @module
  */
+import { errorMessage } from "../core/error_message.ts";
 import type { ClientInfo, Lease, Picker } from "../core/types.ts";
 
-/** The knobs of {@linkcode forward}; shared by every connection of a listener. */
+/**
+ * The knobs and sinks of {@linkcode forward}; one object shared by every connection of a
+ * listener, so nothing is allocated per connection for them.
+ */
 export interface ForwardOptions {
+  /** Chooses a backend per connect attempt. */
   readonly picker: Picker;
   /** Budget from accept to an established backend connection, across attempts. */
   readonly requestTimeoutMs: number;
@@ -22,6 +27,15 @@ export interface ForwardOptions {
   readonly maxConnectAttempts: number;
   /** Dials a backend; `Deno.connect` unless replaced (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
+  /** Counters to add to; written by every connection of the listener. */
+  readonly stats: ForwardStats;
+  /**
+   * Called with a handle to close the connection early (`isLive` true), and with the same
+   * handle and `isLive` false when it ended.
+   */
+  readonly track: (handle: Forwarding, isLive: boolean) => void;
+  /** Called once when a connection fails before or during forwarding. */
+  readonly onFailure: (failure: ForwardFailure) => void;
 }
 
 /** How a connection ended, for counters and logs. */
@@ -107,24 +121,18 @@ const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
  *
  * @param client the accepted connection; owned by this function from now on
  * @param clientInfo the client's address
- * @param options listener-wide options
- * @param stats counters to add to
- * @param track called with a handle to close the connection early (`isLive` true), and with
- *   the same handle and `isLive` false when it ended
- * @param onFailure called once when the connection fails before or during forwarding
+ * @param options listener-wide options, counters and callbacks
  */
 export async function forward(
   client: Deno.TcpConn,
   clientInfo: ClientInfo,
   options: ForwardOptions,
-  stats: ForwardStats,
-  track: (handle: Forwarding, isLive: boolean) => void,
-  onFailure: (failure: ForwardFailure) => void,
 ): Promise<ForwardOutcome> {
+  const { stats, track, onFailure } = options;
   const session = new Session(client);
   track(session, true);
   try {
-    const dialed = await connectBackend(session, clientInfo, options, stats, onFailure);
+    const dialed = await connectBackend(session, clientInfo, options);
     if (dialed === undefined) return session.isClosed ? "closed" : session.outcome;
     const [backend, lease] = dialed;
     try {
@@ -150,15 +158,15 @@ async function connectBackend(
   session: Session,
   clientInfo: ClientInfo,
   options: ForwardOptions,
-  stats: ForwardStats,
-  onFailure: (failure: ForwardFailure) => void,
 ): Promise<[Deno.TcpConn, Lease] | undefined> {
+  const { stats, onFailure } = options;
   const dial = options.dial ?? defaultDial;
   const deadline = performance.now() + options.requestTimeoutMs;
   const tried = new Set<string>();
+  let previous: string | undefined;
   let lastError = "";
   while (tried.size < options.maxConnectAttempts) {
-    const lease = options.picker.acquire(clientInfo, tried);
+    const lease = options.picker.acquire(clientInfo, tried, previous);
     if (typeof lease === "string") {
       if (tried.size === 0) {
         stats.noBackend++;
@@ -181,6 +189,7 @@ async function connectBackend(
       break;
     }
     tried.add(lease.backend.key);
+    previous = lease.backend.key;
     const timeoutMs = Math.ceil(Math.max(1, Math.min(options.connectTimeoutMs, left)));
     const isFullBudget = timeoutMs >= options.connectTimeoutMs;
     const abort = session.connectAbort(timeoutMs);
@@ -391,9 +400,4 @@ function isPeerGone(error: unknown): boolean {
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.BadResource ||
     error instanceof Deno.errors.Interrupted;
-}
-
-function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
 }

@@ -9,6 +9,7 @@ import {
   forward,
   type ForwardFailure,
   type Forwarding,
+  type ForwardOptions,
   type ForwardStats,
   IDLE_CHECKS_PER_PERIOD,
 } from "./forward.ts";
@@ -85,7 +86,7 @@ export class ProxyListener {
     idleTimeouts: 0,
   };
   #options: ProxyListenerOptions;
-  #forwardOptions;
+  #forwardOptions: ForwardOptions;
   #listener: Deno.TcpListener | undefined;
   #live = new Set<Forwarding>();
   #tasks = new Set<Promise<unknown>>();
@@ -115,6 +116,9 @@ export class ProxyListener {
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       maxConnectAttempts: options.maxConnectAttempts ?? DEFAULT_MAX_CONNECT_ATTEMPTS,
       dial: options.dial,
+      stats: this.stats,
+      track: this.#track,
+      onFailure: this.#onFailure,
     };
   }
 
@@ -190,14 +194,7 @@ export class ProxyListener {
     this.stats.activeConnections++;
     const remote = conn.remoteAddr;
     const client = { address: remote.hostname, port: remote.port };
-    const task = forward(
-      conn,
-      client,
-      this.#forwardOptions,
-      this.stats,
-      this.#track,
-      this.#onFailure,
-    ).finally(() => {
+    const task = forward(conn, client, this.#forwardOptions).finally(() => {
       this.stats.activeConnections--;
       this.#tasks.delete(task);
       if (this.#tasks.size === 0) this.#drained?.();

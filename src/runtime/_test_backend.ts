@@ -1,0 +1,131 @@
+/**
+ * Test helpers of this folder: named loopback backends and a client that reads their name.
+ *
+ * @module
+ */
+import type { PoolPlan } from "../core/plan.ts";
+import type { DataPlaneListener } from "./data_plane.ts";
+
+/** A loopback server that writes its name to every client, then closes the connection. */
+export interface NamedBackend {
+  readonly name: string;
+  readonly port: number;
+  /** `127.0.0.1:port`, the backend key. */
+  readonly key: string;
+  /** Stops accepting and waits for the accept loop and open connections to end. */
+  close(): Promise<void>;
+}
+
+/** Starts a {@linkcode NamedBackend} on a free port. */
+export function startNamed(name: string): NamedBackend {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const tasks = new Set<Promise<void>>();
+  const bytes = new TextEncoder().encode(name);
+  const loop = (async () => {
+    for await (const conn of listener) {
+      const task = (async () => {
+        try {
+          await conn.write(bytes);
+        } catch {
+          // the client left first
+        } finally {
+          conn.close();
+        }
+      })();
+      tasks.add(task);
+      task.finally(() => tasks.delete(task));
+    }
+  })().catch(() => {});
+  const port = listener.addr.port;
+  return {
+    name,
+    port,
+    key: `127.0.0.1:${port}`,
+    close: async () => {
+      try {
+        listener.close();
+      } catch {
+        // closed already
+      }
+      await loop;
+      await Promise.all(tasks);
+    },
+  };
+}
+
+/** A port nothing listens on (bound, then released). */
+export function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** Connects to `address` (`host:port`) and reads until EOF; the text read. */
+export async function nameVia(address: string): Promise<string> {
+  const [hostname, port] = address.split(":");
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  try {
+    const chunks: string[] = [];
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(256);
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(decoder.decode(buffer.subarray(0, n)));
+    }
+    return chunks.join("");
+  } finally {
+    conn.close();
+  }
+}
+
+/** A listener on a free loopback port with short timeouts, round robin, small drain. */
+export function listenerSpec(name: string, overrides: Partial<DataPlaneListener> = {}) {
+  return {
+    name,
+    host: "127.0.0.1",
+    port: 0,
+    balancer: "round_robin",
+    maglevTableSize: 65537,
+    maglevSeed: 0,
+    requestTimeoutMs: 2_000,
+    connectTimeoutMs: 1_000,
+    idleTimeoutMs: 0,
+    maxConnections: 0,
+    maxConnectAttempts: 3,
+    drainTimeoutMs: 200,
+    onRemoval: "drain",
+    whenAllUnhealthy: "reject",
+    ...overrides,
+  } as const satisfies DataPlaneListener;
+}
+
+/** A static plan of `name` over `ports` on 127.0.0.1. */
+export function planOf(name: string, ports: readonly number[]): PoolPlan {
+  return {
+    name,
+    listenerAddress: "127.0.0.1:0",
+    backends: ports.map((port) => ({
+      address: `127.0.0.1:${port}`,
+      host: "127.0.0.1",
+      port,
+      weight: 1,
+    })),
+    excluded: [],
+    warnings: [],
+  };
+}
+
+/** Polls `predicate` every 10 ms until it holds; throws after `timeoutMs`. */
+export async function waitFor(
+  predicate: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs}ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { backendsOf } from "./runtime.ts";
+import { DataPlane } from "./data_plane.ts";
+import { closedPort, listenerSpec, nameVia, planOf, startNamed } from "./_test_backend.ts";
+
+function address(plane: DataPlane, name: string): string {
+  const found = plane.snapshot().find((l) => l.name === name);
+  assert.ok(found, `listener ${name}`);
+  return found.address;
+}
+
+Deno.test("DataPlane keeps listeners apart by name: one removed, the other serves on", async () => {
+  const a = startNamed("a");
+  const b = startNamed("b");
+  const plane = new DataPlane();
+  try {
+    plane.add(listenerSpec("one"));
+    plane.add(listenerSpec("two"));
+    assert.throws(() => plane.add(listenerSpec("one")), TypeError);
+    plane.setBackends("one", backendsOf(planOf("one", [a.port])));
+    plane.setBackends("two", backendsOf(planOf("two", [b.port])));
+    plane.setBackends("gone", backendsOf(planOf("gone", [a.port]))); // ignored
+    plane.start();
+    const one = address(plane, "one");
+    const two = address(plane, "two");
+    assert.equal(await nameVia(one), "a");
+    assert.equal(await nameVia(two), "b");
+
+    assert.equal(await plane.remove("one"), 0);
+    assert.deepEqual(plane.names, ["two"]);
+    await assert.rejects(nameVia(one), Deno.errors.ConnectionRefused);
+    assert.equal(await nameVia(two), "b");
+    assert.equal(await plane.remove("one"), 0, "unknown name");
+  } finally {
+    await plane.stop();
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+Deno.test("DataPlane applies health verdicts and reports connect outcomes as plain data", async () => {
+  const a = startNamed("a");
+  const dead = closedPort();
+  const reports: string[] = [];
+  const plane = new DataPlane({
+    onConnectResult: (pool, key, ok, error) =>
+      reports.push(`${pool} ${key} ${ok}${error === undefined ? "" : ` ${typeof error}`}`),
+  });
+  try {
+    plane.add(listenerSpec("web", { maxConnectAttempts: 1 }));
+    plane.setBackends("web", backendsOf(planOf("web", [a.port, dead])));
+    plane.start();
+    const web = address(plane, "web");
+    const deadKey = `127.0.0.1:${dead}`;
+    plane.setHealth("web", a.key, "unhealthy");
+    // Only the dead backend is eligible, one attempt: the client is closed without a byte.
+    assert.equal(await nameVia(web), "");
+    assert.deepEqual(reports, [`web ${deadKey} false string`]);
+    plane.setHealth("web", a.key, "healthy");
+    plane.setHealth("web", deadKey, "unhealthy");
+    plane.setHealth("other", a.key, "unhealthy"); // ignored
+    assert.equal(await nameVia(web), "a");
+    assert.deepEqual(reports.at(-1), `web ${a.key} true`);
+    const [snapshot] = plane.snapshot();
+    assert.deepEqual(
+      snapshot!.pool.backends.map((r) => [r.key, r.health]).sort(),
+      [[a.key, "healthy"], [deadKey, "unhealthy"]].sort(),
+    );
+    assert.equal(snapshot!.stats.connectFailures, 1);
+  } finally {
+    await plane.stop();
+    await a.close();
+  }
+});

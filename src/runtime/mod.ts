@@ -1,0 +1,32 @@
+/**
+ * What runs: the {@linkcode Runtime} (control plane: health scheduling, admin, readiness)
+ * and the {@linkcode DataPlane} it drives (listeners, pools, forwarding). `serve` is the
+ * command around them; `serve --dry-run` and `check` never start one.
+ *
+ * @example
+ * ```ts
+ * const runtime = await Runtime.start({
+ *   listeners,
+ *   healthTargets: (plans) => healthPlan(plans, listeners, undefined).targets,
+ *   discovery: () => ({ source: "static", state: "synced" }),
+ * }, plans);
+ * // ... runtime.apply(newPlans) on every change
+ * runtime.beginShutdown();
+ * await runtime.stop();
+ * ```
+ *
+ * @module
+ */
+export {
+  DataPlane,
+  type DataPlaneListener,
+  type DataPlaneListenerSnapshot,
+  type DataPlaneOptions,
+} from "./data_plane.ts";
+export {
+  backendsOf,
+  Runtime,
+  type RuntimeListener,
+  type RuntimeOptions,
+  type StopResult,
+} from "./runtime.ts";

@@ -1,0 +1,164 @@
+import assert from "node:assert/strict";
+import type { PoolPlan } from "../core/plan.ts";
+import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
+import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
+import { closedPort, listenerSpec, nameVia, planOf, startNamed, waitFor } from "./_test_backend.ts";
+
+const CHECK: HealthCheckSpec = {
+  enabled: true,
+  intervalMs: 60_000,
+  timeoutMs: 500,
+  rise: 2,
+  fall: 3,
+  maxEjectionPercent: 50,
+};
+
+function listener(name: string): RuntimeListener {
+  return { ...listenerSpec(name), healthCheck: CHECK };
+}
+
+/** Health targets of every planned backend with one check spec. */
+function targetsWith(check: HealthCheckSpec) {
+  return (plans: readonly PoolPlan[]): HealthTarget[] =>
+    plans.flatMap((plan) =>
+      plan.backends.map((b) => ({
+        key: b.address,
+        pool: plan.name,
+        host: b.host,
+        port: b.port,
+        check,
+      }))
+    );
+}
+
+function options(overrides: Partial<RuntimeOptions> = {}): RuntimeOptions {
+  return {
+    listeners: [listener("web")],
+    healthTargets: targetsWith(CHECK),
+    discovery: () => ({ source: "static", state: "synced" }),
+    ...overrides,
+  };
+}
+
+function healthOf(runtime: Runtime, key: string): string | undefined {
+  return runtime.snapshot().pools[0]!.backends.find((b) => b.key === key)?.health;
+}
+
+Deno.test("Runtime forwards to the planned backends, applies new plans, and stops", async () => {
+  const a = startNamed("a");
+  const b = startNamed("b");
+  try {
+    const runtime = await Runtime.start(options(), [planOf("web", [a.port, b.port])]);
+    const address = runtime.addresses.get("web")!;
+    try {
+      // The first check round ran before accepting: both are healthy, not unknown.
+      assert.deepEqual(
+        runtime.snapshot().pools[0]!.backends.map((r) => r.health),
+        ["healthy", "healthy"],
+      );
+      const names: string[] = [];
+      for (let i = 0; i < 4; i++) names.push(await nameVia(address));
+      assert.deepEqual(names.toSorted(), ["a", "a", "b", "b"]);
+
+      runtime.apply([planOf("web", [b.port]), planOf("unknown-listener", [a.port])]);
+      const after: string[] = [];
+      for (let i = 0; i < 3; i++) after.push(await nameVia(address));
+      assert.deepEqual(after, ["b", "b", "b"]);
+      const snapshot = runtime.snapshot();
+      assert.deepEqual(snapshot.pools.map((p) => p.name), ["web"]);
+      assert.deepEqual(snapshot.pools[0]!.backends.map((r) => r.key), [b.key]);
+      assert.equal(snapshot.listeners[0]!.stats.accepted, 7);
+      assert.equal(snapshot.ready, true);
+      assert.ok(snapshot.healthTransitions! >= 2, "two first checks reported");
+    } finally {
+      const { forced } = await runtime.stop();
+      assert.equal(forced, 0);
+    }
+    assert.equal(runtime.snapshot().ready, false);
+    assert.deepEqual(runtime.snapshot().pools, [], "stopped: no listener left");
+    await assert.rejects(nameVia(address), Deno.errors.ConnectionRefused);
+    runtime.apply([planOf("web", [a.port])]); // ignored after stop
+    assert.deepEqual(await runtime.stop(), { forced: 0 }, "stop is idempotent");
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+Deno.test("Runtime with checks off ejects a refused backend passively and re-admits it after the cooldown", async () => {
+  const live = [startNamed("a"), startNamed("c")];
+  const dead = closedPort();
+  const off = { ...CHECK, enabled: false, maxEjectionPercent: 50 };
+  try {
+    const runtime = await Runtime.start(
+      options({ healthTargets: targetsWith(off), passiveCooldownMs: 300 }),
+      [planOf("web", [live[0]!.port, dead, live[1]!.port])],
+    );
+    try {
+      const address = runtime.addresses.get("web")!;
+      const deadKey = `127.0.0.1:${dead}`;
+      const names: string[] = [];
+      for (let i = 0; i < 12; i++) names.push(await nameVia(address));
+      assert.ok(names.every((n) => n === "a" || n === "c"), names.join(" "));
+      assert.equal(runtime.snapshot().listeners[0]!.stats.connectFailures, 1, "met once");
+      assert.equal(healthOf(runtime, deadKey), "unhealthy");
+      // After the ejection the two live backends alternate evenly.
+      const after: string[] = [];
+      for (let i = 0; i < 10; i++) after.push(await nameVia(address));
+      assert.deepEqual(
+        ["a", "c"].map((n) => after.filter((x) => x === n).length),
+        [5, 5],
+        after.join(" "),
+      );
+      await waitFor(() => healthOf(runtime, deadKey) === "unknown", 5_000, "re-admission");
+    } finally {
+      await runtime.stop();
+    }
+  } finally {
+    await Promise.all(live.map((b) => b.close()));
+  }
+});
+
+Deno.test("Runtime serves /readyz on its admin server until beginShutdown", async () => {
+  const a = startNamed("a");
+  try {
+    const runtime = await Runtime.start(
+      options({ admin: { hostname: "127.0.0.1", port: 0, address: "127.0.0.1:0" } }),
+      [planOf("web", [a.port])],
+    );
+    try {
+      const url = `http://127.0.0.1:${runtime.adminAddr!.port}/readyz`;
+      const ready = await fetch(url);
+      await ready.body?.cancel();
+      assert.equal(ready.status, 200);
+      runtime.beginShutdown();
+      const stopping = await fetch(url);
+      await stopping.body?.cancel();
+      assert.equal(stopping.status, 503);
+      assert.equal(await nameVia(runtime.addresses.get("web")!), "a", "still accepting");
+    } finally {
+      await runtime.stop();
+    }
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("Runtime.start fails on a taken port and leaves nothing running", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const listeners = [
+      listener("first"),
+      { ...listener("second"), port: taken.addr.port },
+    ];
+    await assert.rejects(
+      Runtime.start(options({ listeners }), []),
+      (error: Error) => {
+        assert.match(error.message, /^Cannot start listeners: /);
+        assert.ok(error.cause instanceof Deno.errors.AddrInUse);
+        return true;
+      },
+    );
+  } finally {
+    taken.close();
+  }
+});
