@@ -319,7 +319,7 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
           response = options.onError(error);
         }
       }
-      const keepAlive = head.keepAlive && !signal.aborted;
+      const keepAlive = head.keepAlive && request !== undefined && !signal.aborted;
       await writeResponse(c, response, head.method === "HEAD", !keepAlive);
       if (!keepAlive) return;
     }
