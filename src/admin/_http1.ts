@@ -224,18 +224,14 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
     return c;
   };
 
-  /** Closes `c` after `ms` unless cancelled; `fired()` tells whether it did. */
+  /** Closes `c` after `ms` unless cancelled. */
   const deadline = (c: Connection, ms: number) => {
-    let hasFired = false;
     const timer = setTimeout(() => {
-      hasFired = true;
+      if (c.isClosed) return;
       stats.timedOut++;
       c.close();
     }, ms);
-    return {
-      cancel: () => clearTimeout(timer),
-      fired: () => hasFired,
-    };
+    return { cancel: () => clearTimeout(timer) };
   };
 
   const serveConnection = async (c: Connection) => {
