@@ -5,6 +5,10 @@
  * common soft limit of 1,024 runs out near 500 connections; after that `accept` and
  * `connect` fail with `EMFILE` for everyone, admin and health checks included.
  *
+ * Deno raises its soft limit to the hard limit when it starts, so the soft limit read at
+ * run time is usually the hard one: raising it means raising the hard limit (`ulimit -Hn`,
+ * systemd `LimitNOFILE`, the container runtime's `nofile`).
+ *
  * @module
  */
 
@@ -51,14 +55,39 @@ export function parseOpenFilesLimit(text: string): OpenFilesLimit | undefined {
 }
 
 /**
- * Reads this process's open-file limits from `/proc/self/limits`.
+ * Reads this process's open-file limits.
  *
- * @returns the limits, or `undefined` where the file does not exist (not Linux) or cannot
- *   be read; never throws
+ * Deno guards `/proc/self` behind `--allow-all`, so this reads `/proc/self/limits` when that
+ * is allowed, and otherwise asks `sh -c "ulimit -Sn; ulimit -Hn"` (a child inherits the
+ * limits) when running `sh` is allowed. It never prompts for a permission.
+ *
+ * @returns the limits, or `undefined` when neither source is available (not Linux, or
+ *   neither permission granted); never throws
  */
 export function readOpenFilesLimit(): OpenFilesLimit | undefined {
+  if (Deno.build.os !== "linux" && Deno.build.os !== "darwin") return undefined;
+  if (Deno.build.os === "linux") {
+    try {
+      return parseOpenFilesLimit(Deno.readTextFileSync(LIMITS_PATH));
+    } catch {
+      // NotCapable without --allow-all: try the shell.
+    }
+  }
   try {
-    return parseOpenFilesLimit(Deno.readTextFileSync(LIMITS_PATH));
+    if (Deno.permissions.querySync({ name: "run", command: "sh" }).state !== "granted") {
+      return undefined;
+    }
+    const out = new Deno.Command("sh", {
+      args: ["-c", "ulimit -Sn; ulimit -Hn"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (!out.success) return undefined;
+    const [soft, hard] = new TextDecoder().decode(out.stdout).trim().split(/\s+/);
+    const s = parseLimit(soft ?? "");
+    const h = parseLimit(hard ?? "");
+    return s === undefined || h === undefined ? undefined : { soft: s, hard: h };
   } catch {
     return undefined;
   }

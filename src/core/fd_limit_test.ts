@@ -29,12 +29,10 @@ Deno.test("parseOpenFilesLimit returns undefined without a valid line", () => {
   assert.equal(parseOpenFilesLimit("Max open files  lots  4096  files"), undefined);
 });
 
-Deno.test("readOpenFilesLimit reads this process's limit where /proc exists", async () => {
+Deno.test("readOpenFilesLimit reads this process's limit", async () => {
   const limit = readOpenFilesLimit();
-  if (Deno.build.os !== "linux") {
-    assert.equal(limit, undefined);
-    return;
-  }
+  if (Deno.build.os !== "linux") return;
+  // Tests run with --allow-run (or --allow-all), so one of the two sources is available.
   assert.ok(limit !== undefined);
   assert.ok(limit.soft > 0 && limit.soft <= limit.hard, JSON.stringify(limit));
   // The same number the shell reports for this process's children.
@@ -82,4 +80,31 @@ Deno.test("fdLimitWarning: the reserve is an option", () => {
   assert.equal(fdLimitWarning(100, [50], { reservedFds: 0 }), undefined);
   assert.match(fdLimitWarning(100, [50], { reservedFds: 1 }) ?? "", /about 49 connections fit/);
   assert.match(fdLimitWarning(10, [50]) ?? "", /about 0 connections fit/);
+});
+
+Deno.test("readOpenFilesLimit: the shell fallback and /proc agree, under a low limit", async () => {
+  if (Deno.build.os !== "linux") return;
+  const module = new URL("./fd_limit.ts", import.meta.url).href;
+  const script = `import { readOpenFilesLimit } from ${JSON.stringify(module)};
+    console.log(JSON.stringify(readOpenFilesLimit()));`;
+  // `deno eval` would grant every permission; a file run with `deno run` does not.
+  const file = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(file, script);
+  const run = async (...flags: string[]) => {
+    const out = await new Deno.Command("bash", {
+      // Both limits: Deno raises its soft limit to the hard one at start.
+      args: ["-c", 'ulimit -n 777 && exec "$0" run "$@"', Deno.execPath(), ...flags, file],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  };
+  try {
+    const all = JSON.parse(await run("--allow-all"));
+    assert.deepEqual(all, { soft: 777, hard: 777 });
+    assert.deepEqual(JSON.parse(await run("--allow-read", "--allow-run=sh")), all);
+    assert.equal(await run("--allow-read"), "undefined");
+  } finally {
+    await Deno.remove(file);
+  }
 });
