@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { probeHttp, probeTcp } from "./probe.ts";
+import { isLocalNetworkError, probeHttp, probeTcp } from "./probe.ts";
 import {
   acceptAndClose,
   closedPort,
@@ -190,4 +190,40 @@ Deno.test("probeHttp: a path with spaces or line breaks is refused", async () =>
     assert.equal(result.ok, false);
     assert.match(result.error ?? "", /^invalid HTTP path/);
   }
+});
+
+Deno.test("isLocalNetworkError: running out of descriptors or ports is local", () => {
+  const withCode = (code: string, message: string) => Object.assign(new Error(message), { code });
+  const cases: [unknown, boolean][] = [
+    [withCode("EMFILE", "Too many open files (os error 24)"), true],
+    [withCode("ENFILE", "Too many open files in system (os error 23)"), true],
+    [withCode("EADDRNOTAVAIL", "Cannot assign requested address (os error 99)"), true],
+    [withCode("ENOBUFS", "No buffer space available (os error 105)"), true],
+    [new Error("Too many open files (os error 24)"), true],
+    [new Error("Cannot assign requested address (os error 99)"), true],
+    [withCode("ECONNREFUSED", "Connection refused (os error 111)"), false],
+    [withCode("ETIMEDOUT", "Connection timed out (os error 110)"), false],
+    [withCode("EHOSTUNREACH", "No route to host (os error 113)"), false],
+    [new Error("Connection reset by peer (os error 104)"), false],
+    [new Error("timed out"), false],
+    ["EMFILE", false],
+    [undefined, false],
+  ];
+  for (const [error, expected] of cases) {
+    assert.equal(isLocalNetworkError(error), expected, String(error));
+  }
+});
+
+Deno.test("isLocalNetworkError: a real refused connect is the backend's fault", async () => {
+  const error = await Deno.connect({ hostname: HOST, port: closedPort() }).then(
+    (conn) => {
+      conn.close();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof Error);
+  assert.equal(isLocalNetworkError(error), false);
+  const result = await probeTcp({ host: HOST, port: closedPort() }, { timeoutMs: 1000 });
+  assert.equal(result.isLocalError, undefined);
 });
