@@ -7,6 +7,7 @@ import type { Command } from "@commander-js/extra-typings";
 import type { Config, ListenerConfig } from "../config/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
+import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
 import { Runtime, type RuntimeOptions } from "../runtime/mod.ts";
 import { healthPlan } from "./_health.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
@@ -98,6 +99,12 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
 
 async function serve(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
   const log = getLogger("serve");
+  const fdLimit = readOpenFilesLimit();
+  const fdWarning = fdLimit &&
+    fdLimitWarning(fdLimit.soft, source.listeners.map((l) => l.maxConnections), {
+      hardLimit: fdLimit.hard,
+    });
+  if (fdWarning) log.warn(fdWarning);
   let admin: RuntimeOptions["admin"];
   if (config.settings.adminAddress !== "") {
     const { host, port } = parseHostPort(config.settings.adminAddress);
