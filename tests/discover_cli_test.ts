@@ -86,6 +86,7 @@ Deno.test("discover -o json prints the documented contract from a live API", asy
         excluded: [],
         warnings: [],
       }],
+      warnings: [],
     });
   });
 });

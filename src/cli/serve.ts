@@ -12,7 +12,7 @@ import { getLogger, writeOut } from "../log/mod.ts";
 import { Pool } from "../pool/mod.ts";
 import { ProxyListener } from "../proxy/mod.ts";
 import { HealthScheduler, type HealthTransition } from "../health/mod.ts";
-import { healthPlan } from "./_health.ts";
+import { healthTargetsOf } from "../resolve/mod.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { type AdminServer, type AdminSnapshot, startAdminServer } from "../admin/mod.ts";
 import { parseHostPort } from "../core/address.ts";
@@ -73,8 +73,7 @@ function bindHost(listener: ListenerConfig): string {
  */
 async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
   const plans = source.plans;
-  const { targets } = healthPlan(plans, source.listeners, source.inventory());
-  const health = await probeAll(targets, DEFAULT_CHECK_CONCURRENCY, signal);
+  const health = await probeAll(healthTargetsOf(plans), DEFAULT_CHECK_CONCURRENCY, signal);
   writeOut(renderPlans(plans, { format: "table", explain: true, health }));
   const problems: string[] = [];
   const tryBind = (what: string, address: string, hostname: string, port: number) => {
@@ -164,7 +163,7 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
   }
   const apply = (plans: readonly PoolPlan[]) => {
     for (const plan of plans) pools.get(plan.name)?.update(backendsOf(plan));
-    health.update(healthPlan(plans, source.listeners, source.inventory()).targets);
+    health.update(healthTargetsOf(plans));
   };
   apply(source.plans);
 

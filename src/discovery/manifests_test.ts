@@ -70,6 +70,8 @@ function examplePool(
       },
     ],
     warnings: [],
+    inputWarnings: [],
+    healthTargets: [],
   };
 }
 

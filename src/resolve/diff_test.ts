@@ -3,7 +3,15 @@ import type { PlannedBackend, PoolPlan } from "../core/plan.ts";
 import { diffPlans } from "./mod.ts";
 
 function plan(backends: PlannedBackend[]): PoolPlan {
-  return { name: "web", listenerAddress: ":80", backends, excluded: [], warnings: [] };
+  return {
+    name: "web",
+    listenerAddress: ":80",
+    backends,
+    excluded: [],
+    warnings: [],
+    inputWarnings: [],
+    healthTargets: [],
+  };
 }
 
 function backend(host: string, overrides: Partial<PlannedBackend> = {}): PlannedBackend {
