@@ -232,7 +232,9 @@ export function resolvePool(
 
   const matched = matchServices(inventory, spec, portName, plan);
   if (matched.length === 0) {
-    if (spec.service === undefined) {
+    // A Service with the port in another protocol is already explained by its exclusion.
+    const explained = plan.excluded.some((e) => e.reason === "unsupported-protocol");
+    if (spec.service === undefined && !explained) {
       const where = spec.namespace === undefined
         ? "any namespace"
         : `namespace "${spec.namespace}"`;

@@ -230,7 +230,6 @@ const CASES: Case[] = [
       reason: "unsupported-protocol",
       detail: 'port "http" is UDP; only TCP is supported',
     }],
-    warnings: ['No annotated Service in any namespace has a port named "http"'],
   },
   {
     name: "kube-dns style UDP and TCP ports of one number: the TCP twin is named",
@@ -265,7 +264,6 @@ const CASES: Case[] = [
       reason: "unsupported-protocol",
       detail: 'port "http" is SCTP; only TCP is supported',
     }],
-    warnings: ['No annotated Service in any namespace has a port named "http"'],
   },
   {
     name: "no annotated Service: the Services with the port but no annotation are named",
