@@ -278,3 +278,94 @@ Deno.test("discover --explain says which terminating endpoints still take connec
     terminating: true,
   }]);
 });
+
+Deno.test("discover --watch says when a backend becomes a terminating fallback", async () => {
+  await using fake = await FakeKubeApi.start();
+  const headless: KubeObject = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: "web",
+      namespace: "shop",
+      annotations: { "nautiluslb.cloudresty.io/enabled": "true" },
+    },
+    spec: { clusterIP: "None", ports: [{ name: "http", protocol: "TCP", port: 80 }] },
+  };
+  const slice = (conditions: Record<string, boolean>): KubeObject => ({
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: "web-abc",
+      namespace: "shop",
+      labels: { "kubernetes.io/service-name": "web" },
+    },
+    addressType: "IPv4",
+    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    endpoints: [{
+      addresses: ["10.244.1.7"],
+      conditions,
+      nodeName: "node-a",
+      targetRef: { kind: "Pod", name: "web-1", namespace: "shop" },
+    }],
+  });
+  fake.upsert(headless);
+  fake.upsert(slice({ ready: true, serving: true, terminating: false }));
+  const kubeconfig = await fake.kubeconfig();
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/config.yaml`,
+      `settings:
+  kubeconfigPath: ${JSON.stringify(kubeconfig)}
+  logLevel: warning
+configurations:
+  - name: web
+    listenerAddress: ":80"
+    backendPortName: http
+    namespace: shop
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/main.ts", "discover", "-c", `${dir}/config.yaml`, "--watch"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let stdout = "";
+    const reading = (async () => {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
+    })();
+    const stderr = new Response(child.stderr).text();
+    const until = async (what: string, check: () => boolean) => {
+      const deadline = performance.now() + 15_000;
+      while (!check()) {
+        if (performance.now() > deadline) {
+          throw new Error(`Timed out waiting for ${what}: ${stdout}`);
+        }
+        await delay(10);
+      }
+    };
+    try {
+      await until("the first table", () => stdout.includes("10.244.1.7:8080"));
+      fake.upsert(slice({ ready: false, serving: true, terminating: true }));
+      await until("the change", () => stdout.includes("~ 10.244.1.7:8080"));
+      assert.match(
+        stdout,
+        /Z {2}web {2}~ 10\.244\.1\.7:8080 {2}shop\/web node-a {2}serving-terminating \(the Service has no ready endpoint; still serving\)/,
+      );
+      fake.upsert(slice({ ready: false, serving: false, terminating: true }));
+      await until("the removal", () => stdout.includes("- 10.244.1.7:8080"));
+      assert.match(
+        stdout,
+        /- 10\.244\.1\.7:8080 {2}shop\/web node-a {2}terminating \(endpoint is terminating\)/,
+      );
+    } finally {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await reading;
+      assert.equal(status.code, 0, await stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -92,6 +92,19 @@ function renderChanges(
           : JSON.stringify({ time, pool: plan.name, change: "removed", backend: b, reason }),
       );
     }
+    for (const c of diff.changed) {
+      if (!c.fields.includes("terminating")) continue;
+      const b = c.after;
+      const note = b.terminating === true
+        ? "serving-terminating (the Service has no ready endpoint; still serving)"
+        : "no longer a terminating fallback";
+      lines.push(
+        format === "table"
+          ? `${time}  ${plan.name}  ~ ${b.address}  ${b.service ?? ""} ${b.node ?? ""}  ${note}`
+            .replace(/ +$/, "")
+          : JSON.stringify({ time, pool: plan.name, change: "changed", backend: b, reason: note }),
+      );
+    }
     if (plan.fingerprint !== undefined && plan.fingerprint !== prev.fingerprint) {
       lines.push(
         format === "table"

@@ -53,3 +53,9 @@ Deno.test("diffPlans() sees draining and Service moves", () => {
     ["draining", "service"],
   ]);
 });
+
+Deno.test("diffPlans() sees a backend become a terminating fallback", () => {
+  const before = plan([backend("10.0.0.1", { node: "n1" })]);
+  const after = plan([backend("10.0.0.1", { node: "n1", terminating: true })]);
+  assert.deepEqual(diffPlans(before, after).changed.map((c) => c.fields), [["terminating"]]);
+});
