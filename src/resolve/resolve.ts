@@ -83,8 +83,8 @@ class PlanBuilder {
   readonly #owners = new Map<string, string>();
   /** `first\0second` → duplicate count and one example address. */
   readonly #duplicates = new Map<string, { count: number; example: string }>();
-  /** Address → its check, for the first source of each address. */
-  readonly #checks = new Map<string, HealthCheckSpec>();
+  /** The check of `backends[i]`, until `build` sorts them together. */
+  readonly #checks: (HealthCheckSpec | undefined)[] = [];
   /** Service key → the listener's check with that Service's annotations applied. */
   readonly #serviceChecks = new Map<string, HealthCheckSpec>();
   /** Bad health annotations; reported after the resolution warnings. */
@@ -108,8 +108,7 @@ class PlanBuilder {
     if (first === undefined) {
       this.#owners.set(backend.address, owner);
       this.backends.push(backend);
-      const check = this.#checkOf(via);
-      if (check !== undefined) this.#checks.set(backend.address, check);
+      this.#checks.push(this.#checkOf(via));
       return;
     }
     // The same Service listing an address twice (overlapping slices during an update) is
@@ -168,18 +167,21 @@ class PlanBuilder {
       );
     }
     this.warnings.push(...this.#healthWarnings);
-    sortEntries(this.backends, (b) => b);
+    const checks = this.#checks;
+    const order = sortEntries(this.backends.map((_, i) => i), (i) => this.backends[i]!);
+    const backends = order.map((i) => this.backends[i]!);
     sortEntries(this.excluded, (e) => e);
     const healthTargets: HealthTarget[] = [];
-    for (const b of this.backends) {
-      const check = this.#checks.get(b.address);
+    for (const i of order) {
+      const check = checks[i];
       if (check === undefined) continue;
+      const b = this.backends[i]!;
       healthTargets.push({ key: b.address, pool: spec.name, host: b.host, port: b.port, check });
     }
     return {
       name: spec.name,
       listenerAddress: spec.listenerAddress,
-      backends: this.backends,
+      backends,
       excluded: this.excluded,
       warnings: this.warnings,
       inputWarnings: this.inputWarnings,
@@ -608,6 +610,7 @@ function resolveNodePort(
     }
   }
   if (nodes.length === 0) plan.warn(`Service ${m.key}: the inventory has no nodes`);
+  const via = { service: m, isNodePort: true };
   let fallbackNodes = 0;
   for (const node of nodes) {
     if (node.exclusion !== undefined || node.host === undefined) {
@@ -651,7 +654,7 @@ function resolveNodePort(
       service: m.key,
       node: node.name,
       ...(verdict === "serving-terminating" ? { terminating: true } : {}),
-    }, { service: m, isNodePort: true });
+    }, via);
   }
   if (fallbackNodes > 0) {
     plan.warn(
@@ -704,67 +707,66 @@ function resolveEndpoints(
     );
     return;
   }
-  const candidates: {
-    ep: EndpointInfo;
-    host: string;
-    port: number;
-    isIp: boolean;
-    type: string;
-  }[] = [];
+  const slices: { slice: EndpointSliceInfo; port: number; isIp: boolean }[] = [];
+  let candidates = 0;
+  // kube-proxy (KEP-1669): with no ready endpoint for the port, serving terminating ones
+  // still take new connections rather than dropping them.
+  let hasReady = false;
   for (const slice of sliceIndex.get(m.key) ?? []) {
     const slicePort = slice.ports.find((p) => p.name === portName);
     if (slicePort === undefined) continue;
     const isIp = slice.addressType === "IPv4" || slice.addressType === "IPv6";
+    slices.push({ slice, port: slicePort.port, isIp });
     for (const ep of slice.endpoints) {
       // Kubernetes: addresses are fungible and consumers may use only the first.
       const host = ep.addresses[0];
       if (host === undefined || host === "") continue;
-      candidates.push({ ep, host, port: slicePort.port, isIp, type: slice.addressType });
+      candidates++;
+      if (isIp && isReady(ep)) hasReady = true;
     }
   }
-  if (candidates.length === 0) {
+  if (candidates === 0) {
     plan.warn(`Service ${m.key} has no endpoints for port "${portName}"`);
     return;
   }
-  // kube-proxy (KEP-1669): with no ready endpoint for the port, serving terminating ones
-  // still take new connections rather than dropping them.
-  const hasReady = candidates.some((c) => c.isIp && isReady(c.ep));
+  const via = { service: m, isNodePort: false };
   let fallback = 0;
-  for (const { ep, host, port, isIp, type } of candidates) {
-    const address = formatHostPort(host, port);
-    const who = {
-      address,
-      service: m.key,
-      ...(ep.nodeName === undefined ? {} : { node: ep.nodeName }),
-      ...(ep.podName === undefined ? {} : { pod: ep.podName }),
-    };
-    if (!isIp) {
-      plan.exclude({
-        ...who,
-        reason: "unsupported-address-type",
-        detail: `address type ${type} is not supported`,
-      });
-    } else if (ep.terminating === true) {
-      if (!hasReady && isServingTerminating(ep)) {
-        fallback++;
-        plan.include({ ...who, host, port, weight, terminating: true }, {
-          service: m,
-          isNodePort: false,
+  for (const { slice, port, isIp } of slices) {
+    for (const ep of slice.endpoints) {
+      const host = ep.addresses[0];
+      if (host === undefined || host === "") continue;
+      const address = formatHostPort(host, port);
+      const who = {
+        address,
+        service: m.key,
+        ...(ep.nodeName === undefined ? {} : { node: ep.nodeName }),
+        ...(ep.podName === undefined ? {} : { pod: ep.podName }),
+      };
+      if (!isIp) {
+        plan.exclude({
+          ...who,
+          reason: "unsupported-address-type",
+          detail: `address type ${slice.addressType} is not supported`,
         });
-        continue;
+      } else if (ep.terminating === true) {
+        if (!hasReady && isServingTerminating(ep)) {
+          fallback++;
+          plan.include({ ...who, host, port, weight, terminating: true }, via);
+          continue;
+        }
+        // New connections must not go to a pod on its way out; the pool drains the old ones.
+        plan.exclude({
+          ...who,
+          reason: "terminating",
+          detail: ep.serving === false
+            ? "endpoint is terminating"
+            : "endpoint is terminating, still serving",
+        });
+      } else if (ep.ready === false) {
+        plan.exclude({ ...who, reason: "not-ready", detail: "endpoint is not ready" });
+      } else {
+        plan.include({ ...who, host, port, weight }, via);
       }
-      // New connections must not go to a pod on its way out; the pool drains the old ones.
-      plan.exclude({
-        ...who,
-        reason: "terminating",
-        detail: ep.serving === false
-          ? "endpoint is terminating"
-          : "endpoint is terminating, still serving",
-      });
-    } else if (ep.ready === false) {
-      plan.exclude({ ...who, reason: "not-ready", detail: "endpoint is not ready" });
-    } else {
-      plan.include({ ...who, host, port, weight }, { service: m, isNodePort: false });
     }
   }
   if (fallback > 0) {
