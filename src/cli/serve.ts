@@ -9,7 +9,7 @@ import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
 import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
 import { Runtime, type RuntimeOptions } from "../runtime/mod.ts";
-import { healthPlan } from "./_health.ts";
+import { healthTargetsOf } from "../resolve/mod.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { parseHostPort } from "../core/address.ts";
 import { CliError, EXIT_BAD, EXIT_OK } from "./_errors.ts";
@@ -61,7 +61,7 @@ function bindHost(listener: ListenerConfig): string {
  */
 async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
   const plans = source.plans;
-  const { targets } = healthPlan(plans, source.listeners, source.inventory());
+  const targets = healthTargetsOf(plans);
   const health = await probeAll(targets, DEFAULT_CHECK_CONCURRENCY, signal);
   writeOut(renderPlans(plans, { format: "table", explain: true, health }));
   const problems: string[] = [];
@@ -118,7 +118,7 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
   try {
     runtime = await Runtime.start({
       listeners: source.listeners,
-      healthTargets: (plans) => healthPlan(plans, source.listeners, source.inventory()).targets,
+      healthTargets: healthTargetsOf,
       discovery: () => ({ source: source.kind, ...source.status() }),
       admin,
       signal,

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import type { BackendMode } from "../core/pool_spec.ts";
+import { parseDurationMs } from "../core/duration.ts";
+import type { BackendMode, HealthCheckSpec } from "../core/pool_spec.ts";
 
 /** A Service joins pools only when this annotation is `"true"`. */
 export const ANNOTATION_ENABLED = "nautiluslb.cloudresty.io/enabled";
@@ -25,12 +26,16 @@ export const LABEL_SERVICE_NAME = "kubernetes.io/service-name";
 export const ANNOTATION_PREFIX = "nautiluslb.cloudresty.io/";
 /** Per-Service health-check overrides: `health-check-{interval,timeout,rise,fall,port}`. */
 export const HEALTH_ANNOTATION_PREFIX = `${ANNOTATION_PREFIX}health-check-`;
+/** The health-check settings a Service may override, as annotation suffixes, in check order. */
+export const HEALTH_ANNOTATION_KEYS = ["interval", "timeout", "rise", "fall", "port"] as const;
+/** One of {@linkcode HEALTH_ANNOTATION_KEYS}. */
+export type HealthAnnotationKey = typeof HEALTH_ANNOTATION_KEYS[number];
 /** Every annotation NautilusLB reads; others under its prefix are reported as unknown. */
 export const KNOWN_ANNOTATIONS: readonly string[] = [
   ANNOTATION_ENABLED,
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_WEIGHT,
-  ...["interval", "timeout", "rise", "fall", "port"].map((k) => HEALTH_ANNOTATION_PREFIX + k),
+  ...HEALTH_ANNOTATION_KEYS.map((k) => HEALTH_ANNOTATION_PREFIX + k),
 ];
 
 /** Largest weight the weight annotation accepts. */
@@ -61,3 +66,68 @@ export function parseWeight(text: string): number | undefined {
 
 /** The accepted spellings of the backend-mode annotation, for messages. */
 export const BACKEND_MODE_NAMES: readonly string[] = BACKEND_MODES;
+
+/** Largest rise or fall count a health annotation accepts. */
+export const MAX_HEALTH_COUNT = 100;
+
+/**
+ * Applies a Service's `nautiluslb.cloudresty.io/health-check-{interval,timeout,rise,fall,port}`
+ * annotations to the listener's check. A bad value keeps the listener's value and adds one
+ * warning to `warnings`, in {@linkcode HEALTH_ANNOTATION_KEYS} order.
+ *
+ * @param base the listener's check; never mutated
+ * @param annotations the Service's `metadata.annotations`
+ * @param serviceKey `namespace/name`, for the warnings
+ * @param warnings receives one message per ignored annotation
+ * @returns a new check, or `base` itself when no annotation applies
+ */
+export function applyHealthAnnotations(
+  base: HealthCheckSpec,
+  annotations: Readonly<Record<string, string>>,
+  serviceKey: string,
+  warnings: string[],
+): HealthCheckSpec {
+  const out: { -readonly [K in keyof HealthCheckSpec]: HealthCheckSpec[K] } = { ...base };
+  let changed = false;
+  for (const key of HEALTH_ANNOTATION_KEYS) {
+    const name = HEALTH_ANNOTATION_PREFIX + key;
+    const raw = annotations[name];
+    if (raw === undefined) continue;
+    const bad = (why: string) =>
+      warnings.push(`Service ${serviceKey}: annotation ${name} "${raw}" ignored: ${why}`);
+    if (key === "interval" || key === "timeout") {
+      let ms: number;
+      try {
+        ms = parseDurationMs(raw);
+      } catch (error) {
+        bad(error instanceof Error ? error.message : String(error));
+        continue;
+      }
+      if (ms < 1) {
+        bad("must be at least 1ms");
+        continue;
+      }
+      if (key === "interval") out.intervalMs = ms;
+      else out.timeoutMs = ms;
+      changed = true;
+      continue;
+    }
+    const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+    if (key === "port") {
+      if (!(n >= 1 && n <= 65535)) {
+        bad("port must be an integer in range 1-65535");
+        continue;
+      }
+      out.port = n;
+    } else {
+      if (!(n >= 1 && n <= MAX_HEALTH_COUNT)) {
+        bad(`${key} must be an integer in range 1-${MAX_HEALTH_COUNT}`);
+        continue;
+      }
+      if (key === "rise") out.rise = n;
+      else out.fall = n;
+    }
+    changed = true;
+  }
+  return changed ? out : base;
+}

@@ -7,7 +7,7 @@
  * ```ts
  * const runtime = await Runtime.start({
  *   listeners,
- *   healthTargets: (plans) => healthPlan(plans, listeners, undefined).targets,
+ *   healthTargets: healthTargetsOf,
  *   discovery: () => ({ source: "static", state: "synced" }),
  * }, plans);
  * // ... runtime.apply(newPlans) on every change
