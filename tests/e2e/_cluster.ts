@@ -150,6 +150,7 @@ function collectionPath(kind: string, namespace?: string): string {
 export interface AuditEvent {
   readonly verb: string;
   readonly requestURI: string;
+  readonly userAgent?: string;
   readonly user: { readonly username: string };
   readonly objectRef?: {
     readonly resource?: string;
