@@ -50,6 +50,7 @@ export interface FakeKubeApiOptions {
  * - `garbage`: `200` with text that is not JSON (a watch keeps streaming after the line)
  * - `server-error`: `500` with a `Status` body
  * - `unauthorized` / `forbidden`: `401` / `403` with a `Status` body
+ * - `gone`: `410 Gone` (a watch only; a list is answered normally)
  * - `hang`: a watch gets `200` headers and then never a byte, ignoring `timeoutSeconds`;
  *   a list gets no answer at all
  */
@@ -60,6 +61,7 @@ export type FakeFault =
   | "server-error"
   | "unauthorized"
   | "forbidden"
+  | "gone"
   | "hang";
 
 /** Which requests a {@linkcode FakeFault} applies to. */
@@ -430,7 +432,10 @@ export class FakeKubeApi {
     const params = url.searchParams;
     const isWatch = params.get("watch") === "1" || params.get("watch") === "true";
     const fault = this.#fault;
-    if (fault && (fault.on === "both" || fault.on === (isWatch ? "watch" : "list"))) {
+    if (
+      fault && (fault.on === "both" || fault.on === (isWatch ? "watch" : "list")) &&
+      !(fault.fault === "gone" && !isWatch)
+    ) {
       return this.#faulty(fault.fault, isWatch);
     }
     return isWatch
@@ -525,6 +530,8 @@ export class FakeKubeApi {
         });
       case "server-error":
         return status(500, "InternalError", "etcdserver: request timed out");
+      case "gone":
+        return status(410, "Expired", `too old resource version: 1 (${this.#rv})`);
       case "unauthorized":
         return status(401, "Unauthorized", "Unauthorized");
       case "forbidden":

@@ -151,6 +151,7 @@ export class ApiClient {
     const controller = new AbortController();
     const onAbort = () => controller.abort(this.#signal.reason);
     this.#signal.addEventListener("abort", onAbort, { once: true });
+    if (this.#signal.aborted) onAbort();
     const timer = setTimeout(
       () =>
         controller.abort(
@@ -160,6 +161,13 @@ export class ApiClient {
     );
     try {
       const res = await this.stream(path, controller.signal);
+      // An abort racing with the response leaves the body unaborted: cancel it ourselves.
+      const cancelBody = () => void res.body?.cancel(controller.signal.reason).catch(() => {});
+      if (controller.signal.aborted) {
+        cancelBody();
+        throw controller.signal.reason;
+      }
+      controller.signal.addEventListener("abort", cancelBody, { once: true });
       return await readBody(res);
     } finally {
       clearTimeout(timer);

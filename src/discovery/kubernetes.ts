@@ -104,8 +104,19 @@ export interface KubernetesDiscoveryOptions {
 
 /** Default event-coalescing window. */
 export const DEFAULT_COALESCE_MS = 5;
+/** How often an unreachable API is probed for its return. */
+const REACHABILITY_PROBE_MS = 1_000;
 /** The same failure of one reflector is logged again at most this often. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
+
+/** The last failure logged for one reflector, to rate-limit repeats and recoveries. */
+interface LoggedFailure {
+  readonly message: string;
+  readonly atMs: number;
+  suppressed: number;
+  isRecovered: boolean;
+  recoveryLoggedAtMs: number;
+}
 
 /**
  * Watches Services, Nodes and EndpointSlices and keeps an {@linkcode Inventory}.
@@ -140,8 +151,11 @@ export class KubernetesDiscovery {
   #lastStatusKey = "";
   #finished: Promise<void> = Promise.resolve();
   #syncWaiters: (() => void)[] = [];
+  /** The reachability probe while the API is unreachable; settles when it stops. */
+  #probe: Promise<void> = Promise.resolve();
+  #isProbing = false;
   /** Per reflector: the last failure logged and when, to rate-limit repeats. */
-  readonly #logged = new Map<Reflector, { message: string; atMs: number; suppressed: number }>();
+  readonly #logged = new Map<Reflector, LoggedFailure>();
 
   /**
    * Checks the options only; nothing is requested before {@linkcode KubernetesDiscovery.start}.
@@ -217,7 +231,7 @@ export class KubernetesDiscovery {
     }
     this.#reportStatus();
     const loops = this.#reflectors.map((r) => r.run());
-    this.#finished = Promise.all(loops).then(
+    this.#finished = Promise.all(loops).then(() => this.#probe).then(
       () => this.#shutdown(),
       (error) => {
         // Loops catch everything; this is a last guard so `finished` never rejects.
@@ -288,12 +302,14 @@ export class KubernetesDiscovery {
 
   #markSynced(r: Reflector): void {
     const logged = this.#logged.get(r);
-    if (logged) {
-      this.#logged.delete(r);
-      logger.info("Watching {what} again{suppressed}", {
-        what: r.describe(),
-        suppressed: logged.suppressed > 0 ? ` (${logged.suppressed} more failures not logged)` : "",
-      });
+    if (logged && !logged.isRecovered) {
+      // Rate-limited like failures: a watch that keeps opening and failing logs neither each
+      // failure nor each recovery.
+      logged.isRecovered = true;
+      if (Date.now() - logged.recoveryLoggedAtMs >= ERROR_LOG_INTERVAL_MS) {
+        logged.recoveryLoggedAtMs = Date.now();
+        logger.info("Watching {what} again", { what: r.describe() });
+      }
     }
     if (!this.#isInitialSynced && this.#reflectors.every((x) => x.isSynced)) {
       this.#isInitialSynced = true;
@@ -312,14 +328,56 @@ export class KubernetesDiscovery {
       last === undefined || last.message !== message || now - last.atMs >= ERROR_LOG_INTERVAL_MS
     ) {
       const suppressed = last?.suppressed ?? 0;
-      this.#logged.set(r, { message, atMs: now, suppressed: 0 });
+      this.#logged.set(r, {
+        message,
+        atMs: now,
+        suppressed: 0,
+        isRecovered: false,
+        recoveryLoggedAtMs: last?.recoveryLoggedAtMs ?? -Infinity,
+      });
       logger.warn("{message}; retrying with backoff{suppressed}", {
         message,
         failure: classifyError(error),
         suppressed: suppressed > 0 ? ` (${suppressed} similar failures not logged)` : "",
       });
-    } else last.suppressed++;
+    } else {
+      last.suppressed++;
+      last.isRecovered = false;
+    }
     this.#reportStatus();
+    if (classifyError(error) === "unreachable") this.#probeUntilReachable();
+  }
+
+  /**
+   * While a reflector cannot reach the API, asks `GET /api` once per
+   * {@linkcode REACHABILITY_PROBE_MS} and ends every backoff wait as soon as it answers, so
+   * the first change after an outage applies within about a second instead of after the
+   * remainder of a multi-second backoff. One probe for all reflectors; refused connections
+   * cost the API server nothing, and failures other than "unreachable" (5xx, 401/403, bad
+   * bodies) keep their full backoff.
+   */
+  #probeUntilReachable(): void {
+    if (this.#isProbing || !this.#client) return;
+    this.#isProbing = true;
+    const client = this.#client;
+    const { signal } = this.#options;
+    const interval = Math.min(REACHABILITY_PROBE_MS, this.#backoff.maxMs);
+    const isUnreachable = () =>
+      this.#reflectors.some((r) =>
+        r.error !== undefined && classifyError(r.error) === "unreachable"
+      );
+    this.#probe = (async () => {
+      while (!signal.aborted && isUnreachable()) {
+        await sleep(interval, signal);
+        if (signal.aborted) break;
+        try {
+          const res = await client.get("/api");
+          if (res.status < 500) this.#waker.wake();
+        } catch {
+          // Still unreachable.
+        }
+      }
+    })().finally(() => this.#isProbing = false);
   }
 
   #reportStatus(): void {
@@ -481,4 +539,17 @@ function describeError(r: Reflector): string {
   const failure = classifyError(error);
   const label = failure === "unauthorized" || failure === "forbidden" ? `${failure}: ` : "";
   return redactSecrets(`Cannot watch ${r.describe()}: ${label}${detail}`);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

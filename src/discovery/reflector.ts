@@ -15,6 +15,7 @@ import {
   type ApiClient,
   ApiError,
   apiError,
+  classifyError,
   excerpt,
   GoneError,
   InvalidResponseError,
@@ -64,19 +65,23 @@ export interface StoredObject {
 }
 
 /**
- * Wakes sleeping retries early: when one request reaches the API again, the loops backing off
- * from the same outage retry now instead of finishing a multi-second wait.
+ * Wakes retries that wait out an unreachable API: when the API answers again, the loops
+ * backing off from the same outage retry now instead of finishing a multi-second wait. Waits
+ * after other failures (5xx, 401/403, bad bodies) are not cut short, so they keep their backoff.
  */
 export class RetryWaker {
   readonly #sleepers = new Set<() => void>();
 
-  /** Ends every current backoff wait. */
+  /** Ends every current wakeable wait. */
   wake(): void {
     for (const wake of [...this.#sleepers]) wake();
   }
 
-  /** Waits `ms`, until {@linkcode RetryWaker.wake}, or until `signal` aborts, whichever is first. */
-  sleep(ms: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Waits `ms`, or until `signal` aborts, or (when `isWakeable`) until
+   * {@linkcode RetryWaker.wake}, whichever is first.
+   */
+  sleep(ms: number, signal: AbortSignal, isWakeable = false): Promise<void> {
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
       const done = () => {
@@ -87,7 +92,7 @@ export class RetryWaker {
       };
       const timer = setTimeout(done, ms);
       signal.addEventListener("abort", done, { once: true });
-      this.#sleepers.add(done);
+      if (isWakeable) this.#sleepers.add(done);
     });
   }
 }
@@ -120,7 +125,7 @@ export interface ReflectorOptions {
    * hung proxies). @default {watchTimeoutSeconds * 1000 + 30000}
    */
   readonly watchIdleTimeoutMs?: number;
-  /** Shared early wake-up of backoff waits. @default {a private one} */
+  /** Ends waits after an unreachable API early (see {@linkcode RetryWaker}). @default {a private one} */
   readonly waker?: RetryWaker;
   /** The store changed. */
   onChange(): void;
@@ -216,7 +221,6 @@ export class Reflector {
           this.#synced();
         }
         const outcome = await this.#watch(resourceVersion, {
-          onOpen: () => this.#synced(),
           onProgress: (rv) => {
             resourceVersion = rv;
             attempt = 0;
@@ -245,18 +249,16 @@ export class Reflector {
         }
         this.error = error;
         this.#options.onError(error);
-        await this.#waker.sleep(this.#delay(attempt++), signal);
+        const isWakeable = classifyError(error) === "unreachable";
+        await this.#waker.sleep(this.#delay(attempt++), signal, isWakeable);
       }
     }
   }
 
   #synced(): void {
-    const wasFailing = this.error !== undefined;
     this.isSynced = true;
     this.error = undefined;
     this.#options.onSynced();
-    // The API answers again: siblings backing off from the same outage need not wait.
-    if (wasFailing) this.#waker.wake();
   }
 
   #delay(attempt: number): number {
@@ -324,7 +326,7 @@ export class Reflector {
    */
   async #watch(
     resourceVersion: string,
-    on: { onOpen(): void; onProgress(resourceVersion: string): void },
+    on: { onProgress(resourceVersion: string): void },
   ): Promise<"healthy" | "quick"> {
     const { signal } = this.#options;
     const target = await this.#options.resolveTarget();
@@ -346,6 +348,7 @@ export class Reflector {
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort(); // aborted while the target was resolved
     let idleTimer: ReturnType<typeof setTimeout> | undefined;
     const armIdle = () => {
       clearTimeout(idleTimer);
@@ -360,20 +363,35 @@ export class Reflector {
     const startedAt = Date.now();
     let events = 0;
     let reader: ReadableStreamDefaultReader<string> | undefined;
+    let confirmTimer: ReturnType<typeof setTimeout> | undefined;
     try {
       armIdle();
       const res = await this.#options.client.stream(`${target.path}?${query}`, controller.signal);
+      // An abort racing with the response leaves the body unaborted: cancel it ourselves, or a
+      // read would wait for the server's timeout.
+      const cancelBody = () =>
+        void (reader ?? res.body)?.cancel(controller.signal.reason).catch(() => {});
+      if (controller.signal.aborted) {
+        cancelBody();
+        throw controller.signal.reason;
+      }
+      controller.signal.addEventListener("abort", cancelBody, { once: true });
       if (res.status !== 200) {
         const { body } = await readBody(res);
         if (res.status === 410) throw new GoneError(statusMessage(body) ?? "410 Gone");
         throw apiError(res.status, body, `GET ${target.path}?watch=1`);
       }
       if (!res.body) return "quick";
-      on.onOpen();
+      // After a failure, an open stream is not proof yet (a proxy may answer 200 and then send
+      // garbage): report recovery on the first valid event or once it stayed open a while.
+      if (this.error === undefined) this.#synced();
+      else confirmTimer = setTimeout(() => this.#synced(), WATCH_MIN_HEALTHY_MS);
       reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       for (;;) {
         const { value, done } = await reader.read();
+        // A cancelled body ends like a finished one: an abort (idle timeout) is a failure.
+        if (controller.signal.aborted) throw controller.signal.reason;
         if (done) break;
         armIdle();
         buffer += value;
@@ -384,12 +402,17 @@ export class Reflector {
           if (line === "") continue;
           events++;
           const rv = this.#applyEvent(target.kind, parseEvent(line, target.path));
+          if (this.error !== undefined) {
+            clearTimeout(confirmTimer);
+            this.#synced();
+          }
           if (rv) on.onProgress(rv);
         }
       }
       if (buffer.trim() !== "") parseEvent(buffer.trim(), target.path);
     } finally {
       clearTimeout(idleTimer);
+      clearTimeout(confirmTimer);
       signal.removeEventListener("abort", onAbort);
       if (reader) await reader.cancel().catch(() => {});
     }
