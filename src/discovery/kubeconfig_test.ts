@@ -184,3 +184,65 @@ Deno.test("loadKubeConfig explains where it looked when nothing is found", async
     );
   });
 });
+
+const TOKEN = "tok-4f9a1c7e2b";
+const PASSWORD = "pw-8d3e6b0a51";
+const CLIENT_KEY = btoa("-----BEGIN PRIVATE KEY-----\nkey-7c2e9f\n-----END PRIVATE KEY-----\n");
+
+function errorTexts(error: unknown): string {
+  const parts: string[] = [Deno.inspect(error, { depth: 10 })];
+  for (let e: unknown = error; e instanceof Error; e = e.cause) parts.push(e.message, e.stack ?? "");
+  return parts.join("\n");
+}
+
+Deno.test("loadKubeConfig keeps secrets out of a parse error of a malformed file", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/config`;
+    await Deno.writeTextFile(
+      path,
+      [
+        "apiVersion: v1",
+        "clusters:",
+        "- name: c",
+        "  cluster:",
+        `    server: https://admin:${PASSWORD}@c:6443`,
+        "users:",
+        "- name: c",
+        "  user:",
+        `    token: ${TOKEN}`,
+        `    password: ${PASSWORD}`,
+        `    client-key-data: ${CLIENT_KEY}`,
+        "   bad: indentation",
+        "",
+      ].join("\n"),
+    );
+    const error = await loadKubeConfig({ kubeconfigPath: path }).then(
+      () => assert.fail("a malformed kubeconfig must not load"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof Error);
+    assert.match(error.message, new RegExp(`^Cannot read kubeconfig '${path}': `));
+    const text = errorTexts(error);
+    for (const secret of [TOKEN, PASSWORD, CLIENT_KEY, "key-7c2e9f"]) {
+      assert.ok(!text.includes(secret), `the error shows ${secret}: ${text}`);
+    }
+  });
+});
+
+Deno.test("KubeCredentials never shows the user-info of a server URL; it becomes basic auth", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/config`;
+    await Deno.writeTextFile(
+      path,
+      kubeconfigText({ context: "c", server: `https://admin:${PASSWORD}@c:6443`, token: "" })
+        .replace("    token: \n", "    {}\n").replace("  user:\n    {}", "  user: {}"),
+    );
+    const creds = await loadKubeConfig({ kubeconfigPath: path });
+    assert.equal(creds.server, "https://c:6443");
+    assert.ok(!creds.describe().includes(PASSWORD), creds.describe());
+    assert.ok(!Deno.inspect(creds).includes(PASSWORD));
+    const auth = await creds.requestAuth();
+    assert.equal(auth.server, "https://c:6443");
+    assert.equal(auth.headers["Authorization"], `Basic ${btoa(`admin:${PASSWORD}`)}`);
+  });
+});

@@ -303,3 +303,72 @@ for (const fault of ["unauthorized", "forbidden"] as const) {
     await assertRecovers(h, `after-${fault}`);
   });
 }
+
+Deno.test("no credential appears in any log line or status at trace level", async () => {
+  const token = "tok-5e1b9d0c77";
+  const password = "pw-c40f2a9e13";
+  const logs: string[] = [];
+  await setupLogging({ level: "trace", write: (line) => logs.push(line) });
+  await using fake = await FakeKubeApi.start({ token });
+  populate(fake);
+  const dir = await Deno.makeTempDir({ prefix: "nautiluslb-redact-test-" });
+  try {
+    const kubeconfigPath = `${dir}/config`;
+    await Deno.writeTextFile(
+      kubeconfigPath,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters:",
+        "- name: c",
+        "  cluster:",
+        `    server: http://admin:${password}@127.0.0.1:${fake.port}`,
+        "    insecure-skip-tls-verify: true",
+        "users:",
+        "- name: c",
+        "  user:",
+        `    token: ${token}`,
+        "contexts:",
+        "- name: c",
+        "  context: { cluster: c, user: c }",
+        "current-context: c",
+        "",
+      ].join("\n"),
+    );
+    const ac = new AbortController();
+    const statuses: DiscoveryStatus[] = [];
+    const discovery = new KubernetesDiscovery({
+      kubeconfigPath,
+      namespaces: "all",
+      signal: ac.signal,
+      backoff: { initialMs: 20, maxMs: 100 },
+      onChange: () => {},
+      onStatus: (s) => statuses.push(s),
+    });
+    const initial = await discovery.start();
+    assert.equal(initial.nodes.size, 2, "the token still authenticates");
+    // Failures that echo requests and bodies: 401, a body that is not a list, garbage.
+    fake.setFault("unauthorized");
+    fake.dropWatches();
+    await delay(300);
+    fake.setFault("html", "list");
+    fake.compact();
+    await delay(300);
+    fake.setFault(undefined);
+    fake.sendRaw(`{"token": "${token}", "url": "http://admin:${password}@x"}`);
+    await delay(300);
+    ac.abort();
+    await discovery.finished;
+    const logged = logs.join("\n");
+    assert.match(logged, /Kubernetes discovery using .*server http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(logged, /unauthorized/);
+    const reported = JSON.stringify(statuses);
+    for (const secret of [token, password]) {
+      assert.ok(!logged.includes(secret), `a log line shows ${secret}`);
+      assert.ok(!reported.includes(secret), `a status shows ${secret}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await resetLogging();
+  }
+});
