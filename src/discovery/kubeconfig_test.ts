@@ -191,7 +191,9 @@ const CLIENT_KEY = btoa("-----BEGIN PRIVATE KEY-----\nkey-7c2e9f\n-----END PRIVA
 
 function errorTexts(error: unknown): string {
   const parts: string[] = [Deno.inspect(error, { depth: 10 })];
-  for (let e: unknown = error; e instanceof Error; e = e.cause) parts.push(e.message, e.stack ?? "");
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    parts.push(e.message, e.stack ?? "");
+  }
   return parts.join("\n");
 }
 
