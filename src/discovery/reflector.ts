@@ -10,7 +10,6 @@
  *
  * @module
  */
-import type { EndpointSliceInfo, NodeInfo, ServiceInfo } from "../core/inventory.ts";
 import {
   type ApiClient,
   ApiError,
@@ -23,17 +22,20 @@ import {
   statusMessage,
 } from "./api_client.ts";
 import {
-  endpointSliceFromObject,
-  endpointSlicesFromEndpoints,
-  nodeFromObject,
-  serviceFromObject,
-} from "./convert.ts";
+  asList,
+  convertObject,
+  objectKey,
+  type ObjectKind,
+  parseEvent,
+  sameStore,
+  type StoredObject,
+  type WatchEvent,
+} from "./_wire.ts";
+
+export type { ObjectKind, StoredObject };
 
 /** The parts of an inventory a reflector feeds. */
 export type ResourceName = "services" | "nodes" | "endpoints";
-
-/** API object kinds a reflector converts. */
-export type ObjectKind = "Service" | "Node" | "EndpointSlice" | "Endpoints";
 
 /** Where a resource is listed and watched, e.g. `{ path: "/api/v1/nodes", kind: "Node" }`. */
 export interface ResourceTarget {
@@ -57,12 +59,6 @@ export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
 export const DEFAULT_WATCH_IDLE_GRACE_MS = 30_000;
 /** A watch that ends cleanly this quickly without events is retried with backoff, not at once. */
 const WATCH_MIN_HEALTHY_MS = 1_000;
-
-/** An API object as stored: its resourceVersion and its inventory entries (key, info). */
-export interface StoredObject {
-  readonly resourceVersion: string;
-  readonly entries: readonly (readonly [string, ServiceInfo | NodeInfo | EndpointSliceInfo])[];
-}
 
 /**
  * Wakes retries that wait out an unreachable API: when the API answers again, the loops
@@ -135,33 +131,6 @@ export interface ReflectorOptions {
   onError(error: unknown): void;
   /** The API answered `404` for the resource: the caller should look for it again. */
   onNotFound?(): void;
-}
-
-interface RawObject {
-  readonly metadata?: {
-    readonly name?: string;
-    readonly namespace?: string;
-    readonly resourceVersion?: string;
-  };
-  readonly [field: string]: unknown;
-}
-
-type EventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
-  "ADDED",
-  "MODIFIED",
-  "DELETED",
-  "BOOKMARK",
-  "ERROR",
-]);
-
-interface WatchEvent {
-  readonly type: EventType;
-  readonly object: RawObject & {
-    readonly code?: number;
-    readonly message?: string;
-    readonly reason?: string;
-  };
 }
 
 /** Ends a watch so the loop lists again without counting it as a failure. */
@@ -450,98 +419,4 @@ export class Reflector {
       }
     }
   }
-}
-
-/** Parses one watch line; anything but a JSON event with a known type and an object is an error. */
-function parseEvent(line: string, path: string): WatchEvent {
-  let event: unknown;
-  try {
-    event = JSON.parse(line);
-  } catch (cause) {
-    throw new InvalidResponseError(
-      `Watch of ${path} sent a line that is not JSON: ${excerpt(line)}`,
-      { cause },
-    );
-  }
-  if (
-    event === null || typeof event !== "object" || !("type" in event) ||
-    typeof event.type !== "string" || !EVENT_TYPES.has(event.type) || !("object" in event) ||
-    event.object === null || typeof event.object !== "object"
-  ) {
-    throw new InvalidResponseError(
-      `Watch of ${path} sent a line that is not a watch event: ${excerpt(line)}`,
-    );
-  }
-  return event as WatchEvent;
-}
-
-/**
- * The list in a `200` body, or `undefined` when it is not one. A list has an `items` array;
- * `items: null` is accepted only from a body that says it is a `…List`.
- */
-function asList(
-  body: unknown,
-):
-  | { items: readonly RawObject[]; metadata?: { resourceVersion?: string; continue?: string } }
-  | undefined {
-  if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
-  const { items, kind, metadata } = body as { items?: unknown; kind?: unknown; metadata?: unknown };
-  const meta = metadata !== null && typeof metadata === "object"
-    ? metadata as { resourceVersion?: string; continue?: string }
-    : undefined;
-  if (Array.isArray(items)) {
-    return { items: items as RawObject[], ...(meta ? { metadata: meta } : {}) };
-  }
-  if (items === null && typeof kind === "string" && kind.endsWith("List")) {
-    return { items: [], ...(meta ? { metadata: meta } : {}) };
-  }
-  return undefined;
-}
-
-/** The store key of an API object: `namespace/name`, or `name` for Nodes. */
-export function objectKey(kind: ObjectKind, object: RawObject): string | undefined {
-  const name = object.metadata?.name;
-  if (!name) return undefined;
-  return kind === "Node" ? name : `${object.metadata?.namespace ?? ""}/${name}`;
-}
-
-/** Converts one API object into its inventory entries (Endpoints may give several slices). */
-function convertObject(
-  kind: ObjectKind,
-  object: RawObject,
-): { key: string; stored: StoredObject } | undefined {
-  const key = objectKey(kind, object);
-  if (key === undefined) return undefined;
-  let entries: StoredObject["entries"];
-  try {
-    switch (kind) {
-      case "Service":
-        entries = [[key, serviceFromObject(object)]];
-        break;
-      case "Node":
-        entries = [[key, nodeFromObject(object)]];
-        break;
-      case "EndpointSlice":
-        entries = [[key, endpointSliceFromObject(object)]];
-        break;
-      case "Endpoints":
-        entries = endpointSlicesFromEndpoints(object).map((slice) => [
-          `${slice.namespace}/${slice.name}`,
-          slice,
-        ]);
-        break;
-    }
-  } catch {
-    // A malformed object is left out rather than stopping the watch of the rest.
-    return undefined;
-  }
-  return { key, stored: { resourceVersion: object.metadata?.resourceVersion ?? "", entries } };
-}
-
-function sameStore(a: Map<string, StoredObject>, b: Map<string, StoredObject>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [key, value] of b) {
-    if (a.get(key)?.resourceVersion !== value.resourceVersion) return false;
-  }
-  return true;
 }
