@@ -1,0 +1,181 @@
+/**
+ * Which Services feed a listener's pool: opted in by annotation, in the namespace, matching
+ * `service` and `serviceSelector`, with a TCP port of the listener's port name. Explains, as
+ * warnings and exclusions of the plan, a named Service that does not feed it, a pool that no
+ * Service feeds, and several Services merged into one pool.
+ *
+ * @module
+ */
+import type { Inventory, ServiceInfo, ServicePortInfo } from "../core/inventory.ts";
+import type { ExcludedBackend } from "../core/plan.ts";
+import type { PoolSpec } from "../core/pool_spec.ts";
+import { ANNOTATION_ENABLED } from "./annotations.ts";
+import type { PlanBuilder } from "./_plan_builder.ts";
+
+/** Services a warning names before it says "and N more". */
+const MAX_NAMES_IN_WARNING = 10;
+
+/** One Service that passed the filters, with the port the listener wants. */
+export interface MatchedService {
+  /** `namespace/name`. */
+  readonly key: string;
+  readonly service: ServiceInfo;
+  readonly port: ServicePortInfo;
+}
+
+/**
+ * The Services that feed the pool, sorted by key. Warns on `plan` when none does (unless
+ * `spec.service` names one, which gets its own explanation) and when several are merged.
+ */
+export function matchServices(
+  inventory: Inventory,
+  spec: PoolSpec,
+  portName: string,
+  plan: PlanBuilder,
+): MatchedService[] {
+  const matched = spec.service === undefined
+    ? matchAll(inventory, spec, portName, plan)
+    : matchNamed(inventory, spec, spec.service, portName, plan);
+  if (matched.length === 0) {
+    // A Service with the port in another protocol is already explained by its exclusion.
+    const explained = plan.excluded.some((e) => e.reason === "unsupported-protocol");
+    if (spec.service === undefined && !explained) {
+      const where = spec.namespace === undefined
+        ? "any namespace"
+        : `namespace "${spec.namespace}"`;
+      plan.warn(
+        `No annotated Service in ${where} has a port named "${portName}"` +
+          unannotatedHint(inventory, spec, portName),
+      );
+    }
+  } else if (matched.length > 1) {
+    plan.warn(
+      `Services ${listNames(matched.map((m) => m.key))} all have a port named "${portName}" ` +
+        `and are merged into one pool; set "service" or "serviceSelector" to narrow it`,
+    );
+  }
+  return matched;
+}
+
+/** The Service `spec.service` names, or none with the reason it does not feed the pool. */
+function matchNamed(
+  inventory: Inventory,
+  spec: PoolSpec,
+  key: string,
+  portName: string,
+  plan: PlanBuilder,
+): MatchedService[] {
+  const service = inventory.services.get(key);
+  const named = `Service ${key} named by "service"`;
+  if (service === undefined) {
+    plan.warn(`${named} is not in the inventory`);
+  } else if (spec.namespace !== undefined && service.namespace !== spec.namespace) {
+    plan.warn(`${named} is outside namespace "${spec.namespace}"`);
+  } else if (!isEnabled(service)) {
+    plan.warn(`${named} lacks annotation ${ANNOTATION_ENABLED}: "true"`);
+  } else if (!matchesSelector(service, spec.serviceSelector)) {
+    plan.warn(`${named} does not match "serviceSelector"`);
+  } else {
+    const port = findPort(service, portName);
+    if (port === undefined) {
+      const names = service.ports.map((p) => p.name === "" ? "(unnamed)" : `"${p.name}"`);
+      plan.exclude({
+        service: key,
+        reason: "port-name-mismatch",
+        detail: `no port named "${portName}"; ports are ${names.join(", ") || "none"}`,
+      });
+    } else if (!isTcp(port)) {
+      plan.exclude(unsupportedProtocol(key, service, port));
+    } else {
+      return [{ key, service, port }];
+    }
+  }
+  return [];
+}
+
+/** Every Service in scope with the port, sorted by key; non-TCP ports are excluded. */
+function matchAll(
+  inventory: Inventory,
+  spec: PoolSpec,
+  portName: string,
+  plan: PlanBuilder,
+): MatchedService[] {
+  const matched: MatchedService[] = [];
+  for (const [key, service] of inventory.services) {
+    if (spec.namespace !== undefined && service.namespace !== spec.namespace) continue;
+    if (!isEnabled(service) || !matchesSelector(service, spec.serviceSelector)) continue;
+    const port = findPort(service, portName);
+    if (port === undefined) continue;
+    if (!isTcp(port)) {
+      plan.exclude(unsupportedProtocol(key, service, port));
+      continue;
+    }
+    matched.push({ key, service, port });
+  }
+  return matched.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+function isEnabled(service: ServiceInfo): boolean {
+  return service.annotations[ANNOTATION_ENABLED] === "true";
+}
+
+function matchesSelector(
+  service: ServiceInfo,
+  selector: Readonly<Record<string, string>> | undefined,
+): boolean {
+  if (selector === undefined) return true;
+  for (const key in selector) {
+    if (service.labels[key] !== selector[key]) return false;
+  }
+  return true;
+}
+
+function findPort(service: ServiceInfo, portName: string): ServicePortInfo | undefined {
+  return service.ports.find((p) => p.name === portName);
+}
+
+function isTcp(port: ServicePortInfo): boolean {
+  return port.protocol === "" || port.protocol.toUpperCase() === "TCP";
+}
+
+/** A UDP or SCTP port: named, with a TCP port of the same number when the Service has one. */
+function unsupportedProtocol(
+  key: string,
+  service: ServiceInfo,
+  port: ServicePortInfo,
+): ExcludedBackend {
+  const twin = service.ports.find((p) => p.port === port.port && isTcp(p));
+  const hint = twin === undefined
+    ? ""
+    : `; port ${twin.name === "" ? "(unnamed)" : `"${twin.name}"`} is TCP on the same number`;
+  return {
+    service: key,
+    reason: "unsupported-protocol",
+    detail: `port "${port.name}" is ${port.protocol}; only TCP is supported${hint}`,
+  };
+}
+
+/**
+ * When no annotated Service has the port: the Services in scope that have it but lack the
+ * opt-in annotation, as a hint to append to the warning (`""` when none).
+ */
+function unannotatedHint(inventory: Inventory, spec: PoolSpec, portName: string): string {
+  const keys: string[] = [];
+  for (const [key, service] of inventory.services) {
+    if (spec.namespace !== undefined && service.namespace !== spec.namespace) continue;
+    if (isEnabled(service) || !matchesSelector(service, spec.serviceSelector)) continue;
+    if (findPort(service, portName) !== undefined) keys.push(key);
+  }
+  if (keys.length === 0) return "";
+  keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const what = keys.length === 1 ? "Service" : "Services";
+  const verb = keys.length === 1 ? "has it but lacks" : "have it but lack";
+  return `; ${what} ${listNames(keys)} ${verb} annotation ${ANNOTATION_ENABLED}: "true"`;
+}
+
+/** `a, b, c`, or the first ten and `and N more`. */
+function listNames(keys: readonly string[]): string {
+  const shown = keys.slice(0, MAX_NAMES_IN_WARNING).join(", ");
+  const more = keys.length - MAX_NAMES_IN_WARNING;
+  return more > 0 ? `${shown} and ${more} more` : shown;
+}
