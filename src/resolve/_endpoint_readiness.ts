@@ -28,7 +28,7 @@ export interface LocalEndpoints {
   readonly servingTerminating: ReadonlySet<string>;
 }
 
-/** The nodes running a Service's ready and serving-terminating endpoints; endpoints without a node are skipped. */
+/** The nodes running a Service's ready and serving-terminating endpoints; unplaced ones skipped. */
 export function localEndpoints(slices: readonly EndpointSliceInfo[]): LocalEndpoints {
   const ready = new Set<string>();
   const servingTerminating = new Set<string>();

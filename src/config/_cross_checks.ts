@@ -1,0 +1,146 @@
+/**
+ * Checks across values: duplicate listener names and backends, listen and admin address
+ * conflicts, listeners without backends, a `service` outside the listener's `namespace`. They
+ * read the raw data defensively, so they run (and report) even where other parts of the
+ * document are invalid.
+ *
+ * @module
+ */
+import { formatHostPort, parseHostPort } from "../core/address.ts";
+import { DEFAULT_ADMIN_ADDRESS } from "./defaults.ts";
+import { type ConfigIssue, formatPath } from "./issue.ts";
+import { type Bound, boundAddress, BoundAddresses, overlaps } from "./_address_conflicts.ts";
+import type { Locator } from "./_locate.ts";
+import { key } from "./_messages.ts";
+import { isRawMap, type Path } from "./_raw.ts";
+import { checkAddress, checkDns1123Label } from "./schema.ts";
+
+/**
+ * Every cross-field problem of the raw document `data`, in the order found. Never throws:
+ * values of the wrong type are skipped (the schema reports them).
+ */
+export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (!isRawMap(data)) return issues;
+  const listeners = Array.isArray(data.configurations) ? data.configurations : [];
+  const names = new Map<string, number>();
+  const bound = new BoundAddresses();
+
+  listeners.forEach((item: unknown, i) => {
+    if (!isRawMap(item)) return;
+    const here: Path = ["configurations", i];
+
+    if (typeof item.name === "string" && item.name !== "") {
+      const first = names.get(item.name);
+      if (first === undefined) names.set(item.name, i);
+      else {
+        issues.push(
+          at.issue(
+            [...here, "name"],
+            `duplicate listener name ${JSON.stringify(item.name)}: already used by ${
+              formatPath(["configurations", first])
+            }`,
+          ),
+        );
+      }
+    }
+
+    const address = boundAddress([...here, "listenerAddress"], item.listenerAddress);
+    if (address !== undefined) {
+      const other = bound.firstOverlap(address);
+      if (other !== undefined) issues.push(conflict(address, other, at));
+      bound.add(address);
+    }
+
+    const hasPortName = item.backendPortName !== undefined;
+    const hasBackends = item.backends !== undefined &&
+      !(Array.isArray(item.backends) && item.backends.length === 0);
+    if (!hasPortName && !hasBackends) {
+      issues.push(
+        at.issue(
+          here,
+          `a listener needs ${key("backendPortName")} or a non-empty ${key("backends")} list`,
+        ),
+      );
+    }
+
+    if (
+      typeof item.service === "string" && typeof item.namespace === "string" &&
+      checkDns1123Label(item.namespace) === undefined
+    ) {
+      const serviceNamespace = item.service.split("/")[0]!;
+      if (
+        item.service.includes("/") && checkDns1123Label(serviceNamespace) === undefined &&
+        serviceNamespace !== item.namespace
+      ) {
+        issues.push(
+          at.issue(
+            [...here, "service"],
+            `service ${JSON.stringify(item.service)} is outside namespace ${
+              JSON.stringify(item.namespace)
+            }`,
+          ),
+        );
+      }
+    }
+
+    if (Array.isArray(item.backends)) issues.push(...duplicateBackends(here, item.backends, at));
+  });
+
+  const settings = isRawMap(data.settings) ? data.settings : {};
+  if (settings.adminAddress === undefined) {
+    const admin = boundAddress(["settings", "adminAddress"], DEFAULT_ADMIN_ADDRESS)!;
+    for (const listener of bound.all) {
+      if (overlaps(listener, admin)) {
+        issues.push(
+          at.issue(
+            listener.path,
+            `address ${JSON.stringify(listener.text)} conflicts with the default ${
+              formatPath(admin.path)
+            } ${JSON.stringify(admin.text)}: set another one, or "" to disable it`,
+          ),
+        );
+      }
+    }
+  } else {
+    const admin = boundAddress(["settings", "adminAddress"], settings.adminAddress);
+    const other = admin && bound.firstOverlap(admin);
+    if (admin !== undefined && other !== undefined) issues.push(conflict(admin, other, at));
+  }
+  return issues;
+}
+
+function conflict(address: Bound, other: Bound, at: Locator): ConfigIssue {
+  return at.issue(
+    address.path,
+    `address ${JSON.stringify(address.text)} conflicts with ${formatPath(other.path)} ${
+      JSON.stringify(other.text)
+    }`,
+  );
+}
+
+function duplicateBackends(here: Path, backends: unknown[], at: Locator): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Map<string, number>();
+  backends.forEach((entry, j) => {
+    const text = isRawMap(entry) ? entry.address : entry;
+    if (typeof text !== "string" || checkAddress(text, { isHostRequired: true }) !== undefined) {
+      return;
+    }
+    const { host, port } = parseHostPort(text);
+    const normal = formatHostPort(host.toLowerCase(), port);
+    const first = seen.get(normal);
+    if (first === undefined) seen.set(normal, j);
+    else {
+      issues.push(
+        at.issue(
+          [...here, "backends", j],
+          `duplicate backend ${JSON.stringify(normal)}: already listed as ${
+            formatPath(["backends", first])
+          }`,
+        ),
+      );
+    }
+  });
+  return issues;
+}

@@ -1,0 +1,55 @@
+/**
+ * Legal but probably unintended settings of a valid config, as located warnings.
+ *
+ * @module
+ */
+import { formatDurationMs } from "../core/duration.ts";
+import type { ConfigIssue } from "./issue.ts";
+import type { Locator } from "./_locate.ts";
+import type { Path } from "./_raw.ts";
+import type { Config } from "./types.ts";
+
+/**
+ * The doubtful settings of a valid `config`: a connect timeout above the request timeout, a
+ * probe timeout above its interval, maglev settings with another balancer.
+ */
+export function warningsOf(config: Config, at: Locator): ConfigIssue[] {
+  const warnings: ConfigIssue[] = [];
+  config.configurations.forEach((l, i) => {
+    const here: Path = ["configurations", i];
+    if (l.connectTimeoutMs > l.requestTimeoutMs) {
+      const path = at.has([...here, "connectTimeout"])
+        ? [...here, "connectTimeout"]
+        : [...here, "requestTimeout"];
+      warnings.push(
+        at.issue(
+          path,
+          `connectTimeout ${formatDurationMs(l.connectTimeoutMs)} is longer than requestTimeout ${
+            formatDurationMs(l.requestTimeoutMs)
+          }: connect attempts end when requestTimeout runs out`,
+        ),
+      );
+    }
+    const hc = l.healthCheck;
+    if (hc.enabled && hc.timeoutMs > hc.intervalMs) {
+      warnings.push(
+        at.issue(
+          [...here, "healthCheck", "timeout"],
+          `timeout ${formatDurationMs(hc.timeoutMs)} is longer than interval ${
+            formatDurationMs(hc.intervalMs)
+          }: a slow probe delays the next one`,
+        ),
+      );
+    }
+    if (l.balancer !== "maglev" && at.has([...here, "maglev"])) {
+      warnings.push(
+        at.issue(
+          [...here, "maglev"],
+          `maglev settings have no effect with balancer ${JSON.stringify(l.balancer)}`,
+          "key",
+        ),
+      );
+    }
+  });
+  return warnings;
+}
