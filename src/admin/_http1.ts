@@ -26,6 +26,7 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
+import { errorMessage } from "../core/error_message.ts";
 
 /** Options of {@linkcode serveHttp1}; every field is required, defaults live with the caller. */
 export interface Http1ServerOptions {
@@ -184,7 +185,7 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
           lastAcceptWarnAt = now;
           // The message only: formatting a stack trace can itself need a descriptor.
           logger.warn("Admin server cannot accept a connection, retrying: {error}", {
-            error: describe(error),
+            error: errorMessage(error),
           });
         }
         await sleep(backoffMs, signal);
@@ -197,7 +198,7 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
       }
       const c = track(conn);
       const task = serveConnection(c).catch((error) => {
-        logger.debug("Admin connection failed: {error}", { error: describe(error) });
+        logger.debug("Admin connection failed: {error}", { error: errorMessage(error) });
       }).finally(() => {
         c.close();
         conns.delete(c);
@@ -451,10 +452,6 @@ function plain(status: number, body: string): Response {
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function closeQuietly(conn: Deno.Conn): void {

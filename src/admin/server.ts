@@ -8,6 +8,7 @@
  * @module
  */
 import { getLogger, type Logger } from "../log/mod.ts";
+import { errorMessage } from "../core/error_message.ts";
 import { AdminMetrics } from "./metrics.ts";
 import { type Http1ServerStats, serveHttp1 } from "./_http1.ts";
 import type { AdminSnapshot, AdminSnapshotSource } from "./types.ts";
@@ -159,7 +160,7 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
     });
   } catch (cause) {
     if (cause instanceof RangeError) return Promise.reject(cause);
-    const message = cause instanceof Error ? cause.message : String(cause);
+    const message = errorMessage(cause);
     return Promise.reject(
       new Error(
         `Cannot start admin server on ${formatAddress(options.hostname, options.port)}: ${message}`,

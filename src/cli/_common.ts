@@ -5,6 +5,7 @@
  */
 import { type Config, ConfigError, formatIssue, loadConfigFile } from "../config/mod.ts";
 import { type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
+import { errorMessage } from "../core/error_message.ts";
 import { CliError, EXIT_BAD, EXIT_USAGE } from "./_errors.ts";
 
 /** Options every subcommand accepts (defined on the program). */
@@ -68,7 +69,7 @@ export function configLoadError(path: string, error: unknown, signal?: AbortSign
       { cause: error },
     );
   }
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = errorMessage(error);
   const message = signal?.aborted && error === signal.reason
     ? `Cannot read config ${JSON.stringify(path)}: interrupted: ${detail}`
     : /^Cannot read config /.test(detail)

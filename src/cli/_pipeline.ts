@@ -6,6 +6,7 @@
  */
 import type { Config, ListenerConfig } from "../config/mod.ts";
 import { EMPTY_INVENTORY, type Inventory } from "../core/inventory.ts";
+import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { loadManifests } from "../discovery/mod.ts";
 import { resolvePools } from "../resolve/mod.ts";
@@ -47,7 +48,7 @@ export async function inventoryFromManifests(
     return await loadManifests(path);
   } catch (error) {
     throw new CliError(
-      `Cannot read manifests ${path}: ${error instanceof Error ? error.message : error}`,
+      `Cannot read manifests ${path}: ${errorMessage(error)}`,
       EXIT_USAGE,
       { cause: error },
     );

@@ -10,6 +10,7 @@
  * @module
  */
 import type { KubeConfig } from "@kubernetes/client-node";
+import { errorMessage } from "../core/error_message.ts";
 
 /** The client library, loaded on first use: it costs ~80 MiB of RSS, so static pools skip it. */
 type ClientNode = typeof import("@kubernetes/client-node");
@@ -169,7 +170,7 @@ function readKubeconfigFile(lib: ClientNode, path: string): KubeConfig {
   } catch (cause) {
     // YAML errors quote an excerpt of the file, which may hold a token: keep the first line
     // (reason and position) only, redacted, and keep the original out of the cause chain.
-    const message = cause instanceof Error ? cause.message : String(cause);
+    const message = errorMessage(cause);
     const detail = redactSecrets(message.split("\n", 1)[0]!.trim());
     const safeCause = new Error(detail);
     if (cause instanceof Error) safeCause.name = cause.name;

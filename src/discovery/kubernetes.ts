@@ -9,6 +9,7 @@
  * @module
  */
 import type { DiscoveryState } from "../core/discovery_state.ts";
+import { errorMessage } from "../core/error_message.ts";
 import type {
   DiscoveryStatus,
   EndpointsSource,
@@ -462,7 +463,7 @@ export class KubernetesDiscovery {
  */
 function describeError(r: Reflector): string {
   const error = r.error;
-  let detail = error instanceof Error ? error.message : String(error);
+  let detail = errorMessage(error);
   if (
     error instanceof Error && error.cause instanceof Error && !detail.includes(error.cause.message)
   ) {

@@ -7,6 +7,7 @@
  */
 import { LineCounter, parseAllDocuments } from "yaml";
 import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
+import { errorMessage } from "../core/error_message.ts";
 import { convertObject } from "./convert.ts";
 
 /** An inventory read from manifests, with what the reader noticed on the way. */
@@ -44,7 +45,7 @@ export async function loadManifests(path: string): Promise<LoadedManifests> {
     const info = await Deno.stat(path);
     files = info.isDirectory ? await listManifestFiles(path) : [path];
   } catch (error) {
-    throw new Error(`Cannot read manifests from "${path}": ${messageOf(error)}`, {
+    throw new Error(`Cannot read manifests from "${path}": ${errorMessage(error)}`, {
       cause: error,
     });
   }
@@ -53,7 +54,7 @@ export async function loadManifests(path: string): Promise<LoadedManifests> {
     try {
       sources.push({ name: file, text: await Deno.readTextFile(file) });
     } catch (error) {
-      throw new Error(`Cannot read manifest "${file}": ${messageOf(error)}`, { cause: error });
+      throw new Error(`Cannot read manifest "${file}": ${errorMessage(error)}`, { cause: error });
     }
   }
   return parseManifests(sources);
@@ -102,7 +103,7 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
       try {
         content = document.toJS({ maxAliasCount: 1000 });
       } catch (error) {
-        errors.push(`${where(start)}: ${messageOf(error)}`);
+        errors.push(`${where(start)}: ${errorMessage(error)}`);
         return;
       }
       const doc = `document ${d + 1}`;
@@ -204,7 +205,7 @@ class Collector {
     try {
       converted = convertObject(object);
     } catch (error) {
-      this.#warnings.push(`${where}: ${messageOf(error)}; skipped`);
+      this.#warnings.push(`${where}: ${errorMessage(error)}; skipped`);
       return;
     }
     if (converted === undefined) return;
@@ -304,8 +305,4 @@ async function listManifestFiles(dir: string): Promise<string[]> {
   };
   await walk(dir);
   return files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
