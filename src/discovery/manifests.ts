@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { LineCounter, parseAllDocuments } from "yaml";
+import { isCollection, isPair, LineCounter, type Node, parseAllDocuments } from "yaml";
 import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { convertObject } from "./convert.ts";
@@ -27,6 +27,13 @@ export interface ManifestSource {
 }
 
 const MANIFEST_EXTENSIONS = [".yaml", ".yml", ".json"];
+
+/**
+ * Deepest nesting of maps and lists accepted in a manifest document. The deepest real objects,
+ * CustomResourceDefinitions with their OpenAPI schemas, need a few dozen levels; the YAML
+ * parser recurses per level and runs out of stack near a thousand.
+ */
+export const MAX_MANIFEST_DEPTH = 200;
 
 /**
  * Reads manifests from a file or a directory and builds an inventory.
@@ -76,8 +83,9 @@ export async function loadManifests(path: string): Promise<LoadedManifests> {
  * naming both places. Endpoints become EndpointSlices only for Services that have no
  * EndpointSlice of their own, as Kubernetes mirrors them.
  *
- * @throws {SyntaxError} when any document is not valid YAML; the message has one line per
- *   broken document, `name:line:column: problem`
+ * @throws {SyntaxError} when any document is not valid YAML or nests maps and lists deeper
+ *   than {@linkcode MAX_MANIFEST_DEPTH}; the message has one line per broken document,
+ *   `name:line:column: problem`
  */
 export function parseManifests(sources: readonly ManifestSource[]): LoadedManifests {
   const collector = new Collector();
@@ -91,6 +99,12 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
     };
     let hasObject = false;
     documents.forEach((document, d) => {
+      // Before the parser's own errors: past the limit they are mostly a stack overflow.
+      const tooDeep = firstTooDeep(document.contents);
+      if (tooDeep !== undefined) {
+        errors.push(`${where(tooDeep)}: nesting is deeper than ${MAX_MANIFEST_DEPTH} levels`);
+        return;
+      }
       const [error] = document.errors;
       if (error !== undefined) {
         // Later errors of one document are mostly echoes of the first.
@@ -128,6 +142,30 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
   // One line per broken document, each `name:line:column: problem`, first one first.
   if (errors.length > 0) throw new SyntaxError(errors.join("\n"));
   return collector.build();
+}
+
+/**
+ * The source offset of the first map or list (in document order) nested deeper than
+ * {@linkcode MAX_MANIFEST_DEPTH}, the top-level value being level 1; `undefined` when none is.
+ * Iterative, so it holds on documents deep enough to exhaust the stack.
+ */
+function firstTooDeep(contents: Node | null): number | undefined {
+  const stack: { node: unknown; depth: number }[] = [{ node: contents, depth: 1 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (!isCollection(node)) continue;
+    if (depth > MAX_MANIFEST_DEPTH) return node.range?.[0] ?? 0;
+    const children: unknown[] = [];
+    for (const item of node.items) {
+      if (isPair(item)) children.push(item.key, item.value);
+      else children.push(item);
+    }
+    // Reversed, so the first child is walked first and the result is in document order.
+    for (let i = children.length - 1; i >= 0; i--) {
+      stack.push({ node: children[i], depth: depth + 1 });
+    }
+  }
+  return undefined;
 }
 
 /** An object with a `kind`: what the API server would accept as one. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { PoolPlan } from "../core/plan.ts";
 import type { PoolSpec } from "../core/pool_spec.ts";
 import { resolvePools } from "../resolve/mod.ts";
-import { loadManifests, parseManifests } from "./manifests.ts";
+import { loadManifests, MAX_MANIFEST_DEPTH, parseManifests } from "./manifests.ts";
 
 const EXAMPLES = new URL("../../examples/cluster/", import.meta.url);
 const CLUSTERS = new URL("../../tests/fixtures/clusters/", import.meta.url);
@@ -241,6 +241,65 @@ Deno.test("parseManifests() fails with file:line:column for every broken documen
         "with a ]",
         "bad.yaml:6:4: Nested mappings are not allowed in compact mappings",
         "worse.json:1:17: Unexpected , in flow map",
+      ]);
+      return true;
+    },
+  );
+});
+
+/** A Service whose `metadata.labels` holds lists nested until the document has `levels` levels. */
+function nestedService(levels: number): string {
+  // The top-level map, `metadata` and `labels` are three levels; `x` holds the rest.
+  const lists = levels - 3;
+  return "kind: Service\napiVersion: v1\nmetadata:\n  name: deep\n  namespace: default\n" +
+    `  labels:\n    x: ${"[".repeat(lists)}${"]".repeat(lists)}\n`;
+}
+
+Deno.test("parseManifests() accepts nesting up to the limit, names the first level past it", () => {
+  const loaded = parseManifests([{ name: "ok.yaml", text: nestedService(MAX_MANIFEST_DEPTH) }]);
+  assert.deepEqual([...loaded.inventory.services.keys()], ["default/deep"]);
+
+  const limit = `nesting is deeper than ${MAX_MANIFEST_DEPTH} levels`;
+  // Line 7 is `    x: [[…`: the first list, at column 8, is level 4.
+  const column = 8 + (MAX_MANIFEST_DEPTH + 1 - 4);
+  assert.throws(
+    () => parseManifests([{ name: "deep.yaml", text: nestedService(MAX_MANIFEST_DEPTH + 1) }]),
+    (error: Error) => {
+      assert.equal(error.name, "SyntaxError");
+      assert.equal(error.message, `deep.yaml:7:${column}: ${limit}`);
+      return true;
+    },
+  );
+});
+
+Deno.test("parseManifests() fails with a located error, not a stack overflow, at depth 1,000", () => {
+  const deepFlow = "kind: Service\nmetadata: " + "[".repeat(1_000) + "]".repeat(1_000) + "\n";
+  const deepBlock = "kind: Node\nmetadata:\n" +
+    Array.from({ length: 1_000 }, (_, i) => `${" ".repeat(i + 1)}a:`).join("\n") + " 1\n";
+  const deepJson = '{"kind": "Service", "metadata": ' + '{"a": '.repeat(1_000) + "1" +
+    "}".repeat(1_000) + "}";
+  const limit = `nesting is deeper than ${MAX_MANIFEST_DEPTH} levels`;
+  const past = MAX_MANIFEST_DEPTH + 1;
+  assert.throws(
+    () =>
+      parseManifests([
+        { name: "flow.yaml", text: deepFlow },
+        { name: "block.yaml", text: deepBlock },
+        { name: "deep.json", text: deepJson },
+        { name: "bad.yaml", text: "kind: Node\nmetadata: {name: n1,, }\n" },
+      ]),
+    (error: Error) => {
+      assert.equal(error.name, "SyntaxError");
+      assert.doesNotMatch(error.message, /call stack/);
+      assert.deepEqual(error.message.split("\n"), [
+        // Level 2 is the first list, at column 11 after `metadata: `.
+        `flow.yaml:2:${11 + (past - 2)}: ${limit}`,
+        // Line n holds level n - 1 (the map under `metadata` is level 2) at column n - 1.
+        `block.yaml:${past + 1}:${past}: ${limit}`,
+        // Level 2 is the first `{"a": ` (6 columns), at column 33.
+        `deep.json:1:${33 + 6 * (past - 2)}: ${limit}`,
+        // The other documents are still checked and reported.
+        "bad.yaml:2:21: Unexpected , in flow map",
       ]);
       return true;
     },
