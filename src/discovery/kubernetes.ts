@@ -26,8 +26,8 @@ import {
   Reflector,
   type ResourceName,
   type ResourceTarget,
-  RetryWaker,
 } from "./reflector.ts";
+import { RetryWaker } from "./_retry_waker.ts";
 
 export type { DiscoveryState };
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { ApiClient, InvalidResponseError } from "./api_client.ts";
 import { loadKubeConfig } from "./kubeconfig.ts";
-import { Reflector, RetryWaker } from "./reflector.ts";
+import { Reflector } from "./reflector.ts";
+import { RetryWaker } from "./_retry_waker.ts";
 
 const NODE = {
   metadata: { name: "n1", resourceVersion: "5" },
