@@ -27,6 +27,7 @@
  */
 import type { Logger } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
+import { Http1Error, indexOfHeadEnd, type ParsedHead, parseHead } from "./_http1_head.ts";
 
 /** Options of {@linkcode serveHttp1}; every field is required, defaults live with the caller. */
 export interface Http1ServerOptions {
@@ -93,8 +94,6 @@ const REASONS: Record<number, string> = {
   503: "Service Unavailable",
 };
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\/[^ ]*) HTTP\/1\.([01])$/;
 const encoder = new TextEncoder();
 
 type State = "head" | "busy";
@@ -104,12 +103,6 @@ interface Connection {
   state: State;
   isClosed: boolean;
   close(): void;
-}
-
-class Http1Error extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
 }
 
 /**
@@ -368,78 +361,6 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
   })();
 
   return { addr, finished, stats };
-}
-
-interface ParsedHead {
-  readonly method: string;
-  readonly target: string;
-  readonly headers: [string, string][];
-  readonly keepAlive: boolean;
-  readonly bodyLength: number;
-}
-
-/** Index of the CRLFCRLF that ends a request head, or -1. */
-function indexOfHeadEnd(bytes: Uint8Array, from: number): number {
-  for (let i = from; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
-      return i;
-    }
-  }
-  return -1;
-}
-
-function parseHead(bytes: Uint8Array, maxHeaders: number): ParsedHead {
-  // latin1: every byte maps to one char, so nothing a client sends breaks decoding.
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  // RFC 9112 §2.2: ignore empty lines before the request line.
-  const lines = text.replace(/^(?:\r\n)+/, "").split("\r\n");
-  const match = REQUEST_LINE.exec(lines[0] ?? "");
-  if (match === null) throw new Http1Error(400, "bad request line");
-  if (lines.length - 1 > maxHeaders) throw new Http1Error(431, "too many header fields");
-  const headers: [string, string][] = [];
-  let connection = "";
-  let contentLength: string | undefined;
-  let hasTransferEncoding = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new Http1Error(400, "bad header field");
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new Http1Error(400, "bad header field");
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    if (hasControl(value)) throw new Http1Error(400, "bad header field");
-    const lower = name.toLowerCase();
-    if (lower === "connection") connection += `,${value.toLowerCase()}`;
-    if (lower === "transfer-encoding") hasTransferEncoding = true;
-    if (lower === "content-length") {
-      if (contentLength !== undefined && contentLength !== value) {
-        throw new Http1Error(400, "conflicting content-length");
-      }
-      contentLength = value;
-    }
-    headers.push([name, value]);
-  }
-  if (hasTransferEncoding) throw new Http1Error(501, "transfer-encoding not supported");
-  let bodyLength = 0;
-  if (contentLength !== undefined) {
-    if (!/^\d{1,15}$/.test(contentLength)) throw new Http1Error(400, "bad content-length");
-    bodyLength = Number(contentLength);
-  }
-  const tokens = connection.split(",").map((t) => t.trim());
-  const keepAlive = match[3] === "1" ? !tokens.includes("close") : false;
-  return { method: match[1]!, target: match[2]!, headers, keepAlive, bodyLength };
-}
-
-/** Whether `text` holds a control character other than tab (RFC 9110 §5.5). */
-function hasControl(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
-  }
-  return false;
 }
 
 function plain(status: number, body: string): Response {
