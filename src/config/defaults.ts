@@ -18,6 +18,8 @@ export {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from "../proxy/mod.ts";
+// `proxyHeaderTimeout`:
+export { DEFAULT_PROXY_HEADER_TIMEOUT_MS } from "../proxy/mod.ts";
 // `drainTimeout`, `onRemoval`, `whenAllUnhealthy`:
 export {
   DEFAULT_DRAIN_TIMEOUT_MS,
@@ -48,6 +50,10 @@ export const MAX_BACKEND_WEIGHT = 1_000;
 export const DEFAULT_BACKEND_MODE: BackendMode = "auto";
 /** `nodeAddressTypes`: the first type a node has wins. */
 export const DEFAULT_NODE_ADDRESS_TYPES: readonly NodeAddressType[] = ["InternalIP", "ExternalIP"];
+/** `proxyProtocol`: no header to backends unless asked for. */
+export const DEFAULT_PROXY_PROTOCOL = "off";
+/** `acceptProxyProtocol`: a header is expected only when asked for. */
+export const DEFAULT_ACCEPT_PROXY_PROTOCOL = false;
 /** `excludeCordonedNodes`. */
 export const DEFAULT_EXCLUDE_CORDONED_NODES = false;
 /** `healthCheck.enabled`. */

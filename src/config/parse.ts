@@ -372,6 +372,20 @@ function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
     }
 
     if (Array.isArray(item.backends)) issues.push(...duplicateBackends(here, item.backends, at));
+
+    if (item.acceptProxyProtocol === true) {
+      const trusted = item.trustedProxies;
+      if (trusted === undefined || (Array.isArray(trusted) && trusted.length === 0)) {
+        issues.push(
+          at.issue(
+            trusted === undefined ? [...here, "acceptProxyProtocol"] : [...here, "trustedProxies"],
+            `${key("acceptProxyProtocol")} needs a non-empty ${
+              key("trustedProxies")
+            } list: only those peers may state a client address`,
+          ),
+        );
+      }
+    }
   });
 
   const settings = isRawMap(data.settings) ? data.settings : {};
@@ -471,6 +485,10 @@ function buildConfig(data: ConfigSchemaOutput): Config {
         drainTimeoutMs: l.drainTimeout,
         onRemoval: l.onRemoval,
         whenAllUnhealthy: l.whenAllUnhealthy,
+        ...(l.proxyProtocol === "off" ? {} : { proxyProtocol: l.proxyProtocol }),
+        acceptProxyProtocol: l.acceptProxyProtocol,
+        trustedProxies: l.acceptProxyProtocol ? [...(l.trustedProxies ?? [])] : [],
+        proxyHeaderTimeoutMs: l.proxyHeaderTimeout,
         healthCheck: {
           enabled: hc.enabled,
           intervalMs: hc.interval,

@@ -46,6 +46,9 @@ const LISTENER_DEFAULTS = {
   drainTimeoutMs: 30000,
   onRemoval: "drain",
   whenAllUnhealthy: "reject",
+  acceptProxyProtocol: false,
+  trustedProxies: [],
+  proxyHeaderTimeoutMs: 3000,
   healthCheck: {
     enabled: true,
     intervalMs: 2000,
@@ -186,6 +189,10 @@ configurations:
     whenAllUnhealthy: any
     balancer: maglev
     maglev: { tableSize: 251, seed: 42 }
+    proxyProtocol: v2
+    acceptProxyProtocol: true
+    trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]
+    proxyHeaderTimeout: 500ms
     healthCheck:
       enabled: false
       interval: 0.5
@@ -232,6 +239,10 @@ configurations:
     drainTimeoutMs: 0,
     onRemoval: "close",
     whenAllUnhealthy: "any",
+    proxyProtocol: "v2",
+    acceptProxyProtocol: true,
+    trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"],
+    proxyHeaderTimeoutMs: 500,
     healthCheck: {
       enabled: false,
       intervalMs: 500,
@@ -635,4 +646,59 @@ Deno.test("parseConfig() maps positions through CRLF line ends and a leading BOM
       'expected one of "round_robin", "least_connections", "random_two" or "maglev", got a string ("nope")',
     ],
   ]);
+});
+
+Deno.test("parseConfig() requires trustedProxies with acceptProxyProtocol and locates bad CIDRs", () => {
+  assert.deepEqual(issuesOf(listener("acceptProxyProtocol: true")), [
+    [
+      5,
+      26,
+      "configurations[0].acceptProxyProtocol",
+      "`acceptProxyProtocol` needs a non-empty `trustedProxies` list: only those peers may state a client address",
+    ],
+  ]);
+  assert.deepEqual(issuesOf(listener("acceptProxyProtocol: true", "trustedProxies: []")), [
+    [
+      6,
+      21,
+      "configurations[0].trustedProxies",
+      "`acceptProxyProtocol` needs a non-empty `trustedProxies` list: only those peers may state a client address",
+    ],
+  ]);
+  assert.deepEqual(
+    issuesOf(listener(
+      "acceptProxyProtocol: true",
+      'trustedProxies: ["10.0.0.0/8", "10.0.0.1/8", "300.1.1.1/32"]',
+      "proxyProtocol: v3",
+    )),
+    [
+      [
+        6,
+        36,
+        "configurations[0].trustedProxies[1]",
+        'invalid CIDR "10.0.0.1/8": host bits are set after the /8 prefix, did you mean "10.0.0.0/8"?',
+      ],
+      [
+        6,
+        50,
+        "configurations[0].trustedProxies[2]",
+        'invalid CIDR "300.1.1.1/32": "300.1.1.1" is not an IPv4 address',
+      ],
+      [
+        7,
+        20,
+        "configurations[0].proxyProtocol",
+        'expected one of "off", "v1" or "v2", got a string ("v3"): did you mean "v1"?',
+      ],
+    ],
+  );
+});
+
+Deno.test("parseConfig() keeps PROXY protocol off by default and ignores trustedProxies then", () => {
+  const { config } = parseOk(listener('trustedProxies: ["10.0.0.0/8"]', "proxyProtocol: off"));
+  const l = config.configurations[0]!;
+  assert.equal(l.proxyProtocol, undefined);
+  assert.equal(l.acceptProxyProtocol, false);
+  assert.deepEqual(l.trustedProxies, []);
+  assert.equal(l.proxyHeaderTimeoutMs, 3000);
 });

@@ -14,6 +14,7 @@ import { z } from "zod";
 import { BALANCER_KINDS, type BalancerKind } from "../core/types.ts";
 import { formatDurationMs, parseDurationMs } from "../core/duration.ts";
 import { parseHostPort } from "../core/address.ts";
+import { parseCidr } from "../core/cidr.ts";
 import type { StaticBackendSpec } from "../core/pool_spec.ts";
 import { describeValue, listValues } from "./_messages.ts";
 import { suggest } from "../core/suggest.ts";
@@ -456,8 +457,38 @@ const listenerSchema = z
       description: "With no healthy backend: refuse connections, or try any backend.",
     }),
     healthCheck: healthCheckSchema,
+    proxyProtocol: oneOf(["off", "v1", "v2"]).default(D.DEFAULT_PROXY_PROTOCOL).meta({
+      description:
+        "Send a PROXY protocol header (v1 text or v2 binary) with the client's address to every backend before any client byte; a Service's nautiluslb.cloudresty.io/proxy-protocol annotation overrides it.",
+    }),
+    acceptProxyProtocol: z.boolean().default(D.DEFAULT_ACCEPT_PROXY_PROTOCOL).meta({
+      description:
+        "Expect a PROXY protocol header (v1 or v2, detected) from an outer load balancer on every connection; its address becomes the client address. Requires trustedProxies.",
+    }),
+    trustedProxies: z
+      .array(refined(checkCidr, "CIDR"))
+      .optional()
+      .meta({
+        description:
+          'Peers (CIDR blocks, e.g. "10.0.0.0/8", "2001:db8::/32") allowed to connect while acceptProxyProtocol is on; others are refused.',
+      }),
+    proxyHeaderTimeout: duration(D.DEFAULT_PROXY_HEADER_TIMEOUT_MS, { isZeroAllowed: false }).meta({
+      description:
+        "With acceptProxyProtocol: how long a connection may take to send its PROXY header before it is closed.",
+    }),
   })
   .meta({ description: "One listener: an address to accept on and the pool it forwards to." });
+
+function checkCidr(text: string): string | undefined {
+  try {
+    parseCidr(text);
+    return undefined;
+  } catch (error) {
+    // `Cannot parse CIDR "x": detail` → `detail`: the prefix repeats what the caller says.
+    const message = error instanceof Error ? error.message : String(error);
+    return message.replace(/^Cannot (?:parse|use) CIDR "[^"]*": /, "");
+  }
+}
 
 const settingsSchema = z
   .strictObject({

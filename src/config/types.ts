@@ -28,7 +28,9 @@ export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
 
 /**
- * One listener: an address to accept on and the pool it forwards to. The pool's membership
+ * One listener: an address to accept on and the pool it forwards to. `proxyProtocol`
+ * (absent: off; `"off"` in YAML) comes from {@linkcode PoolSpec} since resolution sets it per
+ * backend. The pool's membership
  * fields (`name`, `listenerAddress`, `backendPortName`, `namespace`, `service`,
  * `serviceSelector`, `backendMode`, `nodeAddressTypes`, `excludeCordonedNodes`, `backends`)
  * come from {@linkcode PoolSpec}; `name` is also the `listener`/`pool` label in metrics.
@@ -72,6 +74,15 @@ export interface ListenerConfig extends PoolSpec {
   readonly whenAllUnhealthy: WhenAllUnhealthy;
   /** Active and passive health checking of this pool's backends. */
   readonly healthCheck: HealthCheckConfig;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) from an outer load balancer on every client
+   * connection; only peers in `trustedProxies` may connect. @default {false}
+   */
+  readonly acceptProxyProtocol: boolean;
+  /** CIDR blocks allowed to connect while `acceptProxyProtocol` is on; `[]` when off. */
+  readonly trustedProxies: readonly string[];
+  /** Time from accept to a complete PROXY header. @default {3000} */
+  readonly proxyHeaderTimeoutMs: number;
 }
 
 /** Process-wide settings. */

@@ -28,6 +28,13 @@ export type BackendHealth = "healthy" | "unhealthy" | "unknown";
 /** Every {@linkcode BackendHealth}, in the order metrics list them. */
 export const BACKEND_HEALTHS: readonly BackendHealth[] = ["unknown", "healthy", "unhealthy"];
 
+/**
+ * PROXY protocol versions, spelled as in config and in the
+ * `nautiluslb.cloudresty.io/proxy-protocol` annotation.
+ * @see https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
+ */
+export type ProxyProtocolVersion = "v1" | "v2";
+
 /** An address the load balancer forwards to. Immutable; identity is {@linkcode Backend.key}. */
 export interface Backend {
   /** `host:port`, IPv6 hosts in brackets (`[::1]:80`). Unique within a pool. */
@@ -41,6 +48,11 @@ export interface Backend {
    * @default {1}
    */
   readonly weight: number;
+  /**
+   * Send a PROXY protocol header of this version to the backend before any client byte;
+   * absent sends none.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
 }
 
 /** A backend as a balancer sees it: the backend plus its live connection count. */

@@ -29,10 +29,13 @@ export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise
       signal,
     });
   }
-  return probeTcp({ host: target.host, port: check.port ?? target.port }, {
+  const port = check.port ?? target.port;
+  return probeTcp({ host: target.host, port }, {
     timeoutMs: check.timeoutMs,
     send: check.send,
     expect: check.expect,
+    // A separate health port is another listener: only the backend's own port gets a header.
+    proxyProtocol: port === target.port ? check.proxyProtocol : undefined,
     signal,
   });
 }

@@ -9,6 +9,7 @@
  */
 import { errorMessage } from "../core/error_message.ts";
 import type { ClientInfo, Lease, Picker } from "../core/types.ts";
+import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
 
 /**
  * The knobs and sinks of {@linkcode forward}; one object shared by every connection of a
@@ -91,6 +92,20 @@ export interface Forwarding {
   sweepIdle(): boolean;
 }
 
+/**
+ * What an accepted PROXY protocol header said about a connection (see
+ * {@linkcode forward}'s `inbound`).
+ */
+export interface InboundProxy {
+  /**
+   * The address the client dialled, as the header carried it; sent on in the header to a
+   * backend. Absent: the accepted socket's local address.
+   */
+  readonly destination?: ProxyEndpoint;
+  /** Client bytes that arrived after the header; written to the backend before the rest. */
+  readonly rest: Uint8Array;
+}
+
 /** Idle sweeps per `idleTimeoutMs`; one sweeper per listener instead of a timer per connection. */
 export const IDLE_CHECKS_PER_PERIOD = 4;
 
@@ -119,14 +134,22 @@ const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
 /**
  * Forwards one accepted client connection.
  *
+ * When the chosen backend has `proxyProtocol` set, a PROXY protocol header goes out on the
+ * backend connection right after connect, before any client byte: source `clientInfo`,
+ * destination `inbound.destination` or the client socket's local address (the address the
+ * client connected to).
+ *
  * @param client the accepted connection; owned by this function from now on
- * @param clientInfo the client's address
+ * @param clientInfo the client's address (from an accepted PROXY header, if any); the
+ *   balancer and the outgoing PROXY header use it
  * @param options listener-wide options, counters and callbacks
+ * @param inbound what an accepted PROXY header carried; absent when none was read
  */
 export async function forward(
   client: Deno.TcpConn,
   clientInfo: ClientInfo,
   options: ForwardOptions,
+  inbound?: InboundProxy,
 ): Promise<ForwardOutcome> {
   const { stats, track, onFailure } = options;
   const session = new Session(client);
@@ -136,7 +159,14 @@ export async function forward(
     if (dialed === undefined) return session.isClosed ? "closed" : session.outcome;
     const [backend, lease] = dialed;
     try {
-      return await session.pipe(backend, lease, stats);
+      const version = lease.backend.proxyProtocol;
+      const header = version === undefined ? undefined : encodeProxyHeader(version, {
+        command: "proxy",
+        transport: "tcp",
+        source: clientInfo,
+        destination: inbound?.destination ?? localEndpoint(client),
+      });
+      return await session.pipe(backend, lease, stats, header, inbound?.rest);
     } finally {
       lease.release();
     }
@@ -270,11 +300,16 @@ class Session implements Forwarding {
     return state;
   }
 
-  /** Copies both ways until both directions reached EOF, an error, idle timeout or close. */
+  /**
+   * Writes `header` then `rest` to the backend, then copies both ways until both directions
+   * reached EOF, an error, idle timeout or close.
+   */
   async pipe(
     backend: Deno.TcpConn,
     lease: Lease,
     stats: ForwardStats,
+    header?: Uint8Array,
+    rest?: Uint8Array,
   ): Promise<ForwardOutcome> {
     this.#backend = backend;
     const client = this.#client;
@@ -289,6 +324,22 @@ class Session implements Forwarding {
     if (lease.signal.aborted) this.close();
     this.#isPiping = true;
     try {
+      if (header !== undefined || (rest !== undefined && rest.length > 0)) {
+        try {
+          if (header !== undefined) await writeAll(backend, header);
+          if (rest !== undefined && rest.length > 0) {
+            await writeAll(backend, rest);
+            this.#bytes += rest.length;
+            stats.bytesFromClients += rest.length;
+          }
+        } catch (error) {
+          if (!this.isClosed) {
+            if (!isPeerGone(error)) this.outcome = "error";
+            this.close();
+          }
+          return this.outcome;
+        }
+      }
       // close() makes both pending reads fail at once, so this settles promptly.
       await Promise.all([
         this.#copy(client, backend, stats, "bytesFromClients"),
@@ -380,6 +431,17 @@ class Session implements Forwarding {
       // already closed
     }
   }
+}
+
+async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
+
+/** The address a client connected to, as a PROXY header destination. */
+function localEndpoint(conn: Deno.TcpConn): ProxyEndpoint {
+  const local = conn.localAddr;
+  return { address: local.hostname, port: local.port };
 }
 
 /** Least time worth a retry attempt within the requestTimeout budget. */

@@ -3,7 +3,9 @@
  *
  * @module
  */
-import type { Picker } from "../core/types.ts";
+import type { CidrList } from "../core/cidr.ts";
+import { errorMessage } from "../core/error_message.ts";
+import type { ClientInfo, Picker } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   forward,
@@ -12,7 +14,33 @@ import {
   type ForwardOptions,
   type ForwardStats,
   IDLE_CHECKS_PER_PERIOD,
+  type InboundProxy,
 } from "./forward.ts";
+import { readProxyHeader } from "./read_proxy_header.ts";
+
+/**
+ * Accepting PROXY protocol (v1 and v2, told apart by their first bytes) from an outer load
+ * balancer: every connection must start with a header, and only peers inside
+ * `trustedProxies` may connect at all.
+ */
+export interface AcceptProxyProtocolOptions {
+  /**
+   * Peers allowed to connect and to state a client address. A connection from elsewhere is
+   * closed at once (`refusedUntrusted`): a header from it would be a forged address, and
+   * without one the protocol would be broken anyway.
+   */
+  readonly trustedProxies: CidrList;
+  /**
+   * Time from accept to a complete header; a connection still without one is closed
+   * (`refusedProxyHeader`). @default {3000}
+   */
+  readonly headerTimeoutMs?: number;
+  /** Largest header accepted, in bytes (see `ProxyHeaderParser`). @default {4096} */
+  readonly maxHeaderBytes?: number;
+}
+
+/** Default of {@linkcode AcceptProxyProtocolOptions.headerTimeoutMs}. */
+export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 3_000;
 
 /** Options of {@linkcode ProxyListener}. */
 export interface ProxyListenerOptions {
@@ -40,6 +68,11 @@ export interface ProxyListenerOptions {
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Passed to `Deno.listen`. @default {false} */
   readonly reusePort?: boolean;
+  /**
+   * Expect a PROXY protocol header on every connection; its source address becomes the
+   * client address for balancing, logs and the header sent on to backends. Off when absent.
+   */
+  readonly acceptProxyProtocol?: AcceptProxyProtocolOptions;
 }
 
 /** Counters of a listener, read by metrics. Monotonic except `activeConnections`. */
@@ -50,6 +83,16 @@ export interface ListenerStats extends ForwardStats {
   refused: number;
   /** Client connections open now; the one non-monotonic field. */
   activeConnections: number;
+  /**
+   * Connections closed for a missing, malformed, truncated or late PROXY header (refusal
+   * cause `proxy_header`); counted in `accepted`, not in `refused`.
+   */
+  refusedProxyHeader: number;
+  /**
+   * Connections closed at once because the peer is outside `trustedProxies` (refusal cause
+   * `untrusted`); counted in `accepted`, not in `refused`.
+   */
+  refusedUntrusted: number;
 }
 
 /** Defaults of {@linkcode ProxyListenerOptions}. */
@@ -84,6 +127,8 @@ export class ProxyListener {
     connectFailures: 0,
     noBackend: 0,
     idleTimeouts: 0,
+    refusedProxyHeader: 0,
+    refusedUntrusted: 0,
   };
   #options: ProxyListenerOptions;
   #forwardOptions: ForwardOptions;
@@ -96,6 +141,8 @@ export class ProxyListener {
   #lastFailureLogAt = -Infinity;
   #failuresSinceLog = 0;
   #lastAcceptErrorLogAt = -Infinity;
+  #lastProxyLogAt = -Infinity;
+  #proxyIssuesSinceLog = 0;
   #drained: (() => void) | undefined;
   #idleSweeper: ReturnType<typeof setInterval> | undefined;
   /** Shared by every connection: no closures allocated per accept. */
@@ -191,15 +238,78 @@ export class ProxyListener {
   }
 
   #start(conn: Deno.TcpConn): void {
-    this.stats.activeConnections++;
     const remote = conn.remoteAddr;
     const client = { address: remote.hostname, port: remote.port };
-    const task = forward(conn, client, this.#forwardOptions).finally(() => {
+    const accept = this.#options.acceptProxyProtocol;
+    if (accept !== undefined && !accept.trustedProxies.contains(client.address)) {
+      this.stats.refusedUntrusted++;
+      closeQuietly(conn);
+      this.#logProxyIssue(client, "untrusted", "peer is not in trustedProxies");
+      return;
+    }
+    this.stats.activeConnections++;
+    const forwarding = accept === undefined
+      ? forward(conn, client, this.#forwardOptions)
+      : this.#acceptThenForward(conn, client, accept);
+    const task = forwarding.finally(() => {
       this.stats.activeConnections--;
       this.#tasks.delete(task);
       if (this.#tasks.size === 0) this.#drained?.();
     });
     this.#tasks.add(task);
+  }
+
+  /**
+   * Reads the PROXY header inside the connection's own task (the accept loop never waits
+   * for it), then forwards with the client address it carries. A `LOCAL`/`UNKNOWN` header,
+   * or one for a non-TCP family, keeps the socket's address. Any failure closes this
+   * connection only.
+   */
+  async #acceptThenForward(
+    conn: Deno.TcpConn,
+    peer: ClientInfo,
+    accept: AcceptProxyProtocolOptions,
+  ): Promise<unknown> {
+    // Until forward() takes over, shutdown must be able to close the connection.
+    const pending: Forwarding = { close: () => closeQuietly(conn), sweepIdle: () => false };
+    this.#live.add(pending);
+    const timeoutMs = accept.headerTimeoutMs ?? DEFAULT_PROXY_HEADER_TIMEOUT_MS;
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new Deno.errors.TimedOut(`no PROXY header within ${timeoutMs}ms`)),
+      timeoutMs,
+    );
+    let client = peer;
+    let inbound: InboundProxy;
+    try {
+      const result = await readProxyHeader(conn, {
+        maxHeaderBytes: accept.maxHeaderBytes,
+        signal: controller.signal,
+      });
+      if (result.kind === "error") throw new Error(result.message);
+      const { header, rest } = result;
+      if (header.command === "proxy" && header.source !== undefined) {
+        client = { address: header.source.address, port: header.source.port };
+        inbound = { destination: header.destination, rest };
+      } else {
+        inbound = { rest };
+      }
+    } catch (error) {
+      if (!this.#isStopping) {
+        this.stats.refusedProxyHeader++;
+        this.#logProxyIssue(peer, "proxy_header", errorMessage(error));
+      }
+      closeQuietly(conn);
+      return "closed";
+    } finally {
+      clearTimeout(timer);
+      this.#live.delete(pending);
+    }
+    if (this.#isStopping) {
+      closeQuietly(conn);
+      return "closed";
+    }
+    return forward(conn, client, this.#forwardOptions, inbound);
   }
 
   /**
@@ -240,6 +350,24 @@ export class ProxyListener {
     );
     this.#refusedSinceLog = 0;
     this.#lastRefusedLogAt = now;
+  }
+
+  #logProxyIssue(peer: ClientInfo, cause: "proxy_header" | "untrusted", message: string): void {
+    this.#proxyIssuesSinceLog++;
+    const now = performance.now();
+    if (now - this.#lastProxyLogAt < LOG_EVERY_MS) return;
+    this.#options.logger?.warn(
+      "Refused connection from {peer} on listener {listener}: {message}",
+      {
+        peer: `${peer.address}:${peer.port}`,
+        listener: this.name,
+        message,
+        cause,
+        suppressed: this.#proxyIssuesSinceLog - 1,
+      },
+    );
+    this.#proxyIssuesSinceLog = 0;
+    this.#lastProxyLogAt = now;
   }
 
   #logFailure(failure: ForwardFailure): void {

@@ -24,10 +24,12 @@ import type {
   PoolPlan,
 } from "../core/plan.ts";
 import type { BackendMode, HealthCheckSpec, PoolSpec } from "../core/pool_spec.ts";
+import type { ProxyProtocolVersion } from "../core/types.ts";
 import {
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_ENABLED,
   ANNOTATION_PREFIX,
+  ANNOTATION_PROXY_PROTOCOL,
   ANNOTATION_WEIGHT,
   applyHealthAnnotations,
   BACKEND_MODE_NAMES,
@@ -35,7 +37,9 @@ import {
   LABEL_EXCLUDE_FROM_EXTERNAL_LB,
   MAX_WEIGHT,
   parseBackendMode,
+  parseProxyProtocol,
   parseWeight,
+  PROXY_PROTOCOL_NAMES,
 } from "./annotations.ts";
 import { sortEntries } from "./_compare.ts";
 import { type EndpointSliceIndex, indexEndpointSlices } from "./slice_index.ts";
@@ -89,6 +93,8 @@ class PlanBuilder {
   readonly #serviceChecks = new Map<string, HealthCheckSpec>();
   /** Bad health annotations; reported after the resolution warnings. */
   readonly #healthWarnings: string[] = [];
+  /** Service key → its PROXY protocol version (`undefined`: none), once settled. */
+  readonly #proxyProtocols = new Map<string, ProxyProtocolVersion | undefined>();
 
   constructor(spec: PoolSpec) {
     this.#spec = spec;
@@ -107,8 +113,14 @@ class PlanBuilder {
     const first = this.#owners.get(backend.address);
     if (first === undefined) {
       this.#owners.set(backend.address, owner);
-      this.backends.push(backend);
-      this.#checks.push(this.#checkOf(via));
+      const version = via === undefined ? this.#spec.proxyProtocol : this.#proxyProtocolOf(via);
+      this.backends.push(version === undefined ? backend : { ...backend, proxyProtocol: version });
+      const check = this.#checkOf(via);
+      this.#checks.push(
+        check === undefined || version === undefined || check.http !== undefined
+          ? check
+          : { ...check, proxyProtocol: version },
+      );
       return;
     }
     // The same Service listing an address twice (overlapping slices during an update) is
@@ -122,6 +134,28 @@ class PlanBuilder {
 
   exclude(entry: ExcludedBackend): void {
     this.excluded.push(entry);
+  }
+
+  /** The Service's proxy-protocol annotation over the listener's; a bad one is a warning. */
+  #proxyProtocolOf(via: { readonly service: MatchedService }): ProxyProtocolVersion | undefined {
+    const { key, service } = via.service;
+    if (this.#proxyProtocols.has(key)) return this.#proxyProtocols.get(key);
+    const listener = this.#spec.proxyProtocol;
+    let version = listener;
+    const text = service.annotations[ANNOTATION_PROXY_PROTOCOL];
+    if (text !== undefined) {
+      const parsed = parseProxyProtocol(text);
+      if (parsed === undefined) {
+        this.warnings.push(
+          `Ignoring annotation ${ANNOTATION_PROXY_PROTOCOL} of Service ${key}: "${text}" is not ` +
+            `one of ${PROXY_PROTOCOL_NAMES.join(", ")}; using ${listener ?? "off"}`,
+        );
+      } else {
+        version = parsed === "off" ? undefined : parsed;
+      }
+    }
+    this.#proxyProtocols.set(key, version);
+    return version;
   }
 
   warn(message: string): void {

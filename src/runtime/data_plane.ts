@@ -7,6 +7,7 @@
  * @module
  */
 import { createBalancer } from "../balancer/mod.ts";
+import { type CidrList, parseCidrList } from "../core/cidr.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
@@ -46,6 +47,12 @@ export interface DataPlaneListener {
   readonly onRemoval: OnRemoval;
   /** With no healthy backend: reject, or fail open. */
   readonly whenAllUnhealthy: WhenAllUnhealthy;
+  /** Expect a PROXY protocol header (v1 or v2) on every client connection. @default {false} */
+  readonly acceptProxyProtocol?: boolean;
+  /** CIDR blocks allowed to connect while `acceptProxyProtocol` is on; validated by config. */
+  readonly trustedProxies?: readonly string[];
+  /** Time from accept to a complete PROXY header. @default {3000} */
+  readonly proxyHeaderTimeoutMs?: number;
 }
 
 /** Options of {@linkcode DataPlane}. */
@@ -109,12 +116,16 @@ export class DataPlane {
    * Creates a listener's pool and binds its socket; it accepts after
    * {@linkcode DataPlane.start}.
    * @throws {TypeError} when a listener of that name exists
+   * @throws {RangeError} when PROXY protocol is accepted without valid `trustedProxies`
    * @throws what `Deno.listen` throws (`AddrInUse`, …); nothing is kept then
    */
   add(spec: DataPlaneListener): Deno.NetAddr {
     if (this.#units.has(spec.name)) {
       throw new TypeError(`Cannot add listener ${spec.name}: a listener of that name exists`);
     }
+    const acceptProxyProtocol = spec.acceptProxyProtocol === true
+      ? { trustedProxies: trustedProxiesOf(spec), headerTimeoutMs: spec.proxyHeaderTimeoutMs }
+      : undefined;
     const report = this.#options.onConnectResult;
     const pool = new Pool({
       name: spec.name,
@@ -142,6 +153,7 @@ export class DataPlane {
       maxConnectAttempts: spec.maxConnectAttempts,
       logger: this.#options.logger,
       dial: this.#options.dial,
+      ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
     });
     let addr: Deno.NetAddr;
     try {
@@ -214,4 +226,22 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * @throws {RangeError} when `trustedProxies` is empty or has an invalid entry (config
+ *   rejects both first)
+ */
+function trustedProxiesOf(spec: DataPlaneListener): CidrList {
+  const texts = spec.trustedProxies ?? [];
+  const { list, issues } = parseCidrList(texts);
+  if (texts.length === 0 || issues.length > 0) {
+    throw new RangeError(
+      `Cannot add listener ${spec.name} as 'trustedProxies' must be a non-empty list of CIDR blocks: ${
+        issues.length > 0 ? issues[0]!.error.message : "current value is []"
+      }`,
+      { cause: issues[0]?.error },
+    );
+  }
+  return list;
 }

@@ -269,5 +269,6 @@ export function backendsOf(plan: PoolPlan): Backend[] {
     host: b.host,
     port: b.port,
     weight: b.weight,
+    ...(b.proxyProtocol === undefined ? {} : { proxyProtocol: b.proxyProtocol }),
   }));
 }
