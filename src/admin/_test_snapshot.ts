@@ -39,6 +39,8 @@ export function sampleSnapshot(overrides: Partial<AdminSnapshot> = {}): AdminSna
           connectFailures: 5,
           noBackend: 6,
           idleTimeouts: 7,
+          refusedProxyHeader: 8,
+          refusedUntrusted: 9,
         }),
       },
     ],

@@ -100,10 +100,17 @@ export class AdminMetrics {
       "Client connections accepted by the listener.",
       (st) => st.accepted,
     );
-    listenerCounter(
-      "connections_refused_total",
-      "Client connections refused because the listener was at its connection limit or stopping.",
-      (st) => st.refused,
+    this.#counter(
+      "nautiluslb_listener_connections_refused_total",
+      "Client connections closed before forwarding, by cause: limit (at maxConnections or stopping), proxy_header (missing, malformed or late PROXY header), untrusted (peer outside trustedProxies).",
+      ["listener", "cause"],
+      (s, add) => {
+        for (const l of s.listeners) {
+          add({ listener: l.name, cause: "limit" }, l.stats.refused);
+          add({ listener: l.name, cause: "proxy_header" }, l.stats.refusedProxyHeader ?? 0);
+          add({ listener: l.name, cause: "untrusted" }, l.stats.refusedUntrusted ?? 0);
+        }
+      },
     );
     this.#gauge(
       "nautiluslb_listener_connections_active",

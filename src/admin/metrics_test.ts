@@ -14,7 +14,9 @@ Deno.test("AdminMetrics renders listener counters and gauges with exact values",
     const line of [
       "# TYPE nautiluslb_listener_connections_accepted_total counter",
       'nautiluslb_listener_connections_accepted_total{listener="a"} 3',
-      'nautiluslb_listener_connections_refused_total{listener="a"} 1',
+      'nautiluslb_listener_connections_refused_total{listener="a",cause="limit"} 1',
+      'nautiluslb_listener_connections_refused_total{listener="a",cause="proxy_header"} 8',
+      'nautiluslb_listener_connections_refused_total{listener="a",cause="untrusted"} 9',
       "# TYPE nautiluslb_listener_connections_active gauge",
       'nautiluslb_listener_connections_active{listener="a"} 2',
       "# TYPE nautiluslb_listener_bytes_total counter",
@@ -106,7 +108,10 @@ Deno.test("AdminMetrics escapes label values and skips invalid counter values", 
     text,
   );
   assert.ok(!text.includes('nautiluslb_listener_connections_accepted_total{listener="neg"}'), text);
-  assert.ok(!text.includes('nautiluslb_listener_connections_refused_total{listener="neg"}'), text);
+  assert.ok(
+    !text.includes('nautiluslb_listener_connections_refused_total{listener="neg",cause="limit"}'),
+    text,
+  );
 });
 
 Deno.test("AdminMetrics serializes concurrent renders, one snapshot each", async () => {

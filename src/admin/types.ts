@@ -38,8 +38,12 @@ export interface AdminDiscoveryStatus extends DiscoveryStatus {
 export interface AdminListenerStats {
   /** Connections accepted, including those then refused. */
   readonly accepted: number;
-  /** Connections closed at once: at `maxConnections` or stopping. */
+  /** Connections closed at once: at `maxConnections` or stopping (cause `limit`). */
   readonly refused: number;
+  /** Connections closed for a missing, malformed or late PROXY header; 0 when absent. */
+  readonly refusedProxyHeader?: number;
+  /** Connections refused because the peer is outside `trustedProxies`; 0 when absent. */
+  readonly refusedUntrusted?: number;
   /** Client connections open now (a gauge). */
   readonly activeConnections: number;
   /** Bytes received from clients and sent on to backends. */
