@@ -270,7 +270,7 @@ Deno.test("probeTcp: proxyProtocol sends a LOCAL (v2) or UNKNOWN (v1) header bef
         send: "PING\r\n",
         expect: "PONG",
       });
-      assert.equal(result.ok, true, result.error);
+      assert.equal(result.ok, true, result.error ?? "");
       assert.deepEqual(seen, [expected]);
     } finally {
       await server.close();
@@ -307,8 +307,8 @@ Deno.test("probeTarget: the PROXY header goes to the backend's own port, not a h
       port: 1,
       check: { ...check, port: server.port },
     });
-    assert.equal(own.ok, true, own.error);
-    assert.equal(other.ok, true, other.error);
+    assert.equal(own.ok, true, own.error ?? "");
+    assert.equal(other.ok, true, other.error ?? "");
     const text = seen.map((bytes) => String.fromCharCode(...bytes));
     assert.deepEqual(text, ["PROXY ", "PING\r\n"]);
   } finally {
