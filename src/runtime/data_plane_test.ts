@@ -71,3 +71,20 @@ Deno.test("DataPlane applies health verdicts and reports connect outcomes as pla
     await a.close();
   }
 });
+
+Deno.test("DataPlane refuses to accept PROXY protocol without trusted peers and binds nothing", async () => {
+  const plane = new DataPlane();
+  try {
+    for (const trustedProxies of [undefined, [], ["10.0.0.1/8"]]) {
+      assert.throws(
+        () => plane.add(listenerSpec("pp", { acceptProxyProtocol: true, trustedProxies })),
+        RangeError,
+      );
+    }
+    assert.deepEqual(plane.names, []);
+    plane.add(listenerSpec("pp", { acceptProxyProtocol: true, trustedProxies: ["127.0.0.0/8"] }));
+    assert.deepEqual(plane.names, ["pp"]);
+  } finally {
+    await plane.stop();
+  }
+});
