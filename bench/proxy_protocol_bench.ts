@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     const rates: Record<string, number[]> = { off: [], v2: [] };
     const cpu: Record<string, number[]> = { off: [], v2: [] };
     const pairRatios: number[] = [];
+    const pairCpuRatios: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? running : [...running].reverse();
       const got: Record<string, number> = {};
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
         await delay(200);
       }
       pairRatios.push(got.v2! / got.off!);
+      pairCpuRatios.push(cpu.v2!.at(-1)! / cpu.off!.at(-1)!);
     }
     const ratio = median(rates.v2!) / median(rates.off!);
     const lines = [
@@ -152,6 +154,9 @@ async function main(): Promise<void> {
       `v2 / off, medians: ${ratio.toFixed(3)}; per ABBA pair: median ${
         median(pairRatios).toFixed(3)
       }, range ${Math.min(...pairRatios).toFixed(3)}-${Math.max(...pairRatios).toFixed(3)}`,
+      `CPU per connection v2 / off, per pair: median ${median(pairCpuRatios).toFixed(3)}, range ${
+        Math.min(...pairCpuRatios).toFixed(3)
+      }-${Math.max(...pairCpuRatios).toFixed(3)}`,
       `${rounds} rounds x ${seconds} s, wrk -c64 Connection: close, ${cores} cores, proxy on core ${proxyCpus}`,
     ];
     console.log(lines.join("\n"));
