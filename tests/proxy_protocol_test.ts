@@ -422,3 +422,50 @@ Deno.test("shutdown closes a connection still waiting for its header", async () 
     await recorder[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("a server-first backend gets the header without waiting for client bytes", async () => {
+  // Like SMTP behind PROXY protocol: the backend reads the header, then greets; the client
+  // says nothing before the greeting.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    try {
+      const parser = new ProxyHeaderParser();
+      const buffer = new Uint8Array(256);
+      let header = "";
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) throw new Error("EOF before a PROXY header");
+        const result = parser.push(buffer.subarray(0, n));
+        if (result.kind === "error") throw new Error(result.message);
+        if (result.kind === "done") {
+          header = `${result.header.source?.address}`;
+          break;
+        }
+      }
+      await writeAll(conn, encoder.encode(`220 hello ${header}\r\n`));
+    } finally {
+      conn.close();
+    }
+  })();
+  const backend: Backend = {
+    key: `127.0.0.1:${listener.addr.port}`,
+    host: "127.0.0.1",
+    port: listener.addr.port,
+    weight: 1,
+    proxyProtocol: "v2",
+  };
+  try {
+    await using proxy = startProxy("127.0.0.1", [backend]);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.addr.port });
+    try {
+      const greeting = decoder.decode(await withTimeout(readAll(conn), WAIT_MS, "greeting"));
+      assert.equal(greeting, "220 hello 127.0.0.1\r\n");
+    } finally {
+      conn.close();
+    }
+    await serving;
+  } finally {
+    listener.close();
+  }
+});

@@ -324,14 +324,11 @@ class Session implements Forwarding {
     if (lease.signal.aborted) this.close();
     this.#isPiping = true;
     try {
-      if (header !== undefined || (rest !== undefined && rest.length > 0)) {
+      let prefix = header;
+      if (rest !== undefined && rest.length > 0) {
+        // Bytes that came with an accepted header: one write with the outgoing header.
         try {
-          if (header !== undefined) await writeAll(backend, header);
-          if (rest !== undefined && rest.length > 0) {
-            await writeAll(backend, rest);
-            this.#bytes += rest.length;
-            stats.bytesFromClients += rest.length;
-          }
+          await writeAll(backend, prefix === undefined ? rest : concat(prefix, rest));
         } catch (error) {
           if (!this.isClosed) {
             if (!isPeerGone(error)) this.outcome = "error";
@@ -339,10 +336,13 @@ class Session implements Forwarding {
           }
           return this.outcome;
         }
+        prefix = undefined;
+        this.#bytes += rest.length;
+        stats.bytesFromClients += rest.length;
       }
       // close() makes both pending reads fail at once, so this settles promptly.
       await Promise.all([
-        this.#copy(client, backend, stats, "bytesFromClients"),
+        this.#copy(client, backend, stats, "bytesFromClients", prefix),
         this.#copy(backend, client, stats, "bytesToClients"),
       ]);
     } finally {
@@ -361,12 +361,26 @@ class Session implements Forwarding {
     dst: Deno.TcpConn,
     stats: ForwardStats,
     counter: "bytesFromClients" | "bytesToClients",
+    prefix?: Uint8Array,
   ): Promise<number> {
     let buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
     let total = 0;
     try {
+      // With a prefix, the first read happened already (see #sendPrefix).
+      let first: number | null | undefined;
+      if (prefix !== undefined) {
+        const sent = await this.#sendPrefix(src, dst, prefix, buffer);
+        if (sent.isWritten) {
+          total += sent.n;
+          this.#bytes += sent.n;
+          stats[counter] += sent.n;
+        } else {
+          first = sent.n;
+        }
+      }
       while (true) {
-        const n = await src.read(buffer);
+        const n = first !== undefined ? first : await src.read(buffer);
+        first = undefined;
         if (n === null) break;
         total += n;
         this.#bytes += n;
@@ -402,6 +416,32 @@ class Session implements Forwarding {
     return total;
   }
 
+  /**
+   * Sends `prefix` (a PROXY header) at once, in one segment with the client's first bytes
+   * when they are already there: for client-first protocols (HTTP, TLS) the request has
+   * usually arrived while the backend was dialled, and one write instead of two saves a
+   * loopback segment and a syscall per connection. The backend may speak first (SMTP, MySQL)
+   * and wait for the header, so the header never waits for the client beyond one turn of
+   * the event loop.
+   * @returns the first read into `buffer` (`null` at EOF), and whether it went out with
+   *   the prefix; if not, the caller forwards it
+   */
+  async #sendPrefix(
+    src: Deno.TcpConn,
+    dst: Deno.TcpConn,
+    prefix: Uint8Array,
+    buffer: Uint8Array,
+  ): Promise<{ n: number; isWritten: true } | { n: number | null; isWritten: false }> {
+    const reading = src.read(buffer);
+    const first = await Promise.race([reading, nextTurn()]);
+    if (first === "turn" || first === null) {
+      await writeAll(dst, prefix);
+      return { n: first === null ? null : await reading, isWritten: false };
+    }
+    await writeAll(dst, concat(prefix, buffer.subarray(0, first)));
+    return { n: first, isWritten: true };
+  }
+
   sweepIdle(): boolean {
     // Connect time is bounded by requestTimeout; only established connections go idle.
     if (!this.#isPiping || this.isClosed) return false;
@@ -431,6 +471,28 @@ class Session implements Forwarding {
       // already closed
     }
   }
+}
+
+let turn: Promise<"turn"> | undefined;
+
+/**
+ * Resolves on the next timer phase of the event loop. One timer serves every connection
+ * that asks within the same turn, so a burst of new connections does not arm a timer each.
+ */
+function nextTurn(): Promise<"turn"> {
+  return turn ??= new Promise((resolve) =>
+    setTimeout(() => {
+      turn = undefined;
+      resolve("turn");
+    }, 0)
+  );
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
