@@ -101,14 +101,20 @@ async function exampleInventory(): Promise<Inventory> {
   return parseManifests(sources).inventory;
 }
 
-const annotationMap = fc.dictionary(
-  fc.oneof(
-    fc.constantFrom(...KNOWN_ANNOTATIONS, ANNOTATION_ENABLED, ANNOTATION_WEIGHT),
-    fc.constantFrom(ANNOTATION_BACKEND_MODE),
-    fc.string({ maxLength: 12 }),
+const annotationMap = fc.tuple(
+  fc.dictionary(
+    fc.oneof(
+      fc.constantFrom(...KNOWN_ANNOTATIONS, ANNOTATION_ENABLED, ANNOTATION_WEIGHT),
+      fc.constantFrom(ANNOTATION_BACKEND_MODE),
+      fc.string({ maxLength: 12 }),
+    ),
+    annotationText,
+    { maxKeys: 6 },
   ),
-  annotationText,
-  { maxKeys: 6 },
+  fc.boolean(),
+).map(([annotations, isEnabled]) =>
+  // Half the Services opt in for sure, so every seed reaches resolved backends.
+  isEnabled ? { ...annotations, [ANNOTATION_ENABLED]: "true" } : annotations
 );
 
 Deno.test("fuzz: resolution with arbitrary annotations never throws", async () => {
