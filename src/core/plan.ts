@@ -42,6 +42,11 @@ export interface PlannedBackend {
    * @default {1}
    */
   readonly weight: number;
+  /**
+   * Connections it takes at most, from its Service's `max-connections-per-backend`
+   * annotation; absent when the listener's `maxConnectionsPerBackend` applies.
+   */
+  readonly maxConnections?: number;
   /** `namespace/name` of the Service that contributed it; absent for static backends. */
   readonly service?: string;
   /** Node it was derived from (NodePort) or runs on (endpoints), when known. */

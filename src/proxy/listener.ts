@@ -3,13 +3,20 @@
  *
  * @module
  */
+import {
+  CONNECT_DURATION_BUCKETS,
+  CONNECTION_DURATION_BUCKETS,
+  Histogram,
+} from "../core/histogram.ts";
 import type { Picker } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
+  type ConnectionRecord,
   forward,
   type ForwardFailure,
   type Forwarding,
   type ForwardOptions,
+  type ForwardOutcome,
   type ForwardStats,
   IDLE_CHECKS_PER_PERIOD,
 } from "./forward.ts";
@@ -36,13 +43,23 @@ export interface ProxyListenerOptions {
   readonly maxConnectAttempts?: number;
   /** Gets accept errors and rate-limited failure warnings; when absent nothing is logged. */
   readonly logger?: Logger;
+  /**
+   * Gets one info line per closed client connection (see {@linkcode ACCESS_LOG_MESSAGE});
+   * when absent no access log record is built at all.
+   */
+  readonly accessLogger?: Logger;
   /** Replaces `Deno.connect` (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Passed to `Deno.listen`. @default {false} */
   readonly reusePort?: boolean;
 }
 
-/** Counters of a listener, read by metrics. Monotonic except `activeConnections`. */
+/**
+ * Counters of a listener, read by metrics. Monotonic except `activeConnections`.
+ * `refusedByCause` (from {@linkcode ForwardStats}) is written by whoever refuses a client:
+ * the listener (`limit`), forwarding (`limit`, `no_backend`) and PROXY protocol handling
+ * (`proxy_header`, `untrusted`).
+ */
 export interface ListenerStats extends ForwardStats {
   /** Every accepted connection, including those then refused by `maxConnections`. */
   accepted: number;
@@ -66,6 +83,32 @@ export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
 const LOG_EVERY_MS = 1000;
 
 /**
+ * The access log line's message template; its properties are `client` (`address:port`),
+ * `listener`, `backend` (`host:port`, or `-` when none was connected), `bytesFromClient`,
+ * `bytesToClient`, `durationMs` (accept to close, integer) and `outcome` (a
+ * {@linkcode ForwardOutcome}).
+ */
+export const ACCESS_LOG_MESSAGE =
+  "{client} {listener} {backend} {outcome} {bytesFromClient} {bytesToClient} {durationMs}ms";
+
+/** Creates the counters of a new listener, every one at 0. */
+export function createListenerStats(): ListenerStats {
+  return {
+    accepted: 0,
+    refused: 0,
+    activeConnections: 0,
+    bytesFromClients: 0,
+    bytesToClients: 0,
+    connectFailures: 0,
+    noBackend: 0,
+    idleTimeouts: 0,
+    refusedByCause: { limit: 0, no_backend: 0, proxy_header: 0, untrusted: 0 },
+    connectionDuration: new Histogram(CONNECTION_DURATION_BUCKETS),
+    connectDuration: new Histogram(CONNECT_DURATION_BUCKETS),
+  };
+}
+
+/**
  * Accepts client connections and forwards each to a backend its picker chooses.
  *
  * Lifecycle: `new` → {@linkcode ProxyListener.listen} (binds) → {@linkcode ProxyListener.serve}
@@ -75,16 +118,7 @@ export class ProxyListener {
   /** Listener name, from {@linkcode ProxyListenerOptions.name}. */
   readonly name: string;
   /** Live counters, mutated only by this listener; read them, never write. */
-  readonly stats: ListenerStats = {
-    accepted: 0,
-    refused: 0,
-    activeConnections: 0,
-    bytesFromClients: 0,
-    bytesToClients: 0,
-    connectFailures: 0,
-    noBackend: 0,
-    idleTimeouts: 0,
-  };
+  readonly stats: ListenerStats = createListenerStats();
   #options: ProxyListenerOptions;
   #forwardOptions: ForwardOptions;
   #listener: Deno.TcpListener | undefined;
@@ -104,6 +138,7 @@ export class ProxyListener {
     else this.#live.delete(handle);
   };
   readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
+  readonly #onClose = (record: ConnectionRecord): void => this.#logAccess(record);
 
   /** Only stores the options; {@linkcode ProxyListener.listen} binds. */
   constructor(options: ProxyListenerOptions) {
@@ -119,6 +154,7 @@ export class ProxyListener {
       stats: this.stats,
       track: this.#track,
       onFailure: this.#onFailure,
+      ...(options.accessLogger !== undefined && { onClose: this.#onClose }),
     };
   }
 
@@ -182,6 +218,17 @@ export class ProxyListener {
       }
       if (max > 0 && this.stats.activeConnections >= max) {
         this.stats.refused++;
+        this.stats.refusedByCause.limit++;
+        if (this.#options.accessLogger !== undefined) {
+          const remote = conn.remoteAddr;
+          this.#logAccess({
+            client: { address: remote.hostname, port: remote.port },
+            bytesFromClient: 0,
+            bytesToClient: 0,
+            durationMs: 0,
+            outcome: "limit",
+          });
+        }
         closeQuietly(conn);
         this.#logRefused(max);
         continue;
@@ -230,6 +277,19 @@ export class ProxyListener {
     return forced;
   }
 
+  #logAccess(record: ConnectionRecord): void {
+    const { address, port } = record.client;
+    this.#options.accessLogger?.info(ACCESS_LOG_MESSAGE, {
+      client: address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`,
+      listener: this.name,
+      backend: record.backend ?? "-",
+      outcome: record.outcome,
+      bytesFromClient: record.bytesFromClient,
+      bytesToClient: record.bytesToClient,
+      durationMs: Math.round(record.durationMs),
+    });
+  }
+
   #logRefused(max: number): void {
     this.#refusedSinceLog++;
     const now = performance.now();
@@ -246,15 +306,17 @@ export class ProxyListener {
     this.#failuresSinceLog++;
     const now = performance.now();
     if (now - this.#lastFailureLogAt < LOG_EVERY_MS) return;
+    const suppressed = this.#failuresSinceLog - 1;
     this.#options.logger?.warn(
-      "Cannot forward client {client} on listener {listener}: {message}",
+      "Cannot forward client {client} on listener {listener}: {message}" +
+        (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
       {
         client: `${failure.client.address}:${failure.client.port}`,
         listener: this.name,
         message: failure.message,
         outcome: failure.outcome,
         backends: failure.backends,
-        suppressed: this.#failuresSinceLog - 1,
+        suppressed,
       },
     );
     this.#failuresSinceLog = 0;

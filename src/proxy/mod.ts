@@ -5,5 +5,14 @@
  * @module
  */
 export * from "./listener.ts";
-export type { ForwardFailure, ForwardOutcome, ForwardStats } from "./forward.ts";
-export type { Backend, ClientInfo, Lease, NoBackendReason, Picker } from "../core/types.ts";
+export type { ConnectionRecord, ForwardFailure, ForwardOutcome, ForwardStats } from "./forward.ts";
+export type {
+  Backend,
+  BackendCounters,
+  ClientInfo,
+  Lease,
+  NoBackendReason,
+  Picker,
+  RefusalCause,
+} from "../core/types.ts";
+export { REFUSAL_CAUSES } from "../core/types.ts";
