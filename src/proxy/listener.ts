@@ -86,7 +86,7 @@ const LOG_EVERY_MS = 1000;
  * The access log line's message template; its properties are `client` (`address:port`),
  * `listener`, `backend` (`host:port`, or `-` when none was connected), `bytesFromClient`,
  * `bytesToClient`, `durationMs` (accept to close, integer) and `outcome` (a
- * {@linkcode ForwardOutcome}).
+ * `ForwardOutcome`).
  */
 export const ACCESS_LOG_MESSAGE =
   "{client} {listener} {backend} {outcome} {bytesFromClient} {bytesToClient} {durationMs}ms";
