@@ -43,6 +43,8 @@ const LISTENER_DEFAULTS = {
   idleTimeoutMs: 3_600_000,
   maxConnections: 10000,
   maxConnectAttempts: 3,
+  maxConnectionsPerBackend: 0,
+  accessLog: false,
   drainTimeoutMs: 30000,
   onRemoval: "drain",
   whenAllUnhealthy: "reject",
@@ -61,6 +63,7 @@ const ORIGINAL_CONFIG: Config = {
     kubeconfigPath: "",
     logLevel: "info",
     logFormat: "text",
+    accessLog: false,
     adminAddress: "127.0.0.1:9090",
     shutdownDelayMs: 0,
   },
@@ -158,6 +161,7 @@ settings:
   kubeconfigPath: /etc/kube/config
   logLevel: debug
   logFormat: json
+  accessLog: true
   adminAddress: ""
   shutdownDelay: 5s
 configurations:
@@ -181,6 +185,8 @@ configurations:
     idleTimeout: 2h
     maxConnections: 0
     maxConnectAttempts: 10
+    maxConnectionsPerBackend: 100
+    accessLog: false
     drainTimeout: 0
     onRemoval: close
     whenAllUnhealthy: any
@@ -196,12 +202,14 @@ configurations:
       send: "PING\\r\\n"
       expect: PONG
       maxEjectionPercent: 0
+      tls: true
 `);
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.settings, {
     kubeconfigPath: "/etc/kube/config",
     logLevel: "debug",
     logFormat: "json",
+    accessLog: true,
     adminAddress: "",
     shutdownDelayMs: 5000,
   });
@@ -229,6 +237,8 @@ configurations:
     idleTimeoutMs: 7_200_000,
     maxConnections: 0,
     maxConnectAttempts: 10,
+    maxConnectionsPerBackend: 100,
+    accessLog: false,
     drainTimeoutMs: 0,
     onRemoval: "close",
     whenAllUnhealthy: "any",
@@ -242,6 +252,7 @@ configurations:
       send: "PING\r\n",
       expect: "PONG",
       maxEjectionPercent: 0,
+      tls: true,
     },
   };
   assert.deepEqual(config.configurations, [expected]);
@@ -634,5 +645,34 @@ Deno.test("parseConfig() maps positions through CRLF line ends and a leading BOM
       "configurations[0].balancer",
       'expected one of "round_robin", "least_connections", "random_two" or "maglev", got a string ("nope")',
     ],
+  ]);
+});
+
+Deno.test("parseConfig(): a listener's accessLog overrides settings.accessLog; limits are checked", () => {
+  const { config } = parseOk(
+    listener("accessLog: true").replace(
+      "configurations",
+      "settings: { accessLog: false }\nconfigurations",
+    ),
+  );
+  assert.equal(config.configurations[0]!.accessLog, true);
+  const inherited = parseOk(
+    listener().replace("configurations", "settings: { accessLog: true }\nconfigurations"),
+  );
+  assert.equal(inherited.config.configurations[0]!.accessLog, true);
+  assert.equal(inherited.config.configurations[0]!.maxConnectionsPerBackend, 0);
+});
+
+Deno.test("parseConfig() locates bad maxConnectionsPerBackend, accessLog and healthCheck.tls", () => {
+  const text = listener(
+    "maxConnectionsPerBackend: -1",
+    "accessLog: yes",
+    "healthCheck: { tls: 1 }",
+  ).replace("configurations", "settings: { accessLog: 0 }\nconfigurations");
+  assert.deepEqual(issuesOf(text), [
+    [1, 24, "settings.accessLog", "expected a boolean, got a number (0)"],
+    [6, 31, "configurations[0].maxConnectionsPerBackend", "-1 is out of range 0-10000000"],
+    [7, 16, "configurations[0].accessLog", 'expected a boolean, got a string ("yes")'],
+    [8, 25, "configurations[0].healthCheck.tls", "expected a boolean, got a number (1)"],
   ]);
 });

@@ -36,6 +36,12 @@ export interface HealthCheckSpec {
   readonly http?: { readonly port: number; readonly path: string };
   /** Share of a pool (0-100) that passive reports may mark unhealthy. */
   readonly maxEjectionPercent: number;
+  /**
+   * TCP checks: a TLS handshake after connecting (the certificate is not verified; the check
+   * asks "does it speak TLS", not "is it trusted"), `send`/`expect` inside TLS, then a
+   * close_notify. Absent or false: plain TCP.
+   */
+  readonly tls?: boolean;
 }
 
 /** Where backends of a Kubernetes pool come from. `auto` follows the Service type. */

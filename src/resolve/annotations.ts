@@ -13,6 +13,11 @@ export const ANNOTATION_BACKEND_MODE = "nautiluslb.cloudresty.io/backend-mode";
 /** Weight (0-1000) of every backend a Service contributes. */
 export const ANNOTATION_WEIGHT = "nautiluslb.cloudresty.io/weight";
 /**
+ * Connections each backend of the Service takes at most (a decimal integer; 0 = the
+ * listener's `maxConnectionsPerBackend`). A bad value is a pool warning and is ignored.
+ */
+export const ANNOTATION_MAX_CONNECTIONS = "nautiluslb.cloudresty.io/max-connections-per-backend";
+/**
  * Nodes carrying this label (any value) never receive load-balancer traffic, as for
  * Kubernetes' own service controller.
  * @see https://kubernetes.io/docs/reference/labels-annotations-taints/#node-kubernetes-io-exclude-from-external-load-balancers
@@ -35,6 +40,7 @@ export const KNOWN_ANNOTATIONS: readonly string[] = [
   ANNOTATION_ENABLED,
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_WEIGHT,
+  ANNOTATION_MAX_CONNECTIONS,
   ...HEALTH_ANNOTATION_KEYS.map((k) => HEALTH_ANNOTATION_PREFIX + k),
 ];
 
@@ -62,6 +68,21 @@ export function parseWeight(text: string): number | undefined {
   if (!/^\d{1,4}$/.test(trimmed)) return undefined;
   const weight = Number(trimmed);
   return weight <= MAX_WEIGHT ? weight : undefined;
+}
+
+/** Largest value the max-connections-per-backend annotation accepts (as `maxConnections`). */
+export const MAX_CONNECTIONS_ANNOTATION_LIMIT = 10_000_000;
+
+/**
+ * Parses the max-connections-per-backend annotation: a decimal integer from 0 to
+ * {@linkcode MAX_CONNECTIONS_ANNOTATION_LIMIT}.
+ * @returns the limit, or `undefined` when the text is not one
+ */
+export function parseMaxConnections(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (!/^\d{1,8}$/.test(trimmed)) return undefined;
+  const n = Number(trimmed);
+  return n <= MAX_CONNECTIONS_ANNOTATION_LIMIT ? n : undefined;
 }
 
 /** The accepted spellings of the backend-mode annotation, for messages. */

@@ -27,14 +27,17 @@ import type { BackendMode, HealthCheckSpec, PoolSpec } from "../core/pool_spec.t
 import {
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_ENABLED,
+  ANNOTATION_MAX_CONNECTIONS,
   ANNOTATION_PREFIX,
   ANNOTATION_WEIGHT,
   applyHealthAnnotations,
   BACKEND_MODE_NAMES,
   KNOWN_ANNOTATIONS,
   LABEL_EXCLUDE_FROM_EXTERNAL_LB,
+  MAX_CONNECTIONS_ANNOTATION_LIMIT,
   MAX_WEIGHT,
   parseBackendMode,
+  parseMaxConnections,
   parseWeight,
 } from "./annotations.ts";
 import { sortEntries } from "./_compare.ts";
@@ -89,6 +92,8 @@ class PlanBuilder {
   readonly #serviceChecks = new Map<string, HealthCheckSpec>();
   /** Bad health annotations; reported after the resolution warnings. */
   readonly #healthWarnings: string[] = [];
+  /** Service key → its backends' connection limit, from its annotation. */
+  readonly #serviceLimits = new Map<string, number>();
 
   constructor(spec: PoolSpec) {
     this.#spec = spec;
@@ -106,6 +111,8 @@ class PlanBuilder {
     const owner = backend.service ?? "";
     const first = this.#owners.get(backend.address);
     if (first === undefined) {
+      const limit = this.#serviceLimits.get(owner);
+      if (limit !== undefined) backend = { ...backend, maxConnections: limit };
       this.#owners.set(backend.address, owner);
       this.backends.push(backend);
       this.#checks.push(this.#checkOf(via));
@@ -118,6 +125,11 @@ class PlanBuilder {
     const seen = this.#duplicates.get(pair);
     if (seen) seen.count++;
     else this.#duplicates.set(pair, { count: 1, example: backend.address });
+  }
+
+  /** Gives every later backend of Service `key` this connection limit. */
+  limitService(key: string, maxConnections: number): void {
+    this.#serviceLimits.set(key, maxConnections);
   }
 
   exclude(entry: ExcludedBackend): void {
@@ -262,6 +274,8 @@ export function resolvePool(
   for (const m of matched) {
     warnUnknownAnnotations(m, plan);
     const weight = serviceWeight(m, plan);
+    const limit = serviceMaxConnections(m, plan);
+    if (limit !== undefined) plan.limitService(m.key, limit);
     const mode = serviceMode(m, spec.backendMode, plan);
     switch (mode) {
       case "nodeport":
@@ -435,6 +449,21 @@ function serviceWeight(m: MatchedService, plan: PlanBuilder): number {
       `integer 0-${MAX_WEIGHT}; using 1`,
   );
   return 1;
+}
+
+/** The Service's per-backend limit; `undefined` (the listener's) when absent, 0 or bad. */
+function serviceMaxConnections(m: MatchedService, plan: PlanBuilder): number | undefined {
+  const text = m.service.annotations[ANNOTATION_MAX_CONNECTIONS];
+  if (text === undefined) return undefined;
+  const limit = parseMaxConnections(text);
+  if (limit === undefined) {
+    plan.warn(
+      `Ignoring annotation ${ANNOTATION_MAX_CONNECTIONS} of Service ${m.key}: "${text}" is not ` +
+        `an integer 0-${MAX_CONNECTIONS_ANNOTATION_LIMIT}; using the listener's maxConnectionsPerBackend`,
+    );
+    return undefined;
+  }
+  return limit === 0 ? undefined : limit;
 }
 
 function isHeadless(service: ServiceInfo): boolean {
