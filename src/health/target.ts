@@ -5,6 +5,7 @@
  */
 import { errorMessage } from "../core/error_message.ts";
 import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
+import { probeTls } from "./tls_probe.ts";
 
 import type { HealthCheckSpec, HealthTarget } from "../core/plan.ts";
 
@@ -26,6 +27,14 @@ export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise
     return probeHttp({ host: target.host, port: check.http.port }, {
       path: check.http.path,
       timeoutMs: check.timeoutMs,
+      signal,
+    });
+  }
+  if (check.tls === true) {
+    return probeTls({ host: target.host, port: check.port ?? target.port }, {
+      timeoutMs: check.timeoutMs,
+      send: check.send,
+      expect: check.expect,
       signal,
     });
   }
