@@ -105,7 +105,7 @@ Deno.test("probeTls() completes a handshake with a self-signed backend and close
   const backend = startTlsBackend();
   try {
     const result = await probeTls({ host: "127.0.0.1", port: backend.port }, { timeoutMs: 2_000 });
-    assert.ok(result.ok, result.error);
+    assert.ok(result.ok, result.error ?? "");
     assert.equal(result.error, undefined);
     await waitFor(() => backend.endings.length === 1, "the backend to see the close");
     assert.deepEqual(backend.endings, ["close_notify"]);
@@ -123,7 +123,7 @@ Deno.test("probeTls() sends and expects inside TLS", async () => {
       expect: "PONG",
       serverName: "backend.test",
     });
-    assert.ok(pass.ok, pass.error);
+    assert.ok(pass.ok, pass.error ?? "");
     const fail = await probeTls({ host: "127.0.0.1", port: backend.port }, {
       timeoutMs: 300,
       send: "PING\r\n",
