@@ -195,3 +195,34 @@ Deno.test("no backend and connect failures count per cause and per backend", asy
     "refusal counted as no_backend",
   );
 });
+
+Deno.test("rate-limited failure lines say how many similar lines they left out", async () => {
+  const lines: string[] = [];
+  await setupLogging({ format: "json", level: "warning", write: (line) => lines.push(line) });
+  try {
+    await using proxy = startProxy({
+      backends: [],
+      logger: getLogger("proxy"),
+    });
+    const refuseOne = async () => {
+      const conn = await connect(proxy.port);
+      assert.ok(await isClosedWithin(conn, 3_000));
+      conn.close();
+    };
+    for (let n = 0; n < 5; n++) await refuseOne();
+    // The next line may be written once a second has passed since the first.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await refuseOne();
+    await waitFor(() => proxy.listener.stats.refusedByCause.no_backend === 6, "six refusals");
+    const failures = lines.map((l) => JSON.parse(l)).filter((r) =>
+      r.message.startsWith("Cannot forward")
+    );
+    assert.equal(failures.length, 2, lines.join(""));
+    assert.equal(failures[0].properties.suppressed, 0);
+    assert.ok(!failures[0].message.includes("suppressed"));
+    assert.equal(failures[1].properties.suppressed, 4);
+    assert.match(failures[1].message, /\(4 similar lines suppressed\)$/);
+  } finally {
+    await resetLogging();
+  }
+});

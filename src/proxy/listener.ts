@@ -130,6 +130,7 @@ export class ProxyListener {
   #lastFailureLogAt = -Infinity;
   #failuresSinceLog = 0;
   #lastAcceptErrorLogAt = -Infinity;
+  #acceptErrorsSinceLog = 0;
   #drained: (() => void) | undefined;
   #idleSweeper: ReturnType<typeof setInterval> | undefined;
   /** Shared by every connection: no closures allocated per accept. */
@@ -199,12 +200,16 @@ export class ProxyListener {
         if (this.#isStopping || error instanceof Deno.errors.BadResource) return;
         // EMFILE and friends: keep the listener, back off briefly, log at most once a second.
         const now = performance.now();
+        this.#acceptErrorsSinceLog++;
         if (now - this.#lastAcceptErrorLogAt >= LOG_EVERY_MS) {
           this.#lastAcceptErrorLogAt = now;
-          this.#options.logger?.error("Cannot accept on listener {listener}: {error}", {
-            listener: this.name,
-            error: String(error),
-          });
+          const suppressed = this.#acceptErrorsSinceLog - 1;
+          this.#acceptErrorsSinceLog = 0;
+          this.#options.logger?.error(
+            "Cannot accept on listener {listener}: {error}" +
+              (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
+            { listener: this.name, error: String(error), suppressed },
+          );
         }
         await new Promise((r) => setTimeout(r, 50));
         continue;
