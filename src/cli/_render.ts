@@ -23,6 +23,8 @@ export interface BackendJson {
   pod?: string;
   /** Absent when 1. */
   weight?: number;
+  /** From the Service's max-connections-per-backend annotation; absent otherwise. */
+  maxConnections?: number;
   /** `true` when taken only because the Service has no ready endpoint (KEP-1669). */
   terminating?: boolean;
   health?: BackendHealthReport;
@@ -90,6 +92,7 @@ function backendJson(
   if (b.node !== undefined) out.node = b.node;
   if (b.pod !== undefined) out.pod = b.pod;
   if (b.weight !== 1) out.weight = b.weight;
+  if (b.maxConnections !== undefined) out.maxConnections = b.maxConnections;
   if (b.terminating === true) out.terminating = true;
   const h = health?.get(b.address);
   if (h !== undefined) out.health = h;
