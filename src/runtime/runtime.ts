@@ -263,7 +263,7 @@ export class Runtime {
       healthLog.debug("Backend {backend} of pool {pool} passed its first check", fields);
     } else if (t.from === "unhealthy") {
       // As loud as the failure, so `--log-level warning` shows both ends of an outage.
-      healthLog.warn("Backend {backend} of pool {pool} recovered: {to} ({cause})", fields);
+      healthLog.warn("Backend {backend} of pool {pool} is {to} again ({cause})", fields);
     } else {
       healthLog.info("Backend {backend} of pool {pool} is {to} ({cause})", fields);
     }
