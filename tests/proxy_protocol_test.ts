@@ -258,7 +258,7 @@ Deno.test("an accepted header's address picks the Maglev backend and is passed o
       assert.equal(decoder.decode(parsed.rest), `data-${i}`);
     }
   }
-  assert.equal(proxy.listener.stats.refusedProxyHeader, 0);
+  assert.equal(proxy.listener.stats.refusedByCause.proxy_header, 0);
 });
 
 Deno.test("an accepted v2 header over IPv6 becomes the client address sent on", async () => {
@@ -347,7 +347,7 @@ Deno.test("a slow header times out and closes that connection only", async () =>
   assert.equal(await healthy.finish(), "ok");
   await waitFor(() => recorder.received.length === 1, "healthy connection recorded");
   assertHealthyRecorded(recorder);
-  assert.equal(proxy.listener.stats.refusedProxyHeader, 1);
+  assert.equal(proxy.listener.stats.refusedByCause.proxy_header, 1);
 });
 
 Deno.test("a garbage header closes that connection only", async () => {
@@ -366,8 +366,8 @@ Deno.test("a garbage header closes that connection only", async () => {
   assert.equal(await healthy.finish(), "ok");
   await waitFor(() => recorder.received.length === 1, "healthy connection recorded");
   assertHealthyRecorded(recorder);
-  assert.equal(proxy.listener.stats.refusedProxyHeader, 1);
-  assert.equal(proxy.listener.stats.refusedUntrusted, 0);
+  assert.equal(proxy.listener.stats.refusedByCause.proxy_header, 1);
+  assert.equal(proxy.listener.stats.refusedByCause.untrusted, 0);
 });
 
 /** Connects from `localAddress` with node:net; resolves when the server closed it. */
@@ -402,8 +402,8 @@ Deno.test("a peer outside trustedProxies is refused; a trusted one is untouched"
   assert.equal(await healthy.finish(), "ok");
   await waitFor(() => recorder.received.length === 1, "healthy connection recorded");
   assertHealthyRecorded(recorder);
-  assert.equal(proxy.listener.stats.refusedUntrusted, 1);
-  assert.equal(proxy.listener.stats.refusedProxyHeader, 0);
+  assert.equal(proxy.listener.stats.refusedByCause.untrusted, 1);
+  assert.equal(proxy.listener.stats.refusedByCause.proxy_header, 0);
 });
 
 Deno.test("shutdown closes a connection still waiting for its header", async () => {
@@ -416,7 +416,11 @@ Deno.test("shutdown closes a connection still waiting for its header", async () 
     await waitFor(() => proxy.listener.stats.activeConnections === 1, "connection accepted");
     await withTimeout(proxy[Symbol.asyncDispose](), WAIT_MS, "shutdown");
     assert.ok(await isClosedWithin(waiting, WAIT_MS), "waiting connection closed");
-    assert.equal(proxy.listener.stats.refusedProxyHeader, 0, "a shutdown is not a bad header");
+    assert.equal(
+      proxy.listener.stats.refusedByCause.proxy_header,
+      0,
+      "a shutdown is not a bad header",
+    );
   } finally {
     waiting.close();
     await recorder[Symbol.asyncDispose]();

@@ -39,8 +39,6 @@ export function sampleSnapshot(overrides: Partial<AdminSnapshot> = {}): AdminSna
           connectFailures: 5,
           noBackend: 6,
           idleTimeouts: 7,
-          refusedProxyHeader: 8,
-          refusedUntrusted: 9,
         }),
       },
     ],

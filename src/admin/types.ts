@@ -10,7 +10,8 @@
  */
 
 import type { DiscoverySource, DiscoveryState, DiscoveryStatus } from "../core/discovery_state.ts";
-import type { BackendHealth } from "../core/types.ts";
+import type { Histogram } from "../core/histogram.ts";
+import type { BackendCounters, BackendHealth, RefusalCause } from "../core/types.ts";
 
 /** Health of a backend; the shared {@linkcode BackendHealth}. */
 export type AdminBackendHealth = BackendHealth;
@@ -40,10 +41,6 @@ export interface AdminListenerStats {
   readonly accepted: number;
   /** Connections closed at once: at `maxConnections` or stopping (cause `limit`). */
   readonly refused: number;
-  /** Connections closed for a missing, malformed or late PROXY header; 0 when absent. */
-  readonly refusedProxyHeader?: number;
-  /** Connections refused because the peer is outside `trustedProxies`; 0 when absent. */
-  readonly refusedUntrusted?: number;
   /** Client connections open now (a gauge). */
   readonly activeConnections: number;
   /** Bytes received from clients and sent on to backends. */
@@ -56,6 +53,12 @@ export interface AdminListenerStats {
   readonly noBackend: number;
   /** Connections closed after the idle timeout. */
   readonly idleTimeouts: number;
+  /** Client connections refused before forwarding, by cause; absent when not kept. */
+  readonly refusedByCause?: Readonly<Record<RefusalCause, number>>;
+  /** Accept-to-close seconds of client connections; absent when not kept. */
+  readonly connectionDuration?: Histogram;
+  /** Seconds to establish backend connections; absent when not kept. */
+  readonly connectDuration?: Histogram;
 }
 
 /** One listener. */
@@ -80,6 +83,19 @@ export interface AdminBackend {
   readonly activeConnections: number;
   /** Removed from the pool, open connections still draining. */
   readonly isDraining: boolean;
+  /** Connection limit of the backend; 0 or absent = none. */
+  readonly maxConnections?: number;
+  /** Running totals of connections, connect failures and bytes; absent when not kept. */
+  readonly counters?: Readonly<BackendCounters>;
+  /**
+   * Why and since when the backend has its health: what decided it (`active`, `passive`,
+   * `config`, `cooldown`), the failure behind `unhealthy`, and the wall-clock time.
+   */
+  readonly healthDetail?: {
+    readonly cause: string;
+    readonly error?: string;
+    readonly sinceMs: number;
+  };
 }
 
 /** One pool. */

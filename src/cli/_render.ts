@@ -23,6 +23,8 @@ export interface BackendJson {
   pod?: string;
   /** Absent when 1. */
   weight?: number;
+  /** From the Service's max-connections-per-backend annotation; absent otherwise. */
+  maxConnections?: number;
   /** `true` when taken only because the Service has no ready endpoint (KEP-1669). */
   terminating?: boolean;
   /** PROXY protocol version sent to it; absent when none. */
@@ -92,6 +94,7 @@ function backendJson(
   if (b.node !== undefined) out.node = b.node;
   if (b.pod !== undefined) out.pod = b.pod;
   if (b.weight !== 1) out.weight = b.weight;
+  if (b.maxConnections !== undefined) out.maxConnections = b.maxConnections;
   if (b.terminating === true) out.terminating = true;
   if (b.proxyProtocol !== undefined) out.proxyProtocol = b.proxyProtocol;
   const h = health?.get(b.address);

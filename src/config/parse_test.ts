@@ -44,6 +44,8 @@ const LISTENER_DEFAULTS = {
   idleTimeoutMs: 3_600_000,
   maxConnections: 10000,
   maxConnectAttempts: 3,
+  maxConnectionsPerBackend: 0,
+  accessLog: false,
   drainTimeoutMs: 30000,
   onRemoval: "drain",
   whenAllUnhealthy: "reject",
@@ -65,6 +67,7 @@ const ORIGINAL_CONFIG: Config = {
     kubeconfigPath: "",
     logLevel: "info",
     logFormat: "text",
+    accessLog: false,
     adminAddress: "127.0.0.1:9090",
     shutdownDelayMs: 0,
   },
@@ -162,6 +165,7 @@ settings:
   kubeconfigPath: /etc/kube/config
   logLevel: debug
   logFormat: json
+  accessLog: true
   adminAddress: ""
   shutdownDelay: 5s
 configurations:
@@ -185,6 +189,8 @@ configurations:
     idleTimeout: 2h
     maxConnections: 0
     maxConnectAttempts: 10
+    maxConnectionsPerBackend: 100
+    accessLog: false
     drainTimeout: 0
     onRemoval: close
     whenAllUnhealthy: any
@@ -204,12 +210,14 @@ configurations:
       send: "PING\\r\\n"
       expect: PONG
       maxEjectionPercent: 0
+      tls: true
 `);
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.settings, {
     kubeconfigPath: "/etc/kube/config",
     logLevel: "debug",
     logFormat: "json",
+    accessLog: true,
     adminAddress: "",
     shutdownDelayMs: 5000,
   });
@@ -237,6 +245,8 @@ configurations:
     idleTimeoutMs: 7_200_000,
     maxConnections: 0,
     maxConnectAttempts: 10,
+    maxConnectionsPerBackend: 100,
+    accessLog: false,
     drainTimeoutMs: 0,
     onRemoval: "close",
     whenAllUnhealthy: "any",
@@ -254,6 +264,7 @@ configurations:
       send: "PING\r\n",
       expect: "PONG",
       maxEjectionPercent: 0,
+      tls: true,
     },
   };
   assert.deepEqual(config.configurations, [expected]);
@@ -743,6 +754,35 @@ Deno.test("parseConfig() keeps PROXY protocol off by default and ignores trusted
   assert.equal(l.acceptProxyProtocol, false);
   assert.deepEqual(l.trustedProxies, []);
   assert.equal(l.proxyHeaderTimeoutMs, 3000);
+});
+
+Deno.test("parseConfig(): a listener's accessLog overrides settings.accessLog; limits are checked", () => {
+  const { config } = parseOk(
+    listener("accessLog: true").replace(
+      "configurations",
+      "settings: { accessLog: false }\nconfigurations",
+    ),
+  );
+  assert.equal(config.configurations[0]!.accessLog, true);
+  const inherited = parseOk(
+    listener().replace("configurations", "settings: { accessLog: true }\nconfigurations"),
+  );
+  assert.equal(inherited.config.configurations[0]!.accessLog, true);
+  assert.equal(inherited.config.configurations[0]!.maxConnectionsPerBackend, 0);
+});
+
+Deno.test("parseConfig() locates bad maxConnectionsPerBackend, accessLog and healthCheck.tls", () => {
+  const text = listener(
+    "maxConnectionsPerBackend: -1",
+    "accessLog: yes",
+    "healthCheck: { tls: 1 }",
+  ).replace("configurations", "settings: { accessLog: 0 }\nconfigurations");
+  assert.deepEqual(issuesOf(text), [
+    [1, 24, "settings.accessLog", "expected a boolean, got a number (0)"],
+    [6, 31, "configurations[0].maxConnectionsPerBackend", "-1 is out of range 0-10000000"],
+    [7, 16, "configurations[0].accessLog", 'expected a boolean, got a string ("yes")'],
+    [8, 25, "configurations[0].healthCheck.tls", "expected a boolean, got a number (1)"],
+  ]);
 });
 
 Deno.test("parseConfig() resolves aliases to the last anchor of their name before them", () => {

@@ -290,6 +290,10 @@ const healthCheckSchema = z
     maxEjectionPercent: intInRange(0, 100).default(D.DEFAULT_MAX_EJECTION_PERCENT).meta({
       description: "Most of the pool (percent) that passive ejection may mark down at once.",
     }),
+    tls: z.boolean().default(D.DEFAULT_HEALTH_CHECK_TLS).meta({
+      description:
+        "Probe with a TLS handshake (certificate not verified) and a clean close_notify, for TLS passthrough pools; send/expect then run inside TLS.",
+    }),
   })
   .prefault({})
   .meta({ description: "Active health checks of this listener's backends." });
@@ -440,6 +444,16 @@ const listenerSchema = z
     maxConnections: intInRange(0, 10_000_000).default(D.DEFAULT_MAX_CONNECTIONS).meta({
       description: "Concurrent client connections; more are refused at once. 0 = unlimited.",
     }),
+    maxConnectionsPerBackend: intInRange(0, 10_000_000)
+      .default(D.DEFAULT_MAX_CONNECTIONS_PER_BACKEND)
+      .meta({
+        description:
+          "Concurrent connections per backend; a full backend is skipped, and with every backend full clients are refused at once. 0 = unlimited.",
+      }),
+    accessLog: z.boolean().optional().meta({
+      description:
+        "One log line per closed client connection; overrides settings.accessLog for this listener.",
+    }),
     maxConnectAttempts: intInRange(1, D.MAX_CONNECT_ATTEMPTS_LIMIT)
       .default(D.DEFAULT_MAX_CONNECT_ATTEMPTS)
       .meta({ description: "Distinct backends tried per client connection." }),
@@ -500,6 +514,10 @@ const settingsSchema = z
       .meta({ description: "Least severe level that is logged." }),
     logFormat: oneOf(["text", "json"]).default(D.DEFAULT_LOG_FORMAT).meta({
       description: "Log lines as text or as JSON objects.",
+    }),
+    accessLog: z.boolean().default(D.DEFAULT_ACCESS_LOG).meta({
+      description:
+        "One log line per closed client connection (client, listener, backend, bytes, duration, outcome) for every listener that does not set its own accessLog.",
     }),
     adminAddress: z
       .string()

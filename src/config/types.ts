@@ -60,6 +60,18 @@ export interface ListenerConfig extends PoolSpec {
   readonly maxConnections: number;
   /** Distinct backends tried per client connection. @default {3} */
   readonly maxConnectAttempts: number;
+  /**
+   * Concurrent connections per backend; a full backend is skipped by every balancer, and with
+   * all full the client is refused at once. A Service's
+   * `nautiluslb.cloudresty.io/max-connections-per-backend` annotation overrides it for its
+   * backends. 0 = unlimited. @default {0}
+   */
+  readonly maxConnectionsPerBackend: number;
+  /**
+   * One access log line per closed client connection: the listener's `accessLog`, else
+   * `settings.accessLog`. @default {false}
+   */
+  readonly accessLog: boolean;
   /** How long connections may finish on shutdown or backend removal. @default {30000} */
   readonly drainTimeoutMs: number;
   /**
@@ -93,6 +105,8 @@ export interface SettingsConfig {
   readonly logLevel: LogLevel;
   /** `text` for people, `json` (one object per line) for collectors. @default {"text"} */
   readonly logFormat: LogFormat;
+  /** Access log for listeners that do not set `accessLog` themselves. @default {false} */
+  readonly accessLog: boolean;
   /** Admin HTTP address (`/metrics`, `/healthz`, `/readyz`, `/pools`); `""` disables. @default {"127.0.0.1:9090"} */
   readonly adminAddress: string;
   /**

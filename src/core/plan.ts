@@ -43,6 +43,11 @@ export interface PlannedBackend {
    * @default {1}
    */
   readonly weight: number;
+  /**
+   * Connections it takes at most, from its Service's `max-connections-per-backend`
+   * annotation; absent when the listener's `maxConnectionsPerBackend` applies.
+   */
+  readonly maxConnections?: number;
   /** `namespace/name` of the Service that contributed it; absent for static backends. */
   readonly service?: string;
   /**

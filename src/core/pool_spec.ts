@@ -44,6 +44,12 @@ export interface HealthCheckSpec {
    * `proxyProtocol`, never in config.
    */
   readonly proxyProtocol?: ProxyProtocolVersion;
+  /**
+   * TCP checks: a TLS handshake after connecting (the certificate is not verified; the check
+   * asks "does it speak TLS", not "is it trusted"), `send`/`expect` inside TLS, then a
+   * close_notify. Absent or false: plain TCP.
+   */
+  readonly tls?: boolean;
 }
 
 /** Where backends of a Kubernetes pool come from. `auto` follows the Service type. */

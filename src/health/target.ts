@@ -5,6 +5,7 @@
  */
 import { errorMessage } from "../core/error_message.ts";
 import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
+import { probeTls } from "./tls_probe.ts";
 
 import type { HealthCheckSpec, HealthTarget } from "../core/plan.ts";
 
@@ -30,6 +31,14 @@ export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise
     });
   }
   const port = check.port ?? target.port;
+  if (check.tls === true) {
+    return probeTls({ host: target.host, port }, {
+      timeoutMs: check.timeoutMs,
+      send: check.send,
+      expect: check.expect,
+      signal,
+    });
+  }
   return probeTcp({ host: target.host, port }, {
     timeoutMs: check.timeoutMs,
     send: check.send,

@@ -8,7 +8,8 @@
  * @module
  */
 import { errorMessage } from "../core/error_message.ts";
-import type { ClientInfo, Lease, Picker } from "../core/types.ts";
+import type { Histogram } from "../core/histogram.ts";
+import type { BackendCounters, ClientInfo, Lease, Picker, RefusalCause } from "../core/types.ts";
 import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
 
 /**
@@ -37,13 +38,40 @@ export interface ForwardOptions {
   readonly track: (handle: Forwarding, isLive: boolean) => void;
   /** Called once when a connection fails before or during forwarding. */
   readonly onFailure: (failure: ForwardFailure) => void;
+  /**
+   * Called once per connection after it closed, with a new record (the access log). When
+   * absent no record is built, so nothing is allocated for it.
+   */
+  readonly onClose?: (record: ConnectionRecord) => void;
 }
 
-/** How a connection ended, for counters and logs. */
+/** One closed client connection, for the access log. */
+export interface ConnectionRecord {
+  /** The client's address and port. */
+  readonly client: ClientInfo;
+  /** Key of the backend the bytes went to; absent when no connection was established. */
+  readonly backend?: string;
+  /** Bytes read from the client and written to the backend. */
+  readonly bytesFromClient: number;
+  /** Bytes read from the backend and written to the client. */
+  readonly bytesToClient: number;
+  /** Accept to close, in milliseconds. */
+  readonly durationMs: number;
+  /** How it ended. */
+  readonly outcome: ForwardOutcome;
+}
+
+/**
+ * How a connection ended, for counters and logs: both sides finished (`done`), the idle
+ * sweeper closed it, no eligible backend, every eligible backend (or the listener) at its
+ * connection `limit`, no backend could be connected, an error, or closed by the listener
+ * (shutdown, drain deadline) or the pool.
+ */
 export type ForwardOutcome =
   | "done"
   | "idle_timeout"
   | "no_backend"
+  | "limit"
   | "connect_failed"
   | "error"
   | "closed";
@@ -63,11 +91,20 @@ export interface ForwardStats {
   noBackend: number;
   /** Connections closed by the idle sweeper. */
   idleTimeouts: number;
+  /**
+   * Client connections refused before forwarding, by cause. Whoever refuses adds one, e.g.
+   * `stats.refusedByCause.limit++`; the keys are fixed, so no lookup allocates.
+   */
+  readonly refusedByCause: Record<RefusalCause, number>;
+  /** Seconds from start of forwarding to close, one observation per client connection. */
+  readonly connectionDuration: Histogram;
+  /** Seconds to establish a backend connection, one observation per successful connect. */
+  readonly connectDuration: Histogram;
 }
 
 /** Details of a failed connection, for a log line. */
 export interface ForwardFailure {
-  /** `no_backend`, `connect_failed` or `error`; never `done` or `closed`. */
+  /** `no_backend`, `limit`, `connect_failed` or `error`; never `done` or `closed`. */
   readonly outcome: ForwardOutcome;
   /** Human cause, e.g. `connect timed out after 2000ms` or `pool has no backends`. */
   readonly message: string;
@@ -131,6 +168,14 @@ function giveBuffer(buffer: Uint8Array<ArrayBuffer>): void {
 
 const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
 
+/** Where bytes go when the picker keeps no per-backend counters: one shared scratch object. */
+const NO_COUNTERS: BackendCounters = {
+  connections: 0,
+  connectFailures: 0,
+  bytesToBackend: 0,
+  bytesFromBackend: 0,
+};
+
 /**
  * Forwards one accepted client connection.
  *
@@ -152,11 +197,13 @@ export async function forward(
   inbound?: InboundProxy,
 ): Promise<ForwardOutcome> {
   const { stats, track, onFailure } = options;
+  const startedAt = performance.now();
   const session = new Session(client);
   track(session, true);
+  let outcome: ForwardOutcome = "error";
   try {
     const dialed = await connectBackend(session, clientInfo, options);
-    if (dialed === undefined) return session.isClosed ? "closed" : session.outcome;
+    if (dialed === undefined) return outcome = session.isClosed ? "closed" : session.outcome;
     const [backend, lease] = dialed;
     try {
       const version = lease.backend.proxyProtocol;
@@ -166,7 +213,7 @@ export async function forward(
         source: clientInfo,
         destination: inbound?.destination ?? localEndpoint(client),
       });
-      return await session.pipe(backend, lease, stats, header, inbound?.rest);
+      return outcome = await session.pipe(backend, lease, stats, header, inbound?.rest);
     } finally {
       lease.release();
     }
@@ -177,10 +224,20 @@ export async function forward(
       client: clientInfo,
       backends: [],
     });
-    return "error";
+    return outcome = "error";
   } finally {
     session.close();
     track(session, false);
+    const durationMs = performance.now() - startedAt;
+    stats.connectionDuration.observe(durationMs / 1000);
+    options.onClose?.({
+      client: clientInfo,
+      ...(session.backendKey !== undefined && { backend: session.backendKey }),
+      bytesFromClient: session.bytesFromClient,
+      bytesToClient: session.bytesToClient,
+      durationMs,
+      outcome,
+    });
   }
 }
 
@@ -198,8 +255,20 @@ async function connectBackend(
   while (tried.size < options.maxConnectAttempts) {
     const lease = options.picker.acquire(clientInfo, tried, previous);
     if (typeof lease === "string") {
+      if (tried.size === 0 && lease === "full") {
+        stats.refusedByCause.limit++;
+        session.outcome = "limit";
+        onFailure({
+          outcome: "limit",
+          message: "every backend is at its connection limit",
+          client: clientInfo,
+          backends: [],
+        });
+        return undefined;
+      }
       if (tried.size === 0) {
         stats.noBackend++;
+        stats.refusedByCause.no_backend++;
         session.outcome = "no_backend";
         onFailure({
           outcome: "no_backend",
@@ -223,6 +292,8 @@ async function connectBackend(
     const timeoutMs = Math.ceil(Math.max(1, Math.min(options.connectTimeoutMs, left)));
     const isFullBudget = timeoutMs >= options.connectTimeoutMs;
     const abort = session.connectAbort(timeoutMs);
+    const counters = lease.counters ?? NO_COUNTERS;
+    const dialedAt = performance.now();
     try {
       const conn = await dial({
         hostname: lease.backend.host,
@@ -235,6 +306,9 @@ async function connectBackend(
         lease.release();
         return undefined;
       }
+      stats.connectDuration.observe((performance.now() - dialedAt) / 1000);
+      counters.connections++;
+      session.backendKey = lease.backend.key;
       lease.reportConnect(true);
       return [conn, lease];
     } catch (error) {
@@ -242,6 +316,7 @@ async function connectBackend(
       lease.release();
       if (session.isClosed) return undefined;
       stats.connectFailures++;
+      counters.connectFailures++;
       lastError = abort.timedOut ? `connect timed out after ${timeoutMs}ms` : errorMessage(error);
       // Passive health hears only what is the backend's fault: a refusal, a reset, an
       // unreachable host, or a timeout that had the whole connectTimeout. Our own trouble
@@ -273,6 +348,9 @@ interface ConnectAbort {
 class Session implements Forwarding {
   outcome: ForwardOutcome = "done";
   isClosed = false;
+  backendKey: string | undefined;
+  bytesFromClient = 0;
+  bytesToClient = 0;
   #client: Deno.TcpConn;
   #backend: Deno.TcpConn | undefined;
   #connecting: AbortController | undefined;
@@ -323,6 +401,7 @@ class Session implements Forwarding {
     lease.signal.addEventListener("abort", onAbort, { once: true });
     if (lease.signal.aborted) this.close();
     this.#isPiping = true;
+    const counters = lease.counters ?? NO_COUNTERS;
     try {
       let prefix = header;
       if (rest !== undefined && rest.length > 0) {
@@ -339,11 +418,12 @@ class Session implements Forwarding {
         prefix = undefined;
         this.#bytes += rest.length;
         stats.bytesFromClients += rest.length;
+        counters.bytesToBackend += rest.length;
       }
       // close() makes both pending reads fail at once, so this settles promptly.
-      await Promise.all([
-        this.#copy(client, backend, stats, "bytesFromClients", prefix),
-        this.#copy(backend, client, stats, "bytesToClients"),
+      [this.bytesFromClient, this.bytesToClient] = await Promise.all([
+        this.#copy(client, backend, stats, "bytesFromClients", counters, "bytesToBackend", prefix),
+        this.#copy(backend, client, stats, "bytesToClients", counters, "bytesFromBackend"),
       ]);
     } finally {
       lease.signal.removeEventListener("abort", onAbort);
@@ -354,13 +434,16 @@ class Session implements Forwarding {
 
   /**
    * One direction. On EOF the write side of `dst` is shut down (half-close), so the peer
-   * still gets to answer. On an error both sockets close. Counts bytes into `stats[counter]`.
+   * still gets to answer. On an error both sockets close. Counts bytes into `stats[counter]`
+   * and the backend's `counters[backendCounter]`.
    */
   async #copy(
     src: Deno.TcpConn,
     dst: Deno.TcpConn,
     stats: ForwardStats,
     counter: "bytesFromClients" | "bytesToClients",
+    counters: BackendCounters,
+    backendCounter: "bytesToBackend" | "bytesFromBackend",
     prefix?: Uint8Array,
   ): Promise<number> {
     let buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
@@ -374,6 +457,7 @@ class Session implements Forwarding {
           total += sent.n;
           this.#bytes += sent.n;
           stats[counter] += sent.n;
+          counters[backendCounter] += sent.n;
         } else {
           first = sent.n;
         }
@@ -385,6 +469,7 @@ class Session implements Forwarding {
         total += n;
         this.#bytes += n;
         stats[counter] += n;
+        counters[backendCounter] += n;
         let written = await dst.write(n === buffer.length ? buffer : buffer.subarray(0, n));
         while (written < n) written += await dst.write(buffer.subarray(written, n));
         if (n === buffer.length && buffer.length < MAX_BUFFER_BYTES) {

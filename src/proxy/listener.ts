@@ -5,13 +5,20 @@
  */
 import type { CidrList } from "../core/cidr.ts";
 import { errorMessage } from "../core/error_message.ts";
+import {
+  CONNECT_DURATION_BUCKETS,
+  CONNECTION_DURATION_BUCKETS,
+  Histogram,
+} from "../core/histogram.ts";
 import type { ClientInfo, Picker } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
+  type ConnectionRecord,
   forward,
   type ForwardFailure,
   type Forwarding,
   type ForwardOptions,
+  type ForwardOutcome,
   type ForwardStats,
   IDLE_CHECKS_PER_PERIOD,
   type InboundProxy,
@@ -26,13 +33,13 @@ import { readProxyHeader } from "./read_proxy_header.ts";
 export interface AcceptProxyProtocolOptions {
   /**
    * Peers allowed to connect and to state a client address. A connection from elsewhere is
-   * closed at once (`refusedUntrusted`): a header from it would be a forged address, and
+   * closed at once (refusal cause `untrusted`): a header from it would be a forged address, and
    * without one the protocol would be broken anyway.
    */
   readonly trustedProxies: CidrList;
   /**
    * Time from accept to a complete header; a connection still without one is closed
-   * (`refusedProxyHeader`). @default {3000}
+   * (refusal cause `proxy_header`). @default {3000}
    */
   readonly headerTimeoutMs?: number;
   /** Largest header accepted, in bytes (see `ProxyHeaderParser`). @default {4096} */
@@ -64,6 +71,11 @@ export interface ProxyListenerOptions {
   readonly maxConnectAttempts?: number;
   /** Gets accept errors and rate-limited failure warnings; when absent nothing is logged. */
   readonly logger?: Logger;
+  /**
+   * Gets one info line per closed client connection (see {@linkcode ACCESS_LOG_MESSAGE});
+   * when absent no access log record is built at all.
+   */
+  readonly accessLogger?: Logger;
   /** Replaces `Deno.connect` (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Passed to `Deno.listen`. @default {false} */
@@ -75,7 +87,12 @@ export interface ProxyListenerOptions {
   readonly acceptProxyProtocol?: AcceptProxyProtocolOptions;
 }
 
-/** Counters of a listener, read by metrics. Monotonic except `activeConnections`. */
+/**
+ * Counters of a listener, read by metrics. Monotonic except `activeConnections`.
+ * `refusedByCause` (from {@linkcode ForwardStats}) is written by whoever refuses a client:
+ * the listener (`limit`), forwarding (`limit`, `no_backend`) and PROXY protocol handling
+ * (`proxy_header`, `untrusted`).
+ */
 export interface ListenerStats extends ForwardStats {
   /** Every accepted connection, including those then refused by `maxConnections`. */
   accepted: number;
@@ -83,16 +100,6 @@ export interface ListenerStats extends ForwardStats {
   refused: number;
   /** Client connections open now; the one non-monotonic field. */
   activeConnections: number;
-  /**
-   * Connections closed for a missing, malformed, truncated or late PROXY header (refusal
-   * cause `proxy_header`); counted in `accepted`, not in `refused`.
-   */
-  refusedProxyHeader: number;
-  /**
-   * Connections closed at once because the peer is outside `trustedProxies` (refusal cause
-   * `untrusted`); counted in `accepted`, not in `refused`.
-   */
-  refusedUntrusted: number;
 }
 
 /** Defaults of {@linkcode ProxyListenerOptions}. */
@@ -109,6 +116,32 @@ export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
 const LOG_EVERY_MS = 1000;
 
 /**
+ * The access log line's message template; its properties are `client` (`address:port`),
+ * `listener`, `backend` (`host:port`, or `-` when none was connected), `bytesFromClient`,
+ * `bytesToClient`, `durationMs` (accept to close, integer) and `outcome` (a
+ * `ForwardOutcome`).
+ */
+export const ACCESS_LOG_MESSAGE =
+  "{client} {listener} {backend} {outcome} {bytesFromClient} {bytesToClient} {durationMs}ms";
+
+/** Creates the counters of a new listener, every one at 0. */
+export function createListenerStats(): ListenerStats {
+  return {
+    accepted: 0,
+    refused: 0,
+    activeConnections: 0,
+    bytesFromClients: 0,
+    bytesToClients: 0,
+    connectFailures: 0,
+    noBackend: 0,
+    idleTimeouts: 0,
+    refusedByCause: { limit: 0, no_backend: 0, proxy_header: 0, untrusted: 0 },
+    connectionDuration: new Histogram(CONNECTION_DURATION_BUCKETS),
+    connectDuration: new Histogram(CONNECT_DURATION_BUCKETS),
+  };
+}
+
+/**
  * Accepts client connections and forwards each to a backend its picker chooses.
  *
  * Lifecycle: `new` → {@linkcode ProxyListener.listen} (binds) → {@linkcode ProxyListener.serve}
@@ -118,18 +151,7 @@ export class ProxyListener {
   /** Listener name, from {@linkcode ProxyListenerOptions.name}. */
   readonly name: string;
   /** Live counters, mutated only by this listener; read them, never write. */
-  readonly stats: ListenerStats = {
-    accepted: 0,
-    refused: 0,
-    activeConnections: 0,
-    bytesFromClients: 0,
-    bytesToClients: 0,
-    connectFailures: 0,
-    noBackend: 0,
-    idleTimeouts: 0,
-    refusedProxyHeader: 0,
-    refusedUntrusted: 0,
-  };
+  readonly stats: ListenerStats = createListenerStats();
   #options: ProxyListenerOptions;
   #forwardOptions: ForwardOptions;
   #listener: Deno.TcpListener | undefined;
@@ -143,6 +165,7 @@ export class ProxyListener {
   #lastAcceptErrorLogAt = -Infinity;
   #lastProxyLogAt = -Infinity;
   #proxyIssuesSinceLog = 0;
+  #acceptErrorsSinceLog = 0;
   #drained: (() => void) | undefined;
   #idleSweeper: ReturnType<typeof setInterval> | undefined;
   /** Shared by every connection: no closures allocated per accept. */
@@ -151,6 +174,7 @@ export class ProxyListener {
     else this.#live.delete(handle);
   };
   readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
+  readonly #onClose = (record: ConnectionRecord): void => this.#logAccess(record);
 
   /** Only stores the options; {@linkcode ProxyListener.listen} binds. */
   constructor(options: ProxyListenerOptions) {
@@ -166,6 +190,7 @@ export class ProxyListener {
       stats: this.stats,
       track: this.#track,
       onFailure: this.#onFailure,
+      ...(options.accessLogger !== undefined && { onClose: this.#onClose }),
     };
   }
 
@@ -210,12 +235,16 @@ export class ProxyListener {
         if (this.#isStopping || error instanceof Deno.errors.BadResource) return;
         // EMFILE and friends: keep the listener, back off briefly, log at most once a second.
         const now = performance.now();
+        this.#acceptErrorsSinceLog++;
         if (now - this.#lastAcceptErrorLogAt >= LOG_EVERY_MS) {
           this.#lastAcceptErrorLogAt = now;
-          this.#options.logger?.error("Cannot accept on listener {listener}: {error}", {
-            listener: this.name,
-            error: String(error),
-          });
+          const suppressed = this.#acceptErrorsSinceLog - 1;
+          this.#acceptErrorsSinceLog = 0;
+          this.#options.logger?.error(
+            "Cannot accept on listener {listener}: {error}" +
+              (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
+            { listener: this.name, error: String(error), suppressed },
+          );
         }
         await new Promise((r) => setTimeout(r, 50));
         continue;
@@ -229,6 +258,17 @@ export class ProxyListener {
       }
       if (max > 0 && this.stats.activeConnections >= max) {
         this.stats.refused++;
+        this.stats.refusedByCause.limit++;
+        if (this.#options.accessLogger !== undefined) {
+          const remote = conn.remoteAddr;
+          this.#logAccess({
+            client: { address: remote.hostname, port: remote.port },
+            bytesFromClient: 0,
+            bytesToClient: 0,
+            durationMs: 0,
+            outcome: "limit",
+          });
+        }
         closeQuietly(conn);
         this.#logRefused(max);
         continue;
@@ -242,7 +282,7 @@ export class ProxyListener {
     const client = { address: remote.hostname, port: remote.port };
     const accept = this.#options.acceptProxyProtocol;
     if (accept !== undefined && !accept.trustedProxies.contains(client.address)) {
-      this.stats.refusedUntrusted++;
+      this.stats.refusedByCause.untrusted++;
       closeQuietly(conn);
       this.#logProxyIssue(client, "untrusted", "peer is not in trustedProxies");
       return;
@@ -296,7 +336,7 @@ export class ProxyListener {
       }
     } catch (error) {
       if (!this.#isStopping) {
-        this.stats.refusedProxyHeader++;
+        this.stats.refusedByCause.proxy_header++;
         this.#logProxyIssue(peer, "proxy_header", errorMessage(error));
       }
       closeQuietly(conn);
@@ -340,6 +380,19 @@ export class ProxyListener {
     return forced;
   }
 
+  #logAccess(record: ConnectionRecord): void {
+    const { address, port } = record.client;
+    this.#options.accessLogger?.info(ACCESS_LOG_MESSAGE, {
+      client: address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`,
+      listener: this.name,
+      backend: record.backend ?? "-",
+      outcome: record.outcome,
+      bytesFromClient: record.bytesFromClient,
+      bytesToClient: record.bytesToClient,
+      durationMs: Math.round(record.durationMs),
+    });
+  }
+
   #logRefused(max: number): void {
     this.#refusedSinceLog++;
     const now = performance.now();
@@ -374,15 +427,17 @@ export class ProxyListener {
     this.#failuresSinceLog++;
     const now = performance.now();
     if (now - this.#lastFailureLogAt < LOG_EVERY_MS) return;
+    const suppressed = this.#failuresSinceLog - 1;
     this.#options.logger?.warn(
-      "Cannot forward client {client} on listener {listener}: {message}",
+      "Cannot forward client {client} on listener {listener}: {message}" +
+        (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
       {
         client: `${failure.client.address}:${failure.client.port}`,
         listener: this.name,
         message: failure.message,
         outcome: failure.outcome,
         backends: failure.backends,
-        suppressed: this.#failuresSinceLog - 1,
+        suppressed,
       },
     );
     this.#failuresSinceLog = 0;

@@ -6,14 +6,23 @@
  * @module
  */
 export * from "./listener.ts";
-export type { ForwardFailure, ForwardOutcome, ForwardStats, InboundProxy } from "./forward.ts";
+export type {
+  ConnectionRecord,
+  ForwardFailure,
+  ForwardOutcome,
+  ForwardStats,
+  InboundProxy,
+} from "./forward.ts";
 export * from "./proxy_protocol.ts";
 export * from "./read_proxy_header.ts";
 export type {
   Backend,
+  BackendCounters,
   ClientInfo,
   Lease,
   NoBackendReason,
   Picker,
   ProxyProtocolVersion,
+  RefusalCause,
 } from "../core/types.ts";
+export { REFUSAL_CAUSES } from "../core/types.ts";

@@ -18,6 +18,12 @@ export const ANNOTATION_WEIGHT = "nautiluslb.cloudresty.io/weight";
  * the listener's `proxyProtocol`.
  */
 export const ANNOTATION_PROXY_PROTOCOL = "nautiluslb.cloudresty.io/proxy-protocol";
+
+/**
+ * Connections each backend of the Service takes at most (a decimal integer; 0 = the
+ * listener's `maxConnectionsPerBackend`). A bad value is a pool warning and is ignored.
+ */
+export const ANNOTATION_MAX_CONNECTIONS = "nautiluslb.cloudresty.io/max-connections-per-backend";
 /**
  * Nodes carrying this label (any value) never receive load-balancer traffic, as for
  * Kubernetes' own service controller.
@@ -42,6 +48,7 @@ export const KNOWN_ANNOTATIONS: readonly string[] = [
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_WEIGHT,
   ANNOTATION_PROXY_PROTOCOL,
+  ANNOTATION_MAX_CONNECTIONS,
   ...HEALTH_ANNOTATION_KEYS.map((k) => HEALTH_ANNOTATION_PREFIX + k),
 ];
 
@@ -81,6 +88,21 @@ export const PROXY_PROTOCOL_NAMES: readonly string[] = ["v1", "v2", "off"];
 export function parseProxyProtocol(text: string): ProxyProtocolVersion | "off" | undefined {
   const value = text.trim().toLowerCase();
   return value === "v1" || value === "v2" || value === "off" ? value : undefined;
+}
+
+/** Largest value the max-connections-per-backend annotation accepts (as `maxConnections`). */
+export const MAX_CONNECTIONS_ANNOTATION_LIMIT = 10_000_000;
+
+/**
+ * Parses the max-connections-per-backend annotation: a decimal integer from 0 to
+ * {@linkcode MAX_CONNECTIONS_ANNOTATION_LIMIT}.
+ * @returns the limit, or `undefined` when the text is not one
+ */
+export function parseMaxConnections(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (!/^\d{1,8}$/.test(trimmed)) return undefined;
+  const n = Number(trimmed);
+  return n <= MAX_CONNECTIONS_ANNOTATION_LIMIT ? n : undefined;
 }
 
 /** The accepted spellings of the backend-mode annotation, for messages. */

@@ -28,6 +28,7 @@ import type { ProxyProtocolVersion } from "../core/types.ts";
 import {
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_ENABLED,
+  ANNOTATION_MAX_CONNECTIONS,
   ANNOTATION_PREFIX,
   ANNOTATION_PROXY_PROTOCOL,
   ANNOTATION_WEIGHT,
@@ -35,8 +36,10 @@ import {
   BACKEND_MODE_NAMES,
   KNOWN_ANNOTATIONS,
   LABEL_EXCLUDE_FROM_EXTERNAL_LB,
+  MAX_CONNECTIONS_ANNOTATION_LIMIT,
   MAX_WEIGHT,
   parseBackendMode,
+  parseMaxConnections,
   parseProxyProtocol,
   parseWeight,
   PROXY_PROTOCOL_NAMES,
@@ -95,6 +98,8 @@ class PlanBuilder {
   readonly #healthWarnings: string[] = [];
   /** Service key → its PROXY protocol version (`undefined`: none), once settled. */
   readonly #proxyProtocols = new Map<string, ProxyProtocolVersion | undefined>();
+  /** Service key → its backends' connection limit, from its annotation. */
+  readonly #serviceLimits = new Map<string, number>();
 
   constructor(spec: PoolSpec) {
     this.#spec = spec;
@@ -112,6 +117,8 @@ class PlanBuilder {
     const owner = backend.service ?? "";
     const first = this.#owners.get(backend.address);
     if (first === undefined) {
+      const limit = this.#serviceLimits.get(owner);
+      if (limit !== undefined) backend = { ...backend, maxConnections: limit };
       this.#owners.set(backend.address, owner);
       const version = via === undefined ? this.#spec.proxyProtocol : this.#proxyProtocolOf(via);
       this.backends.push(version === undefined ? backend : { ...backend, proxyProtocol: version });
@@ -130,6 +137,11 @@ class PlanBuilder {
     const seen = this.#duplicates.get(pair);
     if (seen) seen.count++;
     else this.#duplicates.set(pair, { count: 1, example: backend.address });
+  }
+
+  /** Gives every later backend of Service `key` this connection limit. */
+  limitService(key: string, maxConnections: number): void {
+    this.#serviceLimits.set(key, maxConnections);
   }
 
   exclude(entry: ExcludedBackend): void {
@@ -296,6 +308,8 @@ export function resolvePool(
   for (const m of matched) {
     warnUnknownAnnotations(m, plan);
     const weight = serviceWeight(m, plan);
+    const limit = serviceMaxConnections(m, plan);
+    if (limit !== undefined) plan.limitService(m.key, limit);
     const mode = serviceMode(m, spec.backendMode, plan);
     switch (mode) {
       case "nodeport":
@@ -469,6 +483,21 @@ function serviceWeight(m: MatchedService, plan: PlanBuilder): number {
       `integer 0-${MAX_WEIGHT}; using 1`,
   );
   return 1;
+}
+
+/** The Service's per-backend limit; `undefined` (the listener's) when absent, 0 or bad. */
+function serviceMaxConnections(m: MatchedService, plan: PlanBuilder): number | undefined {
+  const text = m.service.annotations[ANNOTATION_MAX_CONNECTIONS];
+  if (text === undefined) return undefined;
+  const limit = parseMaxConnections(text);
+  if (limit === undefined) {
+    plan.warn(
+      `Ignoring annotation ${ANNOTATION_MAX_CONNECTIONS} of Service ${m.key}: "${text}" is not ` +
+        `an integer 0-${MAX_CONNECTIONS_ANNOTATION_LIMIT}; using the listener's maxConnectionsPerBackend`,
+    );
+    return undefined;
+  }
+  return limit === 0 ? undefined : limit;
 }
 
 function isHeadless(service: ServiceInfo): boolean {

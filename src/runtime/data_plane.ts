@@ -11,7 +11,13 @@ import { type CidrList, parseCidrList } from "../core/cidr.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
-import { type OnRemoval, Pool, type PoolSnapshot, type WhenAllUnhealthy } from "../pool/mod.ts";
+import {
+  type HealthDetail,
+  type OnRemoval,
+  Pool,
+  type PoolSnapshot,
+  type WhenAllUnhealthy,
+} from "../pool/mod.ts";
 import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
 
 /**
@@ -53,6 +59,17 @@ export interface DataPlaneListener {
   readonly trustedProxies?: readonly string[];
   /** Time from accept to a complete PROXY header. @default {3000} */
   readonly proxyHeaderTimeoutMs?: number;
+  /**
+   * Connections each backend takes at most (a Service annotation may set its own); 0 = no
+   * limit.
+   * @default {0}
+   */
+  readonly maxConnectionsPerBackend?: number;
+  /**
+   * One access log line per closed client connection, to {@linkcode DataPlaneOptions.accessLogger}.
+   * @default {false}
+   */
+  readonly accessLog?: boolean;
 }
 
 /** Options of {@linkcode DataPlane}. */
@@ -64,6 +81,8 @@ export interface DataPlaneOptions {
   readonly onConnectResult?: (pool: string, key: string, ok: boolean, error?: string) => void;
   /** Gets listener errors and rate-limited forwarding failures. */
   readonly logger?: Logger;
+  /** Gets the access log lines of listeners with `accessLog`; none are built without it. */
+  readonly accessLogger?: Logger;
   /** Replaces `Deno.connect` for backend connections (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
 }
@@ -136,6 +155,7 @@ export class DataPlane {
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
+      maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
       onConnectResult: report === undefined
         ? undefined
         : (key, ok, error) =>
@@ -152,6 +172,7 @@ export class DataPlane {
       maxConnections: spec.maxConnections,
       maxConnectAttempts: spec.maxConnectAttempts,
       logger: this.#options.logger,
+      ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
       dial: this.#options.dial,
       ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
     });
@@ -176,9 +197,9 @@ export class DataPlane {
     this.#units.get(name)?.pool.update(backends);
   }
 
-  /** Applies a health verdict to a pool member. */
-  setHealth(name: string, key: string, health: BackendHealth): void {
-    this.#units.get(name)?.pool.setHealth(key, health);
+  /** Applies a health verdict to a pool member, with why and since when (see `Pool.setHealth`). */
+  setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void {
+    this.#units.get(name)?.pool.setHealth(key, health, detail);
   }
 
   /** Client connections open now, across listeners. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { getLogger, resetLogging, setupLogging } from "../log/mod.ts";
 import { backendsOf } from "./runtime.ts";
 import { DataPlane } from "./data_plane.ts";
 import { closedPort, listenerSpec, nameVia, planOf, startNamed } from "./_test_backend.ts";
@@ -86,5 +87,41 @@ Deno.test("DataPlane refuses to accept PROXY protocol without trusted peers and 
     assert.deepEqual(plane.names, ["pp"]);
   } finally {
     await plane.stop();
+  }
+});
+
+Deno.test("DataPlane hands accessLog and maxConnectionsPerBackend to its listeners", async () => {
+  const lines: string[] = [];
+  await setupLogging({ level: "error", format: "json", write: (line) => lines.push(line) });
+  const a = startNamed("a");
+  const plane = new DataPlane({ accessLogger: getLogger("access") });
+  try {
+    plane.add(listenerSpec("logged", { accessLog: true, maxConnectionsPerBackend: 7 }));
+    plane.add(listenerSpec("quiet"));
+    const plan = planOf("logged", [a.port]);
+    plane.setBackends(
+      "logged",
+      backendsOf({
+        ...plan,
+        backends: plan.backends.map((b) => ({ ...b, maxConnections: 3 })),
+      }),
+    );
+    plane.setBackends("quiet", backendsOf(planOf("quiet", [a.port])));
+    plane.start();
+    assert.equal(await nameVia(address(plane, "logged")), "a");
+    assert.equal(await nameVia(address(plane, "quiet")), "a");
+    const snapshot = plane.snapshot();
+    assert.deepEqual(snapshot.map((l) => l.pool.backends[0]!.maxConnections), [3, 0]);
+    const deadline = performance.now() + 5_000;
+    while (lines.length === 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    const listeners = lines.map((l) => JSON.parse(l).properties.listener);
+    assert.deepEqual(listeners, ["logged"]);
+  } finally {
+    await plane.stop();
+    await a.close();
+    await resetLogging();
   }
 });

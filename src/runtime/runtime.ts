@@ -100,6 +100,7 @@ export class Runtime {
     });
     this.#data = new DataPlane({
       logger: getLogger("proxy"),
+      accessLogger: getLogger("access"),
       onConnectResult: (pool, key, ok, error) => this.#health.reportPassive(pool, key, ok, error),
     });
   }
@@ -243,7 +244,11 @@ export class Runtime {
 
   #onTransition(t: HealthTransition): void {
     this.#transitions++;
-    this.#data.setHealth(t.pool, t.key, t.to);
+    this.#data.setHealth(t.pool, t.key, t.to, {
+      cause: t.cause,
+      ...(t.error !== undefined && { error: t.error }),
+      sinceMs: Date.now(),
+    });
     const fields = {
       pool: t.pool,
       backend: t.key,
@@ -256,6 +261,9 @@ export class Runtime {
       healthLog.warn("Backend {backend} of pool {pool} is unhealthy ({cause}): {error}", fields);
     } else if (t.from === "unknown" && t.to === "healthy") {
       healthLog.debug("Backend {backend} of pool {pool} passed its first check", fields);
+    } else if (t.from === "unhealthy") {
+      // As loud as the failure, so `--log-level warning` shows both ends of an outage.
+      healthLog.warn("Backend {backend} of pool {pool} is {to} again ({cause})", fields);
     } else {
       healthLog.info("Backend {backend} of pool {pool} is {to} ({cause})", fields);
     }
@@ -270,5 +278,6 @@ export function backendsOf(plan: PoolPlan): Backend[] {
     port: b.port,
     weight: b.weight,
     ...(b.proxyProtocol === undefined ? {} : { proxyProtocol: b.proxyProtocol }),
+    ...(b.maxConnections !== undefined && { maxConnections: b.maxConnections }),
   }));
 }

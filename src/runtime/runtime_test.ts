@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { PoolPlan } from "../core/plan.ts";
 import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
+import { resetLogging, setupLogging } from "../log/mod.ts";
 import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
 import { closedPort, listenerSpec, nameVia, planOf, startNamed, waitFor } from "./_test_backend.ts";
 
@@ -160,5 +161,52 @@ Deno.test("Runtime.start fails on a taken port and leaves nothing running", asyn
     );
   } finally {
     taken.close();
+  }
+});
+
+Deno.test("Runtime: an outage shows in /pools with cause and time, and both ends log at warning", async () => {
+  const lines: string[] = [];
+  await setupLogging({ level: "warning", format: "json", write: (line) => lines.push(line) });
+  const a = startNamed("a");
+  let isUp = true;
+  const fast: HealthCheckSpec = { ...CHECK, intervalMs: 20, rise: 1, fall: 1 };
+  try {
+    const runtime = await Runtime.start(
+      options({
+        listeners: [{ ...listener("web"), healthCheck: fast }],
+        healthTargets: targetsWith(fast),
+        probe: () =>
+          Promise.resolve(
+            isUp
+              ? { ok: true, latencyMs: 1 }
+              : { ok: false, latencyMs: 1, error: "connection refused" },
+          ),
+      }),
+      [planOf("web", [a.port])],
+    );
+    try {
+      const before = Date.now();
+      isUp = false;
+      await waitFor(() => healthOf(runtime, a.key) === "unhealthy", 5_000, "backend to fail");
+      const row = runtime.snapshot().pools[0]!.backends[0]!;
+      assert.equal(row.healthDetail?.cause, "active");
+      assert.equal(row.healthDetail?.error, "connection refused");
+      assert.ok(row.healthDetail!.sinceMs >= before && row.healthDetail!.sinceMs <= Date.now());
+      isUp = true;
+      await waitFor(() => healthOf(runtime, a.key) === "healthy", 5_000, "backend to recover");
+      const messages = lines.map((l) => JSON.parse(l)).filter((r) =>
+        r.logger === "nautiluslb.health"
+      );
+      assert.deepEqual(messages.map((r) => r.level), ["WARN", "WARN"]);
+      assert.match(messages[0].message, /is unhealthy/);
+      assert.equal(messages[0].properties.error, "connection refused");
+      assert.match(messages[1].message, /is "?healthy"? again/);
+      assert.equal(messages[1].properties.to, "healthy");
+    } finally {
+      await runtime.stop(0);
+    }
+  } finally {
+    await a.close();
+    await resetLogging();
   }
 });

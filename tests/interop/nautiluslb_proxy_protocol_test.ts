@@ -143,7 +143,7 @@ configurations:
       const log = await nginx.accessLog();
       assert.equal(log.length, cases.length, log.join("\n"));
       assert.equal(
-        await serve.metric("nautiluslb_listener_connections_refused_total", {
+        await serve.metric("nautiluslb_connections_refused_total", {
           cause: "proxy_header",
         }),
         0,
@@ -183,7 +183,7 @@ configurations:
       const { answer } = await request(port, "/no-header");
       assert.equal(answer, "");
       assert.equal(
-        await serve.metric("nautiluslb_listener_connections_refused_total", {
+        await serve.metric("nautiluslb_connections_refused_total", {
           cause: "proxy_header",
         }),
         1,

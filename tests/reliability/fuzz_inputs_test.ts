@@ -101,20 +101,20 @@ async function exampleInventory(): Promise<Inventory> {
   return parseManifests(sources).inventory;
 }
 
-const annotationMap = fc.tuple(
-  fc.dictionary(
-    fc.oneof(
-      fc.constantFrom(...KNOWN_ANNOTATIONS, ANNOTATION_ENABLED, ANNOTATION_WEIGHT),
-      fc.constantFrom(ANNOTATION_BACKEND_MODE),
-      fc.string({ maxLength: 12 }),
-    ),
-    annotationText,
-    { maxKeys: 6 },
+const anyAnnotations = fc.dictionary(
+  fc.oneof(
+    fc.constantFrom(...KNOWN_ANNOTATIONS, ANNOTATION_ENABLED, ANNOTATION_WEIGHT),
+    fc.constantFrom(ANNOTATION_BACKEND_MODE),
+    fc.string({ maxLength: 12 }),
   ),
-  fc.boolean(),
-).map(([annotations, isEnabled]) =>
-  // Half the Services opt in for sure, so every seed reaches resolved backends.
-  isEnabled ? { ...annotations, [ANNOTATION_ENABLED]: "true" } : annotations
+  annotationText,
+  { maxKeys: 6 },
+);
+// Half the maps opt the Service in, so every seed reaches resolution of enabled Services
+// (a random "true" under the enabled key alone is too rare to rely on).
+const annotationMap = fc.oneof(
+  anyAnnotations,
+  anyAnnotations.map((map) => ({ ...map, [ANNOTATION_ENABLED]: "true" })),
 );
 
 Deno.test("fuzz: resolution with arbitrary annotations never throws", async () => {
@@ -150,6 +150,10 @@ Deno.test("fuzz: resolution with arbitrary annotations never throws", async () =
         for (const backend of plan.backends) {
           assert.ok(Number.isInteger(backend.weight), JSON.stringify(backend));
           assert.ok(backend.weight >= 0 && backend.weight <= MAX_WEIGHT, JSON.stringify(backend));
+          const limit = backend.maxConnections;
+          if (limit !== undefined) {
+            assert.ok(Number.isInteger(limit) && limit >= 1 && limit <= 10_000_000, `${limit}`);
+          }
         }
         for (const warning of plan.warnings) assert.equal(typeof warning, "string");
         if (plan.backends.length > 0) plansWithBackends++;
