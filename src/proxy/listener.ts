@@ -18,7 +18,6 @@ import {
   type ForwardFailure,
   type Forwarding,
   type ForwardOptions,
-  type ForwardOutcome,
   type ForwardStats,
   IDLE_CHECKS_PER_PERIOD,
   type InboundProxy,
