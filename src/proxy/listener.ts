@@ -42,6 +42,19 @@ export interface ProxyListenerOptions {
   readonly reusePort?: boolean;
 }
 
+/**
+ * What {@linkcode ProxyListener.update} may change on a running listener; the same fields
+ * and defaults as {@linkcode ProxyListenerOptions}.
+ */
+export type ProxyListenerSettings = Pick<
+  ProxyListenerOptions,
+  | "requestTimeoutMs"
+  | "connectTimeoutMs"
+  | "idleTimeoutMs"
+  | "maxConnections"
+  | "maxConnectAttempts"
+>;
+
 /** Counters of a listener, read by metrics. Monotonic except `activeConnections`. */
 export interface ListenerStats extends ForwardStats {
   /** Every accepted connection, including those then refused by `maxConnections`. */
@@ -86,9 +99,12 @@ export class ProxyListener {
     idleTimeouts: 0,
   };
   #options: ProxyListenerOptions;
-  #forwardOptions: ForwardOptions;
+  /** Settings of new connections; open ones keep the generation they were accepted in. */
+  #generation: Generation;
+  /** Generations with open connections, and the current one. */
+  readonly #generations = new Set<Generation>();
+  #isServing = false;
   #listener: Deno.TcpListener | undefined;
-  #live = new Set<Forwarding>();
   #tasks = new Set<Promise<unknown>>();
   #isStopping = false;
   #lastRefusedLogAt = -Infinity;
@@ -97,29 +113,69 @@ export class ProxyListener {
   #failuresSinceLog = 0;
   #lastAcceptErrorLogAt = -Infinity;
   #drained: (() => void) | undefined;
-  #idleSweeper: ReturnType<typeof setInterval> | undefined;
-  /** Shared by every connection: no closures allocated per accept. */
-  readonly #track = (handle: Forwarding, isLive: boolean): void => {
-    if (isLive) this.#live.add(handle);
-    else this.#live.delete(handle);
-  };
   readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
 
   /** Only stores the options; {@linkcode ProxyListener.listen} binds. */
   constructor(options: ProxyListenerOptions) {
     this.name = options.name;
     this.#options = options;
-    this.#forwardOptions = {
-      picker: options.picker,
-      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-      maxConnectAttempts: options.maxConnectAttempts ?? DEFAULT_MAX_CONNECT_ATTEMPTS,
-      dial: options.dial,
-      stats: this.stats,
-      track: this.#track,
-      onFailure: this.#onFailure,
+    this.#generation = this.#newGeneration(options);
+  }
+
+  /**
+   * Changes settings for connections accepted from now on, for a config reload. Open
+   * connections keep the timeouts they were accepted with; `maxConnections` counts them
+   * all from the next accept on. Absent fields take their defaults, as in the constructor.
+   */
+  update(settings: ProxyListenerSettings): void {
+    this.#options = { ...this.#options, ...settings };
+    const previous = this.#generation;
+    this.#generation = this.#newGeneration(this.#options);
+    if (this.#isServing) this.#startSweeper(this.#generation);
+    this.#retire(previous);
+  }
+
+  #newGeneration(options: ProxyListenerOptions): Generation {
+    const generation: Generation = {
+      live: new Set<Forwarding>(),
+      sweeper: undefined,
+      options: {
+        picker: options.picker,
+        requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        maxConnectAttempts: options.maxConnectAttempts ?? DEFAULT_MAX_CONNECT_ATTEMPTS,
+        dial: options.dial,
+        stats: this.stats,
+        // One closure per generation, shared by its connections: none allocated per accept.
+        track: (handle, isLive) => {
+          if (isLive) generation.live.add(handle);
+          else {
+            generation.live.delete(handle);
+            this.#retire(generation);
+          }
+        },
+        onFailure: this.#onFailure,
+      },
     };
+    this.#generations.add(generation);
+    return generation;
+  }
+
+  /** Stops the sweeper of a generation that is not current and has no connection left. */
+  #retire(generation: Generation): void {
+    if (generation === this.#generation || generation.live.size > 0) return;
+    clearInterval(generation.sweeper);
+    generation.sweeper = undefined;
+    this.#generations.delete(generation);
+  }
+
+  #startSweeper(generation: Generation): void {
+    const idleMs = generation.options.idleTimeoutMs;
+    if (idleMs <= 0 || generation.sweeper !== undefined) return;
+    generation.sweeper = setInterval(() => {
+      for (const handle of generation.live) handle.sweepIdle();
+    }, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_PERIOD)));
   }
 
   /** The bound address. Throws before {@linkcode ProxyListener.listen}. */
@@ -148,14 +204,11 @@ export class ProxyListener {
     if (listener === undefined) {
       throw new Deno.errors.NotConnected(`Listener ${this.name} is not bound`);
     }
-    const max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    const idleMs = this.#forwardOptions.idleTimeoutMs;
-    if (idleMs > 0 && this.#idleSweeper === undefined) {
-      this.#idleSweeper = setInterval(() => {
-        for (const handle of this.#live) handle.sweepIdle();
-      }, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_PERIOD)));
-    }
+    let max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#isServing = true;
+    this.#startSweeper(this.#generation);
     while (!this.#isStopping) {
+      max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
@@ -194,7 +247,7 @@ export class ProxyListener {
     this.stats.activeConnections++;
     const remote = conn.remoteAddr;
     const client = { address: remote.hostname, port: remote.port };
-    const task = forward(conn, client, this.#forwardOptions).finally(() => {
+    const task = forward(conn, client, this.#generation.options).finally(() => {
       this.stats.activeConnections--;
       this.#tasks.delete(task);
       if (this.#tasks.size === 0) this.#drained?.();
@@ -222,11 +275,16 @@ export class ProxyListener {
       ]);
       clearTimeout(timer);
     }
-    const forced = this.#live.size;
-    for (const handle of this.#live) handle.close();
+    let forced = 0;
+    for (const generation of this.#generations) {
+      forced += generation.live.size;
+      for (const handle of generation.live) handle.close();
+    }
     await Promise.all(this.#tasks);
-    clearInterval(this.#idleSweeper);
-    this.#idleSweeper = undefined;
+    for (const generation of this.#generations) {
+      clearInterval(generation.sweeper);
+      generation.sweeper = undefined;
+    }
     return forced;
   }
 
@@ -260,6 +318,13 @@ export class ProxyListener {
     this.#failuresSinceLog = 0;
     this.#lastFailureLogAt = now;
   }
+}
+
+/** Settings and live connections of the connections accepted between two updates. */
+interface Generation {
+  readonly options: ForwardOptions;
+  readonly live: Set<Forwarding>;
+  sweeper: ReturnType<typeof setInterval> | undefined;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

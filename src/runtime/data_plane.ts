@@ -78,7 +78,7 @@ export interface DataPlaneListenerSnapshot {
 }
 
 interface Unit {
-  readonly spec: DataPlaneListener;
+  spec: DataPlaneListener;
   readonly pool: Pool;
   readonly listener: ProxyListener;
   serving: Promise<void> | undefined;
@@ -162,6 +162,48 @@ export class DataPlane {
   /** Replaces a pool's membership (see `Pool.update`). */
   setBackends(name: string, backends: readonly Backend[]): void {
     this.#units.get(name)?.pool.update(backends);
+  }
+
+  /**
+   * Changes a running listener's settings for a config reload: timeouts, limits and
+   * `maxConnectAttempts` apply to connections accepted from now on (open ones keep theirs);
+   * `balancer` and the Maglev settings take a new balancer for the next pick;
+   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy` at once.
+   * The socket, pool members, their health and every open connection stay. Unknown names
+   * are ignored.
+   * @throws {TypeError} when `spec` names another address (`host`, `port`): that is a
+   *   {@linkcode DataPlane.remove} and {@linkcode DataPlane.add}
+   */
+  update(name: string, spec: DataPlaneListener): void {
+    const unit = this.#units.get(name);
+    if (unit === undefined) return;
+    if (spec.name !== name || spec.host !== unit.spec.host || spec.port !== unit.spec.port) {
+      throw new TypeError(
+        `Cannot update listener ${name} in place: its name or address changed (remove and add it)`,
+      );
+    }
+    const before = unit.spec;
+    unit.spec = spec;
+    unit.listener.update({
+      requestTimeoutMs: spec.requestTimeoutMs,
+      connectTimeoutMs: spec.connectTimeoutMs,
+      idleTimeoutMs: spec.idleTimeoutMs,
+      maxConnections: spec.maxConnections,
+      maxConnectAttempts: spec.maxConnectAttempts,
+    });
+    const isNewBalancer = spec.balancer !== before.balancer ||
+      spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
+    unit.pool.configure({
+      balancer: isNewBalancer
+        ? createBalancer(spec.balancer, {
+          maglevTableSize: spec.maglevTableSize,
+          maglevSeed: spec.maglevSeed,
+        })
+        : unit.pool.balancer,
+      drainTimeoutMs: spec.drainTimeoutMs,
+      onRemoval: spec.onRemoval,
+      whenAllUnhealthy: spec.whenAllUnhealthy,
+    });
   }
 
   /** Applies a health verdict to a pool member. */
