@@ -31,3 +31,11 @@ export { ConfigError, type ConfigIssue, formatIssue, formatPath } from "./issue.
 export { parseConfig, type ParseResult } from "./parse.ts";
 export { loadConfigFile } from "./load.ts";
 export * from "./defaults.ts";
+export {
+  type ConfigDiff,
+  describeDiff,
+  diffConfig,
+  IN_PLACE_LISTENER_FIELDS,
+  isEmptyDiff,
+  type ListenerChange,
+} from "./diff.ts";
