@@ -59,6 +59,11 @@ export interface DataPlaneOptions {
   readonly logger?: Logger;
   /** Replaces `Deno.connect` for backend connections (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
+  /**
+   * Binds with `SO_REUSEPORT`, so several workers share each port (needs `--unstable-net`).
+   * @default {false}
+   */
+  readonly reusePort?: boolean;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -142,6 +147,7 @@ export class DataPlane {
       maxConnectAttempts: spec.maxConnectAttempts,
       logger: this.#options.logger,
       dial: this.#options.dial,
+      reusePort: this.#options.reusePort,
     });
     let addr: Deno.NetAddr;
     try {

@@ -162,3 +162,86 @@ Deno.test("Runtime.start fails on a taken port and leaves nothing running", asyn
     taken.close();
   }
 });
+
+Deno.test("Runtime.reconfigure adds, updates and removes listeners; others keep running", async () => {
+  const a = startNamed("a");
+  const b = startNamed("b");
+  const c = startNamed("c");
+  const runtime = await Runtime.start(
+    options({ listeners: [listener("keep"), listener("tune"), listener("drop")] }),
+    [planOf("keep", [a.port]), planOf("tune", [b.port]), planOf("drop", [c.port])],
+  );
+  try {
+    const before = runtime.addresses;
+    await runtime.reconfigure({
+      add: [listener("new")],
+      remove: ["drop", "unknown"],
+      rebind: [],
+      update: [{ ...listener("tune"), balancer: "maglev", maglevTableSize: 251 }],
+    }, [planOf("keep", [a.port]), planOf("tune", [b.port]), planOf("new", [c.port])]);
+    const after = runtime.addresses;
+    assert.deepEqual([...after.keys()].sort(), ["keep", "new", "tune"]);
+    assert.equal(after.get("keep"), before.get("keep"));
+    assert.equal(after.get("tune"), before.get("tune"));
+    assert.equal(await nameVia(after.get("keep")!), "a");
+    assert.equal(await nameVia(after.get("tune")!), "b");
+    assert.equal(await nameVia(after.get("new")!), "c");
+    await assert.rejects(nameVia(before.get("drop")!), Deno.errors.ConnectionRefused);
+    const tune = runtime.snapshot().pools.find((p) => p.name === "tune");
+    assert.equal(typeof tune?.fingerprint, "string", "the new balancer (maglev) runs");
+    // The kept listener kept its health verdict from the first round.
+    assert.equal(healthOf(runtime, a.key), "healthy");
+  } finally {
+    await runtime.stop(0);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }
+});
+
+Deno.test("Runtime.reconfigure refuses the whole change when a listener cannot bind", async () => {
+  const a = startNamed("a");
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const runtime = await Runtime.start(options(), [planOf("web", [a.port])]);
+  try {
+    const before = runtime.addresses;
+    const free = closedPort();
+    await assert.rejects(
+      runtime.reconfigure({
+        add: [listener("fine"), { ...listener("clash"), port: taken.addr.port }],
+        remove: ["web"],
+        rebind: [],
+        update: [],
+      }, [planOf("fine", [a.port])]),
+      (error: Error) => {
+        assert.match(error.message, /^Cannot bind 1 listener\(s\): clash on 127\.0\.0\.1:\d+: /);
+        return true;
+      },
+    );
+    assert.deepEqual([...runtime.addresses], [...before], "nothing changed");
+    assert.equal(await nameVia(before.get("web")!), "a");
+    // A rebind to a taken address is refused the same way, before the old socket closes.
+    await assert.rejects(
+      runtime.reconfigure({
+        add: [],
+        remove: [],
+        rebind: [{ ...listener("web"), port: taken.addr.port }],
+        update: [],
+      }, [planOf("web", [a.port])]),
+      /Cannot bind 1 listener/,
+    );
+    assert.equal(await nameVia(before.get("web")!), "a");
+    // A free address moves the listener.
+    await runtime.reconfigure({
+      add: [],
+      remove: [],
+      rebind: [{ ...listener("web"), port: free }],
+      update: [],
+    }, [planOf("web", [a.port])]);
+    assert.equal(runtime.addresses.get("web"), `127.0.0.1:${free}`);
+    assert.equal(await nameVia(`127.0.0.1:${free}`), "a");
+    await assert.rejects(nameVia(before.get("web")!), Deno.errors.ConnectionRefused);
+  } finally {
+    await runtime.stop(0);
+    taken.close();
+    await a.close();
+  }
+});
