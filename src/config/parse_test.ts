@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import process from "node:process";
 import {
   type Config,
   type ConfigIssue,
@@ -293,6 +294,47 @@ const ERROR_CASES: readonly { name: string; text: string; issues: readonly Expec
     name: "unknown alias",
     text: listener("namespace: *ns"),
     issues: [[5, 16, "", "invalid YAML: unknown alias `*ns`: its anchor `&ns` must come first"]],
+  },
+  {
+    name: "alias that refers to the value containing it",
+    text: "x: &loop [1, *loop]\n" + listener(),
+    issues: [[1, 14, "", "invalid YAML: alias `*loop` refers to a value that contains it: a config cannot be recursive"]],
+  },
+  {
+    name: "map alias inside its own anchor",
+    text: listener("healthCheck: &hc { port: *hc }"),
+    issues: [[5, 30, "", "invalid YAML: alias `*hc` refers to a value that contains it: a config cannot be recursive"]],
+  },
+  {
+    name: "alias bomb (billion laughs)",
+    text: [
+      'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]",
+      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]",
+      "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]",
+      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]",
+      "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]",
+      "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]",
+      "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]",
+      "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]",
+      "",
+    ].join("\n") + listener(),
+    issues: [[5, 36, "", "invalid YAML: aliases expand to more than 100000 values: reduce the use of `*d`"]],
+  },
+  {
+    name: "nesting deeper than any config needs",
+    text: "x: " + "[".repeat(150) + "]".repeat(150) + "\n" + listener(),
+    issues: [[1, 104, "", "invalid YAML: nesting is deeper than 100 levels"]],
+  },
+  {
+    name: "a number beyond every range, once",
+    text: listener("backends:", '  - { address: "10.0.0.1:80", weight: 1e308 }'),
+    issues: [[6, 43, "configurations[0].backends[0].weight", "1e+308 is out of range 0-1000"]],
+  },
+  {
+    name: "duplicate key in a flow map",
+    text: listener("healthCheck: { rise: 2, rise: 3 }"),
+    issues: [[5, 29, "", "duplicate key `rise`"]],
   },
   {
     name: "duplicate key is reported beside schema problems",
@@ -635,4 +677,61 @@ Deno.test("parseConfig() maps positions through CRLF line ends and a leading BOM
       'expected one of "round_robin", "least_connections", "random_two" or "maglev", got a string ("nope")',
     ],
   ]);
+});
+
+Deno.test("parseConfig() resolves aliases to the last anchor of their name before them", () => {
+  const { config } = parseOk(
+    [
+      "configurations:",
+      '  - { name: a, listenerAddress: ":81", backendPortName: &port http }',
+      '  - { name: b, listenerAddress: ":82", backendPortName: &port https }',
+      '  - { name: c, listenerAddress: ":83", backendPortName: *port }',
+      "",
+    ].join("\n"),
+  );
+  assert.equal(config.configurations[2]!.backendPortName, "https");
+});
+
+/** Builds a listener with `count` unknown keys, as an operator's generated file might. */
+function manyUnknownKeys(count: number): string {
+  const lines = [listener()];
+  for (let i = 0; i < count; i++) lines.push(`    unknownKey${i}: ${i}\n`);
+  return lines.join("");
+}
+
+/**
+ * CPU time of `fn` in ms. Unlike wall-clock time it barely grows when other processes share
+ * the machine, so a bound on it catches a quadratic slip without flaking under load.
+ */
+function cpuMs<T>(fn: () => T): { result: T; elapsedMs: number } {
+  const before = process.cpuUsage();
+  const result = fn();
+  const { user, system } = process.cpuUsage(before);
+  return { result, elapsedMs: (user + system) / 1000 };
+}
+
+Deno.test("parseConfig() reports 20,000 unknown keys, each at its line, in bounded time", () => {
+  const text = manyUnknownKeys(20_000);
+  const { result: issues, elapsedMs } = cpuMs(() => issuesOf(text));
+  assert.equal(issues.length, 20_000);
+  assert.deepEqual(issues[19_999], [
+    20_004,
+    5,
+    "configurations[0].unknownKey19999",
+    "unknown key `unknownKey19999`",
+  ]);
+  // Took 15 s of CPU when each issue was located by scanning its map; now about 2 s.
+  assert.ok(elapsedMs < 8_000, `took ${elapsedMs.toFixed(0)} ms of CPU time`);
+});
+
+Deno.test("parseConfig() resolves 10,000 aliases in bounded time", () => {
+  const lines = [listener("namespace: &ns development", "backends:")];
+  for (let i = 0; i < 10_000; i++) {
+    lines.push(`      - { address: "10.0.${i >> 8}.${i & 255}:80", weight: *w }\n`);
+  }
+  const text = "w: &w 2\n" + lines.join("");
+  const { result: issues, elapsedMs } = cpuMs(() => issuesOf(text));
+  // Only the stray top-level key is wrong; every alias resolved.
+  assert.deepEqual(issues, [[1, 1, "w", "unknown key `w`"]]);
+  assert.ok(elapsedMs < 8_000, `took ${elapsedMs.toFixed(0)} ms of CPU time`);
 });
