@@ -14,6 +14,7 @@ import {
   IN_PLACE_LISTENER_FIELDS,
   isEmptyDiff,
   type ListenerConfig,
+  MAX_CONFIG_BYTES,
   parseConfig,
   type SettingsConfig,
 } from "../config/mod.ts";
@@ -184,7 +185,10 @@ export class ConfigReloader {
     let text: string;
     try {
       bytes = await Deno.readFile(path);
-      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      if (bytes.length > MAX_CONFIG_BYTES) {
+        throw new RangeError(`the file is larger than ${MAX_CONFIG_BYTES} bytes`);
+      }
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
     } catch (error) {
       return this.#refuse(`Cannot reload ${path}: ${errorMessage(error)}`);
     }
