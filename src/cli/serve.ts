@@ -47,7 +47,17 @@ export function addServeCommand(
         "  nautiluslb serve --watch-config\n\nSIGHUP reloads the config; see README: Reload and handover",
     )
     .action(async (options, command) => {
-      const opened = await openFromFlags(command, options, signal);
+      // SIGHUP ends a process that does not listen for it: listen from the start (discovery
+      // may take seconds) and reload once the runtime runs.
+      const early = { isPending: false, stop: () => {} };
+      if (!options.dryRun) early.stop = onSighup(() => early.isPending = true);
+      let opened;
+      try {
+        opened = await openFromFlags(command, options, signal);
+      } catch (error) {
+        early.stop();
+        throw error;
+      }
       const { source } = opened;
       let config = opened.config;
       if (options.adminAddress !== undefined) {
@@ -81,11 +91,12 @@ export function addServeCommand(
           signal,
         }).init();
         try {
-          setExit(await serve(reloader, signal, options.watchConfig === true));
+          setExit(await serve(reloader, signal, options.watchConfig === true, early));
         } finally {
           await reloader.close();
         }
       } finally {
+        early.stop();
         await source.close();
       }
     });
@@ -156,6 +167,7 @@ async function serve(
   reloader: ConfigReloader,
   signal: AbortSignal,
   watchConfig: boolean,
+  early: { readonly isPending: boolean; stop(): void },
 ): Promise<number> {
   const log = getLogger("serve");
   const { config, source } = reloader;
@@ -192,6 +204,8 @@ async function serve(
   const watching = reloader.follow();
   const reload = () => void reloader.reload();
   const stopHangup = onSighup(reload);
+  early.stop();
+  if (early.isPending) reload();
   const watcher = watchConfig
     ? watchConfigDir(reloader.path, {
       onChange: () => void reloader.reload(true),

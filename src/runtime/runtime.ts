@@ -299,6 +299,14 @@ export class Runtime {
   }
 
   async #start(plans: readonly PoolPlan[]): Promise<void> {
+    // With reusePort a bound socket takes its share of new connections from the kernel at
+    // once, next to a process handing over: bind after the check round, not before, so
+    // they do not wait in a backlog (and overflow it) while the checks run.
+    const isLateBind = this.#options.reusePort === true;
+    if (isLateBind) {
+      this.#health.update(this.#options.healthTargets(plans));
+      await this.#firstRound();
+    }
     try {
       for (const listener of this.#listeners.values()) this.#data.add(listener);
     } catch (error) {
@@ -306,7 +314,14 @@ export class Runtime {
       throw new Error(`Cannot start listeners: ${errorMessage(error)}`, { cause: error });
     }
     this.apply(plans);
-    await this.#firstRound();
+    if (isLateBind) {
+      // Verdicts of the round reached no pool yet: hand them over now.
+      for (const status of this.#health.snapshot()) {
+        this.#data.setHealth(status.pool, status.key, status.state);
+      }
+    } else {
+      await this.#firstRound();
+    }
     const admin = this.#options.admin;
     if (admin !== undefined) {
       try {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { PoolPlan } from "../core/plan.ts";
 import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
 import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
+import { reusePortSupported } from "./reuse_port.ts";
 import { closedPort, listenerSpec, nameVia, planOf, startNamed, waitFor } from "./_test_backend.ts";
 
 const CHECK: HealthCheckSpec = {
@@ -244,4 +245,36 @@ Deno.test("Runtime.reconfigure refuses the whole change when a listener cannot b
     taken.close();
     await a.close();
   }
+});
+
+Deno.test({
+  name: "Runtime with reusePort binds next to another process's socket, after its check round",
+  ignore: !reusePortSupported(),
+  fn: async () => {
+    const a = startNamed("a");
+    const dead = closedPort();
+    const first = await Runtime.start(
+      options({ reusePort: true }),
+      [planOf("web", [a.port, dead])],
+    );
+    const port = Number(first.addresses.get("web")!.split(":")[1]);
+    let second: Runtime | undefined;
+    try {
+      // The first round's verdicts reached the pool though it was created after the round.
+      assert.equal(healthOf(first, a.key), "healthy");
+      assert.equal(healthOf(first, `127.0.0.1:${dead}`), "unhealthy");
+      second = await Runtime.start(
+        options({ reusePort: true, listeners: [{ ...listener("web"), port }] }),
+        [planOf("web", [a.port])],
+      );
+      assert.equal(second.addresses.get("web"), `127.0.0.1:${port}`, "same port, both bound");
+      await first.stop(0);
+      // The old one is gone; the new one takes every connection.
+      for (let i = 0; i < 3; i++) assert.equal(await nameVia(`127.0.0.1:${port}`), "a");
+    } finally {
+      await first.stop(0);
+      await second?.stop(0);
+      await a.close();
+    }
+  },
 });
