@@ -78,6 +78,7 @@ export class AdminMetrics {
       for (const name of BROKEN_DEFAULT_METRICS) this.#registry.removeSingleMetric(name);
     }
     this.#define();
+    this.#defineConfig();
   }
 
   /** `Content-Type` of {@linkcode AdminMetrics.render}'s output. */
@@ -343,6 +344,35 @@ export class AdminMetrics {
       [],
       (s, add) => {
         if (s.healthTransitions !== undefined) add({}, s.healthTransitions);
+      },
+    );
+  }
+
+  #defineConfig(): void {
+    this.#counter(
+      "nautiluslb_config_reloads_total",
+      "Config reloads since start, by result: success (applied) or failure (refused, the running config stays).",
+      ["result"],
+      (s, add) => {
+        if (s.config === undefined) return;
+        add({ result: "success" }, s.config.reloadsSucceeded);
+        add({ result: "failure" }, s.config.reloadsFailed);
+      },
+    );
+    this.#gauge(
+      "nautiluslb_config_last_reload_success_timestamp_seconds",
+      "When the running config was loaded or last reloaded, in seconds since the Unix epoch.",
+      [],
+      (s, add) => {
+        if (s.config !== undefined) add({}, s.config.lastSuccessAt / 1000);
+      },
+    );
+    this.#gauge(
+      "nautiluslb_config_info",
+      "Always 1; the sha256 label is the hash of the running config file's bytes.",
+      ["sha256"],
+      (s, add) => {
+        if (s.config !== undefined) add({ sha256: s.config.sha256 }, 1);
       },
     );
   }

@@ -204,6 +204,28 @@ Deno.test("AdminMetrics renders refusals by cause, duration histograms and backe
   }
 });
 
+Deno.test("AdminMetrics renders config reloads, the last success and the file hash", async () => {
+  const metrics = new AdminMetrics({ processMetrics: false });
+  const without = await metrics.render(sampleSnapshot());
+  assert.ok(!without.includes("nautiluslb_config_info{"), "no config series without status");
+  const sha256 = "ab".repeat(32);
+  const text = await metrics.render(sampleSnapshot({
+    config: { reloadsSucceeded: 2, reloadsFailed: 1, lastSuccessAt: 1_700_000_000_500, sha256 },
+  }));
+  const got = lines(text);
+  for (
+    const line of [
+      "# TYPE nautiluslb_config_reloads_total counter",
+      'nautiluslb_config_reloads_total{result="success"} 2',
+      'nautiluslb_config_reloads_total{result="failure"} 1',
+      "nautiluslb_config_last_reload_success_timestamp_seconds 1700000000.5",
+      `nautiluslb_config_info{sha256="${sha256}"} 1`,
+    ]
+  ) {
+    assert.ok(got.has(line), `missing line: ${line}\n${text}`);
+  }
+});
+
 Deno.test("AdminMetrics leaves out default metrics that never move under Deno", async () => {
   const text = await new AdminMetrics().render(sampleSnapshot());
   for (

@@ -110,6 +110,18 @@ export interface AdminPool {
   readonly backends: readonly AdminBackend[];
 }
 
+/** Config reloads since start and the config running now. */
+export interface AdminConfigStatus {
+  /** Reloads applied, since start. */
+  readonly reloadsSucceeded: number;
+  /** Reloads refused (invalid file, bind failure, discovery failure), since start. */
+  readonly reloadsFailed: number;
+  /** When the running config was last loaded or reloaded, in ms since the Unix epoch. */
+  readonly lastSuccessAt: number;
+  /** Hex SHA-256 of the running config file's bytes. */
+  readonly sha256: string;
+}
+
 /** Everything the admin endpoints show, taken once per request. */
 export interface AdminSnapshot {
   /** Readiness as the caller decides it; `/readyz` answers 200 exactly when true. */
@@ -124,6 +136,8 @@ export interface AdminSnapshot {
   readonly pools: readonly AdminPool[];
   /** Health state changes since start, when health checking reports them. */
   readonly healthTransitions?: number;
+  /** Config reloads and the running config, when the process reloads config. */
+  readonly config?: AdminConfigStatus;
 }
 
 /** A function returning the current snapshot. Called once per request that needs it. */

@@ -194,6 +194,11 @@ export class Pool implements Picker {
     this.#maxPerBackend = options.maxConnectionsPerBackend ?? DEFAULT_MAX_CONNECTIONS_PER_BACKEND;
   }
 
+  /** The pick policy in use; replaced by {@linkcode Pool.configure}. */
+  get balancer(): Balancer {
+    return this.#balancer;
+  }
+
   /** Number of members (not counting draining ones). */
   get size(): number {
     let n = 0;
@@ -240,6 +245,23 @@ export class Pool implements Picker {
       if (keep.has(key) || entry.isDraining) continue;
       this.#remove(entry);
     }
+    this.#rebuild();
+  }
+
+  /**
+   * Changes the pool's settings in place, for a config reload: members keep their health,
+   * connections and drain timers. A new `balancer` picks from the next connection on;
+   * `drainTimeoutMs` and `onRemoval` apply to backends removed from now on;
+   * `whenAllUnhealthy` applies at once.
+   */
+  configure(
+    options: Pick<PoolOptions, "balancer" | "drainTimeoutMs" | "onRemoval" | "whenAllUnhealthy">,
+  ): void {
+    this.#balancer = options.balancer;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.#onRemoval = options.onRemoval ?? DEFAULT_ON_REMOVAL;
+    this.#whenAllUnhealthy = options.whenAllUnhealthy ?? DEFAULT_WHEN_ALL_UNHEALTHY;
+    // A fresh candidate array: balancers cache tables per array.
     this.#rebuild();
   }
 

@@ -87,6 +87,19 @@ export interface ProxyListenerOptions {
 }
 
 /**
+ * What {@linkcode ProxyListener.update} may change on a running listener; the same fields
+ * and defaults as {@linkcode ProxyListenerOptions}.
+ */
+export type ProxyListenerSettings = Pick<
+  ProxyListenerOptions,
+  | "requestTimeoutMs"
+  | "connectTimeoutMs"
+  | "idleTimeoutMs"
+  | "maxConnections"
+  | "maxConnectAttempts"
+>;
+
+/**
  * Counters of a listener, read by metrics. Monotonic except `activeConnections`.
  * `refusedByCause` (from {@linkcode ForwardStats}) is written by whoever refuses a client:
  * the listener (`limit`), forwarding (`limit`, `no_backend`) and PROXY protocol handling
@@ -152,9 +165,12 @@ export class ProxyListener {
   /** Live counters, mutated only by this listener; read them, never write. */
   readonly stats: ListenerStats = createListenerStats();
   #options: ProxyListenerOptions;
-  #forwardOptions: ForwardOptions;
+  /** Settings of new connections; open ones keep the generation they were accepted in. */
+  #generation: Generation;
+  /** Generations with open connections, and the current one. */
+  readonly #generations = new Set<Generation>();
+  #isServing = false;
   #listener: Deno.TcpListener | undefined;
-  #live = new Set<Forwarding>();
   #tasks = new Set<Promise<unknown>>();
   #isStopping = false;
   #lastRefusedLogAt = -Infinity;
@@ -166,12 +182,6 @@ export class ProxyListener {
   #proxyIssuesSinceLog = 0;
   #acceptErrorsSinceLog = 0;
   #drained: (() => void) | undefined;
-  #idleSweeper: ReturnType<typeof setInterval> | undefined;
-  /** Shared by every connection: no closures allocated per accept. */
-  readonly #track = (handle: Forwarding, isLive: boolean): void => {
-    if (isLive) this.#live.add(handle);
-    else this.#live.delete(handle);
-  };
   readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
   readonly #onClose = (record: ConnectionRecord): void => this.#logAccess(record);
 
@@ -179,18 +189,64 @@ export class ProxyListener {
   constructor(options: ProxyListenerOptions) {
     this.name = options.name;
     this.#options = options;
-    this.#forwardOptions = {
-      picker: options.picker,
-      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-      maxConnectAttempts: options.maxConnectAttempts ?? DEFAULT_MAX_CONNECT_ATTEMPTS,
-      dial: options.dial,
-      stats: this.stats,
-      track: this.#track,
-      onFailure: this.#onFailure,
-      ...(options.accessLogger !== undefined && { onClose: this.#onClose }),
+    this.#generation = this.#newGeneration(options);
+  }
+
+  /**
+   * Changes settings for connections accepted from now on, for a config reload. Open
+   * connections keep the timeouts they were accepted with; `maxConnections` counts them
+   * all from the next accept on. Absent fields take their defaults, as in the constructor.
+   */
+  update(settings: ProxyListenerSettings): void {
+    this.#options = { ...this.#options, ...settings };
+    const previous = this.#generation;
+    this.#generation = this.#newGeneration(this.#options);
+    if (this.#isServing) this.#startSweeper(this.#generation);
+    this.#retire(previous);
+  }
+
+  #newGeneration(options: ProxyListenerOptions): Generation {
+    const generation: Generation = {
+      live: new Set<Forwarding>(),
+      sweeper: undefined,
+      options: {
+        picker: options.picker,
+        requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        maxConnectAttempts: options.maxConnectAttempts ?? DEFAULT_MAX_CONNECT_ATTEMPTS,
+        dial: options.dial,
+        stats: this.stats,
+        // One closure per generation, shared by its connections: none allocated per accept.
+        track: (handle, isLive) => {
+          if (isLive) generation.live.add(handle);
+          else {
+            generation.live.delete(handle);
+            this.#retire(generation);
+          }
+        },
+        onFailure: this.#onFailure,
+        ...(options.accessLogger !== undefined && { onClose: this.#onClose }),
+      },
     };
+    this.#generations.add(generation);
+    return generation;
+  }
+
+  /** Stops the sweeper of a generation that is not current and has no connection left. */
+  #retire(generation: Generation): void {
+    if (generation === this.#generation || generation.live.size > 0) return;
+    clearInterval(generation.sweeper);
+    generation.sweeper = undefined;
+    this.#generations.delete(generation);
+  }
+
+  #startSweeper(generation: Generation): void {
+    const idleMs = generation.options.idleTimeoutMs;
+    if (idleMs <= 0 || generation.sweeper !== undefined) return;
+    generation.sweeper = setInterval(() => {
+      for (const handle of generation.live) handle.sweepIdle();
+    }, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_PERIOD)));
   }
 
   /** The bound address. Throws before {@linkcode ProxyListener.listen}. */
@@ -219,14 +275,11 @@ export class ProxyListener {
     if (listener === undefined) {
       throw new Deno.errors.NotConnected(`Listener ${this.name} is not bound`);
     }
-    const max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    const idleMs = this.#forwardOptions.idleTimeoutMs;
-    if (idleMs > 0 && this.#idleSweeper === undefined) {
-      this.#idleSweeper = setInterval(() => {
-        for (const handle of this.#live) handle.sweepIdle();
-      }, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_PERIOD)));
-    }
+    let max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#isServing = true;
+    this.#startSweeper(this.#generation);
     while (!this.#isStopping) {
+      max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
@@ -288,7 +341,7 @@ export class ProxyListener {
     }
     this.stats.activeConnections++;
     const forwarding = accept === undefined
-      ? forward(conn, client, this.#forwardOptions)
+      ? forward(conn, client, this.#generation.options)
       : this.#acceptThenForward(conn, client, accept);
     const task = forwarding.finally(() => {
       this.stats.activeConnections--;
@@ -311,7 +364,8 @@ export class ProxyListener {
   ): Promise<unknown> {
     // Until forward() takes over, shutdown must be able to close the connection.
     const pending: Forwarding = { close: () => closeQuietly(conn), sweepIdle: () => false };
-    this.#live.add(pending);
+    const generation = this.#generation;
+    generation.live.add(pending);
     const timeoutMs = accept.headerTimeoutMs ?? DEFAULT_PROXY_HEADER_TIMEOUT_MS;
     const controller = new AbortController();
     const timer = setTimeout(
@@ -342,13 +396,13 @@ export class ProxyListener {
       return "closed";
     } finally {
       clearTimeout(timer);
-      this.#live.delete(pending);
+      generation.live.delete(pending);
     }
     if (this.#isStopping) {
       closeQuietly(conn);
       return "closed";
     }
-    return forward(conn, client, this.#forwardOptions, inbound);
+    return forward(conn, client, generation.options, inbound);
   }
 
   /**
@@ -371,11 +425,16 @@ export class ProxyListener {
       ]);
       clearTimeout(timer);
     }
-    const forced = this.#live.size;
-    for (const handle of this.#live) handle.close();
+    let forced = 0;
+    for (const generation of this.#generations) {
+      forced += generation.live.size;
+      for (const handle of generation.live) handle.close();
+    }
     await Promise.all(this.#tasks);
-    clearInterval(this.#idleSweeper);
-    this.#idleSweeper = undefined;
+    for (const generation of this.#generations) {
+      clearInterval(generation.sweeper);
+      generation.sweeper = undefined;
+    }
     return forced;
   }
 
@@ -442,6 +501,13 @@ export class ProxyListener {
     this.#failuresSinceLog = 0;
     this.#lastFailureLogAt = now;
   }
+}
+
+/** Settings and live connections of the connections accepted between two updates. */
+interface Generation {
+  readonly options: ForwardOptions;
+  readonly live: Set<Forwarding>;
+  sweeper: ReturnType<typeof setInterval> | undefined;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

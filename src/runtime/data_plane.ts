@@ -85,6 +85,11 @@ export interface DataPlaneOptions {
   readonly accessLogger?: Logger;
   /** Replaces `Deno.connect` for backend connections (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
+  /**
+   * Binds with `SO_REUSEPORT`, so several workers share each port (needs `--unstable-net`).
+   * @default {false}
+   */
+  readonly reusePort?: boolean;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -104,7 +109,7 @@ export interface DataPlaneListenerSnapshot {
 }
 
 interface Unit {
-  readonly spec: DataPlaneListener;
+  spec: DataPlaneListener;
   readonly pool: Pool;
   readonly listener: ProxyListener;
   serving: Promise<void> | undefined;
@@ -175,6 +180,7 @@ export class DataPlane {
       ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
       dial: this.#options.dial,
       ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
+      reusePort: this.#options.reusePort,
     });
     let addr: Deno.NetAddr;
     try {
@@ -195,6 +201,48 @@ export class DataPlane {
   /** Replaces a pool's membership (see `Pool.update`). */
   setBackends(name: string, backends: readonly Backend[]): void {
     this.#units.get(name)?.pool.update(backends);
+  }
+
+  /**
+   * Changes a running listener's settings for a config reload: timeouts, limits and
+   * `maxConnectAttempts` apply to connections accepted from now on (open ones keep theirs);
+   * `balancer` and the Maglev settings take a new balancer for the next pick;
+   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy` at once.
+   * The socket, pool members, their health and every open connection stay. Unknown names
+   * are ignored.
+   * @throws {TypeError} when `spec` names another address (`host`, `port`): that is a
+   *   {@linkcode DataPlane.remove} and {@linkcode DataPlane.add}
+   */
+  update(name: string, spec: DataPlaneListener): void {
+    const unit = this.#units.get(name);
+    if (unit === undefined) return;
+    if (spec.name !== name || spec.host !== unit.spec.host || spec.port !== unit.spec.port) {
+      throw new TypeError(
+        `Cannot update listener ${name} in place: its name or address changed (remove and add it)`,
+      );
+    }
+    const before = unit.spec;
+    unit.spec = spec;
+    unit.listener.update({
+      requestTimeoutMs: spec.requestTimeoutMs,
+      connectTimeoutMs: spec.connectTimeoutMs,
+      idleTimeoutMs: spec.idleTimeoutMs,
+      maxConnections: spec.maxConnections,
+      maxConnectAttempts: spec.maxConnectAttempts,
+    });
+    const isNewBalancer = spec.balancer !== before.balancer ||
+      spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
+    unit.pool.configure({
+      balancer: isNewBalancer
+        ? createBalancer(spec.balancer, {
+          maglevTableSize: spec.maglevTableSize,
+          maglevSeed: spec.maglevSeed,
+        })
+        : unit.pool.balancer,
+      drainTimeoutMs: spec.drainTimeoutMs,
+      onRemoval: spec.onRemoval,
+      whenAllUnhealthy: spec.whenAllUnhealthy,
+    });
   }
 
   /** Applies a health verdict to a pool member, with why and since when (see `Pool.setHealth`). */
