@@ -433,12 +433,21 @@ export interface ListenerSpec {
   readonly healthCheck?: Readonly<Record<string, string | number | boolean>>;
 }
 
-/** A serve config with the admin server on `127.0.0.1:adminPort` and the given listeners. */
-export function configYaml(adminPort: number, listeners: readonly ListenerSpec[]): string {
+/**
+ * A serve config with the admin server on `127.0.0.1:adminPort` and the given listeners.
+ * `settings` keys are written verbatim under `settings:` (`key: value`), e.g. a quoted
+ * `kubeconfigPath`.
+ */
+export function configYaml(
+  adminPort: number,
+  listeners: readonly ListenerSpec[],
+  settings: Readonly<Record<string, string | number>> = {},
+): string {
   const lines = [
     "settings:",
     "  logLevel: warning",
     `  adminAddress: "127.0.0.1:${adminPort}"`,
+    ...Object.entries(settings).map(([key, value]) => `  ${key}: ${value}`),
     "configurations:",
   ];
   for (const l of listeners) {
