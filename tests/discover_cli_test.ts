@@ -369,3 +369,40 @@ configurations:
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("discover -o json carries a Service's max-connections-per-backend, and warns on a bad one", async () => {
+  await withCluster(async (fake, config) => {
+    const limited = service("development", "mongodb-service");
+    limited.metadata.annotations = {
+      ...limited.metadata.annotations,
+      "nautiluslb.cloudresty.io/max-connections-per-backend": "250",
+    };
+    fake.upsert(limited);
+    const run = () =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "src/main.ts", "discover", "-c", config, "-o", "json"],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const out = await run();
+    assert.equal(out.code, 0, decode(out.stderr));
+    const pool = JSON.parse(decode(out.stdout)).pools[0];
+    assert.deepEqual(pool.backends.map((b: { maxConnections?: number }) => b.maxConnections), [
+      250,
+      250,
+    ]);
+    limited.metadata.annotations["nautiluslb.cloudresty.io/max-connections-per-backend"] = "lots";
+    fake.upsert(limited);
+    const bad = JSON.parse(decode((await run()).stdout)).pools[0];
+    assert.deepEqual(bad.backends.map((b: { maxConnections?: number }) => b.maxConnections), [
+      undefined,
+      undefined,
+    ]);
+    assert.deepEqual(bad.warnings, [
+      "Ignoring annotation nautiluslb.cloudresty.io/max-connections-per-backend of Service " +
+      'development/mongodb-service: "lots" is not an integer 0-10000000; using the listener\'s ' +
+      "maxConnectionsPerBackend",
+    ]);
+  });
+});

@@ -115,7 +115,8 @@ const TEXT = "text/plain; charset=utf-8";
  * - `/readyz`: 200 `ok` when `snapshot().ready`, else 503 `not ready: <reasons>`. With
  *   `?verbose`, one line per check (`[+]` passed, `[-]` failed, `[!]` reported but not
  *   deciding readiness) and a final `readyz check passed|failed`, as kube-apiserver does.
- * - `/pools`: JSON `{ "pools": [...] }`, backends with health, connections and draining.
+ * - `/pools`: JSON `{ "pools": [...] }`, backends with health (and why and since when),
+ *   connections, limits, running totals and draining.
  * - `/metrics`: Prometheus text exposition, computed from the snapshot at scrape time.
  *
  * The server keeps answering when the process is in trouble: `accept` failing for lack of
@@ -301,6 +302,18 @@ function renderPools(snapshot: AdminSnapshot): unknown[] {
       health: b.health,
       activeConnections: b.activeConnections,
       isDraining: b.isDraining,
+      ...(b.maxConnections ? { maxConnections: b.maxConnections } : {}),
+      ...(b.counters === undefined ? {} : {
+        connections: b.counters.connections,
+        connectFailures: b.counters.connectFailures,
+        bytesToBackend: b.counters.bytesToBackend,
+        bytesFromBackend: b.counters.bytesFromBackend,
+      }),
+      ...(b.healthDetail === undefined ? {} : {
+        healthCause: b.healthDetail.cause,
+        ...(b.healthDetail.error === undefined ? {} : { healthError: b.healthDetail.error }),
+        healthSince: new Date(b.healthDetail.sinceMs).toISOString(),
+      }),
     })),
   }));
 }

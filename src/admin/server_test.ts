@@ -458,3 +458,44 @@ Deno.test("stopping closes idle connections at once", async () => {
   assert.ok(performance.now() - started < 2000, "closed without waiting for the idle timeout");
   assert.equal(server.connections.openConnections, 0);
 });
+
+Deno.test("GET /pools says why and since when a backend is unhealthy, with its limit and totals", async () => {
+  const base = sampleSnapshot();
+  const snapshot = {
+    ...base,
+    pools: [{
+      ...base.pools[0]!,
+      backends: [{
+        key: "10.0.0.2:80",
+        weight: 2,
+        health: "unhealthy" as const,
+        activeConnections: 0,
+        isDraining: false,
+        maxConnections: 50,
+        counters: { connections: 7, connectFailures: 4, bytesToBackend: 10, bytesFromBackend: 20 },
+        healthDetail: {
+          cause: "active",
+          error: "Connection refused (os error 111)",
+          sinceMs: Date.UTC(2026, 0, 2, 3, 4, 5),
+        },
+      }],
+    }],
+  };
+  await using admin = await start(() => snapshot);
+  const res = await get(`${admin.base}/pools`);
+  assert.deepEqual(JSON.parse(res.body).pools[0].backends, [{
+    key: "10.0.0.2:80",
+    weight: 2,
+    health: "unhealthy",
+    activeConnections: 0,
+    isDraining: false,
+    maxConnections: 50,
+    connections: 7,
+    connectFailures: 4,
+    bytesToBackend: 10,
+    bytesFromBackend: 20,
+    healthCause: "active",
+    healthError: "Connection refused (os error 111)",
+    healthSince: "2026-01-02T03:04:05.000Z",
+  }]);
+});

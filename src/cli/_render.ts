@@ -23,8 +23,12 @@ export interface BackendJson {
   pod?: string;
   /** Absent when 1. */
   weight?: number;
+  /** From the Service's max-connections-per-backend annotation; absent otherwise. */
+  maxConnections?: number;
   /** `true` when taken only because the Service has no ready endpoint (KEP-1669). */
   terminating?: boolean;
+  /** PROXY protocol version sent to it; absent when none. */
+  proxyProtocol?: "v1" | "v2";
   health?: BackendHealthReport;
 }
 
@@ -90,7 +94,9 @@ function backendJson(
   if (b.node !== undefined) out.node = b.node;
   if (b.pod !== undefined) out.pod = b.pod;
   if (b.weight !== 1) out.weight = b.weight;
+  if (b.maxConnections !== undefined) out.maxConnections = b.maxConnections;
   if (b.terminating === true) out.terminating = true;
+  if (b.proxyProtocol !== undefined) out.proxyProtocol = b.proxyProtocol;
   const h = health?.get(b.address);
   if (h !== undefined) out.health = h;
   return out;
@@ -161,6 +167,16 @@ export function renderPlans(plans: readonly PoolPlan[], options: RenderOptions):
     }
     if (fallback.length > 1) {
       text += `\nIncluded while terminating:\n${formatTable(fallback)}`;
+    }
+    const proxied: string[][] = [["POOL", "BACKEND", "SERVICE", "PROXY PROTOCOL"]];
+    for (const plan of plans) {
+      for (const b of plan.backends) {
+        if (b.proxyProtocol === undefined) continue;
+        proxied.push([plan.name, b.address, b.service ?? "-", b.proxyProtocol]);
+      }
+    }
+    if (proxied.length > 1) {
+      text += `\nSent a PROXY protocol header:\n${formatTable(proxied)}`;
     }
   }
   const prints = plans.filter((p) => p.fingerprint !== undefined)

@@ -1,8 +1,8 @@
 /**
  * Checks across values: duplicate listener names and backends, listen and admin address
- * conflicts, listeners without backends, a `service` outside the listener's `namespace`. They
- * read the raw data defensively, so they run (and report) even where other parts of the
- * document are invalid.
+ * conflicts, listeners without backends, a `service` outside the listener's `namespace`,
+ * `acceptProxyProtocol` without `trustedProxies`. They read the raw data defensively, so they
+ * run (and report) even where other parts of the document are invalid.
  *
  * @module
  */
@@ -85,6 +85,20 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
     }
 
     if (Array.isArray(item.backends)) issues.push(...duplicateBackends(here, item.backends, at));
+
+    if (item.acceptProxyProtocol === true) {
+      const trusted = item.trustedProxies;
+      if (trusted === undefined || (Array.isArray(trusted) && trusted.length === 0)) {
+        issues.push(
+          at.issue(
+            trusted === undefined ? [...here, "acceptProxyProtocol"] : [...here, "trustedProxies"],
+            `${key("acceptProxyProtocol")} needs a non-empty ${
+              key("trustedProxies")
+            } list: only those peers may state a client address`,
+          ),
+        );
+      }
+    }
   });
 
   const settings = isRawMap(data.settings) ? data.settings : {};

@@ -36,3 +36,11 @@ export {
   readConfigText,
 } from "./load.ts";
 export * from "./defaults.ts";
+export {
+  type ConfigDiff,
+  describeDiff,
+  diffConfig,
+  IN_PLACE_LISTENER_FIELDS,
+  isEmptyDiff,
+  type ListenerChange,
+} from "./diff.ts";

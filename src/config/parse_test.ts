@@ -44,9 +44,14 @@ const LISTENER_DEFAULTS = {
   idleTimeoutMs: 3_600_000,
   maxConnections: 10000,
   maxConnectAttempts: 3,
+  maxConnectionsPerBackend: 0,
+  accessLog: false,
   drainTimeoutMs: 30000,
   onRemoval: "drain",
   whenAllUnhealthy: "reject",
+  acceptProxyProtocol: false,
+  trustedProxies: [],
+  proxyHeaderTimeoutMs: 3000,
   healthCheck: {
     enabled: true,
     intervalMs: 2000,
@@ -62,6 +67,7 @@ const ORIGINAL_CONFIG: Config = {
     kubeconfigPath: "",
     logLevel: "info",
     logFormat: "text",
+    accessLog: false,
     adminAddress: "127.0.0.1:9090",
     shutdownDelayMs: 0,
   },
@@ -159,6 +165,7 @@ settings:
   kubeconfigPath: /etc/kube/config
   logLevel: debug
   logFormat: json
+  accessLog: true
   adminAddress: ""
   shutdownDelay: 5s
 configurations:
@@ -182,11 +189,17 @@ configurations:
     idleTimeout: 2h
     maxConnections: 0
     maxConnectAttempts: 10
+    maxConnectionsPerBackend: 100
+    accessLog: false
     drainTimeout: 0
     onRemoval: close
     whenAllUnhealthy: any
     balancer: maglev
     maglev: { tableSize: 251, seed: 42 }
+    proxyProtocol: v2
+    acceptProxyProtocol: true
+    trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]
+    proxyHeaderTimeout: 500ms
     healthCheck:
       enabled: false
       interval: 0.5
@@ -197,12 +210,14 @@ configurations:
       send: "PING\\r\\n"
       expect: PONG
       maxEjectionPercent: 0
+      tls: true
 `);
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.settings, {
     kubeconfigPath: "/etc/kube/config",
     logLevel: "debug",
     logFormat: "json",
+    accessLog: true,
     adminAddress: "",
     shutdownDelayMs: 5000,
   });
@@ -230,9 +245,15 @@ configurations:
     idleTimeoutMs: 7_200_000,
     maxConnections: 0,
     maxConnectAttempts: 10,
+    maxConnectionsPerBackend: 100,
+    accessLog: false,
     drainTimeoutMs: 0,
     onRemoval: "close",
     whenAllUnhealthy: "any",
+    proxyProtocol: "v2",
+    acceptProxyProtocol: true,
+    trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"],
+    proxyHeaderTimeoutMs: 500,
     healthCheck: {
       enabled: false,
       intervalMs: 500,
@@ -243,6 +264,7 @@ configurations:
       send: "PING\r\n",
       expect: "PONG",
       maxEjectionPercent: 0,
+      tls: true,
     },
   };
   assert.deepEqual(config.configurations, [expected]);
@@ -676,6 +698,90 @@ Deno.test("parseConfig() maps positions through CRLF line ends and a leading BOM
       "configurations[0].balancer",
       'expected one of "round_robin", "least_connections", "random_two" or "maglev", got a string ("nope")',
     ],
+  ]);
+});
+
+Deno.test("parseConfig() requires trustedProxies with acceptProxyProtocol and locates bad CIDRs", () => {
+  assert.deepEqual(issuesOf(listener("acceptProxyProtocol: true")), [
+    [
+      5,
+      26,
+      "configurations[0].acceptProxyProtocol",
+      "`acceptProxyProtocol` needs a non-empty `trustedProxies` list: only those peers may state a client address",
+    ],
+  ]);
+  assert.deepEqual(issuesOf(listener("acceptProxyProtocol: true", "trustedProxies: []")), [
+    [
+      6,
+      21,
+      "configurations[0].trustedProxies",
+      "`acceptProxyProtocol` needs a non-empty `trustedProxies` list: only those peers may state a client address",
+    ],
+  ]);
+  assert.deepEqual(
+    issuesOf(listener(
+      "acceptProxyProtocol: true",
+      'trustedProxies: ["10.0.0.0/8", "10.0.0.1/8", "300.1.1.1/32"]',
+      "proxyProtocol: v3",
+    )),
+    [
+      [
+        6,
+        36,
+        "configurations[0].trustedProxies[1]",
+        'invalid CIDR "10.0.0.1/8": host bits are set after the /8 prefix, did you mean "10.0.0.0/8"?',
+      ],
+      [
+        6,
+        50,
+        "configurations[0].trustedProxies[2]",
+        'invalid CIDR "300.1.1.1/32": "300.1.1.1" is not an IPv4 address',
+      ],
+      [
+        7,
+        20,
+        "configurations[0].proxyProtocol",
+        'expected one of "off", "v1" or "v2", got a string ("v3"): did you mean "v1"?',
+      ],
+    ],
+  );
+});
+
+Deno.test("parseConfig() keeps PROXY protocol off by default and ignores trustedProxies then", () => {
+  const { config } = parseOk(listener('trustedProxies: ["10.0.0.0/8"]', "proxyProtocol: off"));
+  const l = config.configurations[0]!;
+  assert.equal(l.proxyProtocol, undefined);
+  assert.equal(l.acceptProxyProtocol, false);
+  assert.deepEqual(l.trustedProxies, []);
+  assert.equal(l.proxyHeaderTimeoutMs, 3000);
+});
+
+Deno.test("parseConfig(): a listener's accessLog overrides settings.accessLog; limits are checked", () => {
+  const { config } = parseOk(
+    listener("accessLog: true").replace(
+      "configurations",
+      "settings: { accessLog: false }\nconfigurations",
+    ),
+  );
+  assert.equal(config.configurations[0]!.accessLog, true);
+  const inherited = parseOk(
+    listener().replace("configurations", "settings: { accessLog: true }\nconfigurations"),
+  );
+  assert.equal(inherited.config.configurations[0]!.accessLog, true);
+  assert.equal(inherited.config.configurations[0]!.maxConnectionsPerBackend, 0);
+});
+
+Deno.test("parseConfig() locates bad maxConnectionsPerBackend, accessLog and healthCheck.tls", () => {
+  const text = listener(
+    "maxConnectionsPerBackend: -1",
+    "accessLog: yes",
+    "healthCheck: { tls: 1 }",
+  ).replace("configurations", "settings: { accessLog: 0 }\nconfigurations");
+  assert.deepEqual(issuesOf(text), [
+    [1, 24, "settings.accessLog", "expected a boolean, got a number (0)"],
+    [6, 31, "configurations[0].maxConnectionsPerBackend", "-1 is out of range 0-10000000"],
+    [7, 16, "configurations[0].accessLog", 'expected a boolean, got a string ("yes")'],
+    [8, 25, "configurations[0].healthCheck.tls", "expected a boolean, got a number (1)"],
   ]);
 });
 

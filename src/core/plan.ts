@@ -10,6 +10,7 @@ import type {
   NodeAddressType,
   StaticBackendSpec,
 } from "./pool_spec.ts";
+import type { ProxyProtocolVersion } from "./types.ts";
 
 export type { BackendMode, HealthCheckSpec, NodeAddressType, StaticBackendSpec };
 
@@ -42,8 +43,19 @@ export interface PlannedBackend {
    * @default {1}
    */
   readonly weight: number;
+  /**
+   * Connections it takes at most, from its Service's `max-connections-per-backend`
+   * annotation; absent when the listener's `maxConnectionsPerBackend` applies.
+   */
+  readonly maxConnections?: number;
   /** `namespace/name` of the Service that contributed it; absent for static backends. */
   readonly service?: string;
+  /**
+   * PROXY protocol version sent to it before client bytes: the Service's
+   * `nautiluslb.cloudresty.io/proxy-protocol` annotation, else the listener's
+   * `proxyProtocol`. Absent: none.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
   /** Node it was derived from (NodePort) or runs on (endpoints), when known. */
   readonly node?: string;
   /** Pod behind the endpoint, when its `targetRef` is a Pod. */

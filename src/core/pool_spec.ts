@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { ProxyProtocolVersion } from "./types.ts";
+
 /**
  * How to check one backend. The listener's `healthCheck` settings; resolution overrides them
  * per Service (annotations) and adds `http` for kube-proxy's `healthCheckNodePort`.
@@ -36,6 +38,18 @@ export interface HealthCheckSpec {
   readonly http?: { readonly port: number; readonly path: string };
   /** Share of a pool (0-100) that passive reports may mark unhealthy. */
   readonly maxEjectionPercent: number;
+  /**
+   * The backend expects a PROXY protocol header of this version: TCP checks of its own port
+   * send a `LOCAL` (v2) or `UNKNOWN` (v1) header first. Set by resolution from the backend's
+   * `proxyProtocol`, never in config.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
+  /**
+   * TCP checks: a TLS handshake after connecting (the certificate is not verified; the check
+   * asks "does it speak TLS", not "is it trusted"), `send`/`expect` inside TLS, then a
+   * close_notify. Absent or false: plain TCP.
+   */
+  readonly tls?: boolean;
 }
 
 /** Where backends of a Kubernetes pool come from. `auto` follows the Service type. */
@@ -78,6 +92,12 @@ export interface PoolSpec {
   readonly excludeCordonedNodes: boolean;
   /** Static backends, added beside any discovered ones; `[]` when none. */
   readonly backends: readonly StaticBackendSpec[];
+  /**
+   * Send a PROXY protocol header of this version to every backend of the pool; a Service's
+   * `nautiluslb.cloudresty.io/proxy-protocol` annotation overrides it for its backends.
+   * Absent sends none.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
   /**
    * The listener's health check. When present, the plan lists a health target for every
    * backend (`PoolPlan.healthTargets`); when absent, none.

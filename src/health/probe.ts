@@ -12,6 +12,8 @@
  * @module
  */
 import { formatHostPort } from "../core/address.ts";
+import { proxyLocalHeader } from "../core/proxy_local_header.ts";
+import type { ProxyProtocolVersion } from "../core/types.ts";
 
 /** Where a probe connects. `host` is a name or an IP address without brackets. */
 export interface ProbeTarget {
@@ -81,6 +83,12 @@ export interface TcpProbeOptions {
    * time runs out. Without it a successful connect (and send) passes.
    */
   readonly expect?: string;
+  /**
+   * Send a PROXY protocol header first: v2 `LOCAL` or v1 `PROXY UNKNOWN`, which a backend
+   * that expects PROXY protocol accepts as a connection of the load balancer's own, so it
+   * logs no broken header for every check. None when absent.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
   /** Aborts the probe; it then resolves with `error: "aborted"`. */
   readonly signal?: AbortSignal;
 }
@@ -122,8 +130,9 @@ const encoder = new TextEncoder();
  * @returns the verdict; never rejects
  */
 export function probeTcp(target: ProbeTarget, options: TcpProbeOptions): Promise<ProbeResult> {
-  const { send, expect } = options;
+  const { send, expect, proxyProtocol } = options;
   return withConnection(target, options.timeoutMs, options.signal, async (conn) => {
+    if (proxyProtocol !== undefined) await writeAll(conn, proxyLocalHeader(proxyProtocol));
     if (send) await writeAll(conn, encoder.encode(send));
     if (!expect) return undefined;
     const found = await readUntil(conn, expect);

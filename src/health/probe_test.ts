@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { isLocalNetworkError, probeHttp, probeTcp } from "./probe.ts";
+import { probeTarget } from "./target.ts";
 import {
   acceptAndClose,
   closedPort,
@@ -226,4 +227,91 @@ Deno.test("isLocalNetworkError: a real refused connect is the backend's fault", 
   assert.equal(isLocalNetworkError(error), false);
   const result = await probeTcp({ host: HOST, port: closedPort() }, { timeoutMs: 1000 });
   assert.equal(result.isLocalError, undefined);
+});
+
+/** A server that records the first `count` bytes of each connection, then answers `PONG`. */
+function recordFirst(count: number, seen: number[][]) {
+  return async (conn: Deno.TcpConn) => {
+    const buffer = new Uint8Array(count);
+    let n = 0;
+    while (n < count) {
+      const got = await conn.read(buffer.subarray(n));
+      if (got === null) break;
+      n += got;
+    }
+    seen.push([...buffer.subarray(0, n)]);
+    await write(conn, "PONG");
+  };
+}
+
+Deno.test("probeTcp: proxyProtocol sends a LOCAL (v2) or UNKNOWN (v1) header before send", async () => {
+  const v2Local = [
+    ...[0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a],
+    0x20,
+    0x00,
+    0x00,
+    0x00,
+  ];
+  const ping = [..."PING\r\n"].map((c) => c.charCodeAt(0));
+  const cases = [
+    { version: "v2" as const, expected: [...v2Local, ...ping] },
+    {
+      version: "v1" as const,
+      expected: [..."PROXY UNKNOWN\r\n"].map((c) => c.charCodeAt(0)).concat(ping),
+    },
+  ];
+  for (const { version, expected } of cases) {
+    const seen: number[][] = [];
+    const server = startServer(recordFirst(expected.length, seen));
+    try {
+      const result = await probeTcp({ host: HOST, port: server.port }, {
+        timeoutMs: 1000,
+        proxyProtocol: version,
+        send: "PING\r\n",
+        expect: "PONG",
+      });
+      assert.equal(result.ok, true, result.error ?? "");
+      assert.deepEqual(seen, [expected]);
+    } finally {
+      await server.close();
+    }
+  }
+});
+
+Deno.test("probeTarget: the PROXY header goes to the backend's own port, not a health port", async () => {
+  const seen: number[][] = [];
+  const server = startServer(recordFirst(6, seen));
+  try {
+    const check = {
+      enabled: true,
+      intervalMs: 1000,
+      timeoutMs: 1000,
+      rise: 1,
+      fall: 1,
+      maxEjectionPercent: 50,
+      send: "PING\r\n",
+      expect: "PONG",
+      proxyProtocol: "v1" as const,
+    };
+    const own = await probeTarget({
+      key: `${HOST}:${server.port}`,
+      pool: "p",
+      host: HOST,
+      port: server.port,
+      check,
+    });
+    const other = await probeTarget({
+      key: `${HOST}:1`,
+      pool: "p",
+      host: HOST,
+      port: 1,
+      check: { ...check, port: server.port },
+    });
+    assert.equal(own.ok, true, own.error ?? "");
+    assert.equal(other.ok, true, other.error ?? "");
+    const text = seen.map((bytes) => String.fromCharCode(...bytes));
+    assert.deepEqual(text, ["PROXY ", "PING\r\n"]);
+  } finally {
+    await server.close();
+  }
 });

@@ -5,6 +5,7 @@
  */
 import { errorMessage } from "../core/error_message.ts";
 import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
+import { probeTls } from "./tls_probe.ts";
 
 import type { HealthCheckSpec, HealthTarget } from "../core/plan.ts";
 
@@ -29,10 +30,21 @@ export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise
       signal,
     });
   }
-  return probeTcp({ host: target.host, port: check.port ?? target.port }, {
+  const port = check.port ?? target.port;
+  if (check.tls === true) {
+    return probeTls({ host: target.host, port }, {
+      timeoutMs: check.timeoutMs,
+      send: check.send,
+      expect: check.expect,
+      signal,
+    });
+  }
+  return probeTcp({ host: target.host, port }, {
     timeoutMs: check.timeoutMs,
     send: check.send,
     expect: check.expect,
+    // A separate health port is another listener: only the backend's own port gets a header.
+    proxyProtocol: port === target.port ? check.proxyProtocol : undefined,
     signal,
   });
 }

@@ -1,14 +1,21 @@
 /**
  * Accumulates one {@linkcode PoolPlan}: backends deduped by address (with a warning when two
- * sources clash), exclusions, warnings, and each backend's health check settled from the
- * listener's check, the Service's annotations and kube-proxy's `healthCheckNodePort`.
+ * sources clash), exclusions, warnings, each backend's connection limit and PROXY protocol
+ * version, and its health check settled from the listener's check, the Service's annotations
+ * and kube-proxy's `healthCheckNodePort`.
  *
  * @module
  */
 import type { ServiceInfo } from "../core/inventory.ts";
 import type { ExcludedBackend, HealthTarget, PlannedBackend, PoolPlan } from "../core/plan.ts";
 import type { HealthCheckSpec, PoolSpec } from "../core/pool_spec.ts";
-import { applyHealthAnnotations } from "./annotations.ts";
+import type { ProxyProtocolVersion } from "../core/types.ts";
+import {
+  ANNOTATION_PROXY_PROTOCOL,
+  applyHealthAnnotations,
+  parseProxyProtocol,
+  PROXY_PROTOCOL_NAMES,
+} from "./annotations.ts";
 import { sortEntries } from "./_compare.ts";
 
 /** Path kube-proxy serves its per-Service health check on, at `healthCheckNodePort`. */
@@ -43,6 +50,10 @@ export class PlanBuilder {
   readonly #serviceChecks = new Map<string, HealthCheckSpec>();
   /** Bad health annotations; reported after the resolution warnings. */
   readonly #healthWarnings: string[] = [];
+  /** Service key → its PROXY protocol version (`undefined`: none), once settled. */
+  readonly #proxyProtocols = new Map<string, ProxyProtocolVersion | undefined>();
+  /** Service key → its backends' connection limit, from its annotation. */
+  readonly #serviceLimits = new Map<string, number>();
 
   constructor(spec: PoolSpec) {
     this.#spec = spec;
@@ -52,15 +63,25 @@ export class PlanBuilder {
    * Adds a backend unless its address is already in. `via` says where its health check comes
    * from: the Service (annotations applied), plus kube-proxy's `healthCheckNodePort` when the
    * backend is a node port of an `externalTrafficPolicy: Local` Service. Static backends have
-   * no `via` and get the listener's check.
+   * no `via` and get the listener's check and PROXY protocol version. A Service's backend
+   * gets the Service's connection limit (see {@linkcode PlanBuilder.limitService}) and its
+   * PROXY protocol version, which its TCP health check sends too (an HTTP check does not).
    */
   include(backend: PlannedBackend, via?: HealthSource): void {
     const owner = backend.service ?? "";
     const first = this.#owners.get(backend.address);
     if (first === undefined) {
+      const limit = this.#serviceLimits.get(owner);
+      if (limit !== undefined) backend = { ...backend, maxConnections: limit };
       this.#owners.set(backend.address, owner);
-      this.backends.push(backend);
-      this.#checks.push(this.#checkOf(via));
+      const version = via === undefined ? this.#spec.proxyProtocol : this.#proxyProtocolOf(via);
+      this.backends.push(version === undefined ? backend : { ...backend, proxyProtocol: version });
+      const check = this.#checkOf(via);
+      this.#checks.push(
+        check === undefined || version === undefined || check.http !== undefined
+          ? check
+          : { ...check, proxyProtocol: version },
+      );
       return;
     }
     // The same Service listing an address twice (overlapping slices during an update) is
@@ -70,6 +91,11 @@ export class PlanBuilder {
     const seen = this.#duplicates.get(pair);
     if (seen) seen.count++;
     else this.#duplicates.set(pair, { count: 1, example: backend.address });
+  }
+
+  /** Gives every later backend of Service `key` this connection limit. */
+  limitService(key: string, maxConnections: number): void {
+    this.#serviceLimits.set(key, maxConnections);
   }
 
   /** Records a candidate left out, with its reason. */
@@ -85,6 +111,28 @@ export class PlanBuilder {
   /** A problem of the input rather than of this pool; reported once per run. */
   warnInput(message: string): void {
     if (!this.inputWarnings.includes(message)) this.inputWarnings.push(message);
+  }
+
+  /** The Service's proxy-protocol annotation over the listener's; a bad one is a warning. */
+  #proxyProtocolOf(via: HealthSource): ProxyProtocolVersion | undefined {
+    const { key, service } = via;
+    if (this.#proxyProtocols.has(key)) return this.#proxyProtocols.get(key);
+    const listener = this.#spec.proxyProtocol;
+    let version = listener;
+    const text = service.annotations[ANNOTATION_PROXY_PROTOCOL];
+    if (text !== undefined) {
+      const parsed = parseProxyProtocol(text);
+      if (parsed === undefined) {
+        this.warnings.push(
+          `Ignoring annotation ${ANNOTATION_PROXY_PROTOCOL} of Service ${key}: "${text}" is not ` +
+            `one of ${PROXY_PROTOCOL_NAMES.join(", ")}; using ${listener ?? "off"}`,
+        );
+      } else {
+        version = parsed === "off" ? undefined : parsed;
+      }
+    }
+    this.#proxyProtocols.set(key, version);
+    return version;
   }
 
   #checkOf(via: HealthSource | undefined): HealthCheckSpec | undefined {

@@ -1,7 +1,8 @@
 /**
- * A matched Service's own settings read from its annotations: weight, backend mode (with
- * `auto` and headless Services settled), and a warning for every unknown annotation name.
- * A bad value is a warning of the pool and falls back to the listener's value.
+ * A matched Service's own settings read from its annotations: weight, per-backend connection
+ * limit, backend mode (with `auto` and headless Services settled), and a warning for every
+ * unknown annotation name. A bad value is a warning of the pool and falls back to the
+ * listener's value.
  *
  * @module
  */
@@ -10,12 +11,15 @@ import type { BackendMode } from "../core/pool_spec.ts";
 import { suggest } from "../core/suggest.ts";
 import {
   ANNOTATION_BACKEND_MODE,
+  ANNOTATION_MAX_CONNECTIONS,
   ANNOTATION_PREFIX,
   ANNOTATION_WEIGHT,
   BACKEND_MODE_NAMES,
   KNOWN_ANNOTATIONS,
+  MAX_CONNECTIONS_ANNOTATION_LIMIT,
   MAX_WEIGHT,
   parseBackendMode,
+  parseMaxConnections,
   parseWeight,
 } from "./annotations.ts";
 import type { PlanBuilder } from "./_plan_builder.ts";
@@ -50,6 +54,24 @@ export function serviceWeight(m: MatchedService, plan: PlanBuilder): number {
       `integer 0-${MAX_WEIGHT}; using 1`,
   );
   return 1;
+}
+
+/**
+ * The Service's per-backend connection limit; `undefined` (the listener's
+ * `maxConnectionsPerBackend`) when absent, 0 or invalid (with a warning).
+ */
+export function serviceMaxConnections(m: MatchedService, plan: PlanBuilder): number | undefined {
+  const text = m.service.annotations[ANNOTATION_MAX_CONNECTIONS];
+  if (text === undefined) return undefined;
+  const limit = parseMaxConnections(text);
+  if (limit === undefined) {
+    plan.warn(
+      `Ignoring annotation ${ANNOTATION_MAX_CONNECTIONS} of Service ${m.key}: "${text}" is not ` +
+        `an integer 0-${MAX_CONNECTIONS_ANNOTATION_LIMIT}; using the listener's maxConnectionsPerBackend`,
+    );
+    return undefined;
+  }
+  return limit === 0 ? undefined : limit;
 }
 
 /**

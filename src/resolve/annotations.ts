@@ -5,6 +5,7 @@
  */
 import { parseDurationMs } from "../core/duration.ts";
 import type { BackendMode, HealthCheckSpec } from "../core/pool_spec.ts";
+import type { ProxyProtocolVersion } from "../core/types.ts";
 
 /** A Service joins pools only when this annotation is `"true"`. */
 export const ANNOTATION_ENABLED = "nautiluslb.cloudresty.io/enabled";
@@ -12,6 +13,17 @@ export const ANNOTATION_ENABLED = "nautiluslb.cloudresty.io/enabled";
 export const ANNOTATION_BACKEND_MODE = "nautiluslb.cloudresty.io/backend-mode";
 /** Weight (0-1000) of every backend a Service contributes. */
 export const ANNOTATION_WEIGHT = "nautiluslb.cloudresty.io/weight";
+/**
+ * PROXY protocol toward a Service's backends: `v1` or `v2`, or `off` to send none; overrides
+ * the listener's `proxyProtocol`.
+ */
+export const ANNOTATION_PROXY_PROTOCOL = "nautiluslb.cloudresty.io/proxy-protocol";
+
+/**
+ * Connections each backend of the Service takes at most (a decimal integer; 0 = the
+ * listener's `maxConnectionsPerBackend`). A bad value is a pool warning and is ignored.
+ */
+export const ANNOTATION_MAX_CONNECTIONS = "nautiluslb.cloudresty.io/max-connections-per-backend";
 /**
  * Nodes carrying this label (any value) never receive load-balancer traffic, as for
  * Kubernetes' own service controller.
@@ -35,6 +47,8 @@ export const KNOWN_ANNOTATIONS: readonly string[] = [
   ANNOTATION_ENABLED,
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_WEIGHT,
+  ANNOTATION_PROXY_PROTOCOL,
+  ANNOTATION_MAX_CONNECTIONS,
   ...HEALTH_ANNOTATION_KEYS.map((k) => HEALTH_ANNOTATION_PREFIX + k),
 ];
 
@@ -62,6 +76,33 @@ export function parseWeight(text: string): number | undefined {
   if (!/^\d{1,4}$/.test(trimmed)) return undefined;
   const weight = Number(trimmed);
   return weight <= MAX_WEIGHT ? weight : undefined;
+}
+
+/** The accepted spellings of the proxy-protocol annotation, for messages. */
+export const PROXY_PROTOCOL_NAMES: readonly string[] = ["v1", "v2", "off"];
+
+/**
+ * Parses the proxy-protocol annotation; case is ignored.
+ * @returns the version, `"off"`, or `undefined` when the text names neither
+ */
+export function parseProxyProtocol(text: string): ProxyProtocolVersion | "off" | undefined {
+  const value = text.trim().toLowerCase();
+  return value === "v1" || value === "v2" || value === "off" ? value : undefined;
+}
+
+/** Largest value the max-connections-per-backend annotation accepts (as `maxConnections`). */
+export const MAX_CONNECTIONS_ANNOTATION_LIMIT = 10_000_000;
+
+/**
+ * Parses the max-connections-per-backend annotation: a decimal integer from 0 to
+ * {@linkcode MAX_CONNECTIONS_ANNOTATION_LIMIT}.
+ * @returns the limit, or `undefined` when the text is not one
+ */
+export function parseMaxConnections(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (!/^\d{1,8}$/.test(trimmed)) return undefined;
+  const n = Number(trimmed);
+  return n <= MAX_CONNECTIONS_ANNOTATION_LIMIT ? n : undefined;
 }
 
 /** The accepted spellings of the backend-mode annotation, for messages. */

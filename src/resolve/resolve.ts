@@ -14,7 +14,12 @@ import { resolveClusterIP, resolveEndpoints, resolveNodePort } from "./_backends
 import { type NodeCandidate, prepareNodes } from "./_nodes.ts";
 import { PlanBuilder } from "./_plan_builder.ts";
 import { matchServices } from "./_service_match.ts";
-import { serviceMode, serviceWeight, warnUnknownAnnotations } from "./_service_settings.ts";
+import {
+  serviceMaxConnections,
+  serviceMode,
+  serviceWeight,
+  warnUnknownAnnotations,
+} from "./_service_settings.ts";
 import { type EndpointSliceIndex, indexEndpointSlices } from "./slice_index.ts";
 
 /** Options of {@linkcode resolvePool}. */
@@ -72,6 +77,8 @@ export function resolvePool(
   for (const m of matched) {
     warnUnknownAnnotations(m, plan);
     const weight = serviceWeight(m, plan);
+    const limit = serviceMaxConnections(m, plan);
+    if (limit !== undefined) plan.limitService(m.key, limit);
     const mode = serviceMode(m, spec.backendMode, plan);
     switch (mode) {
       case "nodeport":

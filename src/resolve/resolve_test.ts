@@ -941,6 +941,52 @@ const CASES: Case[] = [
     }),
     backends: [nb("10.0.0.1", "n1", "web/app", 30080, 0)],
   },
+  {
+    name: "max-connections-per-backend annotation: carried on each backend of the Service",
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: {
+            ...ENABLED,
+            "nautiluslb.cloudresty.io/max-connections-per-backend": " 500 ",
+          },
+        }),
+      ],
+      nodes: TWO_NODES,
+    }),
+    backends: [
+      { ...nb("10.0.0.1", "n1"), maxConnections: 500 },
+      { ...nb("10.0.0.2", "n2"), maxConnections: 500 },
+    ],
+  },
+  {
+    name: "max-connections-per-backend 0: the listener's limit applies",
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: { ...ENABLED, "nautiluslb.cloudresty.io/max-connections-per-backend": "0" },
+        }),
+      ],
+      nodes: [node("n1", "10.0.0.1")],
+    }),
+    backends: [nb("10.0.0.1", "n1")],
+  },
+  ...["-1", "many", "1.5", "", "10000001"].map((bad): Case => ({
+    name: `bad max-connections-per-backend annotation "${bad}": warning, listener's limit`,
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: { ...ENABLED, "nautiluslb.cloudresty.io/max-connections-per-backend": bad },
+        }),
+      ],
+      nodes: [node("n1", "10.0.0.1")],
+    }),
+    backends: [nb("10.0.0.1", "n1")],
+    warnings: [
+      "Ignoring annotation nautiluslb.cloudresty.io/max-connections-per-backend of Service " +
+      `web/app: "${bad}" is not an integer 0-10000000; using the listener's maxConnectionsPerBackend`,
+    ],
+  })),
   ...["1001", "-1", "2.5", "heavy", ""].map((bad): Case => ({
     name: `bad weight annotation "${bad}": warning, weight 1`,
     inventory: inventory({

@@ -7,10 +7,17 @@
  * @module
  */
 import { createBalancer } from "../balancer/mod.ts";
+import { type CidrList, parseCidrList } from "../core/cidr.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
-import { type OnRemoval, Pool, type PoolSnapshot, type WhenAllUnhealthy } from "../pool/mod.ts";
+import {
+  type HealthDetail,
+  type OnRemoval,
+  Pool,
+  type PoolSnapshot,
+  type WhenAllUnhealthy,
+} from "../pool/mod.ts";
 import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
 
 /**
@@ -46,6 +53,23 @@ export interface DataPlaneListener {
   readonly onRemoval: OnRemoval;
   /** With no healthy backend: reject, or fail open. */
   readonly whenAllUnhealthy: WhenAllUnhealthy;
+  /** Expect a PROXY protocol header (v1 or v2) on every client connection. @default {false} */
+  readonly acceptProxyProtocol?: boolean;
+  /** CIDR blocks allowed to connect while `acceptProxyProtocol` is on; validated by config. */
+  readonly trustedProxies?: readonly string[];
+  /** Time from accept to a complete PROXY header. @default {3000} */
+  readonly proxyHeaderTimeoutMs?: number;
+  /**
+   * Connections each backend takes at most (a Service annotation may set its own); 0 = no
+   * limit.
+   * @default {0}
+   */
+  readonly maxConnectionsPerBackend?: number;
+  /**
+   * One access log line per closed client connection, to {@linkcode DataPlaneOptions.accessLogger}.
+   * @default {false}
+   */
+  readonly accessLog?: boolean;
 }
 
 /** Options of {@linkcode DataPlane}. */
@@ -57,8 +81,15 @@ export interface DataPlaneOptions {
   readonly onConnectResult?: (pool: string, key: string, ok: boolean, error?: string) => void;
   /** Gets listener errors and rate-limited forwarding failures. */
   readonly logger?: Logger;
+  /** Gets the access log lines of listeners with `accessLog`; none are built without it. */
+  readonly accessLogger?: Logger;
   /** Replaces `Deno.connect` for backend connections (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
+  /**
+   * Binds with `SO_REUSEPORT`, so several workers share each port (needs `--unstable-net`).
+   * @default {false}
+   */
+  readonly reusePort?: boolean;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -78,7 +109,7 @@ export interface DataPlaneListenerSnapshot {
 }
 
 interface Unit {
-  readonly spec: DataPlaneListener;
+  spec: DataPlaneListener;
   readonly pool: Pool;
   readonly listener: ProxyListener;
   serving: Promise<void> | undefined;
@@ -109,12 +140,16 @@ export class DataPlane {
    * Creates a listener's pool and binds its socket; it accepts after
    * {@linkcode DataPlane.start}.
    * @throws {TypeError} when a listener of that name exists
+   * @throws {RangeError} when PROXY protocol is accepted without valid `trustedProxies`
    * @throws what `Deno.listen` throws (`AddrInUse`, …); nothing is kept then
    */
   add(spec: DataPlaneListener): Deno.NetAddr {
     if (this.#units.has(spec.name)) {
       throw new TypeError(`Cannot add listener ${spec.name}: a listener of that name exists`);
     }
+    const acceptProxyProtocol = spec.acceptProxyProtocol === true
+      ? { trustedProxies: trustedProxiesOf(spec), headerTimeoutMs: spec.proxyHeaderTimeoutMs }
+      : undefined;
     const report = this.#options.onConnectResult;
     const pool = new Pool({
       name: spec.name,
@@ -125,6 +160,7 @@ export class DataPlane {
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
+      maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
       onConnectResult: report === undefined
         ? undefined
         : (key, ok, error) =>
@@ -141,7 +177,10 @@ export class DataPlane {
       maxConnections: spec.maxConnections,
       maxConnectAttempts: spec.maxConnectAttempts,
       logger: this.#options.logger,
+      ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
       dial: this.#options.dial,
+      ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
+      reusePort: this.#options.reusePort,
     });
     let addr: Deno.NetAddr;
     try {
@@ -164,9 +203,51 @@ export class DataPlane {
     this.#units.get(name)?.pool.update(backends);
   }
 
-  /** Applies a health verdict to a pool member. */
-  setHealth(name: string, key: string, health: BackendHealth): void {
-    this.#units.get(name)?.pool.setHealth(key, health);
+  /**
+   * Changes a running listener's settings for a config reload: timeouts, limits and
+   * `maxConnectAttempts` apply to connections accepted from now on (open ones keep theirs);
+   * `balancer` and the Maglev settings take a new balancer for the next pick;
+   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy` at once.
+   * The socket, pool members, their health and every open connection stay. Unknown names
+   * are ignored.
+   * @throws {TypeError} when `spec` names another address (`host`, `port`): that is a
+   *   {@linkcode DataPlane.remove} and {@linkcode DataPlane.add}
+   */
+  update(name: string, spec: DataPlaneListener): void {
+    const unit = this.#units.get(name);
+    if (unit === undefined) return;
+    if (spec.name !== name || spec.host !== unit.spec.host || spec.port !== unit.spec.port) {
+      throw new TypeError(
+        `Cannot update listener ${name} in place: its name or address changed (remove and add it)`,
+      );
+    }
+    const before = unit.spec;
+    unit.spec = spec;
+    unit.listener.update({
+      requestTimeoutMs: spec.requestTimeoutMs,
+      connectTimeoutMs: spec.connectTimeoutMs,
+      idleTimeoutMs: spec.idleTimeoutMs,
+      maxConnections: spec.maxConnections,
+      maxConnectAttempts: spec.maxConnectAttempts,
+    });
+    const isNewBalancer = spec.balancer !== before.balancer ||
+      spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
+    unit.pool.configure({
+      balancer: isNewBalancer
+        ? createBalancer(spec.balancer, {
+          maglevTableSize: spec.maglevTableSize,
+          maglevSeed: spec.maglevSeed,
+        })
+        : unit.pool.balancer,
+      drainTimeoutMs: spec.drainTimeoutMs,
+      onRemoval: spec.onRemoval,
+      whenAllUnhealthy: spec.whenAllUnhealthy,
+    });
+  }
+
+  /** Applies a health verdict to a pool member, with why and since when (see `Pool.setHealth`). */
+  setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void {
+    this.#units.get(name)?.pool.setHealth(key, health, detail);
   }
 
   /** Client connections open now, across listeners. */
@@ -214,4 +295,22 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * @throws {RangeError} when `trustedProxies` is empty or has an invalid entry (config
+ *   rejects both first)
+ */
+function trustedProxiesOf(spec: DataPlaneListener): CidrList {
+  const texts = spec.trustedProxies ?? [];
+  const { list, issues } = parseCidrList(texts);
+  if (texts.length === 0 || issues.length > 0) {
+    throw new RangeError(
+      `Cannot add listener ${spec.name} as 'trustedProxies' must be a non-empty list of CIDR blocks: ${
+        issues.length > 0 ? issues[0]!.error.message : "current value is []"
+      }`,
+      { cause: issues[0]?.error },
+    );
+  }
+  return list;
 }

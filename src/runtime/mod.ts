@@ -25,8 +25,10 @@ export {
 } from "./data_plane.ts";
 export {
   backendsOf,
+  type ListenerChanges,
   Runtime,
   type RuntimeListener,
   type RuntimeOptions,
   type StopResult,
 } from "./runtime.ts";
+export { reusePortSupported } from "./reuse_port.ts";

@@ -53,9 +53,14 @@ export class ServeProcess {
    * Writes `configYaml` to a temporary directory and runs
    * `deno run --allow-net --allow-read --allow-env src/main.ts serve -c <file>`, then waits
    * until `/readyz` answers 200. The config must set `settings.adminAddress` to
-   * `127.0.0.1:<adminPort>`.
+   * `127.0.0.1:<adminPort>`. `options.runtimeArgs` go before `src/main.ts`, e.g.
+   * `--inspect=127.0.0.1:9229` to read the heap from outside.
    */
-  static async start(configYaml: string, adminPort: number): Promise<ServeProcess> {
+  static async start(
+    configYaml: string,
+    adminPort: number,
+    options: { readonly runtimeArgs?: readonly string[] } = {},
+  ): Promise<ServeProcess> {
     const dir = await Deno.makeTempDir({ prefix: "nautiluslb_reliability_" });
     const configPath = `${dir}/config.yaml`;
     await Deno.writeTextFile(configPath, configYaml);
@@ -65,6 +70,7 @@ export class ServeProcess {
         "--allow-net",
         "--allow-read",
         "--allow-env",
+        ...(options.runtimeArgs ?? []),
         "src/main.ts",
         "serve",
         "-c",
@@ -433,12 +439,21 @@ export interface ListenerSpec {
   readonly healthCheck?: Readonly<Record<string, string | number | boolean>>;
 }
 
-/** A serve config with the admin server on `127.0.0.1:adminPort` and the given listeners. */
-export function configYaml(adminPort: number, listeners: readonly ListenerSpec[]): string {
+/**
+ * A serve config with the admin server on `127.0.0.1:adminPort` and the given listeners.
+ * `settings` keys are written verbatim under `settings:` (`key: value`), e.g. a quoted
+ * `kubeconfigPath`.
+ */
+export function configYaml(
+  adminPort: number,
+  listeners: readonly ListenerSpec[],
+  settings: Readonly<Record<string, string | number>> = {},
+): string {
   const lines = [
     "settings:",
     "  logLevel: warning",
     `  adminAddress: "127.0.0.1:${adminPort}"`,
+    ...Object.entries(settings).map(([key, value]) => `  ${key}: ${value}`),
     "configurations:",
   ];
   for (const l of listeners) {

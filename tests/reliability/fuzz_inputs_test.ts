@@ -101,7 +101,7 @@ async function exampleInventory(): Promise<Inventory> {
   return parseManifests(sources).inventory;
 }
 
-const annotationMap = fc.dictionary(
+const anyAnnotations = fc.dictionary(
   fc.oneof(
     fc.constantFrom(...KNOWN_ANNOTATIONS, ANNOTATION_ENABLED, ANNOTATION_WEIGHT),
     fc.constantFrom(ANNOTATION_BACKEND_MODE),
@@ -109,6 +109,12 @@ const annotationMap = fc.dictionary(
   ),
   annotationText,
   { maxKeys: 6 },
+);
+// Half the maps opt the Service in, so every seed reaches resolution of enabled Services
+// (a random "true" under the enabled key alone is too rare to rely on).
+const annotationMap = fc.oneof(
+  anyAnnotations,
+  anyAnnotations.map((map) => ({ ...map, [ANNOTATION_ENABLED]: "true" })),
 );
 
 Deno.test("fuzz: resolution with arbitrary annotations never throws", async () => {
@@ -144,6 +150,10 @@ Deno.test("fuzz: resolution with arbitrary annotations never throws", async () =
         for (const backend of plan.backends) {
           assert.ok(Number.isInteger(backend.weight), JSON.stringify(backend));
           assert.ok(backend.weight >= 0 && backend.weight <= MAX_WEIGHT, JSON.stringify(backend));
+          const limit = backend.maxConnections;
+          if (limit !== undefined) {
+            assert.ok(Number.isInteger(limit) && limit >= 1 && limit <= 10_000_000, `${limit}`);
+          }
         }
         for (const warning of plan.warnings) assert.equal(typeof warning, "string");
         if (plan.backends.length > 0) plansWithBackends++;
@@ -369,7 +379,8 @@ Deno.test("fuzz: manifests of odd objects parse or are refused as documented", (
       parsesOrRefuses(() => {
         const { inventory, warnings } = parseManifests([{ name: "fuzz.yaml", text }]);
         assert.ok(inventory.services instanceof Map);
-        for (const warning of warnings) assert.match(warning, /^fuzz\.yaml:\d+:\d+: /);
+        // Every warning names its place: the file, with line and column when one object is meant.
+        for (const warning of warnings) assert.match(warning, /fuzz\.yaml(:\d+:\d+)?\b/);
       });
     }),
     options(200),
