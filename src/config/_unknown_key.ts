@@ -55,19 +55,44 @@ const AMBIGUOUS_KEYS: ReadonlySet<string> = new Set(["port", "timeout", "enabled
  * a close known key of that map, or else the section that has `name`, when it is telling.
  */
 export function unknownKeyMessage(objectPath: Path, name: string): string {
-  const known = keysAt(configSchema, objectPath) ?? [];
+  const known = knownKeys(objectPath);
   const close = suggest(name, plausible(name, known));
   if (close !== undefined) return `unknown key ${key(name)}: did you mean ${key(close)}?`;
   if (!AMBIGUOUS_KEYS.has(name)) {
-    const here = formatPath(objectPath.map((s) => (typeof s === "number" ? 0 : s)));
+    const here = sectionOf(objectPath);
     for (const section of SECTIONS) {
-      if (formatPath(section.path) === here) continue;
-      if (keysAt(configSchema, section.path)?.includes(name)) {
+      if (sectionOf(section.path) === here) continue;
+      if (knownKeys(section.path).keys.has(name)) {
         return `unknown key ${key(name)}: it belongs ${section.where}`;
       }
     }
   }
   return `unknown key ${key(name)}`;
+}
+
+/** The schema's keys of one map, folded once: a config with many unknown keys asks often. */
+interface KnownKeys {
+  readonly names: readonly string[];
+  readonly folded: readonly string[];
+  readonly keys: ReadonlySet<string>;
+}
+
+const knownKeysBySection = new Map<string, KnownKeys>();
+
+/** A map's place with list indexes as 0: every listener has the same keys. */
+function sectionOf(objectPath: Path): string {
+  return formatPath(objectPath.map((s) => (typeof s === "number" ? 0 : s)));
+}
+
+function knownKeys(objectPath: Path): KnownKeys {
+  const section = sectionOf(objectPath);
+  let known = knownKeysBySection.get(section);
+  if (known === undefined) {
+    const names = keysAt(configSchema, objectPath) ?? [];
+    known = { names, folded: names.map(fold), keys: new Set(names) };
+    knownKeysBySection.set(section, known);
+  }
+  return known;
 }
 
 /** Lower case without `_`, `-` and spaces, as `suggest` compares words. */
@@ -83,27 +108,41 @@ function fold(word: string): string {
  * is a lower bound of it (an edit changes at most two counts by one each, a transposition
  * none) that costs the sum of the lengths.
  */
-function plausible(word: string, candidates: readonly string[]): string[] {
+function plausible(word: string, known: KnownKeys): string[] {
   const folded = fold(word);
-  return candidates.filter((candidate) => {
-    const other = fold(candidate);
-    if (folded.length >= 3 && other.startsWith(folded)) return true;
+  const found: string[] = [];
+  for (let i = 0; i < known.names.length; i++) {
+    const other = known.folded[i]!;
+    if (folded.length >= 3 && other.startsWith(folded)) {
+      found.push(known.names[i]!);
+      continue;
+    }
     const limit = Math.max(1, Math.floor(Math.max(folded.length, other.length) / 3));
-    if (Math.abs(folded.length - other.length) > limit) return false;
-    return letterDistance(folded, other) <= limit;
-  });
+    if (Math.abs(folded.length - other.length) > limit) continue;
+    if (letterDistance(folded, other) <= limit) found.push(known.names[i]!);
+  }
+  return found;
 }
+
+/** Letter counts by UTF-16 code unit; every count is back to 0 between calls. */
+const counts = new Int32Array(65_536);
 
 /** Lower bound of the edit distance: the letters one word has more of than the other. */
 function letterDistance(a: string, b: string): number {
-  const counts = new Map<string, number>();
-  for (const c of a) counts.set(c, (counts.get(c) ?? 0) + 1);
-  for (const c of b) counts.set(c, (counts.get(c) ?? 0) - 1);
+  for (let i = 0; i < a.length; i++) counts[a.charCodeAt(i)]!++;
+  for (let i = 0; i < b.length; i++) counts[b.charCodeAt(i)]!--;
   let more = 0;
   let fewer = 0;
-  for (const n of counts.values()) {
-    if (n > 0) more += n;
-    else fewer -= n;
-  }
+  const settle = (word: string) => {
+    for (let i = 0; i < word.length; i++) {
+      const c = word.charCodeAt(i);
+      const n = counts[c]!;
+      if (n > 0) more += n;
+      else fewer -= n;
+      counts[c] = 0;
+    }
+  };
+  settle(a);
+  settle(b);
   return Math.max(more, fewer);
 }
