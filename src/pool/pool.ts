@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { ConnectionCounter } from "../core/connection_counter.ts";
 import type {
   Backend,
   BackendHealth,
@@ -50,6 +51,12 @@ export interface PoolOptions {
   readonly whenAllUnhealthy?: WhenAllUnhealthy;
   /** Told of every connect outcome, for passive health checking. */
   readonly onConnectResult?: (key: string, ok: boolean, error?: unknown) => void;
+  /**
+   * A counter shared with other pools of the same name (in other workers) for a member, or
+   * `undefined` to count in this pool only. When given, balancers see the shared value; asked
+   * again on every {@linkcode Pool.update}. A lease releases into the counter it acquired from.
+   */
+  readonly counterOf?: (key: string) => ConnectionCounter | undefined;
 }
 
 /** One backend row of {@linkcode Pool.snapshot}. */
@@ -64,7 +71,7 @@ export interface PoolBackendSnapshot {
   readonly weight: number;
   /** `unknown` until {@linkcode Pool.setHealth} gives a verdict. */
   readonly health: BackendHealth;
-  /** Leases not yet released. */
+  /** Leases of this pool not yet released (other workers' connections not included). */
   readonly activeConnections: number;
   /** Removed from the pool, open connections still draining. */
   readonly isDraining: boolean;
@@ -90,14 +97,22 @@ export const DEFAULT_WHEN_ALL_UNHEALTHY: WhenAllUnhealthy = "reject";
 
 class Entry implements Candidate {
   backend: Backend;
-  activeConnections = 0;
+  /** Leases of this pool. */
+  local = 0;
+  counter: ConnectionCounter | undefined;
   health: BackendHealth = "unknown";
   isDraining = false;
   drainTimer: ReturnType<typeof setTimeout> | undefined;
   controller = new AbortController();
 
-  constructor(backend: Backend) {
+  constructor(backend: Backend, counter: ConnectionCounter | undefined) {
     this.backend = backend;
+    this.counter = counter;
+  }
+
+  /** What balancers see: the shared count when there is one. */
+  get activeConnections(): number {
+    return this.counter === undefined ? this.local : this.counter.value;
   }
 }
 
@@ -106,10 +121,12 @@ class PoolLease implements Lease {
   readonly signal: AbortSignal;
   #entry: Entry | undefined;
   #pool: Pool;
+  #counter: ConnectionCounter | undefined;
 
   constructor(pool: Pool, entry: Entry) {
     this.#pool = pool;
     this.#entry = entry;
+    this.#counter = entry.counter;
     this.backend = entry.backend;
     this.signal = entry.controller.signal;
   }
@@ -122,6 +139,7 @@ class PoolLease implements Lease {
     const entry = this.#entry;
     if (entry === undefined) return;
     this.#entry = undefined;
+    this.#counter?.release();
     this.#pool.releaseEntry(entry);
   }
 }
@@ -139,6 +157,7 @@ export class Pool implements Picker {
   #onRemoval: OnRemoval;
   #whenAllUnhealthy: WhenAllUnhealthy;
   #onConnectResult: PoolOptions["onConnectResult"];
+  #counterOf: PoolOptions["counterOf"];
   #entries = new Map<string, Entry>();
   /** Candidates handed to the balancer; a new array whenever eligibility changes. */
   #eligible: Entry[] = [];
@@ -152,6 +171,7 @@ export class Pool implements Picker {
     this.#onRemoval = options.onRemoval ?? DEFAULT_ON_REMOVAL;
     this.#whenAllUnhealthy = options.whenAllUnhealthy ?? DEFAULT_WHEN_ALL_UNHEALTHY;
     this.#onConnectResult = options.onConnectResult;
+    this.#counterOf = options.counterOf;
   }
 
   /** Number of members (not counting draining ones). */
@@ -178,10 +198,11 @@ export class Pool implements Picker {
       keep.add(backend.key);
       const entry = this.#entries.get(backend.key);
       if (entry === undefined) {
-        this.#entries.set(backend.key, new Entry(backend));
+        this.#entries.set(backend.key, new Entry(backend, this.#counterOf?.(backend.key)));
         continue;
       }
       entry.backend = backend;
+      if (this.#counterOf !== undefined) entry.counter = this.#counterOf(backend.key);
       if (entry.isDraining) {
         entry.isDraining = false;
         clearTimeout(entry.drainTimer);
@@ -250,14 +271,15 @@ export class Pool implements Picker {
       index = found;
     }
     const entry = eligible[index]!;
-    entry.activeConnections++;
+    entry.local++;
+    entry.counter?.tryAcquire(0);
     return new PoolLease(this, entry);
   }
 
   /** @internal Called by leases. */
   releaseEntry(entry: Entry): void {
-    entry.activeConnections--;
-    if (entry.isDraining && entry.activeConnections === 0) this.#forget(entry);
+    entry.local--;
+    if (entry.isDraining && entry.local === 0) this.#forget(entry);
   }
 
   /** @internal Called by leases. */
@@ -280,7 +302,7 @@ export class Pool implements Picker {
         port: e.backend.port,
         weight: e.backend.weight,
         health: e.health,
-        activeConnections: e.activeConnections,
+        activeConnections: e.local,
         isDraining: e.isDraining,
       });
     }
@@ -299,7 +321,7 @@ export class Pool implements Picker {
   }
 
   #remove(entry: Entry): void {
-    if (entry.activeConnections === 0) {
+    if (entry.local === 0) {
       this.#forget(entry);
       return;
     }

@@ -451,3 +451,43 @@ Deno.test("Pool.close() aborts every lease and stops drain timers", () => {
   onA.release();
   onB.release();
 });
+
+Deno.test("Pool with counterOf: balancers see the shared count, snapshot and drain its own", () => {
+  const shared = new Map<string, { value: number }>();
+  const counterOf = (key: string) => {
+    const cell = shared.get(key) ?? { value: 0 };
+    shared.set(key, cell);
+    return {
+      get value() {
+        return cell.value;
+      },
+      tryAcquire: () => (cell.value++, true),
+      release: () => void cell.value--,
+    };
+  };
+  const least = {
+    kind: "least_connections" as const,
+    pick: (cs: readonly Candidate[]) =>
+      cs.reduce((best, c, i) => (c.activeConnections < cs[best]!.activeConnections ? i : best), 0),
+  };
+  const one = new Pool({ name: "web", balancer: least, counterOf });
+  const two = new Pool({ name: "web", balancer: least, counterOf });
+  one.update([a, b]);
+  two.update([a, b]);
+  const first = lease(one.acquire(CLIENT, NONE));
+  assert.equal(first.backend.key, a.key);
+  const second = lease(two.acquire(CLIENT, NONE));
+  assert.equal(second.backend.key, b.key, "the other pool's lease on a counts");
+  assert.equal(row(one, a.key)?.activeConnections, 1);
+  assert.equal(row(two, a.key)?.activeConnections, 0, "snapshot shows this pool's leases");
+  one.update([b]);
+  assert.equal(row(one, a.key)?.isDraining, true);
+  first.release();
+  first.release();
+  assert.equal(shared.get(a.key)?.value, 0, "released once into the counter");
+  assert.equal(row(one, a.key), undefined, "drained by its own count");
+  second.release();
+  assert.equal(shared.get(b.key)?.value, 0);
+  one.close();
+  two.close();
+});

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { ConnectionCounter } from "../core/connection_counter.ts";
 import type { Picker } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
@@ -40,6 +41,11 @@ export interface ProxyListenerOptions {
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Passed to `Deno.listen`. @default {false} */
   readonly reusePort?: boolean;
+  /**
+   * Counts this listener's connections against `maxConnections` together with listeners of
+   * the same name in other workers (process-wide limit); the listener's own count when absent.
+   */
+  readonly connectionCounter?: ConnectionCounter;
 }
 
 /** Counters of a listener, read by metrics. Monotonic except `activeConnections`. */
@@ -180,7 +186,12 @@ export class ProxyListener {
         closeQuietly(conn);
         return;
       }
-      if (max > 0 && this.stats.activeConnections >= max) {
+      const counter = this.#options.connectionCounter;
+      if (
+        counter === undefined
+          ? max > 0 && this.stats.activeConnections >= max
+          : !counter.tryAcquire(max)
+      ) {
         this.stats.refused++;
         closeQuietly(conn);
         this.#logRefused(max);
@@ -196,6 +207,7 @@ export class ProxyListener {
     const client = { address: remote.hostname, port: remote.port };
     const task = forward(conn, client, this.#forwardOptions).finally(() => {
       this.stats.activeConnections--;
+      this.#options.connectionCounter?.release();
       this.#tasks.delete(task);
       if (this.#tasks.size === 0) this.#drained?.();
     });
