@@ -29,4 +29,5 @@ export type {
   AdminPool,
   AdminSnapshot,
   AdminSnapshotSource,
+  AdminWorker,
 } from "./types.ts";

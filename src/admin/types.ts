@@ -104,6 +104,22 @@ export interface AdminSnapshot {
   readonly pools: readonly AdminPool[];
   /** Health state changes since start, when health checking reports them. */
   readonly healthTransitions?: number;
+  /** Data-plane workers, when listeners run in workers (`settings.workers` above 1). */
+  readonly workers?: readonly AdminWorker[];
+}
+
+/** One data-plane worker. */
+export interface AdminWorker {
+  /** Index, 0-based; the `worker` label. */
+  readonly worker: number;
+  /** Times it died and was replaced. */
+  readonly restarts: number;
+  /** Client connections it accepted, over all listeners and its restarts. */
+  readonly accepted: number;
+  /** Client connections open in it now. */
+  readonly activeConnections: number;
+  /** Each pool's fingerprint in this worker; every worker shows the same when they agree. */
+  readonly pools: readonly { readonly name: string; readonly fingerprint?: string }[];
 }
 
 /** A function returning the current snapshot. Called once per request that needs it. */

@@ -7,6 +7,7 @@
  * @module
  */
 import { createBalancer } from "../balancer/mod.ts";
+import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
@@ -59,6 +60,24 @@ export interface DataPlaneOptions {
   readonly logger?: Logger;
   /** Replaces `Deno.connect` for backend connections (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
+  /**
+   * Binds with `SO_REUSEPORT`, so several workers share each port (needs `--unstable-net`).
+   * @default {false}
+   */
+  readonly reusePort?: boolean;
+  /**
+   * Process-wide connection counts shared with other workers; each listener and pool counts
+   * for itself only when absent (or when a function returns `undefined`).
+   */
+  readonly counters?: DataPlaneCounters;
+}
+
+/** Where a worker's data plane counts connections so every worker sees the process total. */
+export interface DataPlaneCounters {
+  /** The listener's counter for its `maxConnections`. */
+  listener(name: string): ConnectionCounter | undefined;
+  /** A backend's active connection counter, asked on every membership change. */
+  backend(pool: string, key: string): ConnectionCounter | undefined;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -116,6 +135,7 @@ export class DataPlane {
       throw new TypeError(`Cannot add listener ${spec.name}: a listener of that name exists`);
     }
     const report = this.#options.onConnectResult;
+    const counters = this.#options.counters;
     const pool = new Pool({
       name: spec.name,
       balancer: createBalancer(spec.balancer, {
@@ -125,6 +145,7 @@ export class DataPlane {
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
+      counterOf: counters === undefined ? undefined : (key) => counters.backend(spec.name, key),
       onConnectResult: report === undefined
         ? undefined
         : (key, ok, error) =>
@@ -142,6 +163,8 @@ export class DataPlane {
       maxConnectAttempts: spec.maxConnectAttempts,
       logger: this.#options.logger,
       dial: this.#options.dial,
+      reusePort: this.#options.reusePort,
+      connectionCounter: counters?.listener(spec.name),
     });
     let addr: Deno.NetAddr;
     try {

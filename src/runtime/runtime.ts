@@ -17,8 +17,10 @@ import {
   type HealthTransition,
   type ProbeFunction,
 } from "../health/mod.ts";
-import { getLogger } from "../log/mod.ts";
+import { getLogger, type LogFormat, type LogLevel } from "../log/mod.ts";
 import { DataPlane, type DataPlaneListener } from "./data_plane.ts";
+import type { DataPlaneApi } from "./data_plane_api.ts";
+import { WorkerDataPlane, type WorkerSnapshot } from "./worker_data_plane.ts";
 
 /** A listener as the runtime runs it: the data-plane part plus what the control plane needs. */
 export interface RuntimeListener extends DataPlaneListener {
@@ -55,6 +57,16 @@ export interface RuntimeOptions {
   readonly probe?: ProbeFunction;
   /** Cuts the first check round short when aborted; does not stop the runtime. */
   readonly signal?: AbortSignal;
+  /**
+   * Data-plane workers: 1 runs listeners in this isolate; more run every listener in each of
+   * that many Web Workers, bound with `reusePort` (Linux, `--unstable-net`).
+   * @default {1}
+   */
+  readonly workers?: number;
+  /** Log setup of the workers; the same as this isolate's. */
+  readonly logging?: { readonly level: LogLevel; readonly format: LogFormat };
+  /** How often workers post their counters (tests). @default {DEFAULT_WORKER_STATS_INTERVAL_MS} */
+  readonly workerStatsIntervalMs?: number;
 }
 
 /** What {@linkcode Runtime.stop} did. */
@@ -82,7 +94,8 @@ const healthLog = getLogger("health");
 export class Runtime {
   readonly #options: RuntimeOptions;
   readonly #listeners: ReadonlyMap<string, RuntimeListener>;
-  readonly #data: DataPlane;
+  readonly #data: DataPlaneApi;
+  readonly #workers: WorkerDataPlane | undefined;
   readonly #health: HealthScheduler;
   readonly #adminStop = new AbortController();
   #admin: AdminServer | undefined;
@@ -98,10 +111,21 @@ export class Runtime {
       probe: options.probe,
       onTransition: (t) => this.#onTransition(t),
     });
-    this.#data = new DataPlane({
-      logger: getLogger("proxy"),
-      onConnectResult: (pool, key, ok, error) => this.#health.reportPassive(pool, key, ok, error),
-    });
+    const onConnectResult = (pool: string, key: string, ok: boolean, error?: string) => {
+      this.#health.reportPassive(pool, key, ok, error);
+    };
+    if ((options.workers ?? 1) > 1) {
+      this.#workers = new WorkerDataPlane({
+        workers: options.workers ?? 1,
+        onConnectResult,
+        logLevel: options.logging?.level,
+        logFormat: options.logging?.format,
+        statsIntervalMs: options.workerStatsIntervalMs,
+      });
+      this.#data = this.#workers;
+    } else {
+      this.#data = new DataPlane({ logger: getLogger("proxy"), onConnectResult });
+    }
   }
 
   /**
@@ -156,7 +180,18 @@ export class Runtime {
         ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
       })),
       healthTransitions: this.#transitions,
+      ...(this.#workers !== undefined && { workers: this.#workers.workers() }),
     };
+  }
+
+  /** Each data-plane worker's counters and fingerprints; empty with `workers: 1`. */
+  workers(): WorkerSnapshot[] {
+    return this.#workers?.workers() ?? [];
+  }
+
+  /** Test hook: makes data-plane worker `index` fail as a bug would; no-op with `workers: 1`. */
+  crashWorkerForTesting(index: number): void {
+    this.#workers?.crashWorkerForTesting(index);
   }
 
   /** From now on `/readyz` fails; listeners keep accepting until {@linkcode Runtime.stop}. */
@@ -188,7 +223,7 @@ export class Runtime {
 
   async #start(plans: readonly PoolPlan[]): Promise<void> {
     try {
-      for (const listener of this.#listeners.values()) this.#data.add(listener);
+      for (const listener of this.#listeners.values()) await this.#data.add(listener);
     } catch (error) {
       await this.#abandon();
       throw new Error(`Cannot start listeners: ${errorMessage(error)}`, { cause: error });

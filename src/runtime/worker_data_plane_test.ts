@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import type { PoolPlan } from "../core/plan.ts";
+import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
+import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
+import {
+  type HeldClient,
+  holdVia,
+  listenerSpec,
+  nameVia,
+  planOf,
+  startEchoNamed,
+  startNamed,
+  waitFor,
+} from "./_test_backend.ts";
+
+const CHECK: HealthCheckSpec = {
+  enabled: true,
+  intervalMs: 60_000,
+  timeoutMs: 500,
+  rise: 2,
+  fall: 3,
+  maxEjectionPercent: 50,
+};
+
+function targets(plans: readonly PoolPlan[]): HealthTarget[] {
+  return plans.flatMap((plan) =>
+    plan.backends.map((b) => ({
+      key: b.address,
+      pool: plan.name,
+      host: b.host,
+      port: b.port,
+      check: CHECK,
+    }))
+  );
+}
+
+function options(
+  listener: Partial<RuntimeListener>,
+  overrides: Partial<RuntimeOptions> = {},
+): RuntimeOptions {
+  return {
+    listeners: [{ ...listenerSpec("web"), healthCheck: CHECK, ...listener }],
+    healthTargets: targets,
+    discovery: () => ({ source: "static", state: "synced" }),
+    workers: 2,
+    workerStatsIntervalMs: 50,
+    ...overrides,
+  };
+}
+
+function fingerprints(runtime: Runtime): (string | undefined)[] {
+  return runtime.workers().map((w) => w.pools.find((p) => p.name === "web")?.fingerprint);
+}
+
+Deno.test("workers: connections spread over workers, Maglev tables agree in every worker", async () => {
+  const backends = ["a", "b", "c"].map(startNamed);
+  const runtime = await Runtime.start(
+    options({ balancer: "maglev", maglevTableSize: 65537, maglevSeed: 7 }),
+    [planOf("web", backends.map((b) => b.port))],
+  );
+  try {
+    const address = runtime.addresses.get("web")!;
+    const names = new Set<string>();
+    const count = 40;
+    for (let i = 0; i < count; i++) names.add(await nameVia(address));
+    assert.equal(names.size, 1, `one client address, one backend in every worker: ${[...names]}`);
+    await waitFor(
+      () => runtime.workers().reduce((n, w) => n + w.accepted, 0) === count,
+      3_000,
+      "per-worker accepted counts add up",
+    );
+    const accepted = runtime.workers().map((w) => w.accepted);
+    assert.ok(accepted.every((n) => n > 0), `both workers accepted: ${accepted}`);
+    assert.equal(runtime.snapshot().listeners[0]!.stats.accepted, count);
+
+    const before = runtime.snapshot().pools[0]!.fingerprint;
+    assert.ok(before !== undefined);
+    await waitFor(() => fingerprints(runtime).every((f) => f === before), 3_000, "fingerprints");
+
+    runtime.apply([planOf("web", backends.slice(0, 2).map((b) => b.port))]);
+    const started = performance.now();
+    await waitFor(
+      () => {
+        const f = fingerprints(runtime);
+        return f[0] !== before && f.every((x) => x === f[0]) &&
+          runtime.snapshot().pools[0]!.backends.filter((b) => !b.isDraining).length === 2;
+      },
+      3_000,
+      "every worker has the new pool",
+    );
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs < 3_000, `took ${tookMs}ms`);
+    const after = new Set<string>();
+    for (let i = 0; i < 10; i++) after.add(await nameVia(address));
+    assert.equal(after.size, 1);
+  } finally {
+    await runtime.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  }
+});
+
+Deno.test("workers: maxConnections and least_connections count the whole process", async () => {
+  const backends = ["a", "b"].map(startEchoNamed);
+  const runtime = await Runtime.start(
+    options({ balancer: "least_connections", maxConnections: 6 }),
+    [planOf("web", backends.map((b) => b.port))],
+  );
+  const held: HeldClient[] = [];
+  try {
+    const address = runtime.addresses.get("web")!;
+    // One after another: each pick sees the counts of every earlier connection, whichever
+    // worker took it, so two backends get exactly half each.
+    for (let i = 0; i < 6; i++) held.push(await holdVia(address));
+    const served = held.map((c) => c.name);
+    assert.equal(served.filter((n) => n === "a").length, 3, `picks: ${served}`);
+    assert.equal(served.filter((n) => n === "b").length, 3, `picks: ${served}`);
+    const extra: HeldClient[] = [];
+    for (let i = 0; i < 6; i++) extra.push(await holdVia(address, 1, 500));
+    held.push(...extra);
+    assert.deepEqual(extra.map((c) => c.name), ["", "", "", "", "", ""], "over the limit");
+    await waitFor(
+      () => runtime.snapshot().listeners[0]!.stats.refused === 6,
+      3_000,
+      "refusals reported",
+    );
+    assert.equal(runtime.snapshot().listeners[0]!.stats.activeConnections, 6);
+    const rows = runtime.snapshot().pools[0]!.backends.map((b) => b.activeConnections);
+    assert.deepEqual(rows, [3, 3]);
+  } finally {
+    for (const c of held) c.conn.close();
+    await runtime.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  }
+});
+
+Deno.test("workers: a crashed worker loses its own connections only and is replaced", async () => {
+  const backend = startEchoNamed("a");
+  const runtime = await Runtime.start(options({}), [planOf("web", [backend.port])]);
+  const held: HeldClient[] = [];
+  try {
+    const address = runtime.addresses.get("web")!;
+    for (let i = 0; i < 24; i++) held.push(await holdVia(address));
+    assert.ok(held.every((c) => c.name === "a"));
+    await waitFor(
+      () => runtime.workers().reduce((n, w) => n + w.activeConnections, 0) === 24,
+      3_000,
+      "active connections reported",
+    );
+    const perWorker = runtime.workers().map((w) => w.activeConnections);
+    assert.ok(perWorker.every((n) => n > 0), `spread: ${perWorker}`);
+
+    runtime.crashWorkerForTesting(0);
+    await waitFor(() => runtime.workers()[0]!.restarts === 1, 5_000, "worker 0 replaced");
+    const alive = await Promise.all(held.map((c) => c.isAlive()));
+    assert.equal(alive.filter((x) => !x).length, perWorker[0], "worker 0's connections lost");
+    assert.equal(alive.filter((x) => x).length, perWorker[1], "worker 1's connections kept");
+    assert.equal(
+      runtime.snapshot().listeners[0]!.stats.activeConnections,
+      perWorker[1],
+      "the dead worker's counts are released",
+    );
+    // The replacement serves again: new connections reach both workers.
+    await waitFor(() => runtime.workers()[0]!.pools.length === 1, 5_000, "replacement reports");
+    const before = runtime.workers()[0]!.accepted;
+    for (let i = 0; i < 40 && runtime.workers()[0]!.accepted === before; i++) {
+      const c = await holdVia(address);
+      assert.equal(c.name, "a");
+      c.conn.close();
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    assert.ok(runtime.workers()[0]!.accepted > before, "the replacement accepts");
+  } finally {
+    for (const c of held) c.conn.close();
+    await runtime.stop();
+    await backend.close();
+  }
+});
