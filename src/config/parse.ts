@@ -443,6 +443,7 @@ function buildConfig(data: ConfigSchemaOutput): Config {
       logFormat: data.settings.logFormat,
       adminAddress: data.settings.adminAddress,
       shutdownDelayMs: data.settings.shutdownDelay,
+      workers: data.settings.workers,
     },
     configurations: data.configurations.map((l): ListenerConfig => {
       const { host, port } = parseHostPort(l.listenerAddress);
