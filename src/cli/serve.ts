@@ -7,7 +7,7 @@ import type { Command } from "@commander-js/extra-typings";
 import type { Config, ListenerConfig } from "../config/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
-import { Runtime, type RuntimeOptions } from "../runtime/mod.ts";
+import { availableCpus, Runtime, type RuntimeOptions, workersUnsupported } from "../runtime/mod.ts";
 import { healthPlan } from "./_health.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { parseHostPort } from "../core/address.ts";
@@ -107,9 +107,12 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
       address: config.settings.adminAddress,
     };
   }
+  const workers = workerCount(config);
   let runtime: Runtime;
   try {
     runtime = await Runtime.start({
+      workers,
+      logging: { level: config.settings.logLevel, format: config.settings.logFormat },
       listeners: source.listeners,
       healthTargets: (plans) => healthPlan(plans, source.listeners, source.inventory()).targets,
       discovery: () => ({ source: source.kind, ...source.status() }),
@@ -143,6 +146,30 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
   await watching;
   log.info("Stopped; {forced} connection(s) closed at the drain deadline", { forced });
   return EXIT_OK;
+}
+
+/**
+ * `settings.workers` as a number: `auto` is the CPUs the process may use (1 where workers
+ * cannot run, with a warning); an explicit count above 1 where they cannot is refused.
+ */
+function workerCount(config: Config): number {
+  const log = getLogger("serve");
+  const setting = config.settings.workers;
+  const wanted = setting === "auto" ? availableCpus() : setting;
+  if (wanted <= 1) return 1;
+  const problem = workersUnsupported();
+  if (problem === undefined) {
+    log.info("Running the data plane in {workers} workers", { workers: wanted });
+    return wanted;
+  }
+  if (setting === "auto") {
+    log.warn("Running the data plane in the main isolate instead of {workers} workers: {problem}", {
+      workers: wanted,
+      problem,
+    });
+    return 1;
+  }
+  throw new CliError(`Cannot run ${wanted} workers: ${problem}`, EXIT_BAD);
 }
 
 /** Resolves once `signal` aborts (at once when it has). */

@@ -92,6 +92,8 @@ export interface BindResult {
 
 /** A worker's listener counters and pool views, posted every `statsIntervalMs`. */
 export interface WorkerStats {
+  /** The last message version the worker applied when it took these numbers. */
+  readonly version: number;
   readonly listeners: readonly {
     readonly name: string;
     readonly address: string;

@@ -130,6 +130,8 @@ export class WorkerDataPlane implements DataPlaneApi {
   readonly #waiters = new Set<Waiter>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #version = 0;
+  /** Version of the last membership or health message, per pool. */
+  readonly #changedAt = new Map<string, number>();
   #isStarted = false;
   #isStopping = false;
 
@@ -248,6 +250,7 @@ export class WorkerDataPlane implements DataPlaneApi {
       for (const key of health.keys()) if (!slots.has(key)) health.delete(key);
     }
     const layoutVersion = this.#backendLayout.version;
+    this.#changedAt.set(name, this.#version + 1);
     this.#broadcast((version) => ({
       type: "backends",
       version,
@@ -263,6 +266,7 @@ export class WorkerDataPlane implements DataPlaneApi {
     let pool = this.#health.get(name);
     if (pool === undefined) this.#health.set(name, pool = new Map());
     pool.set(key, health);
+    this.#changedAt.set(name, this.#version + 1);
     this.#broadcast((version) => ({ type: "health", version, pool: name, key, health }));
   }
 
@@ -277,8 +281,13 @@ export class WorkerDataPlane implements DataPlaneApi {
       if (spec.counterSlot !== NO_SLOT) {
         stats.activeConnections = this.#listenerCounts.total(spec.counterSlot);
       }
+      // Only reports that include the latest change of this pool; until then, the pool as
+      // sent, so a snapshot right after a change shows it.
+      const changedAt = this.#changedAt.get(spec.name) ?? 0;
       const reports = this.#members.flatMap((m) =>
-        m.stats?.pools.filter((p) => p.pool.name === spec.name) ?? []
+        m.stats !== undefined && m.stats.version >= changedAt
+          ? m.stats.pools.filter((p) => p.pool.name === spec.name)
+          : []
       );
       const address = `${spec.host === "" ? "0.0.0.0" : spec.host}:${spec.port}`;
       const first = reports[0];
@@ -360,6 +369,7 @@ export class WorkerDataPlane implements DataPlaneApi {
     if (!this.#specs.delete(name)) return 0;
     this.#backends.delete(name);
     this.#health.delete(name);
+    this.#changedAt.delete(name);
     this.#backendLayout.delete(name);
     this.#listenerLayout.set("listeners", [...this.#specs.keys()]);
     for (const m of this.#members) m.retired.delete(name);

@@ -191,7 +191,7 @@ class WorkerState {
         ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
       });
     }
-    post({ type: "stats", stats: { listeners, pools } });
+    post({ type: "stats", stats: { version: this.#gate.last, listeners, pools } });
   }
 }
 
