@@ -58,7 +58,10 @@ export type Samples = Record<MetricKey, Record<ProxyName, number[]>>;
 export function emptySamples(): Samples {
   const samples = {} as Samples;
   for (const m of METRICS) {
-    samples[m.key] = { nautiluslb: [], haproxy: [], bare: [], direct: [] };
+    samples[m.key] = Object.fromEntries(PROXY_NAMES.map((p) => [p, [] as number[]])) as Record<
+      ProxyName,
+      number[]
+    >;
   }
   return samples;
 }
@@ -124,13 +127,15 @@ function fmt(value: number, digits: number): string {
 
 /** The results table as Markdown. */
 export function resultsTable(samples: Samples): string {
-  const head = ["Metric", ...PROXY_NAMES, "NautilusLB / HAProxy", "NautilusLB / bare"];
+  // Only the proxies this run measured.
+  const shown = PROXY_NAMES.filter((p) => METRICS.some((m) => samples[m.key][p].length > 0));
+  const head = ["Metric", ...shown, "NautilusLB / HAProxy", "NautilusLB / bare"];
   const rows = [
     `| ${head.join(" | ")} |`,
     `|${head.map((_, i) => i === 0 ? "---" : "---:").join("|")}|`,
   ];
   for (const m of METRICS) {
-    const cells = PROXY_NAMES.map((p) => fmt(median(samples[m.key][p]), m.digits));
+    const cells = shown.map((p) => fmt(median(samples[m.key][p]), m.digits));
     const vsHaproxy = fmt(ratio(samples, m.key, "haproxy"), 2);
     const vsBare = fmt(ratio(samples, m.key, "bare"), 2);
     rows.push(`| ${m.label} | ${cells.join(" | ")} | ${vsHaproxy} | ${vsBare} |`);
