@@ -3,6 +3,7 @@ import type { PoolPlan } from "../core/plan.ts";
 import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
 import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
 import {
+  closedPort,
   type HeldClient,
   holdVia,
   listenerSpec,
@@ -173,5 +174,52 @@ Deno.test("workers: a crashed worker loses its own connections only and is repla
     for (const c of held) c.conn.close();
     await runtime.stop();
     await backend.close();
+  }
+});
+
+Deno.test("workers: a passive ejection decided by the control plane reaches every worker", async () => {
+  const live = startNamed("live");
+  const dead = closedPort();
+  const passive: HealthCheckSpec = { ...CHECK, enabled: false, fall: 2 };
+  const runtime = await Runtime.start(
+    options({ healthCheck: passive }, {
+      healthTargets: (plans) => targets(plans).map((t) => ({ ...t, check: passive })),
+    }),
+    [planOf("web", [live.port, dead])],
+  );
+  try {
+    const address = runtime.addresses.get("web")!;
+    const deadKey = `127.0.0.1:${dead}`;
+    const health = () =>
+      runtime.snapshot().pools[0]!.backends.find((b) => b.key === deadKey)?.health;
+    for (let i = 0; i < 20 && health() !== "unhealthy"; i++) {
+      assert.equal(await nameVia(address), "live", "a failed dial moves on to the live backend");
+    }
+    await waitFor(() => health() === "unhealthy", 3_000, "the dead backend ejected");
+    const stats = () => runtime.snapshot().listeners[0]!.stats;
+    await waitFor(
+      () => stats().accepted === runtime.workers().reduce((n, w) => n + w.accepted, 0),
+      3_000,
+      "reports",
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const failures = stats().connectFailures;
+    const accepted = runtime.workers().map((w) => w.accepted);
+    for (let i = 0; i < 30; i++) assert.equal(await nameVia(address), "live");
+    await waitFor(
+      () =>
+        runtime.workers().reduce((n, w) => n + w.accepted, 0) === accepted[0]! + accepted[1]! + 30,
+      3_000,
+      "reports after",
+    );
+    const after = runtime.workers().map((w) => w.accepted);
+    assert.ok(
+      after.every((n, i) => n > accepted[i]!),
+      `both workers served: ${accepted} -> ${after}`,
+    );
+    assert.equal(stats().connectFailures, failures, "no worker dials the ejected backend");
+  } finally {
+    await runtime.stop();
+    await live.close();
   }
 });
