@@ -22,6 +22,7 @@ import type {
   WorkerListener,
   WorkerStats,
 } from "./messages.ts";
+import { workersUnsupported } from "./cpus.ts";
 import { SharedCounts } from "./shared_counts.ts";
 import { NO_SLOT, SlotLayout } from "./slot_layout.ts";
 
@@ -138,12 +139,18 @@ export class WorkerDataPlane implements DataPlaneApi {
   /**
    * Starts the workers; they bind nothing until {@linkcode WorkerDataPlane.add}.
    * @throws {RangeError} when `workers` is not an integer of at least 2
+   * @throws {Error} when workers cannot run here (not Linux, no `--unstable-net`): without
+   *   the flag, `Deno.listen({ reusePort })` in a worker would end the whole process
    */
   constructor(options: WorkerDataPlaneOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 2) {
       throw new RangeError(
         `Cannot start worker data plane as 'workers' must be an integer of at least 2: current value is ${options.workers}`,
       );
+    }
+    const problem = workersUnsupported();
+    if (problem !== undefined) {
+      throw new Error(`Cannot run ${options.workers} workers: ${problem}`);
     }
     this.#options = options;
     this.#backendCounts = SharedCounts.create(
