@@ -173,6 +173,8 @@ export interface ReportMeta {
   readonly fdChecks: readonly FdReport[];
   readonly errors: readonly string[];
   readonly samplesPerCell: string;
+  /** Replaces the sentence on core pinning (`--workers` runs use every core for everything). */
+  readonly pinning?: string;
 }
 
 /** The whole `bench/RESULTS.md`. */
@@ -196,8 +198,10 @@ export function renderReport(samples: Samples, meta: ReportMeta): string {
     `- ${meta.rounds} round(s), ${meta.seconds} s per timed workload; ${meta.samplesPerCell}`,
     "",
     "Each round runs every proxy (in rotated order) through every workload; cells are medians",
-    "over rounds. The proxy is pinned to core 0; load generators (wrk, iperf3, the helper) and",
-    "backends (two nginx, two iperf3 servers, an idle server) to core 1. Loopback only.",
+    "over rounds.",
+    meta.pinning ??
+      "The proxy is pinned to core 0; load generators (wrk, iperf3, the helper) and backends (two nginx, two iperf3 servers, an idle server) to core 1.",
+    "Loopback only.",
     "`direct` is the client talking to one backend with no proxy: the limit of this setup.",
     "`bare` is `bench/bare_proxy.ts`: the same read/write loop style with no features.",
     "",

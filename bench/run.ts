@@ -283,6 +283,10 @@ async function main(): Promise<number> {
     fdChecks,
     errors,
     samplesPerCell: `took ${minutes.toFixed(1)} min`,
+    ...(args.isMultiCore && {
+      pinning:
+        "Proxy, load generators and backends share every core (`--workers`): a proxy with two workers or threads competes with its own load.",
+    }),
   });
   await Deno.writeTextFile(args.output, report);
   // Keep the file as `deno fmt --check` (part of `deno task ok`) wants it.
