@@ -56,14 +56,15 @@ class Serve {
     return found;
   }
 
-  async stop(): Promise<string> {
+  /** SIGTERM; the exit code and what it logged. */
+  async stop(): Promise<{ code: number; stderr: string }> {
     try {
       this.child.kill("SIGTERM");
     } catch {
       // exited already
     }
-    await this.child.status;
-    return await this.stderr;
+    const { code } = await this.child.status;
+    return { code, stderr: await this.stderr };
   }
 }
 
@@ -165,6 +166,12 @@ configurations:
       assert.equal(counts.reduce((a, b) => a + b, 0), 19 * perProcess);
       assert.ok(counts.every((n) => n > 0), `both workers accepted: ${counts}`);
     }
+    // SIGTERM drains and stops every worker; the process exits 0 well within drainTimeout.
+    const signalledAt = performance.now();
+    const stopped = await Promise.all(serves.splice(0).map((s) => s.stop()));
+    for (const { code, stderr } of stopped) assert.equal(code, 0, stderr);
+    const stopMs = performance.now() - signalledAt;
+    assert.ok(stopMs < 10_000, `stopped ${Math.round(stopMs)}ms after SIGTERM`);
   } finally {
     for (const serve of serves) await serve.stop();
     for (const b of backends) await b.close();
