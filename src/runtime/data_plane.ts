@@ -78,6 +78,8 @@ export interface DataPlaneCounters {
   listener(name: string): ConnectionCounter | undefined;
   /** A backend's active connection counter, asked on every membership change. */
   backend(pool: string, key: string): ConnectionCounter | undefined;
+  /** The pool's shared `round_robin` rotation: each call returns the next ticket. */
+  rotation?(pool: string): (() => number) | undefined;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -141,6 +143,7 @@ export class DataPlane {
       balancer: createBalancer(spec.balancer, {
         maglevTableSize: spec.maglevTableSize,
         maglevSeed: spec.maglevSeed,
+        roundRobinTicket: counters?.rotation?.(spec.name),
       }),
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,

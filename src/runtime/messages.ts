@@ -17,6 +17,8 @@ import type { SharedCountsInit } from "./shared_counts.ts";
 export interface WorkerListener extends DataPlaneListener {
   /** Slot of the listener's process-wide connection count, or -1 for a per-worker count. */
   readonly counterSlot: number;
+  /** Slot of the pool's shared `round_robin` rotation, or -1 for a per-worker rotation. */
+  readonly rotationSlot: number;
 }
 
 /** A backend with the slot of its process-wide connection count (-1: none). */
@@ -36,6 +38,8 @@ export type ToWorker =
     readonly backendCounts: SharedCountsInit;
     /** Per-listener active connection counts (`maxConnections` across workers). */
     readonly listenerCounts: SharedCountsInit;
+    /** Per-listener `round_robin` rotation counters (totals row only). */
+    readonly rotationCounts: SharedCountsInit;
     /** How often the worker posts its counters. */
     readonly statsIntervalMs: number;
     /** Log setup, the same as the control plane's. */

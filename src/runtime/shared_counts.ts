@@ -127,6 +127,17 @@ export class SharedCounts {
   }
 
   /**
+   * A rotation counter in `slot` of the totals row: each call returns the next non-negative
+   * integer (wrapping at 2^31), whichever worker calls.
+   * @throws {RangeError} when `slot` is out of range
+   */
+  ticket(slot: number): () => number {
+    this.#check(slot, 0);
+    const cells = this.#cells;
+    return () => Atomics.add(cells, slot, 1) & 0x7fffffff;
+  }
+
+  /**
    * Takes back every connection worker `worker` counted, after it died without releasing
    * them; its row reads 0 afterwards, so a replacement can use it.
    * @returns connections taken back, over all slots

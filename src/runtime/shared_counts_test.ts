@@ -100,3 +100,12 @@ Deno.test("SharedCounts: workers racing for a limit never admit more than it", a
     URL.revokeObjectURL(url);
   }
 });
+
+Deno.test("SharedCounts.ticket hands out consecutive numbers to every holder", () => {
+  const counts = SharedCounts.create(2, 1);
+  const a = counts.ticket(1);
+  const b = SharedCounts.attach(counts.init).ticket(1);
+  assert.deepEqual([a(), b(), a(), b()], [0, 1, 2, 3]);
+  assert.equal(counts.ticket(0)(), 0, "slots are independent");
+  assert.throws(() => counts.ticket(2), RangeError);
+});

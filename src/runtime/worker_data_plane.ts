@@ -125,6 +125,9 @@ export class WorkerDataPlane implements DataPlaneApi {
   readonly #listenerCounts: SharedCounts;
   readonly #backendLayout: SlotLayout;
   readonly #listenerLayout: SlotLayout;
+  /** Shared `round_robin` rotations, one per listener; any start value is as good. */
+  readonly #rotationCounts: SharedCounts;
+  readonly #rotationLayout: SlotLayout;
   readonly #specs = new Map<string, WorkerListener>();
   readonly #backends = new Map<string, readonly SlottedBackend[]>();
   readonly #health = new Map<string, Map<string, BackendHealth>>();
@@ -169,6 +172,8 @@ export class WorkerDataPlane implements DataPlaneApi {
       this.#listenerCounts.slots,
       (slot) => this.#listenerCounts.total(slot) === 0,
     );
+    this.#rotationCounts = SharedCounts.create(this.#listenerCounts.slots, 1);
+    this.#rotationLayout = new SlotLayout(this.#rotationCounts.slots, () => true);
     const delay = options.restartDelayMs ?? DEFAULT_WORKER_RESTART_DELAY_MS;
     this.#members = Array.from({ length: options.workers }, (_, index) => ({
       index,
@@ -216,17 +221,22 @@ export class WorkerDataPlane implements DataPlaneApi {
     try {
       const addr = reservation.addr;
       this.#listenerLayout.recycle();
-      const slots = this.#listenerLayout.set("listeners", [...this.#specs.keys(), spec.name]);
+      const names = [...this.#specs.keys(), spec.name];
+      const slots = this.#listenerLayout.set("listeners", names);
+      this.#rotationLayout.recycle();
+      const rotation = this.#rotationLayout.set("rotation", names);
       this.#specs.set(spec.name, {
         ...spec,
         port: addr.port,
         counterSlot: slots.get(spec.name) ?? NO_SLOT,
+        rotationSlot: rotation.get(spec.name) ?? NO_SLOT,
       });
       const results = await this.#sendListeners();
       const failed = results.find((r) => r.name === spec.name && r.error !== undefined);
       if (failed !== undefined) {
         this.#specs.delete(spec.name);
         this.#listenerLayout.set("listeners", [...this.#specs.keys()]);
+        this.#rotationLayout.set("rotation", [...this.#specs.keys()]);
         await this.#sendListeners();
         throw new Error(`Cannot bind listener ${spec.name} in a worker: ${failed.error}`);
       }
@@ -379,6 +389,7 @@ export class WorkerDataPlane implements DataPlaneApi {
     this.#changedAt.delete(name);
     this.#backendLayout.delete(name);
     this.#listenerLayout.set("listeners", [...this.#specs.keys()]);
+    this.#rotationLayout.set("rotation", [...this.#specs.keys()]);
     for (const m of this.#members) m.retired.delete(name);
     await this.#sendListeners();
     return 0;
@@ -518,6 +529,7 @@ export class WorkerDataPlane implements DataPlaneApi {
       worker: member.index,
       backendCounts: this.#backendCounts.init,
       listenerCounts: this.#listenerCounts.init,
+      rotationCounts: this.#rotationCounts.init,
       statsIntervalMs: this.#options.statsIntervalMs ?? DEFAULT_WORKER_STATS_INTERVAL_MS,
       logLevel: this.#options.logLevel ?? "info",
       logFormat: this.#options.logFormat ?? "text",

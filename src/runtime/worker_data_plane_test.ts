@@ -224,3 +224,26 @@ Deno.test("workers: a passive ejection decided by the control plane reaches ever
     await live.close();
   }
 });
+
+Deno.test("workers: equal-weight round_robin rotates once over the whole process", async () => {
+  const backends = ["a", "b", "c"].map(startNamed);
+  const runtime = await Runtime.start(options({ balancer: "round_robin" }), [
+    planOf("web", backends.map((b) => b.port)),
+  ]);
+  try {
+    const address = runtime.addresses.get("web")!;
+    const names: string[] = [];
+    for (let i = 0; i < 30; i++) names.push(await nameVia(address));
+    for (const name of ["a", "b", "c"]) {
+      assert.equal(names.filter((n) => n === name).length, 10, `picks: ${names}`);
+    }
+    await waitFor(
+      () => runtime.workers().every((w) => w.accepted > 0),
+      3_000,
+      "both workers took connections",
+    );
+  } finally {
+    await runtime.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  }
+});

@@ -33,6 +33,7 @@ class WorkerState {
   readonly #worker: number;
   readonly #backendCounts: SharedCounts;
   readonly #listenerCounts: SharedCounts;
+  readonly #rotationCounts: SharedCounts;
   readonly #plane: DataPlane;
   readonly #gate = new VersionGate();
   readonly #listeners = new Map<string, WorkerListener>();
@@ -49,10 +50,15 @@ class WorkerState {
     this.#worker = init.worker;
     this.#backendCounts = SharedCounts.attach(init.backendCounts);
     this.#listenerCounts = SharedCounts.attach(init.listenerCounts);
+    this.#rotationCounts = SharedCounts.attach(init.rotationCounts);
     const counters: DataPlaneCounters = {
       listener: (name) => {
         const slot = this.#listeners.get(name)?.counterSlot ?? NO_SLOT;
         return slot === NO_SLOT ? undefined : this.#listenerCounts.counter(slot, this.#worker);
+      },
+      rotation: (pool) => {
+        const slot = this.#listeners.get(pool)?.rotationSlot ?? NO_SLOT;
+        return slot === NO_SLOT ? undefined : this.#rotationCounts.ticket(slot);
       },
       backend: (pool, key) => {
         const slot = this.#slots.get(pool)?.get(key) ?? NO_SLOT;

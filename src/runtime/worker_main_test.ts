@@ -28,6 +28,7 @@ Deno.test("worker: an older plan arriving after a newer one is not applied", asy
       worker: 0,
       backendCounts: SharedCounts.create(4, 1).init,
       listenerCounts: SharedCounts.create(1, 1).init,
+      rotationCounts: SharedCounts.create(1, 1).init,
       statsIntervalMs: 20,
       logLevel: "error",
       logFormat: "text",
@@ -35,7 +36,7 @@ Deno.test("worker: an older plan arriving after a newer one is not applied", asy
     send({
       type: "listeners",
       version: 1,
-      listeners: [{ ...listenerSpec("web"), counterSlot: 0 }],
+      listeners: [{ ...listenerSpec("web"), counterSlot: 0, rotationSlot: 0 }],
     });
     const address = await bound.promise;
     assert.match(address, /^127\.0\.0\.1:\d+$/);
