@@ -21,6 +21,10 @@ export type MetricKey =
   | "ka64P50"
   | "ka64P99"
   | "cpuPerReq64"
+  | "rr500Rps"
+  | "rr500P50"
+  | "rr500P99"
+  | "rr500Max"
   | "rssIdle"
   | "rss10k";
 
@@ -47,6 +51,25 @@ export const METRICS: readonly Metric[] = [
   { key: "ka64P50", label: "Keep-alive p50 ms, 64 conns", isHigherBetter: false, digits: 3 },
   { key: "ka64P99", label: "Keep-alive p99 ms, 64 conns", isHigherBetter: false, digits: 3 },
   { key: "cpuPerReq64", label: "CPU µs per request, 64 conns", isHigherBetter: false, digits: 1 },
+  { key: "rr500Rps", label: "Request/response req/s, 500 conns", isHigherBetter: true, digits: 0 },
+  {
+    key: "rr500P50",
+    label: "Request/response p50 ms, 500 conns",
+    isHigherBetter: false,
+    digits: 1,
+  },
+  {
+    key: "rr500P99",
+    label: "Request/response p99 ms, 500 conns",
+    isHigherBetter: false,
+    digits: 1,
+  },
+  {
+    key: "rr500Max",
+    label: "Request/response max ms, 500 conns",
+    isHigherBetter: false,
+    digits: 1,
+  },
   { key: "rssIdle", label: "RSS idle (MiB)", isHigherBetter: false, digits: 1 },
   { key: "rss10k", label: "RSS, 10k idle conns (MiB)", isHigherBetter: false, digits: 1 },
 ];
@@ -106,6 +129,7 @@ export function targets(samples: Samples): Target[] {
     (v) => v >= 0.75,
   );
   add("p99 @64 ≤ 2× HAProxy's", ratio(samples, "ka64P99", "haproxy"), (v) => v <= 2);
+  add("p99 @500 ≤ 2× HAProxy's", ratio(samples, "rr500P99", "haproxy"), (v) => v <= 2);
   add("RSS with 10k idle ≤ 3× HAProxy's", ratio(samples, "rss10k", "haproxy"), (v) => v <= 3);
   for (const m of METRICS) {
     add(
@@ -139,6 +163,31 @@ export function resultsTable(samples: Samples): string {
     const vsHaproxy = fmt(ratio(samples, m.key, "haproxy"), 2);
     const vsBare = fmt(ratio(samples, m.key, "bare"), 2);
     rows.push(`| ${m.label} | ${cells.join(" | ")} | ${vsHaproxy} | ${vsBare} |`);
+  }
+  return rows.join("\n");
+}
+
+/** Rows whose spread over rounds the report lists: the tail rows, the noisiest. */
+const SPREAD_KEYS: readonly MetricKey[] = ["rr500P99", "rr500Max", "ka64P99"];
+
+/**
+ * Every round's value of the tail rows as Markdown, `min–max (n)` per proxy, so a median
+ * can be read against its spread.
+ */
+export function spreadTable(samples: Samples): string {
+  const rows = [
+    `| Metric | ${PROXY_NAMES.join(" | ")} |`,
+    `|---|${PROXY_NAMES.map(() => "---:").join("|")}|`,
+  ];
+  for (const m of METRICS.filter((m) => SPREAD_KEYS.includes(m.key))) {
+    const cells = PROXY_NAMES.map((p) => {
+      const values = samples[m.key][p].filter(Number.isFinite);
+      if (values.length === 0) return "—";
+      const low = fmt(Math.min(...values), m.digits);
+      const high = fmt(Math.max(...values), m.digits);
+      return `${low}–${high} (${values.length})`;
+    });
+    rows.push(`| ${m.label} | ${cells.join(" | ")} |`);
   }
   return rows.join("\n");
 }
@@ -228,6 +277,14 @@ export function renderReport(samples: Samples, meta: ReportMeta): string {
         "two fds per proxied connection up to that many, for HAProxy and the others alike.",
       ]
       : []),
+    "",
+    "## Spread of the tail rows (min–max over rounds, rounds with a value)",
+    "",
+    spreadTable(samples),
+    "",
+    "Request/response: wrk keep-alive, 1 thread, 500 connections, through the `http`",
+    "listener. With that many connections a proxy that serves some connections late while",
+    "others go at once shows it in p99 and max long before the average moves.",
     "",
     "## Targets (from the performance issue, NautilusLB vs the same run)",
     "",

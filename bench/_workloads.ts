@@ -20,6 +20,8 @@ export interface WrkResult {
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Slowest request of the run; NaN when wrk printed no latency line. */
+  readonly maxMs: number;
   readonly errors: number;
   /** Proxy CPU microseconds (user + system) per completed request; NaN without a pid. */
   readonly cpuMicrosPerRequest: number;
@@ -40,6 +42,8 @@ export function parseWrk(output: string): WrkResult {
   if (rps === null) throw new SyntaxError(`Cannot parse wrk output: no Requests/sec line`);
   const p50 = /^\s+50%\s+(\S+)/m.exec(output);
   const p99 = /^\s+99%\s+(\S+)/m.exec(output);
+  // Thread stats: `Latency  avg  stdev  max  +/-stdev`.
+  const latency = /^[ \t]+Latency[ \t]+\S+[ \t]+\S+[ \t]+(\S+)/m.exec(output);
   let errors = 0;
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
     output,
@@ -51,6 +55,7 @@ export function parseWrk(output: string): WrkResult {
     requestsPerSecond: Number(rps[1]),
     p50Ms: p50 === null ? NaN : parseLatencyMs(p50[1]!),
     p99Ms: p99 === null ? NaN : parseLatencyMs(p99[1]!),
+    maxMs: latency === null ? NaN : parseLatencyMs(latency[1]!),
     errors,
     cpuMicrosPerRequest: NaN,
   };

@@ -1,8 +1,8 @@
 /**
- * `deno task bench [--quick] [--rounds N] [--seconds N] [--proxies a,b] [--output FILE]
- * [--no-install] [--workers]`: NautilusLB side by side with HAProxy, a bare Deno proxy and the
- * direct path, on loopback, interleaved and repeated; prints a Markdown table and writes
- * `bench/RESULTS.md`. `--workers` compares NautilusLB `workers: 1`/`2` with HAProxy
+ * `deno task bench [--quick] [--rounds N] [--seconds N] [--proxies a,b] [--workloads a,b]
+ * [--output FILE] [--no-install] [--workers]`: NautilusLB side by side with HAProxy, a bare Deno
+ * proxy and the direct path, on loopback, interleaved and repeated; prints a Markdown table and
+ * writes `bench/RESULTS.md`. `--workers` compares NautilusLB `workers: 1`/`2` with HAProxy
  * `nbthread 1`/`2`, proxy and load on all cores, into `bench/RESULTS_WORKERS.md`.
  *
  * Set `BENCH_NAUTILUS_FLAGS` to pass extra `deno run` flags to NautilusLB (e.g.
@@ -37,6 +37,8 @@ interface Args {
   readonly rounds: number;
   readonly seconds: number;
   readonly proxies: readonly ProxyName[];
+  /** Workloads to run (after the warm-up), in {@linkcode WORKLOAD_NAMES} order. */
+  readonly workloads: readonly WorkloadName[];
   readonly output: string;
   readonly isInstallSkipped: boolean;
   readonly idleConnections: number;
@@ -44,6 +46,26 @@ interface Args {
   /** Proxy and load generators share every core (multi-core proxies). */
   readonly isMultiCore: boolean;
 }
+
+/** Names for `--workloads`, in the order they run. */
+const WORKLOAD_NAMES = [
+  "ka1",
+  "ka64",
+  "new",
+  "rr500",
+  "bulk1",
+  "bulk8",
+  "idle",
+  "fd",
+] as const;
+/** One of {@linkcode WORKLOAD_NAMES}. */
+type WorkloadName = typeof WORKLOAD_NAMES[number];
+
+/**
+ * Request/response at many connections: keep-alive wrk at this many connections shows
+ * whether every connection is served in turn (p99 and max), not only how fast on average.
+ */
+const RR_CONNECTIONS = 500;
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const HELPER = `${ROOT}/bench/_helper.ts`;
@@ -76,11 +98,20 @@ function parseArgs(argv: readonly string[]): Args {
       throw new TypeError(`Cannot use --proxies: unknown proxy '${p}': use ${PROXY_NAMES}`);
     }
   }
+  const workloads = (value("--workloads")?.split(",") ?? [...WORKLOAD_NAMES]) as WorkloadName[];
+  for (const w of workloads) {
+    if (!WORKLOAD_NAMES.includes(w)) {
+      throw new TypeError(
+        `Cannot use --workloads: unknown workload '${w}': use ${WORKLOAD_NAMES}`,
+      );
+    }
+  }
   return {
     isQuick,
     rounds: int("--rounds", isQuick ? 1 : 3),
     seconds: int("--seconds", isQuick ? 2 : 5),
     proxies,
+    workloads,
     output: value("--output") ??
       `${ROOT}/bench/${isMultiCore ? "RESULTS_WORKERS" : "RESULTS"}.md`,
     isInstallSkipped: argv.includes("--no-install"),
@@ -142,7 +173,8 @@ async function runWorkloads(
   const name = proxy.name;
   const pid = proxy.proc?.pid;
   const add = (key: MetricKey, value: number) => samples[key][name].push(value);
-  const step = async (label: string, fn: () => Promise<void>) => {
+  const step = async (label: string, fn: () => Promise<void>, workload?: WorkloadName) => {
+    if (workload !== undefined && !args.workloads.includes(workload)) return;
     const start = performance.now();
     try {
       await fn();
@@ -168,30 +200,37 @@ async function runWorkloads(
     add("ka1Rps", r.requestsPerSecond);
     add("ka1P50", r.p50Ms);
     add("ka1P99", r.p99Ms);
-  });
+  }, "ka1");
   await step("keep-alive, 64 conns", async () => {
     const r = await wrk(proxy.ports.http, 64, t, opts, false, pid);
     add("ka64Rps", r.requestsPerSecond);
     add("cpuPerReq64", r.cpuMicrosPerRequest);
     add("ka64P50", r.p50Ms);
     add("ka64P99", r.p99Ms);
-  });
+  }, "ka64");
   await step("new connections", async () => {
     const r = await wrk(proxy.ports.http, 64, t, opts, true, pid);
     add("newConn", r.requestsPerSecond);
     add("cpuPerConn", r.cpuMicrosPerRequest);
-  });
+  }, "new");
+  await step(`request/response, ${RR_CONNECTIONS} conns`, async () => {
+    const r = await wrk(proxy.ports.http, RR_CONNECTIONS, t, opts, false, pid);
+    add("rr500Rps", r.requestsPerSecond);
+    add("rr500P50", r.p50Ms);
+    add("rr500P99", r.p99Ms);
+    add("rr500Max", r.maxMs);
+  }, "rr500");
   const bulkPorts = [proxy.ports.bulkA, proxy.ports.bulkB] as const;
   await step("bulk, 1 stream", async () => {
     const r = await bulk(bulkPorts, 1, t, opts, pid);
     add("bulk1", r.megabytesPerSecond);
     add("cpuPerGB1", r.cpuSecondsPerGB);
-  });
+  }, "bulk1");
   await step("bulk, 8 streams", async () => {
     const r = await bulk(bulkPorts, 8, t, opts, pid);
     add("bulk8", r.megabytesPerSecond);
     add("cpuPerGB8", r.cpuSecondsPerGB);
-  });
+  }, "bulk8");
   if (pid === undefined) return;
   await step(`${args.idleConnections} idle conns`, async () => {
     const r = await holdIdle(proxy.ports.idle, args.idleConnections, pid, opts);
@@ -199,8 +238,8 @@ async function runWorkloads(
       errors.push(`${name}: held only ${r.opened} of ${args.idleConnections} idle connections`);
     }
     add("rss10k", r.rssKiB / 1024);
-  });
-  if (fdChecks !== undefined) {
+  }, "idle");
+  if (fdChecks !== undefined && args.workloads.includes("fd")) {
     await step(`fd check, ${args.fdConnections} conns`, async () => {
       const r = await fdLeakCheck(proxy.ports.http, args.fdConnections, pid, opts);
       fdChecks.push({ proxy: name, connections: args.fdConnections, ...r });

@@ -15,8 +15,10 @@
 #
 # Output of start (and start-apiserver), one per line:
 #   KUBECONFIG=<admin kubeconfig>            system:masters token
-#   NAUTILUS_KUBE_LB_KUBECONFIG=<kubeconfig> user `nautiluslb`, bound to the ClusterRole in
-#                                            deploy/kubernetes/rbac.yaml (get/list/watch only)
+#   NAUTILUS_KUBE_LB_KUBECONFIG=<kubeconfig> a token of the ServiceAccount nautiluslb/nautiluslb,
+#                                            bound only by deploy/kubernetes/rbac.yaml, applied
+#                                            unchanged (get/list/watch only)
+#   NAUTILUS_KUBE_LB_USER=system:serviceaccount:nautiluslb:nautiluslb
 #   NAUTILUS_KUBE_SERVER=https://127.0.0.1:<port>
 #   NAUTILUS_KUBE_STATE=<state dir>
 #   NAUTILUS_KUBE_CA=<ca.crt>  NAUTILUS_KUBE_ADMIN_TOKEN=<token>
@@ -113,6 +115,8 @@ start_apiserver() { # state
     --service-node-port-range=30000-32767 \
     --enable-admission-plugins=NamespaceLifecycle \
     --disable-admission-plugins=ServiceAccount \
+    --audit-policy-file="$state/audit-policy.yaml" \
+    --audit-log-path="$state/audit.log" \
     --profiling=false \
     >"$state/apiserver.log" 2>&1 &
   echo $! >"$state/apiserver.pid"
@@ -123,6 +127,7 @@ print_env() { # state
   local state="$1"
   echo "KUBECONFIG=$state/admin.kubeconfig"
   echo "NAUTILUS_KUBE_LB_KUBECONFIG=$state/nautiluslb.kubeconfig"
+  echo "NAUTILUS_KUBE_LB_USER=$lb_user"
   echo "NAUTILUS_KUBE_SERVER=$(cat "$state/server")"
   echo "NAUTILUS_KUBE_STATE=$state"
   echo "NAUTILUS_KUBE_CA=$state/ca.crt"
@@ -152,6 +157,8 @@ contexts:
 current-context: $user@local
 EOF
 }
+
+lb_user=system:serviceaccount:nautiluslb:nautiluslb
 
 case "$cmd" in
 start)
@@ -194,12 +201,19 @@ start)
     openssl rsa -in sa.key -pubout -out sa.pub >/dev/null 2>&1
   )
   admin_token="$(openssl rand -hex 16)"
-  lb_token="$(openssl rand -hex 16)"
   echo "$admin_token" >"$state/admin.token"
-  {
-    echo "$admin_token,admin,admin-uid,system:masters"
-    echo "$lb_token,nautiluslb,nautiluslb-uid"
-  } >"$state/tokens.csv"
+  echo "$admin_token,admin,admin-uid,system:masters" >"$state/tokens.csv"
+  chmod 600 "$state/admin.token" "$state/tokens.csv"
+  # Audit (metadata only) of the load balancer's identity: which verbs and resources it uses.
+  cat >"$state/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    users: ["$lb_user"]
+  - level: None
+EOF
 
   etcd --name nautiluslb-test --data-dir "$state/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" \
@@ -219,22 +233,37 @@ start)
     exit 1
   fi
   write_kubeconfig "$state" "$state/admin.kubeconfig" admin "$admin_token"
-  write_kubeconfig "$state" "$state/nautiluslb.kubeconfig" nautiluslb "$lb_token"
 
-  # RBAC: the shipped ClusterRole, bound also to the token user the tests run discovery as.
+  # RBAC: deploy/kubernetes/rbac.yaml exactly as shipped; its ServiceAccount is the only
+  # subject, and the load balancer's kubeconfig holds a token of that ServiceAccount.
+  applied=""
   for _ in $(seq 1 50); do
     if kubectl --kubeconfig "$state/admin.kubeconfig" apply -f "$repo/deploy/kubernetes/rbac.yaml" \
       >"$state/rbac.log" 2>&1; then
+      applied=1
       break
     fi
     sleep 0.2
   done
-  kubectl --kubeconfig "$state/admin.kubeconfig" create clusterrolebinding nautiluslb-test-user \
-    --clusterrole=nautiluslb --user=nautiluslb >>"$state/rbac.log" 2>&1 || {
-    log "applying RBAC failed:"
+  if [ -z "$applied" ]; then
+    log "applying deploy/kubernetes/rbac.yaml failed:"
     cat "$state/rbac.log" >&2
     exit 1
-  }
+  fi
+  # A token from the TokenRequest API (no controller-manager runs here to fill token Secrets).
+  printf '%s' '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest",' \
+    '"spec":{"expirationSeconds":172800}}' >"$state/token-request.json"
+  lb_token="$(kubectl --kubeconfig "$state/admin.kubeconfig" create --raw \
+    /api/v1/namespaces/nautiluslb/serviceaccounts/nautiluslb/token \
+    -f "$state/token-request.json" 2>>"$state/rbac.log" |
+    sed -n 's/.*"token":"\([^"]*\)".*/\1/p')"
+  if [ -z "$lb_token" ]; then
+    log "requesting a ServiceAccount token failed:"
+    cat "$state/rbac.log" >&2
+    exit 1
+  fi
+  (umask 077 && printf '%s\n' "$lb_token" >"$state/nautiluslb.token")
+  write_kubeconfig "$state" "$state/nautiluslb.kubeconfig" nautiluslb "$lb_token"
   print_env "$state"
   ;;
 stop)

@@ -199,6 +199,7 @@ Deno.test("check -o json has the discover shape plus health", async () => {
             total: 1,
           },
         ],
+        warnings: [],
       });
       assert.doesNotMatch(stdout, /HEALTHY\s+STATUS/, "no table summary in JSON output");
     });

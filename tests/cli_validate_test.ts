@@ -112,12 +112,127 @@ Deno.test("validate -o json prints an empty array for a valid config", async () 
   assert.equal(run.code, 0);
 });
 
-Deno.test("validate exits 2 when the file cannot be read", async () => {
+Deno.test("validate exits 2 when the file cannot be read, saying so once", async () => {
   const run = await validate("examples/invalid/does_not_exist.yaml");
   assert.equal(run.code, 2);
   assert.equal(run.stdout, "");
-  assert.match(run.stderr, /Cannot read config/);
-  assert.match(run.stderr, /does_not_exist\.yaml/);
+  assert.match(
+    run.stderr,
+    /^nautiluslb: Cannot read config "examples\/invalid\/does_not_exist\.yaml": No such file/,
+  );
+  assert.equal(run.stderr.split("Cannot read config").length, 2, run.stderr);
+});
+
+Deno.test("a command that loads a missing config says so once", async () => {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/main.ts", "-c", "examples/invalid/does_not_exist.yaml", "check"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stderr);
+  assert.equal(code, 2);
+  assert.equal(text.split("Cannot read config").length, 2, text);
+  assert.match(text, /does_not_exist\.yaml": No such file/);
+});
+
+Deno.test("validate -c /dev/urandom stops at the size limit and exits 2", async () => {
+  const started = performance.now();
+  const run = await validate("-c", "/dev/urandom");
+  const elapsedMs = performance.now() - started;
+  assert.equal(run.code, 2);
+  assert.equal(run.stdout, "");
+  assert.equal(
+    run.stderr,
+    'nautiluslb: Cannot read config "/dev/urandom": the file is larger than 4 MiB: a config is a few kilobytes\n',
+  );
+  // Reading stops after 4 MiB; before the limit this ran until the machine ran out of memory.
+  assert.ok(elapsedMs < 30_000, `took ${elapsedMs.toFixed(0)} ms`);
+});
+
+Deno.test("validate of a FIFO without a writer stops on SIGTERM", async () => {
+  const dir = await Deno.makeTempDir();
+  const fifo = `${dir}/config.yaml`;
+  try {
+    const mkfifo = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.equal(mkfifo.code, 0);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/main.ts", "validate", fifo],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Wait until the process is blocked on the FIFO: it has opened no reader before that, so
+    // a non-blocking writer cannot open yet; poll the process's open files instead.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !(await hasOpened(child.pid, fifo))) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const killedAt = performance.now();
+    child.kill("SIGTERM");
+    const { code, stdout, stderr } = await child.output();
+    const elapsedMs = performance.now() - killedAt;
+    assert.equal(new TextDecoder().decode(stdout), "");
+    assert.equal(
+      new TextDecoder().decode(stderr),
+      `nautiluslb: Cannot read config ${JSON.stringify(fifo)}: interrupted: SIGTERM received\n`,
+    );
+    assert.equal(code, 2);
+    assert.ok(elapsedMs < 10_000, `took ${elapsedMs.toFixed(0)} ms`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * Whether process `pid` is waiting to open `path`. A blocked `open(2)` shows in
+ * `/proc/PID/syscall` as syscall 257 (openat, x86-64) or 56 (openat, arm64) before the file
+ * appears among its descriptors; either way the signal handlers are installed by then.
+ */
+async function hasOpened(pid: number, path: string): Promise<boolean> {
+  try {
+    const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+    if (!cmdline.includes(path)) return false;
+    const syscall = await Deno.readTextFile(`/proc/${pid}/syscall`).catch(() => "");
+    const number = Number(syscall.split(" ")[0]);
+    if (number === 257 || number === 56) return true;
+    for await (const entry of Deno.readDir(`/proc/${pid}/task`)) {
+      const task = await Deno.readTextFile(`/proc/${pid}/task/${entry.name}/syscall`)
+        .catch(() => "");
+      const n = Number(task.split(" ")[0]);
+      if (n === 257 || n === 56) return true;
+    }
+    return false;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("validate reports a UTF-16 config as not UTF-8, with the file name", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/config.yaml`;
+  try {
+    const text = await Deno.readTextFile(new URL("config.yaml", ROOT));
+    const utf16 = new Uint8Array(2 + text.length * 2);
+    utf16.set([0xff, 0xfe]);
+    for (let i = 0; i < text.length; i++) {
+      utf16[2 + 2 * i] = text.charCodeAt(i) & 0xff;
+      utf16[3 + 2 * i] = text.charCodeAt(i) >> 8;
+    }
+    await Deno.writeFile(file, utf16);
+    const run = await validate(file);
+    assert.equal(
+      run.stdout,
+      `${file}:1:1: the file is not UTF-8: it starts with a UTF-16 byte order mark: save it as UTF-8\n`,
+    );
+    assert.equal(run.code, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 for (const { file, lines } of INVALID) {

@@ -86,6 +86,7 @@ Deno.test("discover -o json prints the documented contract from a live API", asy
         excluded: [],
         warnings: [],
       }],
+      warnings: [],
     });
   });
 });
@@ -146,5 +147,262 @@ Deno.test("discover exits 2 with a clear message when the kubeconfig does not ex
       decode(out.stderr),
       "nautiluslb: Cannot discover from Kubernetes: Cannot read kubeconfig '/nonexistent': file does not exist\n",
     );
+  });
+});
+
+/** Runs the CLI on a config written to a temporary directory. */
+async function discoverOffline(configYaml: string, ...args: string[]) {
+  const dir = await Deno.makeTempDir({ prefix: "nautiluslb_discover_" });
+  try {
+    await Deno.writeTextFile(`${dir}/config.yaml`, configYaml);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/main.ts", "discover", "-c", `${dir}/config.yaml`, ...args],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const INGRESS_CONFIG = `configurations:
+  - name: http
+    listenerAddress: ":80"
+    backendPortName: http
+  - name: https
+    listenerAddress: ":443"
+    backendPortName: https
+`;
+const INGRESS = "tests/fixtures/clusters/ingress-nginx";
+const MISSING_ENDPOINTS =
+  "Service ingress-nginx/ingress-nginx-controller has externalTrafficPolicy Local but the " +
+  "input has no EndpointSlice or Endpoints for it, so the nodes running its pods are unknown";
+const STRAY_FILE =
+  `${INGRESS}/values.yaml: no Kubernetes object (nothing with a "kind") found; ignored`;
+
+Deno.test("discover prints input warnings once and says why a pool is empty", async () => {
+  const { code, stdout, stderr } = await discoverOffline(
+    INGRESS_CONFIG,
+    "--from-manifests",
+    INGRESS,
+  );
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^http +:80 +\(none: 2 candidates left out; --explain shows why\)$/m);
+  assert.match(stdout, /^https +:443 +\(none: 2 candidates left out; --explain shows why\)$/m);
+  const warnings = stdout.split("\n").filter((l) => l.startsWith("warning: "));
+  assert.deepEqual(warnings, [`warning: ${STRAY_FILE}`, `warning: ${MISSING_ENDPOINTS}`]);
+
+  const explained = await discoverOffline(
+    INGRESS_CONFIG,
+    "--from-manifests",
+    INGRESS,
+    "--explain",
+  );
+  assert.match(
+    explained.stdout,
+    /^http +:80 +\(none: 2 candidates left out, see Excluded below\)$/m,
+  );
+  assert.match(
+    explained.stdout,
+    /^https +10\.0\.10\.12:30443 +ingress-nginx\/ingress-nginx-controller +edge-2 +endpoints-unavailable \(externalTrafficPolicy is Local and the input has no endpoint data\)$/m,
+  );
+});
+
+Deno.test("discover -o json has input warnings at the top level, once", async () => {
+  const { code, stdout, stderr } = await discoverOffline(
+    INGRESS_CONFIG,
+    "--from-manifests",
+    INGRESS,
+    "-o",
+    "json",
+  );
+  assert.equal(code, 0, stderr);
+  const json = JSON.parse(stdout);
+  assert.deepEqual(json.warnings, [STRAY_FILE, MISSING_ENDPOINTS]);
+  assert.deepEqual(json.pools.map((p: { warnings: string[] }) => p.warnings), [[], []]);
+  // Optional fields are absent, never null: a node without status has no address to show.
+  const openshift = JSON.parse(
+    (await discoverOffline(
+      `configurations:\n  - {name: http, listenerAddress: ":80", backendPortName: http}\n`,
+      "--from-manifests",
+      "tests/fixtures/clusters/openshift",
+      "-o",
+      "json",
+    )).stdout,
+  );
+  assert.deepEqual(openshift.warnings, []);
+  assert.deepEqual(openshift.pools[0].excluded[0], {
+    service: "openshift-ingress/router-default",
+    node: "worker-2.ocp.example.com",
+    reason: "node-not-ready",
+    detail: "no Ready condition",
+  });
+});
+
+Deno.test("discover --explain says which terminating endpoints still take connections", async () => {
+  const { code, stdout, stderr } = await discoverOffline(
+    `configurations:
+  - name: web
+    listenerAddress: ":80"
+    backendPortName: http
+`,
+    "--from-manifests",
+    "tests/fixtures/clusters/kind",
+    "--explain",
+  );
+  assert.equal(code, 0, stderr);
+  assert.match(
+    stdout,
+    /^Included while terminating:\nPOOL +BACKEND +SERVICE +NODE +REASON\nweb +10\.244\.1\.7:8080 +shop\/web +kind-worker +serving-terminating \(the Service has no ready endpoint; this one is terminating but still serving, and kube-proxy forwards to it\)$/m,
+  );
+  assert.match(
+    stdout,
+    /^web +10\.244\.2\.9:8080 +shop\/web +kind-worker2 +terminating \(endpoint is terminating\)$/m,
+  );
+  const json = JSON.parse(
+    (await discoverOffline(
+      `configurations:\n  - {name: web, listenerAddress: ":80", backendPortName: http}\n`,
+      "--from-manifests",
+      "tests/fixtures/clusters/kind",
+      "-o",
+      "json",
+    )).stdout,
+  );
+  assert.deepEqual(json.pools[0].backends, [{
+    address: "10.244.1.7:8080",
+    service: "shop/web",
+    node: "kind-worker",
+    pod: "web-6d4cf56db6-2xvqt",
+    terminating: true,
+  }]);
+});
+
+Deno.test("discover --watch says when a backend becomes a terminating fallback", async () => {
+  await using fake = await FakeKubeApi.start();
+  const headless: KubeObject = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: "web",
+      namespace: "shop",
+      annotations: { "nautiluslb.cloudresty.io/enabled": "true" },
+    },
+    spec: { clusterIP: "None", ports: [{ name: "http", protocol: "TCP", port: 80 }] },
+  };
+  const slice = (conditions: Record<string, boolean>): KubeObject => ({
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: "web-abc",
+      namespace: "shop",
+      labels: { "kubernetes.io/service-name": "web" },
+    },
+    addressType: "IPv4",
+    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    endpoints: [{
+      addresses: ["10.244.1.7"],
+      conditions,
+      nodeName: "node-a",
+      targetRef: { kind: "Pod", name: "web-1", namespace: "shop" },
+    }],
+  });
+  fake.upsert(headless);
+  fake.upsert(slice({ ready: true, serving: true, terminating: false }));
+  const kubeconfig = await fake.kubeconfig();
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/config.yaml`,
+      `settings:
+  kubeconfigPath: ${JSON.stringify(kubeconfig)}
+  logLevel: warning
+configurations:
+  - name: web
+    listenerAddress: ":80"
+    backendPortName: http
+    namespace: shop
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "src/main.ts", "discover", "-c", `${dir}/config.yaml`, "--watch"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let stdout = "";
+    const reading = (async () => {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
+    })();
+    const stderr = new Response(child.stderr).text();
+    const until = async (what: string, check: () => boolean) => {
+      const deadline = performance.now() + 15_000;
+      while (!check()) {
+        if (performance.now() > deadline) {
+          throw new Error(`Timed out waiting for ${what}: ${stdout}`);
+        }
+        await delay(10);
+      }
+    };
+    try {
+      await until("the first table", () => stdout.includes("10.244.1.7:8080"));
+      fake.upsert(slice({ ready: false, serving: true, terminating: true }));
+      await until("the change", () => stdout.includes("~ 10.244.1.7:8080"));
+      assert.match(
+        stdout,
+        /Z {2}web {2}~ 10\.244\.1\.7:8080 {2}shop\/web node-a {2}serving-terminating \(the Service has no ready endpoint; still serving\)/,
+      );
+      fake.upsert(slice({ ready: false, serving: false, terminating: true }));
+      await until("the removal", () => stdout.includes("- 10.244.1.7:8080"));
+      assert.match(
+        stdout,
+        /- 10\.244\.1\.7:8080 {2}shop\/web node-a {2}terminating \(endpoint is terminating\)/,
+      );
+    } finally {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await reading;
+      assert.equal(status.code, 0, await stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("discover -o json carries a Service's max-connections-per-backend, and warns on a bad one", async () => {
+  await withCluster(async (fake, config) => {
+    const limited = service("development", "mongodb-service");
+    limited.metadata.annotations = {
+      ...limited.metadata.annotations,
+      "nautiluslb.cloudresty.io/max-connections-per-backend": "250",
+    };
+    fake.upsert(limited);
+    const run = () =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "src/main.ts", "discover", "-c", config, "-o", "json"],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const out = await run();
+    assert.equal(out.code, 0, decode(out.stderr));
+    const pool = JSON.parse(decode(out.stdout)).pools[0];
+    assert.deepEqual(pool.backends.map((b: { maxConnections?: number }) => b.maxConnections), [
+      250,
+      250,
+    ]);
+    limited.metadata.annotations["nautiluslb.cloudresty.io/max-connections-per-backend"] = "lots";
+    fake.upsert(limited);
+    const bad = JSON.parse(decode((await run()).stdout)).pools[0];
+    assert.deepEqual(bad.backends.map((b: { maxConnections?: number }) => b.maxConnections), [
+      undefined,
+      undefined,
+    ]);
+    assert.deepEqual(bad.warnings, [
+      "Ignoring annotation nautiluslb.cloudresty.io/max-connections-per-backend of Service " +
+      'development/mongodb-service: "lots" is not an integer 0-10000000; using the listener\'s ' +
+      "maxConnectionsPerBackend",
+    ]);
   });
 });

@@ -7,7 +7,9 @@
  * `DELETED`, `BOOKMARK`, `ERROR`) over a chunked response, and a resourceVersion older than the
  * compaction point gets `410 Gone`, either as an `ERROR` event (what a real apiserver's watch
  * cache sends) or as an HTTP status. Tests can drop every watch, take the server down and bring
- * it back on the same port, and choose which `discovery.k8s.io` versions are served.
+ * it back on the same port, choose which `discovery.k8s.io` versions are served, and make
+ * list or watch requests misbehave the way broken proxies and servers do (see
+ * {@linkcode FakeFault}).
  *
  * @module
  */
@@ -40,6 +42,33 @@ export interface FakeKubeApiOptions {
   /** `discovery.k8s.io` versions served. @default {["v1", "v1beta1"]} */
   readonly discoveryVersions?: readonly ("v1" | "v1beta1")[];
 }
+
+/**
+ * A way resource requests (lists, watches; not discovery documents) can misbehave:
+ * - `html`: `200` with an HTML page, as an intercepting proxy answers
+ * - `empty-object`: `200` with `{}` (a list without `items`; a watch line that is no event)
+ * - `garbage`: `200` with text that is not JSON (a watch keeps streaming after the line)
+ * - `server-error`: `500` with a `Status` body
+ * - `unauthorized` / `forbidden`: `401` / `403` with a `Status` body
+ * - `gone`: `410 Gone` (a watch only; a list is answered normally)
+ * - `hang`: a watch gets `200` headers and then never a byte, ignoring `timeoutSeconds`;
+ *   a list gets no answer at all
+ */
+export type FakeFault =
+  | "html"
+  | "empty-object"
+  | "garbage"
+  | "server-error"
+  | "unauthorized"
+  | "forbidden"
+  | "gone"
+  | "hang";
+
+/** Which requests a {@linkcode FakeFault} applies to. */
+export type FakeFaultTarget = "list" | "watch" | "both";
+
+const HTML_PAGE = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>" +
+  "<body><p>Please sign in to continue.</p></body></html>\n";
 
 interface HistoryEntry {
   readonly rv: number;
@@ -88,6 +117,11 @@ export class FakeKubeApi {
   #compactedRv = 0;
   #server: Deno.HttpServer | undefined;
   #port = 0;
+  #fault: { readonly fault: FakeFault; readonly on: FakeFaultTarget } | undefined;
+  /** Streams held open without a byte (`hang`, `garbage`); closed by `dropWatches()`/`stop()`. */
+  readonly #silent = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  /** Pending answers of hung lists; answered with a 503 by `dropWatches()`/`stop()`. */
+  readonly #hungLists = new Set<(res: Response) => void>();
 
   private constructor(options: FakeKubeApiOptions) {
     this.#token = "token" in options ? options.token : "fake-token";
@@ -162,9 +196,46 @@ export class FakeKubeApi {
     return this.close();
   }
 
-  /** Ends every open watch stream cleanly; clients must re-watch. */
+  /** Ends every open watch stream cleanly (hung ones included); clients must re-watch. */
   dropWatches(): void {
     for (const w of [...this.#watchers]) this.#closeWatcher(w);
+    for (const controller of [...this.#silent]) {
+      this.#silent.delete(controller);
+      try {
+        controller.close();
+      } catch {
+        // Already cancelled by the client.
+      }
+    }
+    for (const answer of [...this.#hungLists]) {
+      this.#hungLists.delete(answer);
+      answer(status(503, "ServiceUnavailable", "stopping"));
+    }
+  }
+
+  /**
+   * Makes list and/or watch requests of resources misbehave from now on; `undefined` heals.
+   * Open watches are not touched (use {@linkcode FakeKubeApi.dropWatches} or
+   * {@linkcode FakeKubeApi.sendRaw}).
+   */
+  setFault(fault: FakeFault | undefined, on: FakeFaultTarget = "both"): void {
+    this.#fault = fault === undefined ? undefined : { fault, on };
+  }
+
+  /** Number of watch streams held open without sending (`hang`, `garbage`). */
+  get silentWatchCount(): number {
+    return this.#silent.size;
+  }
+
+  /** Writes `line` (plus a newline) as-is to every open watch, e.g. a line that is not JSON. */
+  sendRaw(line: string): void {
+    for (const w of [...this.#watchers]) {
+      try {
+        w.controller.enqueue(encoder.encode(line + "\n"));
+      } catch {
+        this.#closeWatcher(w);
+      }
+    }
   }
 
   /** Chooses the served `discovery.k8s.io` versions; open EndpointSlice watches are dropped. */
@@ -308,7 +379,7 @@ export class FakeKubeApi {
     }
   }
 
-  #handle(req: Request): Response {
+  #handle(req: Request): Response | Promise<Response> {
     const url = new URL(req.url);
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
     if (this.#token !== undefined && req.headers.get("authorization") !== `Bearer ${this.#token}`) {
@@ -360,6 +431,13 @@ export class FakeKubeApi {
     if (!kind) return notFound(path);
     const params = url.searchParams;
     const isWatch = params.get("watch") === "1" || params.get("watch") === "true";
+    const fault = this.#fault;
+    if (
+      fault && (fault.on === "both" || fault.on === (isWatch ? "watch" : "list")) &&
+      !(fault.fault === "gone" && !isWatch)
+    ) {
+      return this.#faulty(fault.fault, isWatch);
+    }
     return isWatch
       ? this.#watch(kind, namespace, apiVersion, params)
       : this.#list(kind, namespace, apiVersion, params);
@@ -440,6 +518,52 @@ export class FakeKubeApi {
       },
     });
     return new Response(stream, { headers: { "content-type": "application/json" } });
+  }
+
+  #faulty(fault: FakeFault, isWatch: boolean): Response | Promise<Response> {
+    switch (fault) {
+      case "html":
+        return new Response(HTML_PAGE, { headers: { "content-type": "text/html" } });
+      case "empty-object":
+        return new Response(isWatch ? "{}\n" : "{}", {
+          headers: { "content-type": "application/json" },
+        });
+      case "server-error":
+        return status(500, "InternalError", "etcdserver: request timed out");
+      case "gone":
+        return status(410, "Expired", `too old resource version: 1 (${this.#rv})`);
+      case "unauthorized":
+        return status(401, "Unauthorized", "Unauthorized");
+      case "forbidden":
+        return status(
+          403,
+          "Forbidden",
+          'services is forbidden: User "system:serviceaccount:lb:lb" cannot list resource',
+        );
+      case "garbage":
+      case "hang": {
+        if (!isWatch) {
+          if (fault === "garbage") {
+            return new Response("this is not json", {
+              headers: { "content-type": "application/json" },
+            });
+          }
+          return new Promise((resolve) => this.#hungLists.add(resolve));
+        }
+        let held: ReadableStreamDefaultController<Uint8Array> | undefined;
+        const stream = new ReadableStream<Uint8Array>({
+          start: (controller) => {
+            held = controller;
+            this.#silent.add(controller);
+            if (fault === "garbage") controller.enqueue(encoder.encode("this is not json\n"));
+          },
+          cancel: () => {
+            if (held) this.#silent.delete(held);
+          },
+        });
+        return new Response(stream, { headers: { "content-type": "application/json" } });
+      }
+    }
   }
 
   #groupVersions(): { groupVersion: string; version: string }[] {

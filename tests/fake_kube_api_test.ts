@@ -105,3 +105,66 @@ Deno.test("fake goes down and comes back on the same port", async () => {
   const res = await fetch(`${fake.url}/api`, { headers: HEADERS });
   assert.equal((await res.json()).kind, "APIVersions");
 });
+
+Deno.test("fake answers lists with the fault it is told to, and heals", async () => {
+  await using fake = await FakeKubeApi.start();
+  fake.upsert(svc("a"));
+  const list = () => fetch(`${fake.url}/api/v1/services?limit=500`, { headers: HEADERS });
+  fake.setFault("html", "list");
+  let res = await list();
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/html");
+  assert.match(await res.text(), /^<!DOCTYPE html>/);
+  fake.setFault("empty-object", "list");
+  res = await list();
+  assert.deepEqual(await res.json(), {});
+  fake.setFault("server-error");
+  res = await list();
+  assert.equal(res.status, 500);
+  assert.equal((await res.json()).reason, "InternalError");
+  fake.setFault("forbidden");
+  res = await list();
+  assert.equal(res.status, 403);
+  await res.body?.cancel();
+  // Discovery documents are not affected.
+  res = await fetch(`${fake.url}/apis/discovery.k8s.io/v1`, { headers: HEADERS });
+  assert.equal((await res.json()).kind, "APIResourceList");
+  fake.setFault(undefined);
+  res = await list();
+  assert.deepEqual((await res.json()).items.map((i: KubeObject) => i.metadata.name), ["a"]);
+});
+
+Deno.test("fake holds a hung watch open without a byte until dropped", async () => {
+  await using fake = await FakeKubeApi.start();
+  fake.setFault("hang", "watch");
+  const res = await fetch(`${fake.url}/api/v1/services?watch=1&timeoutSeconds=1`, {
+    headers: HEADERS,
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const first = reader.read();
+  const raced = await Promise.race([
+    first.then(() => "data"),
+    new Promise((r) => setTimeout(() => r("silent"), 1300)),
+  ]);
+  assert.equal(raced, "silent", "nothing arrives, not even after timeoutSeconds");
+  assert.equal(fake.silentWatchCount, 1);
+  fake.dropWatches();
+  assert.equal((await first).done, true);
+  assert.equal(fake.silentWatchCount, 0);
+});
+
+Deno.test("fake writes raw lines to open watches", async () => {
+  await using fake = await FakeKubeApi.start();
+  const res = await fetch(`${fake.url}/api/v1/services?watch=1&resourceVersion=1`, {
+    headers: HEADERS,
+  });
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  for (let i = 0; i < 100 && fake.watchCount === 0; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  fake.sendRaw("<html>not json</html>");
+  const { value } = await reader.read();
+  assert.equal(value, "<html>not json</html>\n");
+  await reader.cancel();
+});

@@ -10,9 +10,10 @@
  *
  * @module
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from "prom-client";
 import { DISCOVERY_STATES } from "../core/discovery_state.ts";
-import { BACKEND_HEALTHS } from "../core/types.ts";
+import type { Histogram } from "../core/histogram.ts";
+import { BACKEND_HEALTHS, REFUSAL_CAUSES } from "../core/types.ts";
 import type { AdminBackend, AdminSnapshot } from "./types.ts";
 
 /** Options of {@linkcode AdminMetrics}. */
@@ -25,7 +26,8 @@ export interface AdminMetricsOptions {
 }
 
 /**
- * Event-loop delay histogram metrics. Deno's `perf_hooks.monitorEventLoopDelay` records
+ * Default metrics that are constant or meaningless under Deno, so not exported. Event-loop
+ * delay histogram metrics: Deno's `perf_hooks.monitorEventLoopDelay` records
  * nothing, so these would always read the histogram's empty values (min 2^63 ns, NaN mean).
  * `nodejs_eventloop_lag_seconds` is measured with `setImmediate` and is kept.
  */
@@ -37,11 +39,26 @@ const BROKEN_DEFAULT_METRICS: readonly string[] = [
   "nodejs_eventloop_lag_p50_seconds",
   "nodejs_eventloop_lag_p90_seconds",
   "nodejs_eventloop_lag_p99_seconds",
+  // Deno runs no GC observer for prom-client: the histogram never gets an observation.
+  "nodejs_gc_duration_seconds",
+  // Deno's `process._getActiveHandles()`/`_getActiveRequests()` are always empty, and
+  // `getActiveResourcesInfo()` lists timers only, never sockets: 0 or a count of timers.
+  "nodejs_active_handles",
+  "nodejs_active_handles_total",
+  "nodejs_active_requests",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources",
+  "nodejs_active_resources_total",
 ];
 
 const HEALTH_STATES = BACKEND_HEALTHS;
 
 type Labels<L extends string> = Partial<Record<L, string>>;
+type HistogramSample = {
+  readonly labels: Record<string, string>;
+  readonly histogram: Histogram;
+};
+type HistogramFill = (snapshot: AdminSnapshot, add: (sample: HistogramSample) => void) => void;
 type Add<L extends string> = (labels: Labels<L>, value: number) => void;
 type Fill<L extends string> = (snapshot: AdminSnapshot, add: Add<L>) => void;
 
@@ -61,6 +78,7 @@ export class AdminMetrics {
       for (const name of BROKEN_DEFAULT_METRICS) this.#registry.removeSingleMetric(name);
     }
     this.#define();
+    this.#defineConfig();
   }
 
   /** `Content-Type` of {@linkcode AdminMetrics.render}'s output. */
@@ -102,7 +120,7 @@ export class AdminMetrics {
     );
     listenerCounter(
       "connections_refused_total",
-      "Client connections refused because the listener was at its connection limit or stopping.",
+      "Client connections closed at once: at maxConnections or while stopping (see nautiluslb_connections_refused_total for every cause).",
       (st) => st.refused,
     );
     this.#gauge(
@@ -139,6 +157,38 @@ export class AdminMetrics {
       "Connections closed after the idle timeout.",
       (st) => st.idleTimeouts,
     );
+    this.#counter(
+      "nautiluslb_connections_refused_total",
+      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer).",
+      ["listener", "cause"],
+      (s, add) => {
+        for (const l of s.listeners) {
+          const byCause = l.stats.refusedByCause;
+          if (byCause === undefined) continue;
+          for (const cause of REFUSAL_CAUSES) add({ listener: l.name, cause }, byCause[cause]);
+        }
+      },
+    );
+    this.#histogram(
+      "nautiluslb_connection_duration_seconds",
+      "Time from accept to close of client connections, refused ones included.",
+      (s, add) => {
+        for (const l of s.listeners) {
+          const h = l.stats.connectionDuration;
+          if (h !== undefined) add({ labels: { listener: l.name }, histogram: h });
+        }
+      },
+    );
+    this.#histogram(
+      "nautiluslb_backend_connect_duration_seconds",
+      "Time to establish a backend connection, per listener; failed attempts are not observed.",
+      (s, add) => {
+        for (const l of s.listeners) {
+          const h = l.stats.connectDuration;
+          if (h !== undefined) add({ labels: { listener: l.name }, histogram: h });
+        }
+      },
+    );
 
     const perBackend =
       (value: (b: AdminBackend) => number): Fill<"pool" | "backend"> => (s, add) => {
@@ -171,6 +221,44 @@ export class AdminMetrics {
       "Connections currently forwarded to the backend.",
       ["pool", "backend"],
       perBackend((b) => b.activeConnections),
+    );
+    const perBackendCounter = (
+      value: (b: AdminBackend) => number | undefined,
+    ): Fill<"pool" | "backend"> =>
+    (s, add) => {
+      for (const p of s.pools) {
+        for (const b of p.backends) {
+          const v = value(b);
+          if (v !== undefined) add({ pool: p.name, backend: b.key }, v);
+        }
+      }
+    };
+    this.#counter(
+      "nautiluslb_backend_connections_total",
+      "Connections established to the backend while it is in the pool.",
+      ["pool", "backend"],
+      perBackendCounter((b) => b.counters?.connections),
+    );
+    this.#counter(
+      "nautiluslb_backend_connect_failures_total",
+      "Failed connect attempts to the backend, whatever the cause.",
+      ["pool", "backend"],
+      perBackendCounter((b) => b.counters?.connectFailures),
+    );
+    this.#counter(
+      "nautiluslb_backend_bytes_total",
+      "Bytes proxied to and from the backend: to_backend is written to it, from_backend is read from it.",
+      ["pool", "backend", "direction"],
+      (s, add) => {
+        for (const p of s.pools) {
+          for (const b of p.backends) {
+            const c = b.counters;
+            if (c === undefined) continue;
+            add({ pool: p.name, backend: b.key, direction: "to_backend" }, c.bytesToBackend);
+            add({ pool: p.name, backend: b.key, direction: "from_backend" }, c.bytesFromBackend);
+          }
+        }
+      },
     );
     this.#gauge(
       "nautiluslb_backend_draining",
@@ -298,6 +386,35 @@ export class AdminMetrics {
     );
   }
 
+  #defineConfig(): void {
+    this.#counter(
+      "nautiluslb_config_reloads_total",
+      "Config reloads since start, by result: success (applied) or failure (refused, the running config stays).",
+      ["result"],
+      (s, add) => {
+        if (s.config === undefined) return;
+        add({ result: "success" }, s.config.reloadsSucceeded);
+        add({ result: "failure" }, s.config.reloadsFailed);
+      },
+    );
+    this.#gauge(
+      "nautiluslb_config_last_reload_success_timestamp_seconds",
+      "When the running config was loaded or last reloaded, in seconds since the Unix epoch.",
+      [],
+      (s, add) => {
+        if (s.config !== undefined) add({}, s.config.lastSuccessAt / 1000);
+      },
+    );
+    this.#gauge(
+      "nautiluslb_config_info",
+      "Always 1; the sha256 label is the hash of the running config file's bytes.",
+      ["sha256"],
+      (s, add) => {
+        if (s.config !== undefined) add({ sha256: s.config.sha256 }, 1);
+      },
+    );
+  }
+
   #counter<L extends string>(name: string, help: string, labelNames: L[], fill: Fill<L>): void {
     const current = () => this.#current;
     new Counter<L>({
@@ -315,6 +432,52 @@ export class AdminMetrics {
         });
       },
     });
+  }
+
+  /**
+   * A histogram whose buckets already live in the listeners: prom-client's `Histogram`
+   * cannot take bucket counts, so this is a minimal metric object the registry renders the
+   * same way (`_bucket` with cumulative `le`, `_sum`, `_count`).
+   */
+  #histogram(name: string, help: string, fill: HistogramFill): void {
+    const current = () => this.#current;
+    const metric = {
+      name,
+      help,
+      type: "histogram",
+      aggregator: "sum",
+      get() {
+        const values: {
+          labels: Record<string, string | number>;
+          value: number;
+          metricName: string;
+        }[] = [];
+        const snapshot = current();
+        if (snapshot !== undefined) {
+          fill(snapshot, ({ labels, histogram }) => {
+            let cumulative = 0;
+            histogram.bounds.forEach((bound, i) => {
+              cumulative += histogram.counts[i]!;
+              values.push({
+                labels: { ...labels, le: bound },
+                value: cumulative,
+                metricName: `${name}_bucket`,
+              });
+            });
+            cumulative += histogram.counts[histogram.bounds.length]!;
+            values.push({
+              labels: { ...labels, le: "+Inf" },
+              value: cumulative,
+              metricName: `${name}_bucket`,
+            });
+            values.push({ labels, value: histogram.sum, metricName: `${name}_sum` });
+            values.push({ labels, value: histogram.count, metricName: `${name}_count` });
+          });
+        }
+        return { name, help, type: "histogram", values, aggregator: "sum" };
+      },
+    };
+    this.#registry.registerMetric(metric as unknown as Metric);
   }
 
   #gauge<L extends string>(name: string, help: string, labelNames: L[], fill: Fill<L>): void {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Histogram } from "../core/histogram.ts";
 import { AdminMetrics } from "./metrics.ts";
 import { sampleSnapshot, stats } from "./_test_snapshot.ts";
 
@@ -106,7 +107,10 @@ Deno.test("AdminMetrics escapes label values and skips invalid counter values", 
     text,
   );
   assert.ok(!text.includes('nautiluslb_listener_connections_accepted_total{listener="neg"}'), text);
-  assert.ok(!text.includes('nautiluslb_listener_connections_refused_total{listener="neg"}'), text);
+  assert.ok(
+    !text.includes('nautiluslb_listener_connections_refused_total{listener="neg"}'),
+    text,
+  );
 });
 
 Deno.test("AdminMetrics serializes concurrent renders, one snapshot each", async () => {
@@ -141,4 +145,98 @@ Deno.test("AdminMetrics includes working process metrics and drops Deno's empty 
     assert.ok(lines(text).has('nautiluslb_listener_connections_accepted_total{listener="a"} 3'));
   }
   assert.equal(first.contentType, "text/plain; version=0.0.4; charset=utf-8");
+});
+
+Deno.test("AdminMetrics renders refusals by cause, duration histograms and backend totals", async () => {
+  const connectionDuration = new Histogram([0.1, 1]);
+  for (const seconds of [0.05, 0.5, 0.5, 30]) connectionDuration.observe(seconds);
+  const connectDuration = new Histogram([0.001]);
+  connectDuration.observe(0.0005);
+  const base = sampleSnapshot();
+  const snapshot = {
+    ...base,
+    listeners: [{
+      ...base.listeners[0]!,
+      stats: stats({
+        refusedByCause: { limit: 4, no_backend: 2, proxy_header: 1, untrusted: 0 },
+        connectionDuration,
+        connectDuration,
+      }),
+    }],
+    pools: [{
+      ...base.pools[0]!,
+      backends: [{
+        ...base.pools[0]!.backends[0]!,
+        counters: {
+          connections: 9,
+          connectFailures: 3,
+          bytesToBackend: 100,
+          bytesFromBackend: 2000,
+        },
+      }],
+    }],
+  };
+  const text = await new AdminMetrics({ processMetrics: false }).render(snapshot);
+  const got = lines(text);
+  for (
+    const line of [
+      "# TYPE nautiluslb_connections_refused_total counter",
+      'nautiluslb_connections_refused_total{listener="a",cause="limit"} 4',
+      'nautiluslb_connections_refused_total{listener="a",cause="no_backend"} 2',
+      'nautiluslb_connections_refused_total{listener="a",cause="proxy_header"} 1',
+      'nautiluslb_connections_refused_total{listener="a",cause="untrusted"} 0',
+      "# TYPE nautiluslb_connection_duration_seconds histogram",
+      'nautiluslb_connection_duration_seconds_bucket{listener="a",le="0.1"} 1',
+      'nautiluslb_connection_duration_seconds_bucket{listener="a",le="1"} 3',
+      'nautiluslb_connection_duration_seconds_bucket{listener="a",le="+Inf"} 4',
+      'nautiluslb_connection_duration_seconds_sum{listener="a"} 31.05',
+      'nautiluslb_connection_duration_seconds_count{listener="a"} 4',
+      "# TYPE nautiluslb_backend_connect_duration_seconds histogram",
+      'nautiluslb_backend_connect_duration_seconds_bucket{listener="a",le="0.001"} 1',
+      'nautiluslb_backend_connect_duration_seconds_count{listener="a"} 1',
+      'nautiluslb_backend_connections_total{pool="a",backend="10.0.0.1:80"} 9',
+      'nautiluslb_backend_connect_failures_total{pool="a",backend="10.0.0.1:80"} 3',
+      'nautiluslb_backend_bytes_total{pool="a",backend="10.0.0.1:80",direction="to_backend"} 100',
+      'nautiluslb_backend_bytes_total{pool="a",backend="10.0.0.1:80",direction="from_backend"} 2000',
+    ]
+  ) {
+    assert.ok(got.has(line), `missing line: ${line}\n${text}`);
+  }
+});
+
+Deno.test("AdminMetrics renders config reloads, the last success and the file hash", async () => {
+  const metrics = new AdminMetrics({ processMetrics: false });
+  const without = await metrics.render(sampleSnapshot());
+  assert.ok(!without.includes("nautiluslb_config_info{"), "no config series without status");
+  const sha256 = "ab".repeat(32);
+  const text = await metrics.render(sampleSnapshot({
+    config: { reloadsSucceeded: 2, reloadsFailed: 1, lastSuccessAt: 1_700_000_000_500, sha256 },
+  }));
+  const got = lines(text);
+  for (
+    const line of [
+      "# TYPE nautiluslb_config_reloads_total counter",
+      'nautiluslb_config_reloads_total{result="success"} 2',
+      'nautiluslb_config_reloads_total{result="failure"} 1',
+      "nautiluslb_config_last_reload_success_timestamp_seconds 1700000000.5",
+      `nautiluslb_config_info{sha256="${sha256}"} 1`,
+    ]
+  ) {
+    assert.ok(got.has(line), `missing line: ${line}\n${text}`);
+  }
+});
+
+Deno.test("AdminMetrics leaves out default metrics that never move under Deno", async () => {
+  const text = await new AdminMetrics().render(sampleSnapshot());
+  for (
+    const name of [
+      "nodejs_gc_duration_seconds",
+      "nodejs_active_handles",
+      "nodejs_active_requests",
+      "nodejs_active_resources",
+    ]
+  ) {
+    assert.ok(!new RegExp(`^# TYPE ${name}\\b`, "m").test(text), `${name} exported`);
+  }
+  assert.match(text, /^process_cpu_seconds_total \d/m);
 });

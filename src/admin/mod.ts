@@ -21,6 +21,7 @@ export type { AdminMetricsOptions } from "./metrics.ts";
 export type {
   AdminBackend,
   AdminBackendHealth,
+  AdminConfigStatus,
   AdminDiscoverySource,
   AdminDiscoveryState,
   AdminDiscoveryStatus,

@@ -9,6 +9,7 @@
  */
 import { getLogger, type Logger } from "../log/mod.ts";
 import { AdminMetrics } from "./metrics.ts";
+import { type Http1ServerStats, serveHttp1 } from "./_http1.ts";
 import type { AdminSnapshot, AdminSnapshotSource } from "./types.ts";
 
 /** Options of {@linkcode startAdminServer}. */
@@ -28,7 +29,55 @@ export interface AdminServerOptions {
    * @default {true}
    */
   readonly processMetrics?: boolean;
+  /**
+   * Time a client has to send a request head: from accepting the connection for the first
+   * request, from its first byte for later ones. Slower clients are closed without an answer.
+   * @default {DEFAULT_ADMIN_HEADER_TIMEOUT_MS}
+   */
+  readonly headerTimeoutMs?: number;
+  /**
+   * Time a keep-alive connection may sit idle between a response and the next request.
+   * @default {DEFAULT_ADMIN_IDLE_TIMEOUT_MS}
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Time to write one response; a client that does not read it is closed.
+   * @default {DEFAULT_ADMIN_WRITE_TIMEOUT_MS}
+   */
+  readonly writeTimeoutMs?: number;
+  /**
+   * Connections open at once. At the cap a new connection replaces the oldest one that is
+   * not running a request, so idle or slow clients cannot lock out a probe.
+   * @default {DEFAULT_ADMIN_MAX_CONNECTIONS}
+   */
+  readonly maxConnections?: number;
+  /**
+   * Bytes of a request head (request line and header fields); larger heads get 431.
+   * @default {DEFAULT_ADMIN_MAX_HEADER_BYTES}
+   */
+  readonly maxHeaderBytes?: number;
+  /**
+   * Header fields in one request; more get 431.
+   * @default {DEFAULT_ADMIN_MAX_HEADERS}
+   */
+  readonly maxHeaders?: number;
 }
+
+/** Default {@linkcode AdminServerOptions.headerTimeoutMs}: generous for any real client. */
+export const DEFAULT_ADMIN_HEADER_TIMEOUT_MS = 10_000;
+/** Default {@linkcode AdminServerOptions.idleTimeoutMs}: longer than a 15 s scrape interval. */
+export const DEFAULT_ADMIN_IDLE_TIMEOUT_MS = 30_000;
+/** Default {@linkcode AdminServerOptions.writeTimeoutMs}. */
+export const DEFAULT_ADMIN_WRITE_TIMEOUT_MS = 10_000;
+/**
+ * Default {@linkcode AdminServerOptions.maxConnections}: probes, a scraper and a few humans
+ * need far less; every connection holds a descriptor the proxy may need.
+ */
+export const DEFAULT_ADMIN_MAX_CONNECTIONS = 64;
+/** Default {@linkcode AdminServerOptions.maxHeaderBytes}. */
+export const DEFAULT_ADMIN_MAX_HEADER_BYTES = 16 * 1024;
+/** Default {@linkcode AdminServerOptions.maxHeaders}. */
+export const DEFAULT_ADMIN_MAX_HEADERS = 100;
 
 /** A running admin server. */
 export interface AdminServer {
@@ -36,7 +85,12 @@ export interface AdminServer {
   readonly addr: Deno.NetAddr;
   /** Settles once the server has stopped after the signal was aborted. */
   readonly finished: Promise<void>;
+  /** Live connection counters (open, timed out, shed, failed accepts); read-only. */
+  readonly connections: AdminConnectionStats;
 }
+
+/** Connection counters of a running admin server. */
+export type AdminConnectionStats = Http1ServerStats;
 
 /** Options of {@linkcode createAdminHandler}. */
 export interface AdminHandlerOptions {
@@ -60,14 +114,19 @@ const TEXT = "text/plain; charset=utf-8";
  * - `/readyz`: 200 `ok` when `snapshot().ready`, else 503 `not ready: <reasons>`. With
  *   `?verbose`, one line per check (`[+]` passed, `[-]` failed, `[!]` reported but not
  *   deciding readiness) and a final `readyz check passed|failed`, as kube-apiserver does.
- * - `/pools`: JSON `{ "pools": [...] }`, backends with health, connections and draining.
+ * - `/pools`: JSON `{ "pools": [...] }`, backends with health (and why and since when),
+ *   connections, limits, running totals and draining.
  * - `/metrics`: Prometheus text exposition, computed from the snapshot at scrape time.
+ *
+ * The server keeps answering when the process is in trouble: `accept` failing for lack of
+ * descriptors (`EMFILE`) is retried with a short back-off, and slow, idle or surplus
+ * connections are closed after `headerTimeoutMs`, `idleTimeoutMs` or at `maxConnections`.
  *
  * Rejects with `signal.reason` when the signal is already aborted (nothing is bound), and
  * with an `Error` whose `cause` is Deno's error when the address cannot be bound.
  */
 export function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
-  // Deno.serve never stops for a signal aborted before the call, so do not start at all.
+  // Nothing to serve for a signal aborted before the call, so do not bind at all.
   if (options.signal.aborted) return Promise.reject(options.signal.reason);
   const logger = options.logger ?? getLogger("admin");
   const handler = createAdminHandler({
@@ -75,19 +134,32 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
     logger,
     metrics: new AdminMetrics({ processMetrics: options.processMetrics ?? true }),
   });
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: ReturnType<typeof serveHttp1>;
   try {
-    server = Deno.serve({
+    server = serveHttp1({
       hostname: options.hostname,
       port: options.port,
       signal: options.signal,
-      onListen: () => {},
+      handler,
       onError: (error) => {
         logger.error("Admin request failed: {error}", { error });
         return new Response("internal error\n", { status: 500, headers: { "content-type": TEXT } });
       },
-    }, handler);
+      logger,
+      headerTimeoutMs: positive("headerTimeoutMs", options.headerTimeoutMs) ??
+        DEFAULT_ADMIN_HEADER_TIMEOUT_MS,
+      idleTimeoutMs: positive("idleTimeoutMs", options.idleTimeoutMs) ??
+        DEFAULT_ADMIN_IDLE_TIMEOUT_MS,
+      writeTimeoutMs: positive("writeTimeoutMs", options.writeTimeoutMs) ??
+        DEFAULT_ADMIN_WRITE_TIMEOUT_MS,
+      maxConnections: positive("maxConnections", options.maxConnections) ??
+        DEFAULT_ADMIN_MAX_CONNECTIONS,
+      maxHeaderBytes: positive("maxHeaderBytes", options.maxHeaderBytes) ??
+        DEFAULT_ADMIN_MAX_HEADER_BYTES,
+      maxHeaders: positive("maxHeaders", options.maxHeaders) ?? DEFAULT_ADMIN_MAX_HEADERS,
+    });
   } catch (cause) {
+    if (cause instanceof RangeError) return Promise.reject(cause);
     const message = cause instanceof Error ? cause.message : String(cause);
     return Promise.reject(
       new Error(
@@ -103,7 +175,7 @@ export function startAdminServer(options: AdminServerOptions): Promise<AdminServ
   const finished = server.finished.then(() => {
     logger.debug("Admin server stopped");
   });
-  return Promise.resolve({ addr, finished });
+  return Promise.resolve({ addr, finished, connections: server.stats });
 }
 
 /**
@@ -239,6 +311,18 @@ function renderPools(snapshot: AdminSnapshot): unknown[] {
       health: b.health,
       activeConnections: b.activeConnections,
       isDraining: b.isDraining,
+      ...(b.maxConnections ? { maxConnections: b.maxConnections } : {}),
+      ...(b.counters === undefined ? {} : {
+        connections: b.counters.connections,
+        connectFailures: b.counters.connectFailures,
+        bytesToBackend: b.counters.bytesToBackend,
+        bytesFromBackend: b.counters.bytesFromBackend,
+      }),
+      ...(b.healthDetail === undefined ? {} : {
+        healthCause: b.healthDetail.cause,
+        ...(b.healthDetail.error === undefined ? {} : { healthError: b.healthDetail.error }),
+        healthSince: new Date(b.healthDetail.sinceMs).toISOString(),
+      }),
     })),
   }));
 }
@@ -254,6 +338,17 @@ function renderWorkers(snapshot: AdminSnapshot): unknown[] {
       ...(p.fingerprint === undefined ? {} : { fingerprint: p.fingerprint }),
     })),
   }));
+}
+
+/** `undefined` when absent; throws a RangeError unless a positive number. */
+function positive(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(
+      `Cannot start admin server as '${name}' must be a positive number: current value is ${value}`,
+    );
+  }
+  return value;
 }
 
 function formatAddress(hostname: string, port: number): string {

@@ -326,3 +326,176 @@ Deno.test("startAdminServer rejects with the reason when the signal is already a
     (error) => error === reason,
   );
 });
+
+/** Sends raw bytes on a fresh connection and returns everything until the server closes. */
+async function raw(port: number, request: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), 5000);
+  try {
+    await conn.write(new TextEncoder().encode(request));
+    let text = "";
+    const buffer = new Uint8Array(4096);
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    return text;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the timer.
+    }
+  }
+}
+
+function statuses(text: string): number[] {
+  return [...text.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]));
+}
+
+Deno.test("HTTP/1.1: pipelined requests on one connection are answered in order", async () => {
+  await using admin = await start(() => sampleSnapshot());
+  const text = await raw(
+    admin.server.addr.port,
+    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" +
+      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" +
+      "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n" +
+      "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+  );
+  assert.deepEqual(statuses(text), [200, 404, 200, 200]);
+  const heads = text.split(/(?=^HTTP\/1\.1 )/m);
+  assert.match(heads[0]!, /\r\ncontent-length: 3\r\n(?:[^\r\n]*\r\n)*\r\nok\n$/);
+  // HEAD: the length of the body it would have, no body.
+  assert.match(heads[2]!, /\r\ncontent-length: 3\r\n(?:[^\r\n]*\r\n)*\r\n$/);
+  assert.match(heads[3]!, /\r\nconnection: close\r\n/);
+});
+
+Deno.test("HTTP/1.0 gets one answer and a close; request bodies are read and dropped", async () => {
+  await using admin = await start(() => sampleSnapshot());
+  const port = admin.server.addr.port;
+  const one = await raw(port, "GET /healthz HTTP/1.0\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n");
+  assert.deepEqual(statuses(one), [200]);
+  const body = await raw(
+    port,
+    "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+  );
+  assert.deepEqual(statuses(body), [405, 200]);
+});
+
+Deno.test("bad requests get 4xx/501 and a close", async () => {
+  await using admin = await start(() => sampleSnapshot());
+  const port = admin.server.addr.port;
+  const cases: [string, number][] = [
+    ["POST /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501],
+    [`POST /healthz HTTP/1.1\r\nContent-Length: ${1024 * 1024}\r\n\r\n`, 413],
+    ["GET /healthz HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400],
+    ["GET http://x/healthz HTTP/1.1\r\n\r\n", 400],
+    ["GET /healthz HTTP/2.0\r\n\r\n", 400],
+    ["GET /healthz HTTP/1.1\r\nBad Name: x\r\n\r\n", 400],
+    ["GET /healthz HTTP/1.1\r\n folded: x\r\n\r\n", 400],
+    ["TRACE /healthz HTTP/1.1\r\n\r\n", 400],
+    ["GET //evil/healthz HTTP/1.1\r\nConnection: close\r\n\r\n", 404],
+  ];
+  for (const [request, status] of cases) {
+    const text = await raw(port, request);
+    assert.deepEqual(statuses(text), [status], JSON.stringify(request));
+  }
+  assert.equal((await get(`${admin.base}/healthz`)).status, 200);
+});
+
+Deno.test("startAdminServer rejects a non-positive limit with a RangeError", async () => {
+  for (const key of ["headerTimeoutMs", "idleTimeoutMs", "maxConnections", "maxHeaders"]) {
+    const controller = new AbortController();
+    await assert.rejects(
+      () =>
+        startAdminServer({
+          hostname: "127.0.0.1",
+          port: 0,
+          signal: controller.signal,
+          snapshot: () => sampleSnapshot(),
+          logger,
+          processMetrics: false,
+          [key]: 0,
+        }),
+      (error: Error) => {
+        assert.ok(error instanceof RangeError);
+        assert.equal(
+          error.message,
+          `Cannot start admin server as '${key}' must be a positive number: current value is 0`,
+        );
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("stopping closes idle connections at once", async () => {
+  const controller = new AbortController();
+  const server = await startAdminServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: controller.signal,
+    snapshot: () => sampleSnapshot(),
+    logger,
+    processMetrics: false,
+  });
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await idle.write(new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const buffer = new Uint8Array(4096);
+  assert.match(
+    new TextDecoder().decode(buffer.subarray(0, (await idle.read(buffer)) ?? 0)),
+    /^HTTP\/1\.1 200 /,
+  );
+  controller.abort();
+  const started = performance.now();
+  const after = await idle.read(buffer).catch(() => null);
+  idle.close();
+  assert.equal(after, null);
+  await server.finished;
+  assert.ok(performance.now() - started < 2000, "closed without waiting for the idle timeout");
+  assert.equal(server.connections.openConnections, 0);
+});
+
+Deno.test("GET /pools says why and since when a backend is unhealthy, with its limit and totals", async () => {
+  const base = sampleSnapshot();
+  const snapshot = {
+    ...base,
+    pools: [{
+      ...base.pools[0]!,
+      backends: [{
+        key: "10.0.0.2:80",
+        weight: 2,
+        health: "unhealthy" as const,
+        activeConnections: 0,
+        isDraining: false,
+        maxConnections: 50,
+        counters: { connections: 7, connectFailures: 4, bytesToBackend: 10, bytesFromBackend: 20 },
+        healthDetail: {
+          cause: "active",
+          error: "Connection refused (os error 111)",
+          sinceMs: Date.UTC(2026, 0, 2, 3, 4, 5),
+        },
+      }],
+    }],
+  };
+  await using admin = await start(() => snapshot);
+  const res = await get(`${admin.base}/pools`);
+  assert.deepEqual(JSON.parse(res.body).pools[0].backends, [{
+    key: "10.0.0.2:80",
+    weight: 2,
+    health: "unhealthy",
+    activeConnections: 0,
+    isDraining: false,
+    maxConnections: 50,
+    connections: 7,
+    connectFailures: 4,
+    bytesToBackend: 10,
+    bytesFromBackend: 20,
+    healthCause: "active",
+    healthError: "Connection refused (os error 111)",
+    healthSince: "2026-01-02T03:04:05.000Z",
+  }]);
+});

@@ -10,7 +10,8 @@
  */
 
 import type { DiscoverySource, DiscoveryState, DiscoveryStatus } from "../core/discovery_state.ts";
-import type { BackendHealth } from "../core/types.ts";
+import type { Histogram } from "../core/histogram.ts";
+import type { BackendCounters, BackendHealth, RefusalCause } from "../core/types.ts";
 
 /** Health of a backend; the shared {@linkcode BackendHealth}. */
 export type AdminBackendHealth = BackendHealth;
@@ -38,7 +39,7 @@ export interface AdminDiscoveryStatus extends DiscoveryStatus {
 export interface AdminListenerStats {
   /** Connections accepted, including those then refused. */
   readonly accepted: number;
-  /** Connections closed at once: at `maxConnections` or stopping. */
+  /** Connections closed at once: at `maxConnections` or stopping (cause `limit`). */
   readonly refused: number;
   /** Client connections open now (a gauge). */
   readonly activeConnections: number;
@@ -52,6 +53,12 @@ export interface AdminListenerStats {
   readonly noBackend: number;
   /** Connections closed after the idle timeout. */
   readonly idleTimeouts: number;
+  /** Client connections refused before forwarding, by cause; absent when not kept. */
+  readonly refusedByCause?: Readonly<Record<RefusalCause, number>>;
+  /** Accept-to-close seconds of client connections; absent when not kept. */
+  readonly connectionDuration?: Histogram;
+  /** Seconds to establish backend connections; absent when not kept. */
+  readonly connectDuration?: Histogram;
 }
 
 /** One listener. */
@@ -76,6 +83,19 @@ export interface AdminBackend {
   readonly activeConnections: number;
   /** Removed from the pool, open connections still draining. */
   readonly isDraining: boolean;
+  /** Connection limit of the backend; 0 or absent = none. */
+  readonly maxConnections?: number;
+  /** Running totals of connections, connect failures and bytes; absent when not kept. */
+  readonly counters?: Readonly<BackendCounters>;
+  /**
+   * Why and since when the backend has its health: what decided it (`active`, `passive`,
+   * `config`, `cooldown`), the failure behind `unhealthy`, and the wall-clock time.
+   */
+  readonly healthDetail?: {
+    readonly cause: string;
+    readonly error?: string;
+    readonly sinceMs: number;
+  };
 }
 
 /** One pool. */
@@ -88,6 +108,18 @@ export interface AdminPool {
   readonly fingerprint?: string;
   /** Members and draining backends alike; `isDraining` tells them apart. */
   readonly backends: readonly AdminBackend[];
+}
+
+/** Config reloads since start and the config running now. */
+export interface AdminConfigStatus {
+  /** Reloads applied, since start. */
+  readonly reloadsSucceeded: number;
+  /** Reloads refused (invalid file, bind failure, discovery failure), since start. */
+  readonly reloadsFailed: number;
+  /** When the running config was last loaded or reloaded, in ms since the Unix epoch. */
+  readonly lastSuccessAt: number;
+  /** Hex SHA-256 of the running config file's bytes. */
+  readonly sha256: string;
 }
 
 /** Everything the admin endpoints show, taken once per request. */
@@ -104,6 +136,8 @@ export interface AdminSnapshot {
   readonly pools: readonly AdminPool[];
   /** Health state changes since start, when health checking reports them. */
   readonly healthTransitions?: number;
+  /** Config reloads and the running config, when the process reloads config. */
+  readonly config?: AdminConfigStatus;
   /** Data-plane workers, when listeners run in workers (`settings.workers` above 1). */
   readonly workers?: readonly AdminWorker[];
 }

@@ -29,3 +29,17 @@ export function isLessLoaded(
 ): boolean {
   return aConnections * bWeight < bConnections * aWeight;
 }
+
+/**
+ * Whether a candidate is at its connection limit ({@linkcode Candidate.maxConnections});
+ * every policy skips a full candidate as if its weight were 0 for this pick.
+ */
+export function isFull(candidate: Candidate): boolean {
+  const max = candidate.maxConnections;
+  return max !== undefined && max > 0 && candidate.activeConnections >= max;
+}
+
+/** Whether the candidate can take a connection now: a positive weight and not full. */
+export function isOpen(candidate: Candidate): boolean {
+  return weightOf(candidate) > 0 && !isFull(candidate);
+}

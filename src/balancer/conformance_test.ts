@@ -101,6 +101,56 @@ for (const kind of BALANCER_KINDS) {
       });
     });
 
+    await t.step("a full candidate is never picked; all full -> -1", () => {
+      // Connections stay open, as the pool counts them: every backend fills to its limit.
+      const balancer = create(kind);
+      const limits = [2, 5, 1, 3];
+      const candidates = candidatesOf([1, 1, 1, 1]).map((c, i) => ({
+        ...c,
+        maxConnections: limits[i],
+      }));
+      const capacity = limits.reduce((a, b) => a + b, 0);
+      for (let n = 0; n < capacity; n++) {
+        const index = balancer.pick(candidates, clientOf(n));
+        assert.ok(index >= 0, `pick ${n} found no backend with room left`);
+        const chosen = candidates[index]!;
+        assert.ok(chosen.activeConnections < limits[index]!, `picked full backend ${index}`);
+        chosen.activeConnections++;
+      }
+      assert.deepEqual(candidates.map((c) => c.activeConnections), limits);
+      for (let n = 0; n < 50; n++) assert.equal(balancer.pick(candidates, clientOf(n)), -1);
+      // A connection closes: that backend is picked again, and only it.
+      candidates[2]!.activeConnections--;
+      for (let n = 0; n < 20; n++) assert.equal(balancer.pick(candidates, clientOf(n)), 2);
+    });
+
+    await t.step("weighted: full candidates skipped, the rest keep their shares", () => {
+      const balancer = create(kind);
+      const candidates = candidatesOf([1, 2, 3, 4]).map((c, i) => ({
+        ...c,
+        maxConnections: i === 3 ? 10 : 0,
+      }));
+      const picks = 6010;
+      for (let n = 0; n < picks; n++) {
+        const index = balancer.pick(candidates, clientOf(n));
+        assert.ok(index >= 0);
+        candidates[index]!.activeConnections++;
+      }
+      assert.equal(candidates[3]!.activeConnections, 10);
+      // The others share the rest about 1:2:3. Maglev's overflow goes to table neighbours of
+      // the full backend's slots, which follow weights only roughly.
+      const rest = picks - 10;
+      const tolerance = kind === "maglev" ? 0.2 : 0.1;
+      [1, 2, 3].forEach((weight, i) => {
+        const ideal = (rest * weight) / 6;
+        const actual = candidates[i]!.activeConnections;
+        assert.ok(
+          Math.abs(actual - ideal) <= ideal * tolerance,
+          `backend ${i}: ${actual}, ideal ${ideal}`,
+        );
+      });
+    });
+
     await t.step("same array again keeps working after a pool change", () => {
       const balancer = create(kind);
       const first = candidatesOf([1, 1, 1]);

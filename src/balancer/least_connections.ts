@@ -5,10 +5,11 @@
  */
 
 import type { Balancer, BalancerKind, Candidate, ClientInfo } from "../core/types.ts";
-import { isLessLoaded, weightOf } from "./_weight.ts";
+import { isFull, isLessLoaded, weightOf } from "./_weight.ts";
 
 /**
- * Picks the candidate with the lowest `activeConnections / weight`; weight 0 is never picked.
+ * Picks the candidate with the lowest `activeConnections / weight`; weight 0 and full
+ * candidates (at their `maxConnections`) are never picked.
  *
  * Ties are broken by round robin: the scan starts just after the previous pick and keeps the
  * first least-loaded candidate it meets, so a burst of connections against equally loaded
@@ -32,7 +33,7 @@ export class LeastConnectionsBalancer implements Balancer {
       const candidate = candidates[i]!;
       const weight = weightOf(candidate);
       if (
-        weight > 0 &&
+        weight > 0 && !isFull(candidate) &&
         (best === -1 ||
           isLessLoaded(candidate.activeConnections, weight, bestConnections, bestWeight))
       ) {

@@ -20,7 +20,7 @@
  */
 
 import type { Balancer, BalancerKind, Candidate, ClientInfo } from "../core/types.ts";
-import { weightOf } from "./_weight.ts";
+import { isFull, isOpen, weightOf } from "./_weight.ts";
 
 /** Default lookup table size: the prime the Maglev paper uses in its evaluation. */
 export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
@@ -71,7 +71,8 @@ interface CachedTable {
 /**
  * Maglev consistent hashing on {@linkcode ClientInfo.address}; the source port is ignored, so
  * every connection of a client lands on the same backend while the pool is unchanged.
- * `activeConnections` is ignored.
+ * `activeConnections` is ignored, except that a full backend (at its `maxConnections`) is
+ * passed over: the pick falls through to the next table entry whose backend is not full.
  *
  * The lookup table is built on the first pick for a `candidates` array and cached in a
  * `WeakMap` keyed on that array, so a pick is two string hashes and one array read. A
@@ -111,7 +112,20 @@ export class MaglevBalancer implements Balancer {
       this.#lastCandidates = candidates;
       this.#lastTable = table;
     }
-    return table.slots[addressSlot(client.address, this.seed, this.tableSize)]!;
+    const slots = table.slots;
+    let slot = addressSlot(client.address, this.seed, this.tableSize);
+    const index = slots[slot]!;
+    if (index === -1 || !isFull(candidates[index]!)) return index;
+    // The client's backend is full: fall through to the next table entries, which spreads
+    // its overflow over the others in table proportions. Check first that one can take it,
+    // so a pool where all are full costs one scan and not a walk of the whole table.
+    if (!candidates.some(isOpen)) return -1;
+    for (let step = 1; step < slots.length; step++) {
+      slot = slot + 1 === slots.length ? 0 : slot + 1;
+      const next = slots[slot]!;
+      if (!isFull(candidates[next]!)) return next;
+    }
+    return -1;
   }
 
   /**

@@ -208,3 +208,29 @@ Deno.test("MaglevBalancer caches the table per candidates array", () => {
   for (let c = 0; c < 1000; c++) assert.ok(balancer.pick(candidates, clientOf(c)) < 2);
   assert.ok(balancer.pick([...candidates], clientOf(0)) < 4);
 });
+
+Deno.test("MaglevBalancer: a full backend's clients fall through to the next table entry and come back", () => {
+  const balancer = new MaglevBalancer({ tableSize: 251 });
+  const candidates = candidatesOf([1, 1, 1, 1]).map((c) => ({ ...c, maxConnections: 1000 }));
+  const clients = Array.from({ length: 400 }, (_, n) => ({ address: clientAddress(n), port: 1 }));
+  const home = clients.map((c) => balancer.pick(candidates, c));
+  candidates[1]!.activeConnections = 1000;
+  let moved = 0;
+  const spread = new Set<number>();
+  clients.forEach((client, n) => {
+    const index = balancer.pick(candidates, client);
+    if (home[n] !== 1) {
+      assert.equal(index, home[n], "a client of a backend with room must not move");
+      return;
+    }
+    moved++;
+    assert.notEqual(index, 1);
+    spread.add(index);
+    assert.equal(balancer.pick(candidates, client), index, "the fallback is stable");
+  });
+  assert.ok(moved > 50, `only ${moved} clients lived on backend 1`);
+  // Table neighbours differ, so the overflow spreads instead of landing on one backend.
+  assert.ok(spread.size >= 2, `overflow went to ${[...spread]}`);
+  candidates[1]!.activeConnections = 999;
+  clients.forEach((client, n) => assert.equal(balancer.pick(candidates, client), home[n]));
+});

@@ -10,7 +10,7 @@
  */
 
 import type { Balancer, BalancerKind, Candidate, ClientInfo } from "../core/types.ts";
-import { isLessLoaded, weightOf } from "./_weight.ts";
+import { isFull, isLessLoaded, isOpen, weightOf } from "./_weight.ts";
 
 /** Options for {@linkcode RandomTwoBalancer}. */
 export interface RandomTwoOptions {
@@ -34,7 +34,9 @@ interface WeightTable {
 /**
  * Samples two distinct candidates with probability proportional to weight (the second
  * without replacement), then picks the one with the lower `activeConnections / weight`; on a
- * tie the first sample wins. Weight 0 is never picked.
+ * tie the first sample wins. Weight 0 is never picked. A full sample (at its
+ * `maxConnections`) loses to the other; when both are full, the least loaded candidate that
+ * is not full is taken (one linear scan, only then).
  *
  * Prefix sums of the weights are cached per `candidates` array (the pool passes the same
  * array until it changes); a pick costs two `random()` calls and two binary searches, and
@@ -65,7 +67,10 @@ export class RandomTwoBalancer implements Balancer {
       table = buildWeightTable(candidates);
       this.#tables.set(candidates, table);
     }
-    if (table.positiveCount <= 1) return table.anyPositive;
+    if (table.positiveCount <= 1) {
+      const only = table.anyPositive;
+      return only === -1 || isFull(candidates[only]!) ? -1 : only;
+    }
     const { cumulative, totalWeight } = table;
     const first = search(cumulative, this.#random() * totalWeight, table.anyPositive);
     const firstWeight = weightOf(candidates[first]!);
@@ -77,10 +82,37 @@ export class RandomTwoBalancer implements Balancer {
     if (second === first) second = nextPositive(candidates, first);
     const a = candidates[first]!;
     const b = candidates[second]!;
+    const isAFull = isFull(a);
+    const isBFull = isFull(b);
+    if (isAFull || isBFull) {
+      if (!isBFull) return second;
+      if (!isAFull) return first;
+      return leastLoadedOpen(candidates, first);
+    }
     return isLessLoaded(b.activeConnections, weightOf(b), a.activeConnections, firstWeight)
       ? second
       : first;
   }
+}
+
+/**
+ * Both samples were full: the least loaded candidate that is not, scanning from `start` so
+ * ties do not always go to the same index; -1 when every candidate is full.
+ */
+function leastLoadedOpen(candidates: readonly Candidate[], start: number): number {
+  let best = -1;
+  for (let step = 0; step < candidates.length; step++) {
+    const i = (start + step) % candidates.length;
+    const c = candidates[i]!;
+    if (!isOpen(c)) continue;
+    if (best === -1) {
+      best = i;
+      continue;
+    }
+    const b = candidates[best]!;
+    if (isLessLoaded(c.activeConnections, weightOf(c), b.activeConnections, weightOf(b))) best = i;
+  }
+  return best;
 }
 
 function buildWeightTable(candidates: readonly Candidate[]): WeightTable {

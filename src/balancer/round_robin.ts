@@ -8,7 +8,7 @@
  */
 
 import type { Balancer, BalancerKind, Candidate, ClientInfo } from "../core/types.ts";
-import { weightOf } from "./_weight.ts";
+import { isFull, weightOf } from "./_weight.ts";
 
 interface RoundRobinState {
   readonly candidates: readonly Candidate[];
@@ -23,7 +23,8 @@ interface RoundRobinState {
 }
 
 /**
- * Smooth weighted round robin over the candidates' weights; weight 0 is never picked.
+ * Smooth weighted round robin over the candidates' weights; weight 0 is never picked, and a
+ * full candidate (at its `maxConnections`) is passed over for that pick.
  *
  * State lives per `candidates` array (the pool passes the same array until it changes). When
  * a new array arrives, each backend's running counter is carried over by backend key, so a
@@ -58,17 +59,30 @@ export class RoundRobinBalancer implements Balancer {
     }
     if (state.totalWeight === 0) return -1;
     if (state.isUniform) {
-      if (this.#ticket !== undefined) return this.#ticket() % count;
-      const index = state.next;
-      state.next = index + 1 === count ? 0 : index + 1;
-      return index;
+      // A full backend loses its turn; the rotation moves on to the next one. With a shared
+      // ticket the turn comes from the process-wide counter, so each worker starts its search
+      // where the whole process is.
+      let index = this.#ticket === undefined ? state.next : this.#ticket() % count;
+      for (let step = 0; step < count; step++) {
+        const next = index + 1 === count ? 0 : index + 1;
+        if (!isFull(candidates[index]!)) {
+          state.next = next;
+          return index;
+        }
+        index = next;
+      }
+      return -1;
     }
     const currentWeights = state.currentWeights;
     let best = -1;
     let bestWeight = -Infinity;
+    // nginx skips a peer at max_conns the same way: it neither gains nor is charged.
+    let total = 0;
     for (let i = 0; i < count; i++) {
-      const weight = weightOf(candidates[i]!);
-      if (weight === 0) continue;
+      const candidate = candidates[i]!;
+      const weight = weightOf(candidate);
+      if (weight === 0 || isFull(candidate)) continue;
+      total += weight;
       const current = currentWeights[i]! + weight;
       currentWeights[i] = current;
       if (current > bestWeight) {
@@ -76,7 +90,7 @@ export class RoundRobinBalancer implements Balancer {
         best = i;
       }
     }
-    currentWeights[best]! -= state.totalWeight;
+    if (best !== -1) currentWeights[best]! -= total;
     return best;
   }
 

@@ -42,26 +42,39 @@ export function parseLogFormat(value: string): LogFormat {
 
 /**
  * Loads and validates the config file.
- * @throws {CliError} exit 1 with every issue when invalid, exit 2 when unreadable
+ * @param signal stops waiting for and reading the file (SIGINT/SIGTERM)
+ * @throws {CliError} exit 1 with every issue when invalid, exit 2 when unreadable or
+ *   interrupted
  */
-export async function loadConfig(path: string): Promise<Config> {
+export async function loadConfig(path: string, signal?: AbortSignal): Promise<Config> {
   try {
-    return await loadConfigFile(path);
+    return await loadConfigFile(path, { signal });
   } catch (error) {
-    if (error instanceof ConfigError) {
-      throw new CliError(
-        `Cannot use config ${path}: ${error.issues.length} problem(s)\n` +
-          error.issues.map(formatIssue).join("\n"),
-        EXIT_BAD,
-        { cause: error },
-      );
-    }
-    throw new CliError(
-      `Cannot read config ${path}: ${error instanceof Error ? error.message : error}`,
-      EXIT_USAGE,
+    throw configLoadError(path, error, signal);
+  }
+}
+
+/**
+ * The CLI error for a config that could not be loaded: every issue (exit 1) for a
+ * {@linkcode ConfigError}, else the read error's own message, which already names the file
+ * (exit 2).
+ */
+export function configLoadError(path: string, error: unknown, signal?: AbortSignal): CliError {
+  if (error instanceof ConfigError) {
+    return new CliError(
+      `Cannot use config ${path}: ${error.issues.length} problem(s)\n` +
+        error.issues.map(formatIssue).join("\n"),
+      EXIT_BAD,
       { cause: error },
     );
   }
+  const detail = error instanceof Error ? error.message : String(error);
+  const message = signal?.aborted && error === signal.reason
+    ? `Cannot read config ${JSON.stringify(path)}: interrupted: ${detail}`
+    : /^Cannot read config /.test(detail)
+    ? detail
+    : `Cannot read config ${JSON.stringify(path)}: ${detail}`;
+  return new CliError(message, EXIT_USAGE, { cause: error });
 }
 
 /** Sets up logging from flags, falling back to the config's settings. */

@@ -66,7 +66,10 @@ export async function openKubernetes(
       status = { state: next.state, lastChangeAt: status.lastChangeAt, lastError: next.error };
       if (next.state === was) return;
       if (next.state === "disconnected") {
-        log.warn("Kubernetes API unreachable, keeping the last known pools: {error}", {
+        log.warn("Kubernetes API {failure}, keeping the last known pools: {error}", {
+          failure: next.failure === undefined || next.failure === "unreachable"
+            ? "unreachable"
+            : `failing (${next.failure})`,
           error: next.error ?? "unknown error",
         });
       } else if (next.state === "synced") {

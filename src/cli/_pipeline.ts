@@ -11,7 +11,6 @@ import { loadManifests } from "../discovery/mod.ts";
 import { resolvePools } from "../resolve/mod.ts";
 import { maglevFingerprint } from "../balancer/mod.ts";
 import { CliError, EXIT_USAGE } from "./_errors.ts";
-import { healthPlan, withHealthWarnings } from "./_health.ts";
 
 /** Where pools come from, as chosen on the command line. */
 export interface SourceOptions {
@@ -56,21 +55,25 @@ export async function inventoryFromManifests(
 }
 
 /**
- * Resolves plans from an inventory, adding source warnings to every Kubernetes pool and the
- * warnings of bad health-check annotations to the pools they concern.
+ * Resolves plans, with their health targets, from an inventory. Warnings about the source
+ * itself (unreadable manifests, duplicates, a missing API) join every Kubernetes pool's
+ * `inputWarnings`, ahead of its own; renderers print them once per run.
  */
 export function plansFrom(
   inventory: Inventory,
   listeners: readonly ListenerConfig[],
   sourceWarnings: readonly string[] = [],
 ): PoolPlan[] {
-  const resolved = resolvePools(inventory, listeners);
-  const plans = withHealthWarnings(resolved, healthPlan(resolved, listeners, inventory).warnings);
+  const plans = resolvePools(inventory, listeners);
   if (sourceWarnings.length === 0) return plans;
   return plans.map((plan, i) =>
-    listeners[i]?.backendPortName === undefined
-      ? plan
-      : { ...plan, warnings: [...sourceWarnings, ...plan.warnings] }
+    listeners[i]?.backendPortName === undefined ? plan : {
+      ...plan,
+      inputWarnings: [
+        ...sourceWarnings,
+        ...plan.inputWarnings.filter((w) => !sourceWarnings.includes(w)),
+      ],
+    }
   );
 }
 

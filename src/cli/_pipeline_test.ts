@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../config/mod.ts";
 import { createBalancer } from "../balancer/mod.ts";
 import { Pool } from "../pool/mod.ts";
-import { selectListeners, staticPlans, withFingerprints } from "./_pipeline.ts";
+import { EMPTY_INVENTORY } from "../core/inventory.ts";
+import { healthTargetsOf } from "../resolve/mod.ts";
+import { plansFrom, selectListeners, staticPlans, withFingerprints } from "./_pipeline.ts";
 import { backendsOf } from "./serve.ts";
 
 const CONFIG = `
@@ -55,4 +57,32 @@ Deno.test("selectListeners keeps listeners of the namespace and those without on
   assert.deepEqual(names(), ["sticky", "plain", "web"]);
   assert.deepEqual(names("development"), ["sticky", "plain", "web"]);
   assert.deepEqual(names("production"), ["sticky", "plain"]);
+});
+
+Deno.test("plansFrom gives source warnings to Kubernetes pools as input warnings", () => {
+  const listeners = config().configurations;
+  const plans = plansFrom(EMPTY_INVENTORY, listeners, ["a.yaml: no Kubernetes object"]);
+  assert.deepEqual(plans.map((p) => [p.name, p.inputWarnings]), [
+    ["sticky", []],
+    ["plain", []],
+    ["web", ["a.yaml: no Kubernetes object"]],
+  ]);
+  // Pool warnings stay the pool's own.
+  assert.deepEqual(plans[2]!.warnings, [
+    'No annotated Service in namespace "development" has a port named "http"',
+  ]);
+});
+
+Deno.test("plansFrom plans health targets with the listener's check", () => {
+  const listeners = config().configurations;
+  const plans = plansFrom(EMPTY_INVENTORY, listeners);
+  assert.deepEqual(
+    healthTargetsOf(plans).map((t) => [t.pool, t.key, t.check]),
+    [
+      ["sticky", "127.0.0.1:9001", listeners[0]!.healthCheck],
+      ["sticky", "127.0.0.1:9002", listeners[0]!.healthCheck],
+      ["sticky", "127.0.0.1:9003", listeners[0]!.healthCheck],
+      ["plain", "127.0.0.1:9001", listeners[1]!.healthCheck],
+    ],
+  );
 });

@@ -15,13 +15,20 @@ export interface BackendHealthReport {
   readonly error?: string;
 }
 
-/** One backend in the JSON contract. */
+/** One backend in the JSON contract. Optional fields are absent, never `null`. */
 export interface BackendJson {
   address: string;
   service?: string;
   node?: string;
   pod?: string;
+  /** Absent when 1. */
   weight?: number;
+  /** From the Service's max-connections-per-backend annotation; absent otherwise. */
+  maxConnections?: number;
+  /** `true` when taken only because the Service has no ready endpoint (KEP-1669). */
+  terminating?: boolean;
+  /** PROXY protocol version sent to it; absent when none. */
+  proxyProtocol?: "v1" | "v2";
   health?: BackendHealthReport;
 }
 
@@ -37,12 +44,28 @@ export interface PoolJson {
   fingerprint?: string;
 }
 
-/** Turns plans into the documented JSON shape (`{"pools": [...]}`). */
+/** The whole JSON document. */
+export interface PlansJson {
+  pools: PoolJson[];
+  /** Problems with the input (duplicates, unreadable files, missing endpoint data), once each. */
+  warnings: string[];
+}
+
+/**
+ * Warnings about the input, collected from every plan's `inputWarnings`, each once, in the
+ * order first met.
+ */
+export function inputWarningsOf(plans: readonly PoolPlan[]): string[] {
+  return [...new Set(plans.flatMap((p) => p.inputWarnings))];
+}
+
+/** Turns plans into the documented JSON shape (`{"pools": [...], "warnings": [...]}`). */
 export function plansToJson(
   plans: readonly PoolPlan[],
   health?: ReadonlyMap<string, BackendHealthReport>,
-): { pools: PoolJson[] } {
+): PlansJson {
   return {
+    warnings: inputWarningsOf(plans),
     pools: plans.map((plan) => {
       const backends = plan.backends.map((b) => backendJson(b, health));
       const pool: PoolJson = {
@@ -71,6 +94,9 @@ function backendJson(
   if (b.node !== undefined) out.node = b.node;
   if (b.pod !== undefined) out.pod = b.pod;
   if (b.weight !== 1) out.weight = b.weight;
+  if (b.maxConnections !== undefined) out.maxConnections = b.maxConnections;
+  if (b.terminating === true) out.terminating = true;
+  if (b.proxyProtocol !== undefined) out.proxyProtocol = b.proxyProtocol;
   const h = health?.get(b.address);
   if (h !== undefined) out.health = h;
   return out;
@@ -96,7 +122,7 @@ export function renderPlans(plans: readonly PoolPlan[], options: RenderOptions):
   const rows: string[][] = [header];
   for (const plan of plans) {
     if (plan.backends.length === 0) {
-      rows.push([plan.name, plan.listenerAddress, "(none)", "", ""]);
+      rows.push([plan.name, plan.listenerAddress, emptyPoolNote(plan, options.explain), "", ""]);
     }
     for (const b of plan.backends) {
       const row = [plan.name, plan.listenerAddress, b.address, b.service ?? "-", b.node ?? "-"];
@@ -122,11 +148,54 @@ export function renderPlans(plans: readonly PoolPlan[], options: RenderOptions):
       }
     }
     text += ex.length > 1 ? `\nExcluded:\n${formatTable(ex)}` : "\nExcluded: none\n";
+    const fallback: string[][] = [["POOL", "BACKEND", "SERVICE", "NODE", "REASON"]];
+    for (const plan of plans) {
+      for (const b of plan.backends) {
+        if (b.terminating !== true) continue;
+        fallback.push([
+          plan.name,
+          b.address,
+          b.service ?? "-",
+          b.node ?? b.pod ?? "-",
+          b.pod === undefined
+            ? "serving-terminating (the Service has no ready endpoint; this node's endpoints " +
+              "are terminating but still serving, and kube-proxy forwards to them)"
+            : "serving-terminating (the Service has no ready endpoint; this one is terminating " +
+              "but still serving, and kube-proxy forwards to it)",
+        ]);
+      }
+    }
+    if (fallback.length > 1) {
+      text += `\nIncluded while terminating:\n${formatTable(fallback)}`;
+    }
+    const proxied: string[][] = [["POOL", "BACKEND", "SERVICE", "PROXY PROTOCOL"]];
+    for (const plan of plans) {
+      for (const b of plan.backends) {
+        if (b.proxyProtocol === undefined) continue;
+        proxied.push([plan.name, b.address, b.service ?? "-", b.proxyProtocol]);
+      }
+    }
+    if (proxied.length > 1) {
+      text += `\nSent a PROXY protocol header:\n${formatTable(proxied)}`;
+    }
   }
   const prints = plans.filter((p) => p.fingerprint !== undefined)
     .map((p) => `maglev table of ${p.name}: fingerprint ${p.fingerprint}`);
   if (prints.length > 0) text += `\n${prints.join("\n")}\n`;
-  const warnings = plans.flatMap((p) => p.warnings.map((w) => `warning: ${p.name}: ${w}`));
+  const warnings = [
+    ...inputWarningsOf(plans).map((w) => `warning: ${w}`),
+    ...plans.flatMap((p) => p.warnings.map((w) => `warning: ${p.name}: ${w}`)),
+  ];
   if (warnings.length > 0) text += `\n${warnings.join("\n")}\n`;
   return text;
+}
+
+/** The BACKEND cell of an empty pool: how many candidates were left out, and where to look. */
+function emptyPoolNote(plan: PoolPlan, explained: boolean | undefined): string {
+  const n = plan.excluded.length;
+  if (n === 0) return "(none)";
+  const what = n === 1 ? "1 candidate" : `${n} candidates`;
+  return explained
+    ? `(none: ${what} left out, see Excluded below)`
+    : `(none: ${what} left out; --explain shows why)`;
 }

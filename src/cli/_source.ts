@@ -83,7 +83,7 @@ export async function openFromFlags(
   signal: AbortSignal,
 ): Promise<{ config: Config; source: PlanSource }> {
   const globals = globalsOf(command);
-  const config = await loadConfig(globals.config);
+  const config = await loadConfig(globals.config, signal);
   await setupLoggingFrom(globals, config);
   const source = await openSource(config, {
     fromManifests: flags.fromManifests,

@@ -9,7 +9,7 @@ import type { PoolPlan } from "../core/plan.ts";
 import { writeOut } from "../log/mod.ts";
 import { parseOutput } from "./_common.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
-import { healthPlan } from "./_health.ts";
+import { healthTargetsOf } from "../resolve/mod.ts";
 import { type BackendHealthReport, renderPlans } from "./_render.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { openFromFlags } from "./_source.ts";
@@ -48,8 +48,7 @@ export function addCheckCommand(
       }
       const { source } = await openFromFlags(command, options, signal);
       try {
-        const { targets } = healthPlan(source.plans, source.listeners, source.inventory());
-        const health = await probeAll(targets, concurrency, signal);
+        const health = await probeAll(healthTargetsOf(source.plans), concurrency, signal);
         const rendered = renderPlans(source.plans, { format, health });
         writeOut(rendered);
         const down = poolsDown(source.plans, health);

@@ -10,10 +10,9 @@ import { EXIT_OK } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
 import { openFromFlags } from "./_source.ts";
 import { withFingerprints } from "./_pipeline.ts";
-import { diffPlans } from "../resolve/mod.ts";
+import { diffPlans, healthTargetsOf } from "../resolve/mod.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { DEFAULT_CHECK_CONCURRENCY, probeAll } from "./_check.ts";
-import { healthPlan } from "./_health.ts";
 
 /** Adds `discover` to the program. */
 export function addDiscoverCommand(
@@ -46,11 +45,7 @@ export function addDiscoverCommand(
       try {
         let current = withFingerprints(source.plans, source.listeners);
         const health = options.check
-          ? await probeAll(
-            healthPlan(current, source.listeners, source.inventory()).targets,
-            DEFAULT_CHECK_CONCURRENCY,
-            signal,
-          )
+          ? await probeAll(healthTargetsOf(current), DEFAULT_CHECK_CONCURRENCY, signal)
           : undefined;
         writeOut(renderPlans(current, { format, explain: options.explain, health }));
         if (options.watch) {
@@ -78,7 +73,7 @@ function renderChanges(
   const old = new Map(before.map((p) => [p.name, p]));
   for (const plan of after) {
     const prev = old.get(plan.name) ??
-      { ...plan, backends: [], excluded: [], warnings: [] };
+      { ...plan, backends: [], excluded: [], warnings: [], inputWarnings: [], healthTargets: [] };
     const diff = diffPlans(prev, plan);
     for (const b of diff.added) {
       lines.push(
@@ -95,6 +90,19 @@ function renderChanges(
           ? `${time}  ${plan.name}  - ${b.address}  ${b.service ?? ""} ${b.node ?? ""}  ${reason}`
             .replace(/ +$/, "")
           : JSON.stringify({ time, pool: plan.name, change: "removed", backend: b, reason }),
+      );
+    }
+    for (const c of diff.changed) {
+      if (!c.fields.includes("terminating")) continue;
+      const b = c.after;
+      const note = b.terminating === true
+        ? "serving-terminating (the Service has no ready endpoint; still serving)"
+        : "no longer a terminating fallback";
+      lines.push(
+        format === "table"
+          ? `${time}  ${plan.name}  ~ ${b.address}  ${b.service ?? ""} ${b.node ?? ""}  ${note}`
+            .replace(/ +$/, "")
+          : JSON.stringify({ time, pool: plan.name, change: "changed", backend: b, reason: note }),
       );
     }
     if (plan.fingerprint !== undefined && plan.fingerprint !== prev.fingerprint) {

@@ -60,7 +60,7 @@ export async function run(args: readonly string[], options: RunOptions = {}): Pr
   addServeCommand(program as unknown as Command, setExit, signal);
   addDiscoverCommand(program as unknown as Command, setExit, signal);
   addCheckCommand(program as unknown as Command, setExit, signal);
-  addValidateCommand(program as unknown as Command, setExit);
+  addValidateCommand(program as unknown as Command, setExit, signal);
 
   try {
     if (args.length === 0) {

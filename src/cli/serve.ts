@@ -7,13 +7,23 @@ import type { Command } from "@commander-js/extra-typings";
 import type { Config, ListenerConfig } from "../config/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
-import { availableCpus, Runtime, type RuntimeOptions, workersUnsupported } from "../runtime/mod.ts";
-import { healthPlan } from "./_health.ts";
+import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
+import {
+  availableCpus,
+  reusePortSupported,
+  Runtime,
+  type RuntimeOptions,
+  workersUnsupported,
+} from "../runtime/mod.ts";
+import { healthTargetsOf } from "../resolve/mod.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { parseHostPort } from "../core/address.ts";
-import { CliError, EXIT_BAD, EXIT_OK } from "./_errors.ts";
+import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
-import { openFromFlags, type PlanSource } from "./_source.ts";
+import { openFromFlags, openSource, type PlanSource } from "./_source.ts";
+import { globalsOf, parseLogFormat, parseLogLevel } from "./_common.ts";
+import { ConfigReloader } from "./_reload.ts";
+import { onSighup, watchConfigDir } from "./_config_watch.ts";
 
 export { backendsOf } from "../runtime/mod.ts";
 
@@ -32,19 +42,67 @@ export function addServeCommand(
     )
     .option("--kubeconfig <file>", "kubeconfig file (overrides settings.kubeconfigPath)")
     .option("--context <name>", "kubeconfig context")
+    .option("--watch-config", "reload the config when its file (or its directory) changes")
+    .option(
+      "--admin-address <host:port>",
+      "admin server address (overrides settings.adminAddress; e.g. for a handover)",
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  nautiluslb serve -c config.yaml\n  nautiluslb serve --dry-run",
+      "\nExamples:\n  nautiluslb serve -c config.yaml\n  nautiluslb serve --dry-run\n" +
+        "  nautiluslb serve --watch-config\n\nSIGHUP reloads the config; see README: Reload and handover",
     )
     .action(async (options, command) => {
-      const { config, source } = await openFromFlags(command, options, signal);
+      // SIGHUP ends a process that does not listen for it: listen from the start (discovery
+      // may take seconds) and reload once the runtime runs.
+      const early = { isPending: false, stop: () => {} };
+      if (!options.dryRun) early.stop = onSighup(() => early.isPending = true);
+      let opened;
+      try {
+        opened = await openFromFlags(command, options, signal);
+      } catch (error) {
+        early.stop();
+        throw error;
+      }
+      const { source } = opened;
+      let config = opened.config;
+      if (options.adminAddress !== undefined) {
+        config = {
+          ...config,
+          settings: { ...config.settings, adminAddress: checkAdminAddress(options.adminAddress) },
+        };
+      }
       try {
         if (options.dryRun) {
           setExit(await dryRun(config, source, signal));
           return;
         }
-        setExit(await serve(config, source, signal));
+        const globals = globalsOf(command);
+        const reloader = await new ConfigReloader({
+          path: globals.config,
+          config,
+          bytes: await Deno.readFile(globals.config),
+          source,
+          sourceOptions: {
+            fromManifests: options.fromManifests,
+            kubeconfig: options.kubeconfig,
+            context: options.context,
+          },
+          openSource,
+          logFlags: {
+            level: globals.logLevel === undefined ? undefined : parseLogLevel(globals.logLevel),
+            format: globals.logFormat === undefined ? undefined : parseLogFormat(globals.logFormat),
+          },
+          adminAddress: options.adminAddress,
+          signal,
+        }).init();
+        try {
+          setExit(await serve(reloader, signal, options.watchConfig === true, early));
+        } finally {
+          await reloader.close();
+        }
       } finally {
+        early.stop();
         await source.close();
       }
     });
@@ -60,7 +118,7 @@ function bindHost(listener: ListenerConfig): string {
  */
 async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
   const plans = source.plans;
-  const { targets } = healthPlan(plans, source.listeners, source.inventory());
+  const targets = healthTargetsOf(plans);
   const health = await probeAll(targets, DEFAULT_CHECK_CONCURRENCY, signal);
   writeOut(renderPlans(plans, { format: "table", explain: true, health }));
   const problems: string[] = [];
@@ -96,8 +154,35 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
   return EXIT_OK;
 }
 
-async function serve(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
+/** Checks `--admin-address`. @throws {CliError} usage error */
+function checkAdminAddress(value: string): string {
+  if (value === "") return value;
+  try {
+    parseHostPort(value);
+    return value;
+  } catch (error) {
+    throw new CliError(
+      `Cannot use --admin-address "${value}": ${errorMessage(error)}`,
+      EXIT_USAGE,
+      { cause: error },
+    );
+  }
+}
+
+async function serve(
+  reloader: ConfigReloader,
+  signal: AbortSignal,
+  watchConfig: boolean,
+  early: { readonly isPending: boolean; stop(): void },
+): Promise<number> {
   const log = getLogger("serve");
+  const { config, source } = reloader;
+  const fdLimit = readOpenFilesLimit();
+  const fdWarning = fdLimit &&
+    fdLimitWarning(fdLimit.soft, source.listeners.map((l) => l.maxConnections), {
+      hardLimit: fdLimit.hard,
+    });
+  if (fdWarning) log.warn(fdWarning);
   let admin: RuntimeOptions["admin"];
   if (config.settings.adminAddress !== "") {
     const { host, port } = parseHostPort(config.settings.adminAddress);
@@ -114,36 +199,47 @@ async function serve(config: Config, source: PlanSource, signal: AbortSignal): P
       workers,
       logging: { level: config.settings.logLevel, format: config.settings.logFormat },
       listeners: source.listeners,
-      healthTargets: (plans) => healthPlan(plans, source.listeners, source.inventory()).targets,
-      discovery: () => ({ source: source.kind, ...source.status() }),
+      healthTargets: healthTargetsOf,
+      discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
+      config: () => reloader.status(),
+      reusePort: reusePortSupported(),
       admin,
       signal,
     }, source.plans);
   } catch (error) {
     throw new CliError(errorMessage(error), EXIT_BAD, { cause: error });
   }
-  const watching = (async () => {
-    for await (const plans of source.updates()) {
-      try {
-        runtime.apply(plans);
-      } catch (error) {
-        // Keep serving the pools we have; the next change gets another chance.
-        log.error("Cannot apply new pools, keeping the current ones: {error}", { error });
-      }
-    }
-  })();
+  reloader.attach(runtime);
+  const watching = reloader.follow();
+  const reload = () => void reloader.reload();
+  const stopHangup = onSighup(reload);
+  early.stop();
+  if (early.isPending) reload();
+  const watcher = watchConfig
+    ? watchConfigDir(reloader.path, {
+      onChange: () => void reloader.reload(true),
+      signal,
+    }).catch((error) => {
+      log.error("Cannot watch config {path}, reload with SIGHUP instead: {error}", {
+        path: reloader.path,
+        error,
+      });
+    })
+    : Promise.resolve();
 
   await untilAborted(signal);
+  stopHangup();
   runtime.beginShutdown();
-  const delayMs = config.settings.shutdownDelayMs;
+  const delayMs = reloader.config.settings.shutdownDelayMs;
   if (delayMs > 0) {
     // Readiness fails from now on; keep accepting while probes and upstream balancers notice.
     log.info("Shutting down: /readyz fails, still accepting for {delayMs}ms", { delayMs });
     await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
   const { forced } = await runtime.stop();
-  await source.close();
+  await reloader.close();
   await watching;
+  await watcher;
   log.info("Stopped; {forced} connection(s) closed at the drain deadline", { forced });
   return EXIT_OK;
 }

@@ -4,13 +4,26 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { formatIssue, parseConfig } from "../config/mod.ts";
+import {
+  ConfigError,
+  type ConfigIssue,
+  formatIssue,
+  parseConfig,
+  readConfigText,
+} from "../config/mod.ts";
 import { writeOut } from "../log/mod.ts";
-import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
-import { globalsOf, parseOutput } from "./_common.ts";
+import { EXIT_BAD, EXIT_OK } from "./_errors.ts";
+import { configLoadError, globalsOf, parseOutput } from "./_common.ts";
 
-/** Adds `validate` to the program. */
-export function addValidateCommand(program: Command, setExit: (code: number) => void): void {
+/**
+ * Adds `validate` to the program.
+ * @param signal stops waiting for and reading the file (SIGINT/SIGTERM); exit 2 then
+ */
+export function addValidateCommand(
+  program: Command,
+  setExit: (code: number) => void,
+  signal?: AbortSignal,
+): void {
   program.command("validate")
     .description("check a config file and report every problem with file:line:column")
     .argument("[file]", "config file (default: --config)")
@@ -22,19 +35,16 @@ export function addValidateCommand(program: Command, setExit: (code: number) => 
     .action(async (file, options, command) => {
       const output = parseOutput(options.output, ["text", "json"]);
       const path = file ?? globalsOf(command).config;
-      let text: string;
+      let issues: readonly ConfigIssue[];
+      let warnings: readonly ConfigIssue[] = [];
       try {
-        text = await Deno.readTextFile(path);
+        const result = parseConfig(await readConfigText(path, { signal }), path);
+        issues = result.ok ? [] : result.issues;
+        warnings = result.ok ? result.warnings : [];
       } catch (error) {
-        throw new CliError(
-          `Cannot read config ${path}: ${error instanceof Error ? error.message : error}`,
-          EXIT_USAGE,
-          { cause: error },
-        );
+        if (!(error instanceof ConfigError)) throw configLoadError(path, error, signal);
+        issues = error.issues;
       }
-      const result = parseConfig(text, path);
-      const issues = result.ok ? [] : result.issues;
-      const warnings = result.ok ? result.warnings : [];
       if (output === "json") {
         writeOut(JSON.stringify(issues, null, 2) + "\n");
       } else if (issues.length === 0) {

@@ -4,7 +4,18 @@
  *
  * @module
  */
-import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from "yaml";
+import {
+  type Alias,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+  type Pair,
+  type YAMLMap,
+} from "yaml";
 import { type ConfigIssue, formatPath } from "./issue.ts";
 
 /** Which part of a `key: value` pair an issue points at. */
@@ -23,16 +34,31 @@ function keyText(node: unknown): string {
   return isScalar(node) ? String(node.value) : String(node);
 }
 
-/** Finds positions of paths in one parsed document. */
+/**
+ * Finds positions of paths in one parsed document. Each map's keys are indexed on first use,
+ * so locating an issue costs the depth of its path, not the size of the document.
+ */
 export class Locator {
   readonly #doc: Document;
   readonly #lines: LineCounter;
   readonly #file: string;
+  readonly #aliases: ReadonlyMap<Alias, Node>;
+  readonly #keys = new WeakMap<YAMLMap, Map<string, Pair>>();
 
-  constructor(doc: Document, lines: LineCounter, file: string) {
+  /**
+   * @param aliases the node each alias refers to; aliases not in it are treated as values
+   *   without children
+   */
+  constructor(
+    doc: Document,
+    lines: LineCounter,
+    file: string,
+    aliases: ReadonlyMap<Alias, Node> = new Map(),
+  ) {
     this.#doc = doc;
     this.#lines = lines;
     this.#file = file;
+    this.#aliases = aliases;
   }
 
   /** Whether `path` exists in the document (a key written with an empty value counts). */
@@ -66,11 +92,11 @@ export class Locator {
     let node: unknown = this.#doc.contents ?? undefined;
     let keyNode: Node | undefined;
     for (const segment of path) {
-      if (isAlias(node)) node = node.resolve(this.#doc);
+      if (isAlias(node)) node = this.#aliases.get(node);
       let next: unknown;
       let nextKey: Node | undefined;
       if (isMap(node)) {
-        const pair = node.items.find((p) => keyText(p.key) === String(segment));
+        const pair = this.#pairs(node).get(String(segment));
         if (pair !== undefined) {
           nextKey = pair.key as Node;
           next = pair.value ?? pair.key;
@@ -85,5 +111,19 @@ export class Locator {
       keyNode = nextKey;
     }
     return { node: node as Node | undefined, keyNode, isComplete: true };
+  }
+
+  /** The first pair of each key of `map`. */
+  #pairs(map: YAMLMap): Map<string, Pair> {
+    let pairs = this.#keys.get(map);
+    if (pairs === undefined) {
+      pairs = new Map();
+      for (const pair of map.items) {
+        const name = keyText(pair.key);
+        if (!pairs.has(name)) pairs.set(name, pair);
+      }
+      this.#keys.set(map, pairs);
+    }
+    return pairs;
   }
 }

@@ -18,9 +18,12 @@ export {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from "../proxy/mod.ts";
-// `drainTimeout`, `onRemoval`, `whenAllUnhealthy`:
+// `proxyHeaderTimeout`:
+export { DEFAULT_PROXY_HEADER_TIMEOUT_MS } from "../proxy/mod.ts";
+// `drainTimeout`, `onRemoval`, `whenAllUnhealthy`, `maxConnectionsPerBackend` (0 = unlimited):
 export {
   DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS_PER_BACKEND,
   DEFAULT_ON_REMOVAL,
   DEFAULT_WHEN_ALL_UNHEALTHY,
 } from "../pool/mod.ts";
@@ -48,6 +51,10 @@ export const MAX_BACKEND_WEIGHT = 1_000;
 export const DEFAULT_BACKEND_MODE: BackendMode = "auto";
 /** `nodeAddressTypes`: the first type a node has wins. */
 export const DEFAULT_NODE_ADDRESS_TYPES: readonly NodeAddressType[] = ["InternalIP", "ExternalIP"];
+/** `proxyProtocol`: no header to backends unless asked for. */
+export const DEFAULT_PROXY_PROTOCOL = "off";
+/** `acceptProxyProtocol`: a header is expected only when asked for. */
+export const DEFAULT_ACCEPT_PROXY_PROTOCOL = false;
 /** `excludeCordonedNodes`. */
 export const DEFAULT_EXCLUDE_CORDONED_NODES = false;
 /** `healthCheck.enabled`. */
@@ -62,6 +69,10 @@ export const DEFAULT_HEALTH_CHECK_RISE = 2;
 export const DEFAULT_HEALTH_CHECK_FALL = 3;
 /** `healthCheck.maxEjectionPercent`: Envoy's outlier detection uses 10; half keeps a pool usable. */
 export const DEFAULT_MAX_EJECTION_PERCENT = 50;
+/** `healthCheck.tls`: a plain TCP connect unless the pool passes TLS through. */
+export const DEFAULT_HEALTH_CHECK_TLS = false;
+/** `settings.accessLog`: off, as an access log line per connection costs at high rates. */
+export const DEFAULT_ACCESS_LOG = false;
 /** `settings.kubeconfigPath`: empty means in-cluster or `$KUBECONFIG` (see README). */
 export const DEFAULT_KUBECONFIG_PATH = "";
 /** `settings.logLevel`. */

@@ -30,5 +30,18 @@ export type {
 export type { PoolSpec } from "../core/pool_spec.ts";
 export { ConfigError, type ConfigIssue, formatIssue, formatPath } from "./issue.ts";
 export { parseConfig, type ParseResult } from "./parse.ts";
-export { loadConfigFile } from "./load.ts";
+export {
+  loadConfigFile,
+  MAX_CONFIG_BYTES,
+  type ReadConfigOptions,
+  readConfigText,
+} from "./load.ts";
 export * from "./defaults.ts";
+export {
+  type ConfigDiff,
+  describeDiff,
+  diffConfig,
+  IN_PLACE_LISTENER_FIELDS,
+  isEmptyDiff,
+  type ListenerChange,
+} from "./diff.ts";

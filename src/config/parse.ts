@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Document, LineCounter, parseDocument, visit, type YAMLError } from "yaml";
+import { type Document, LineCounter, parseDocument, type YAMLError } from "yaml";
 import { z } from "zod";
 import { formatHostPort, parseHostPort } from "../core/address.ts";
 import { formatDurationMs } from "../core/duration.ts";
@@ -18,6 +18,7 @@ import type { Config, ListenerConfig } from "./types.ts";
 import type { ConfigIssue } from "./issue.ts";
 import { formatPath } from "./issue.ts";
 import { Locator } from "./_locate.ts";
+import { indexTree, toData } from "./_tree.ts";
 import { describeType, describeValue, key, listValues } from "./_messages.ts";
 import { suggest } from "../core/suggest.ts";
 import {
@@ -50,28 +51,30 @@ type RawMap = Record<string, unknown>;
  */
 export function parseConfig(text: string, file: string): ParseResult {
   const lines = new LineCounter();
-  const doc = parseDocument(text, {
-    keepSourceTokens: true,
-    lineCounter: lines,
-    prettyErrors: false,
-    uniqueKeys: true,
-  });
-  const at = new Locator(doc, lines, file);
-  const issues: ConfigIssue[] = doc.errors.map((error) => yamlIssue(error, text, at));
-  const aliasIssues = unresolvedAliases(doc, at);
-  issues.push(...aliasIssues);
+  let doc: Document;
+  try {
+    // Duplicate keys are found by `indexTree`: the package's own check is quadratic.
+    doc = parseDocument(text, {
+      lineCounter: lines,
+      prettyErrors: false,
+      uniqueKeys: false,
+    });
+  } catch (error) {
+    // Only pathological input gets here (e.g. nesting deep enough to exhaust the stack).
+    const at = new Locator(parseDocument(""), lines, file);
+    return fail([at.issueAtOffset(0, `invalid YAML: ${sentence(errorMessage(error))}`)]);
+  }
+  const tree = indexTree(doc);
+  const at = new Locator(doc, lines, file, tree.aliases);
+  const issues: ConfigIssue[] = doc.errors.map((error) => yamlIssue(error, at));
+  for (const problem of tree.problems) {
+    issues.push(at.issueAtOffset(problem.offset, problem.message));
+  }
   // Duplicate keys leave a well-formed document (the last one wins); keep checking then.
-  const isShapeKnown = aliasIssues.length === 0 &&
-    doc.errors.every((error) => error.code === "DUPLICATE_KEY");
+  const isShapeKnown = doc.errors.length === 0 && tree.problems.every((p) => p.isShapeKnown);
   if (!isShapeKnown) return fail(issues);
 
-  let data: unknown;
-  try {
-    data = withoutNulls(doc.toJS({ maxAliasCount: 100 }));
-  } catch (error) {
-    issues.push(at.issueAtOffset(0, `invalid YAML: ${sentence(errorMessage(error))}`));
-    return fail(issues);
-  }
+  const data = withoutNulls(toData(doc, tree));
   if (data === null || data === undefined) {
     issues.push(
       at.issueAtOffset(0, `the file has no content: expected a map with ${key("configurations")}`),
@@ -91,7 +94,21 @@ export function parseConfig(text: string, file: string): ParseResult {
 }
 
 function fail(issues: ConfigIssue[]): ParseResult {
-  return { ok: false, issues: sortIssues(issues) };
+  return { ok: false, issues: sortIssues(unique(issues)) };
+}
+
+/**
+ * Drops repeats of an issue (same place, same message). A value can fail two checks that word
+ * their failure the same way, e.g. `1e308` is both not a safe integer and out of range.
+ */
+function unique(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => {
+    const id = `${issue.line}:${issue.column}:${issue.path}:${issue.message}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 /** Document order; stable, so problems at one spot keep the order they were found in. */
@@ -105,40 +122,15 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
 // ---------------------------------------------------------------------------------------
 // YAML stage
 
-function yamlIssue(error: YAMLError, text: string, at: Locator): ConfigIssue {
-  const [start, end] = error.pos;
-  switch (error.code) {
-    case "DUPLICATE_KEY": {
-      const written = /^("(?:[^"\\]|\\.)*"|'[^']*'|[^\n]*?)\s*:(?:\s|$)/.exec(text.slice(start))
-        ?.[1];
-      const name = written?.replace(/^(["'])(.*)\1$/, "$2") ?? text.slice(start, end);
-      return at.issueAtOffset(start, `duplicate key ${key(name)}`);
-    }
-    case "MULTIPLE_DOCS":
-      return at.issueAtOffset(
-        start,
-        "invalid YAML: expected one document, found more: remove the extra `---`",
-      );
-    default:
-      return at.issueAtOffset(start, `invalid YAML: ${sentence(error.message)}`);
+function yamlIssue(error: YAMLError, at: Locator): ConfigIssue {
+  const [start] = error.pos;
+  if (error.code === "MULTIPLE_DOCS") {
+    return at.issueAtOffset(
+      start,
+      "invalid YAML: expected one document, found more: remove the extra `---`",
+    );
   }
-}
-
-function unresolvedAliases(doc: Document, at: Locator): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  visit(doc, {
-    Alias(_, alias) {
-      if (alias.resolve(doc) === undefined) {
-        issues.push(
-          at.issueAtOffset(
-            alias.range?.[0] ?? 0,
-            `invalid YAML: unknown alias \`*${alias.source}\`: its anchor \`&${alias.source}\` must come first`,
-          ),
-        );
-      }
-    },
-  });
-  return issues;
+  return at.issueAtOffset(start, `invalid YAML: ${sentence(error.message)}`);
 }
 
 /** Lower-cases the first letter (unless it starts an acronym) and drops a final period. */
@@ -259,7 +251,7 @@ const AMBIGUOUS_KEYS: ReadonlySet<string> = new Set(["port", "timeout", "enabled
 
 function unknownKeyMessage(objectPath: Path, name: string): string {
   const known = keysAt(configSchema, objectPath) ?? [];
-  const close = suggest(name, known);
+  const close = suggest(name, plausible(name, known));
   if (close !== undefined) return `unknown key ${key(name)}: did you mean ${key(close)}?`;
   if (!AMBIGUOUS_KEYS.has(name)) {
     const here = formatPath(objectPath.map((s) => (typeof s === "number" ? 0 : s)));
@@ -271,6 +263,44 @@ function unknownKeyMessage(objectPath: Path, name: string): string {
     }
   }
   return `unknown key ${key(name)}`;
+}
+
+/** Lower case without `_`, `-` and spaces, as `suggest` compares words. */
+function fold(word: string): string {
+  return word.toLowerCase().replace(/[-_\s]/g, "");
+}
+
+/**
+ * The candidates `suggest` could possibly pick for `word`: those it would accept as a prefix
+ * match, and those whose letters differ from the word's by no more than the third of their
+ * length that `suggest` allows. Edit distance costs the product of the lengths, so with
+ * thousands of unknown keys checking every candidate dominated validation; the letter count
+ * is a lower bound of it (an edit changes at most two counts by one each, a transposition
+ * none) that costs the sum of the lengths.
+ */
+function plausible(word: string, candidates: readonly string[]): string[] {
+  const folded = fold(word);
+  return candidates.filter((candidate) => {
+    const other = fold(candidate);
+    if (folded.length >= 3 && other.startsWith(folded)) return true;
+    const limit = Math.max(1, Math.floor(Math.max(folded.length, other.length) / 3));
+    if (Math.abs(folded.length - other.length) > limit) return false;
+    return letterDistance(folded, other) <= limit;
+  });
+}
+
+/** Lower bound of the edit distance: the letters one word has more of than the other. */
+function letterDistance(a: string, b: string): number {
+  const counts = new Map<string, number>();
+  for (const c of a) counts.set(c, (counts.get(c) ?? 0) + 1);
+  for (const c of b) counts.set(c, (counts.get(c) ?? 0) - 1);
+  let more = 0;
+  let fewer = 0;
+  for (const n of counts.values()) {
+    if (n > 0) more += n;
+    else fewer -= n;
+  }
+  return Math.max(more, fewer);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -302,8 +332,60 @@ function isAnyV6(host: string): boolean {
 function overlaps(a: Bound, b: Bound): boolean {
   if (a.port !== b.port) return false;
   if (a.host === b.host || isAnyV6(a.host) || isAnyV6(b.host)) return true;
-  const isV6 = (h: string) => h.includes(":");
   return (a.host === "0.0.0.0" && !isV6(b.host)) || (b.host === "0.0.0.0" && !isV6(a.host));
+}
+
+const isV6 = (host: string) => host.includes(":");
+
+interface PortBounds {
+  /** In the order added, for messages; the earliest is reported first. */
+  readonly first: Bound;
+  firstAnyV6?: Bound;
+  firstAnyV4?: Bound;
+  firstV4?: Bound;
+  readonly byHost: Map<string, Bound>;
+}
+
+/**
+ * Listen addresses seen so far, indexed so that finding the first one a new address overlaps
+ * with (see {@linkcode overlaps}) costs a few look-ups instead of a scan of all listeners.
+ */
+class BoundAddresses {
+  readonly all: Bound[] = [];
+  readonly #order = new Map<Bound, number>();
+  readonly #byPort = new Map<number, PortBounds>();
+
+  add(address: Bound): void {
+    this.#order.set(address, this.all.length);
+    this.all.push(address);
+    let port = this.#byPort.get(address.port);
+    if (port === undefined) {
+      port = { first: address, byHost: new Map() };
+      this.#byPort.set(address.port, port);
+    }
+    if (!port.byHost.has(address.host)) port.byHost.set(address.host, address);
+    if (isAnyV6(address.host)) port.firstAnyV6 ??= address;
+    if (address.host === "0.0.0.0") port.firstAnyV4 ??= address;
+    if (!isV6(address.host)) port.firstV4 ??= address;
+  }
+
+  /** The earliest address added that cannot be bound beside `address`. */
+  firstOverlap(address: Bound): Bound | undefined {
+    const port = this.#byPort.get(address.port);
+    if (port === undefined) return undefined;
+    const candidates = [port.byHost.get(address.host), port.firstAnyV6];
+    if (isAnyV6(address.host)) candidates.push(port.first);
+    if (address.host === "0.0.0.0") candidates.push(port.firstV4);
+    if (!isV6(address.host)) candidates.push(port.firstAnyV4);
+    let earliest: Bound | undefined;
+    for (const c of candidates) {
+      if (c === undefined) continue;
+      if (earliest === undefined || this.#order.get(c)! < this.#order.get(earliest)!) {
+        earliest = c;
+      }
+    }
+    return earliest;
+  }
 }
 
 function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
@@ -311,7 +393,7 @@ function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
   if (!isRawMap(data)) return issues;
   const listeners = Array.isArray(data.configurations) ? data.configurations : [];
   const names = new Map<string, number>();
-  const bound: Bound[] = [];
+  const bound = new BoundAddresses();
 
   listeners.forEach((item: unknown, i) => {
     if (!isRawMap(item)) return;
@@ -334,9 +416,9 @@ function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
 
     const address = boundAddress([...here, "listenerAddress"], item.listenerAddress);
     if (address !== undefined) {
-      const other = bound.find((b) => overlaps(b, address));
+      const other = bound.firstOverlap(address);
       if (other !== undefined) issues.push(conflict(address, other, at));
-      bound.push(address);
+      bound.add(address);
     }
 
     const hasPortName = item.backendPortName !== undefined;
@@ -372,12 +454,26 @@ function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
     }
 
     if (Array.isArray(item.backends)) issues.push(...duplicateBackends(here, item.backends, at));
+
+    if (item.acceptProxyProtocol === true) {
+      const trusted = item.trustedProxies;
+      if (trusted === undefined || (Array.isArray(trusted) && trusted.length === 0)) {
+        issues.push(
+          at.issue(
+            trusted === undefined ? [...here, "acceptProxyProtocol"] : [...here, "trustedProxies"],
+            `${key("acceptProxyProtocol")} needs a non-empty ${
+              key("trustedProxies")
+            } list: only those peers may state a client address`,
+          ),
+        );
+      }
+    }
   });
 
   const settings = isRawMap(data.settings) ? data.settings : {};
   if (settings.adminAddress === undefined) {
     const admin = boundAddress(["settings", "adminAddress"], DEFAULT_ADMIN_ADDRESS)!;
-    for (const listener of bound) {
+    for (const listener of bound.all) {
       if (overlaps(listener, admin)) {
         issues.push(
           at.issue(
@@ -391,7 +487,7 @@ function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
     }
   } else {
     const admin = boundAddress(["settings", "adminAddress"], settings.adminAddress);
-    const other = admin && bound.find((b) => overlaps(b, admin));
+    const other = admin && bound.firstOverlap(admin);
     if (admin !== undefined && other !== undefined) issues.push(conflict(admin, other, at));
   }
   return issues;
@@ -441,6 +537,7 @@ function buildConfig(data: ConfigSchemaOutput): Config {
       kubeconfigPath: data.settings.kubeconfigPath,
       logLevel: data.settings.logLevel,
       logFormat: data.settings.logFormat,
+      accessLog: data.settings.accessLog,
       adminAddress: data.settings.adminAddress,
       shutdownDelayMs: data.settings.shutdownDelay,
       workers: data.settings.workers,
@@ -469,9 +566,15 @@ function buildConfig(data: ConfigSchemaOutput): Config {
         idleTimeoutMs: l.idleTimeout,
         maxConnections: l.maxConnections,
         maxConnectAttempts: l.maxConnectAttempts,
+        maxConnectionsPerBackend: l.maxConnectionsPerBackend,
+        accessLog: l.accessLog ?? data.settings.accessLog,
         drainTimeoutMs: l.drainTimeout,
         onRemoval: l.onRemoval,
         whenAllUnhealthy: l.whenAllUnhealthy,
+        ...(l.proxyProtocol === "off" ? {} : { proxyProtocol: l.proxyProtocol }),
+        acceptProxyProtocol: l.acceptProxyProtocol,
+        trustedProxies: l.acceptProxyProtocol ? [...(l.trustedProxies ?? [])] : [],
+        proxyHeaderTimeoutMs: l.proxyHeaderTimeout,
         healthCheck: {
           enabled: hc.enabled,
           intervalMs: hc.interval,
@@ -482,6 +585,7 @@ function buildConfig(data: ConfigSchemaOutput): Config {
           ...(hc.send === undefined ? {} : { send: hc.send }),
           ...(hc.expect === undefined ? {} : { expect: hc.expect }),
           maxEjectionPercent: hc.maxEjectionPercent,
+          ...(hc.tls ? { tls: true } : {}),
         },
       };
     }),

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import process from "node:process";
 import {
   type Config,
   type ConfigIssue,
@@ -43,9 +44,14 @@ const LISTENER_DEFAULTS = {
   idleTimeoutMs: 3_600_000,
   maxConnections: 10000,
   maxConnectAttempts: 3,
+  maxConnectionsPerBackend: 0,
+  accessLog: false,
   drainTimeoutMs: 30000,
   onRemoval: "drain",
   whenAllUnhealthy: "reject",
+  acceptProxyProtocol: false,
+  trustedProxies: [],
+  proxyHeaderTimeoutMs: 3000,
   healthCheck: {
     enabled: true,
     intervalMs: 2000,
@@ -61,6 +67,7 @@ const ORIGINAL_CONFIG: Config = {
     kubeconfigPath: "",
     logLevel: "info",
     logFormat: "text",
+    accessLog: false,
     adminAddress: "127.0.0.1:9090",
     shutdownDelayMs: 0,
     workers: 1,
@@ -159,6 +166,7 @@ settings:
   kubeconfigPath: /etc/kube/config
   logLevel: debug
   logFormat: json
+  accessLog: true
   adminAddress: ""
   shutdownDelay: 5s
   workers: auto
@@ -183,11 +191,17 @@ configurations:
     idleTimeout: 2h
     maxConnections: 0
     maxConnectAttempts: 10
+    maxConnectionsPerBackend: 100
+    accessLog: false
     drainTimeout: 0
     onRemoval: close
     whenAllUnhealthy: any
     balancer: maglev
     maglev: { tableSize: 251, seed: 42 }
+    proxyProtocol: v2
+    acceptProxyProtocol: true
+    trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]
+    proxyHeaderTimeout: 500ms
     healthCheck:
       enabled: false
       interval: 0.5
@@ -198,12 +212,14 @@ configurations:
       send: "PING\\r\\n"
       expect: PONG
       maxEjectionPercent: 0
+      tls: true
 `);
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.settings, {
     kubeconfigPath: "/etc/kube/config",
     logLevel: "debug",
     logFormat: "json",
+    accessLog: true,
     adminAddress: "",
     shutdownDelayMs: 5000,
     workers: "auto",
@@ -232,9 +248,15 @@ configurations:
     idleTimeoutMs: 7_200_000,
     maxConnections: 0,
     maxConnectAttempts: 10,
+    maxConnectionsPerBackend: 100,
+    accessLog: false,
     drainTimeoutMs: 0,
     onRemoval: "close",
     whenAllUnhealthy: "any",
+    proxyProtocol: "v2",
+    acceptProxyProtocol: true,
+    trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"],
+    proxyHeaderTimeoutMs: 500,
     healthCheck: {
       enabled: false,
       intervalMs: 500,
@@ -245,6 +267,7 @@ configurations:
       send: "PING\r\n",
       expect: "PONG",
       maxEjectionPercent: 0,
+      tls: true,
     },
   };
   assert.deepEqual(config.configurations, [expected]);
@@ -296,6 +319,47 @@ const ERROR_CASES: readonly { name: string; text: string; issues: readonly Expec
     name: "unknown alias",
     text: listener("namespace: *ns"),
     issues: [[5, 16, "", "invalid YAML: unknown alias `*ns`: its anchor `&ns` must come first"]],
+  },
+  {
+    name: "alias that refers to the value containing it",
+    text: "x: &loop [1, *loop]\n" + listener(),
+    issues: [[1, 14, "", "invalid YAML: alias `*loop` refers to a value that contains it: a config cannot be recursive"]],
+  },
+  {
+    name: "map alias inside its own anchor",
+    text: listener("healthCheck: &hc { port: *hc }"),
+    issues: [[5, 30, "", "invalid YAML: alias `*hc` refers to a value that contains it: a config cannot be recursive"]],
+  },
+  {
+    name: "alias bomb (billion laughs)",
+    text: [
+      'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]",
+      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]",
+      "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]",
+      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]",
+      "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]",
+      "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]",
+      "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]",
+      "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]",
+      "",
+    ].join("\n") + listener(),
+    issues: [[5, 36, "", "invalid YAML: aliases expand to more than 100000 values: reduce the use of `*d`"]],
+  },
+  {
+    name: "nesting deeper than any config needs",
+    text: "x: " + "[".repeat(150) + "]".repeat(150) + "\n" + listener(),
+    issues: [[1, 104, "", "invalid YAML: nesting is deeper than 100 levels"]],
+  },
+  {
+    name: "a number beyond every range, once",
+    text: listener("backends:", '  - { address: "10.0.0.1:80", weight: 1e308 }'),
+    issues: [[6, 43, "configurations[0].backends[0].weight", "1e+308 is out of range 0-1000"]],
+  },
+  {
+    name: "duplicate key in a flow map",
+    text: listener("healthCheck: { rise: 2, rise: 3 }"),
+    issues: [[5, 29, "", "duplicate key `rise`"]],
   },
   {
     name: "duplicate key is reported beside schema problems",
@@ -652,4 +716,145 @@ Deno.test("parseConfig() maps positions through CRLF line ends and a leading BOM
       'expected one of "round_robin", "least_connections", "random_two" or "maglev", got a string ("nope")',
     ],
   ]);
+});
+
+Deno.test("parseConfig() requires trustedProxies with acceptProxyProtocol and locates bad CIDRs", () => {
+  assert.deepEqual(issuesOf(listener("acceptProxyProtocol: true")), [
+    [
+      5,
+      26,
+      "configurations[0].acceptProxyProtocol",
+      "`acceptProxyProtocol` needs a non-empty `trustedProxies` list: only those peers may state a client address",
+    ],
+  ]);
+  assert.deepEqual(issuesOf(listener("acceptProxyProtocol: true", "trustedProxies: []")), [
+    [
+      6,
+      21,
+      "configurations[0].trustedProxies",
+      "`acceptProxyProtocol` needs a non-empty `trustedProxies` list: only those peers may state a client address",
+    ],
+  ]);
+  assert.deepEqual(
+    issuesOf(listener(
+      "acceptProxyProtocol: true",
+      'trustedProxies: ["10.0.0.0/8", "10.0.0.1/8", "300.1.1.1/32"]',
+      "proxyProtocol: v3",
+    )),
+    [
+      [
+        6,
+        36,
+        "configurations[0].trustedProxies[1]",
+        'invalid CIDR "10.0.0.1/8": host bits are set after the /8 prefix, did you mean "10.0.0.0/8"?',
+      ],
+      [
+        6,
+        50,
+        "configurations[0].trustedProxies[2]",
+        'invalid CIDR "300.1.1.1/32": "300.1.1.1" is not an IPv4 address',
+      ],
+      [
+        7,
+        20,
+        "configurations[0].proxyProtocol",
+        'expected one of "off", "v1" or "v2", got a string ("v3"): did you mean "v1"?',
+      ],
+    ],
+  );
+});
+
+Deno.test("parseConfig() keeps PROXY protocol off by default and ignores trustedProxies then", () => {
+  const { config } = parseOk(listener('trustedProxies: ["10.0.0.0/8"]', "proxyProtocol: off"));
+  const l = config.configurations[0]!;
+  assert.equal(l.proxyProtocol, undefined);
+  assert.equal(l.acceptProxyProtocol, false);
+  assert.deepEqual(l.trustedProxies, []);
+  assert.equal(l.proxyHeaderTimeoutMs, 3000);
+});
+
+Deno.test("parseConfig(): a listener's accessLog overrides settings.accessLog; limits are checked", () => {
+  const { config } = parseOk(
+    listener("accessLog: true").replace(
+      "configurations",
+      "settings: { accessLog: false }\nconfigurations",
+    ),
+  );
+  assert.equal(config.configurations[0]!.accessLog, true);
+  const inherited = parseOk(
+    listener().replace("configurations", "settings: { accessLog: true }\nconfigurations"),
+  );
+  assert.equal(inherited.config.configurations[0]!.accessLog, true);
+  assert.equal(inherited.config.configurations[0]!.maxConnectionsPerBackend, 0);
+});
+
+Deno.test("parseConfig() locates bad maxConnectionsPerBackend, accessLog and healthCheck.tls", () => {
+  const text = listener(
+    "maxConnectionsPerBackend: -1",
+    "accessLog: yes",
+    "healthCheck: { tls: 1 }",
+  ).replace("configurations", "settings: { accessLog: 0 }\nconfigurations");
+  assert.deepEqual(issuesOf(text), [
+    [1, 24, "settings.accessLog", "expected a boolean, got a number (0)"],
+    [6, 31, "configurations[0].maxConnectionsPerBackend", "-1 is out of range 0-10000000"],
+    [7, 16, "configurations[0].accessLog", 'expected a boolean, got a string ("yes")'],
+    [8, 25, "configurations[0].healthCheck.tls", "expected a boolean, got a number (1)"],
+  ]);
+});
+
+Deno.test("parseConfig() resolves aliases to the last anchor of their name before them", () => {
+  const { config } = parseOk(
+    [
+      "configurations:",
+      '  - { name: a, listenerAddress: ":81", backendPortName: &port http }',
+      '  - { name: b, listenerAddress: ":82", backendPortName: &port https }',
+      '  - { name: c, listenerAddress: ":83", backendPortName: *port }',
+      "",
+    ].join("\n"),
+  );
+  assert.equal(config.configurations[2]!.backendPortName, "https");
+});
+
+/** Builds a listener with `count` unknown keys, as an operator's generated file might. */
+function manyUnknownKeys(count: number): string {
+  const lines = [listener()];
+  for (let i = 0; i < count; i++) lines.push(`    unknownKey${i}: ${i}\n`);
+  return lines.join("");
+}
+
+/**
+ * CPU time of `fn` in ms. Unlike wall-clock time it barely grows when other processes share
+ * the machine, so a bound on it catches a quadratic slip without flaking under load.
+ */
+function cpuMs<T>(fn: () => T): { result: T; elapsedMs: number } {
+  const before = process.cpuUsage();
+  const result = fn();
+  const { user, system } = process.cpuUsage(before);
+  return { result, elapsedMs: (user + system) / 1000 };
+}
+
+Deno.test("parseConfig() reports 20,000 unknown keys, each at its line, in bounded time", () => {
+  const text = manyUnknownKeys(20_000);
+  const { result: issues, elapsedMs } = cpuMs(() => issuesOf(text));
+  assert.equal(issues.length, 20_000);
+  assert.deepEqual(issues[19_999], [
+    20_004,
+    5,
+    "configurations[0].unknownKey19999",
+    "unknown key `unknownKey19999`",
+  ]);
+  // Took 15 s of CPU when each issue was located by scanning its map; now about 2 s.
+  assert.ok(elapsedMs < 8_000, `took ${elapsedMs.toFixed(0)} ms of CPU time`);
+});
+
+Deno.test("parseConfig() resolves 10,000 aliases in bounded time", () => {
+  const lines = [listener("namespace: &ns development", "backends:")];
+  for (let i = 0; i < 10_000; i++) {
+    lines.push(`      - { address: "10.0.${i >> 8}.${i & 255}:80", weight: *w }\n`);
+  }
+  const text = "w: &w 2\n" + lines.join("");
+  const { result: issues, elapsedMs } = cpuMs(() => issuesOf(text));
+  // Only the stray top-level key is wrong; every alias resolved.
+  assert.deepEqual(issues, [[1, 1, "w", "unknown key `w`"]]);
+  assert.ok(elapsedMs < 8_000, `took ${elapsedMs.toFixed(0)} ms of CPU time`);
 });

@@ -14,6 +14,7 @@ import { z } from "zod";
 import { BALANCER_KINDS, type BalancerKind } from "../core/types.ts";
 import { formatDurationMs, parseDurationMs } from "../core/duration.ts";
 import { parseHostPort } from "../core/address.ts";
+import { parseCidr } from "../core/cidr.ts";
 import type { StaticBackendSpec } from "../core/pool_spec.ts";
 import { describeValue, listValues } from "./_messages.ts";
 import { suggest } from "../core/suggest.ts";
@@ -289,6 +290,10 @@ const healthCheckSchema = z
     maxEjectionPercent: intInRange(0, 100).default(D.DEFAULT_MAX_EJECTION_PERCENT).meta({
       description: "Most of the pool (percent) that passive ejection may mark down at once.",
     }),
+    tls: z.boolean().default(D.DEFAULT_HEALTH_CHECK_TLS).meta({
+      description:
+        "Probe with a TLS handshake (certificate not verified) and a clean close_notify, for TLS passthrough pools; send/expect then run inside TLS.",
+    }),
   })
   .prefault({})
   .meta({ description: "Active health checks of this listener's backends." });
@@ -439,6 +444,16 @@ const listenerSchema = z
     maxConnections: intInRange(0, 10_000_000).default(D.DEFAULT_MAX_CONNECTIONS).meta({
       description: "Concurrent client connections; more are refused at once. 0 = unlimited.",
     }),
+    maxConnectionsPerBackend: intInRange(0, 10_000_000)
+      .default(D.DEFAULT_MAX_CONNECTIONS_PER_BACKEND)
+      .meta({
+        description:
+          "Concurrent connections per backend; a full backend is skipped, and with every backend full clients are refused at once. 0 = unlimited.",
+      }),
+    accessLog: z.boolean().optional().meta({
+      description:
+        "One log line per closed client connection; overrides settings.accessLog for this listener.",
+    }),
     maxConnectAttempts: intInRange(1, D.MAX_CONNECT_ATTEMPTS_LIMIT)
       .default(D.DEFAULT_MAX_CONNECT_ATTEMPTS)
       .meta({ description: "Distinct backends tried per client connection." }),
@@ -456,8 +471,38 @@ const listenerSchema = z
       description: "With no healthy backend: refuse connections, or try any backend.",
     }),
     healthCheck: healthCheckSchema,
+    proxyProtocol: oneOf(["off", "v1", "v2"]).default(D.DEFAULT_PROXY_PROTOCOL).meta({
+      description:
+        "Send a PROXY protocol header (v1 text or v2 binary) with the client's address to every backend before any client byte; a Service's nautiluslb.cloudresty.io/proxy-protocol annotation overrides it.",
+    }),
+    acceptProxyProtocol: z.boolean().default(D.DEFAULT_ACCEPT_PROXY_PROTOCOL).meta({
+      description:
+        "Expect a PROXY protocol header (v1 or v2, detected) from an outer load balancer on every connection; its address becomes the client address. Requires trustedProxies.",
+    }),
+    trustedProxies: z
+      .array(refined(checkCidr, "CIDR"))
+      .optional()
+      .meta({
+        description:
+          'Peers (CIDR blocks, e.g. "10.0.0.0/8", "2001:db8::/32") allowed to connect while acceptProxyProtocol is on; others are refused.',
+      }),
+    proxyHeaderTimeout: duration(D.DEFAULT_PROXY_HEADER_TIMEOUT_MS, { isZeroAllowed: false }).meta({
+      description:
+        "With acceptProxyProtocol: how long a connection may take to send its PROXY header before it is closed.",
+    }),
   })
   .meta({ description: "One listener: an address to accept on and the pool it forwards to." });
+
+function checkCidr(text: string): string | undefined {
+  try {
+    parseCidr(text);
+    return undefined;
+  } catch (error) {
+    // `Cannot parse CIDR "x": detail` → `detail`: the prefix repeats what the caller says.
+    const message = error instanceof Error ? error.message : String(error);
+    return message.replace(/^Cannot (?:parse|use) CIDR "[^"]*": /, "");
+  }
+}
 
 const settingsSchema = z
   .strictObject({
@@ -469,6 +514,10 @@ const settingsSchema = z
       .meta({ description: "Least severe level that is logged." }),
     logFormat: oneOf(["text", "json"]).default(D.DEFAULT_LOG_FORMAT).meta({
       description: "Log lines as text or as JSON objects.",
+    }),
+    accessLog: z.boolean().default(D.DEFAULT_ACCESS_LOG).meta({
+      description:
+        "One log line per closed client connection (client, listener, backend, bytes, duration, outcome) for every listener that does not set its own accessLog.",
     }),
     adminAddress: z
       .string()

@@ -28,7 +28,9 @@ export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
 
 /**
- * One listener: an address to accept on and the pool it forwards to. The pool's membership
+ * One listener: an address to accept on and the pool it forwards to. `proxyProtocol`
+ * (absent: off; `"off"` in YAML) comes from {@linkcode PoolSpec} since resolution sets it per
+ * backend. The pool's membership
  * fields (`name`, `listenerAddress`, `backendPortName`, `namespace`, `service`,
  * `serviceSelector`, `backendMode`, `nodeAddressTypes`, `excludeCordonedNodes`, `backends`)
  * come from {@linkcode PoolSpec}; `name` is also the `listener`/`pool` label in metrics.
@@ -58,6 +60,18 @@ export interface ListenerConfig extends PoolSpec {
   readonly maxConnections: number;
   /** Distinct backends tried per client connection. @default {3} */
   readonly maxConnectAttempts: number;
+  /**
+   * Concurrent connections per backend; a full backend is skipped by every balancer, and with
+   * all full the client is refused at once. A Service's
+   * `nautiluslb.cloudresty.io/max-connections-per-backend` annotation overrides it for its
+   * backends. 0 = unlimited. @default {0}
+   */
+  readonly maxConnectionsPerBackend: number;
+  /**
+   * One access log line per closed client connection: the listener's `accessLog`, else
+   * `settings.accessLog`. @default {false}
+   */
+  readonly accessLog: boolean;
   /** How long connections may finish on shutdown or backend removal. @default {30000} */
   readonly drainTimeoutMs: number;
   /**
@@ -72,6 +86,15 @@ export interface ListenerConfig extends PoolSpec {
   readonly whenAllUnhealthy: WhenAllUnhealthy;
   /** Active and passive health checking of this pool's backends. */
   readonly healthCheck: HealthCheckConfig;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) from an outer load balancer on every client
+   * connection; only peers in `trustedProxies` may connect. @default {false}
+   */
+  readonly acceptProxyProtocol: boolean;
+  /** CIDR blocks allowed to connect while `acceptProxyProtocol` is on; `[]` when off. */
+  readonly trustedProxies: readonly string[];
+  /** Time from accept to a complete PROXY header. @default {3000} */
+  readonly proxyHeaderTimeoutMs: number;
 }
 
 /** Data-plane workers: a count, or `auto` for the CPUs the process may use. */
@@ -85,6 +108,8 @@ export interface SettingsConfig {
   readonly logLevel: LogLevel;
   /** `text` for people, `json` (one object per line) for collectors. @default {"text"} */
   readonly logFormat: LogFormat;
+  /** Access log for listeners that do not set `accessLog` themselves. @default {false} */
+  readonly accessLog: boolean;
   /** Admin HTTP address (`/metrics`, `/healthz`, `/readyz`, `/pools`); `""` disables. @default {"127.0.0.1:9090"} */
   readonly adminAddress: string;
   /**

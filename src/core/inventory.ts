@@ -55,8 +55,12 @@ export interface NodeInfo {
   readonly name: string;
   /** `metadata.labels`, e.g. `node.kubernetes.io/exclude-from-external-load-balancers`. */
   readonly labels: Readonly<Record<string, string>>;
-  /** Status of the `Ready` condition: `True`, `False` or `Unknown` (also when missing). */
-  readonly ready: "True" | "False" | "Unknown";
+  /**
+   * Status of the `Ready` condition: `True`, `False` or `Unknown`; absent when the node
+   * reports no Ready condition (no `status` yet, e.g. a node object just registered or
+   * hand-written).
+   */
+  readonly ready?: "True" | "False" | "Unknown";
   /** `spec.unschedulable` (cordoned). */
   readonly unschedulable: boolean;
   /** `status.addresses` in API order; NodePort pools take the first of a preferred type. */

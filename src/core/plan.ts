@@ -4,9 +4,15 @@
  *
  * @module
  */
-import type { BackendMode, NodeAddressType, StaticBackendSpec } from "./pool_spec.ts";
+import type {
+  BackendMode,
+  HealthCheckSpec,
+  NodeAddressType,
+  StaticBackendSpec,
+} from "./pool_spec.ts";
+import type { ProxyProtocolVersion } from "./types.ts";
 
-export type { BackendMode, NodeAddressType, StaticBackendSpec };
+export type { BackendMode, HealthCheckSpec, NodeAddressType, StaticBackendSpec };
 
 /** Why a candidate backend is not in a pool. Spelled the same in JSON output. */
 export type ExclusionReason =
@@ -18,6 +24,7 @@ export type ExclusionReason =
   | "not-ready"
   | "terminating"
   | "port-name-mismatch"
+  | "unsupported-protocol"
   | "no-cluster-ip"
   | "no-node-port"
   | "unsupported-address-type"
@@ -36,14 +43,46 @@ export interface PlannedBackend {
    * @default {1}
    */
   readonly weight: number;
+  /**
+   * Connections it takes at most, from its Service's `max-connections-per-backend`
+   * annotation; absent when the listener's `maxConnectionsPerBackend` applies.
+   */
+  readonly maxConnections?: number;
   /** `namespace/name` of the Service that contributed it; absent for static backends. */
   readonly service?: string;
+  /**
+   * PROXY protocol version sent to it before client bytes: the Service's
+   * `nautiluslb.cloudresty.io/proxy-protocol` annotation, else the listener's
+   * `proxyProtocol`. Absent: none.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
   /** Node it was derived from (NodePort) or runs on (endpoints), when known. */
   readonly node?: string;
   /** Pod behind the endpoint, when its `targetRef` is a Pod. */
   readonly pod?: string;
   /** True for terminating endpoints that still serve: no new connections, existing ones drain. */
   readonly draining?: boolean;
+  /**
+   * True when it takes new connections only because its Service has no ready endpoint, as
+   * kube-proxy falls back (KEP-1669): an endpoint that is `serving` and `terminating`, or, for
+   * `externalTrafficPolicy: Local`, a node whose only local endpoints are such. Absent otherwise.
+   * @see https://github.com/kubernetes/enhancements/tree/master/keps/sig-network/1669-proxy-terminating-endpoints
+   */
+  readonly terminating?: boolean;
+}
+
+/** A backend of a pool with its check. Identity is (`pool`, `key`). */
+export interface HealthTarget {
+  /** Backend key, `host:port` (IPv6 in brackets). */
+  readonly key: string;
+  /** Pool (listener) name. */
+  readonly pool: string;
+  /** Host name or IP address without brackets. */
+  readonly host: string;
+  /** Backend port; TCP checks probe it unless `check.port` or `check.http` is set. */
+  readonly port: number;
+  /** How to check it. */
+  readonly check: HealthCheckSpec;
 }
 
 /** A candidate backend left out of a pool, with the reason. */
@@ -58,7 +97,7 @@ export interface ExcludedBackend {
   readonly pod?: string;
   /** Machine-readable cause; `detail` says more for humans. */
   readonly reason: ExclusionReason;
-  /** Extra human detail, e.g. `Ready condition is Unknown`. */
+  /** Extra human detail, e.g. `Ready condition is Unknown`; absent when the reason says it all. */
   readonly detail?: string;
 }
 
@@ -74,6 +113,19 @@ export interface PoolPlan {
   readonly excluded: readonly ExcludedBackend[];
   /** Pool-level problems, e.g. no Service has the port name; `[]` when none. */
   readonly warnings: readonly string[];
+  /**
+   * Problems with the input this pool ran into (e.g. duplicate manifests, a Service without
+   * endpoint data). Several plans may carry the same text: report them once per run. `[]`
+   * when none.
+   */
+  readonly inputWarnings: readonly string[];
+  /**
+   * One health target per backend, in `backends` order: the listener's check, overridden by
+   * the Service's health-check annotations, HTTP to kube-proxy's `healthCheckNodePort` for
+   * NodePort backends of `externalTrafficPolicy: Local` Services. `[]` when the spec has no
+   * health check.
+   */
+  readonly healthTargets: readonly HealthTarget[];
   /**
    * Maglev pools only: a digest of the lookup table the backends and seed give. Replicas
    * that print the same fingerprint send the same client to the same backend.

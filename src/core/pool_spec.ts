@@ -1,9 +1,56 @@
 /**
  * The part of a listener's configuration that decides its pool's membership. Config's
- * `ListenerConfig` extends it; resolve/ reads only this.
+ * `ListenerConfig` extends it; resolve/ reads only this, health-check settings included.
  *
  * @module
  */
+
+import type { ProxyProtocolVersion } from "./types.ts";
+
+/**
+ * How to check one backend. The listener's `healthCheck` settings; resolution overrides them
+ * per Service (annotations) and adds `http` for kube-proxy's `healthCheckNodePort`.
+ */
+export interface HealthCheckSpec {
+  /**
+   * Active checks. Off: no probes; passive reports then count only where the scheduler has a
+   * `passiveCooldownMs`, else the state stays `unknown`.
+   */
+  readonly enabled: boolean;
+  /** Time between the end of one check and the start of the next, before jitter (±10%). */
+  readonly intervalMs: number;
+  /** Budget of one probe. */
+  readonly timeoutMs: number;
+  /** Consecutive successes to become healthy. */
+  readonly rise: number;
+  /** Consecutive failures to become unhealthy. */
+  readonly fall: number;
+  /** Probe this port instead of the backend's own (TCP checks). */
+  readonly port?: number;
+  /** Text to send after connecting (TCP checks). */
+  readonly send?: string;
+  /** Substring the reply must contain (TCP checks). */
+  readonly expect?: string;
+  /**
+   * Check with HTTP `GET` instead of TCP, e.g. a Service's `healthCheckNodePort` with
+   * path `/healthz`. `port`, `send` and `expect` are then not used.
+   */
+  readonly http?: { readonly port: number; readonly path: string };
+  /** Share of a pool (0-100) that passive reports may mark unhealthy. */
+  readonly maxEjectionPercent: number;
+  /**
+   * The backend expects a PROXY protocol header of this version: TCP checks of its own port
+   * send a `LOCAL` (v2) or `UNKNOWN` (v1) header first. Set by resolution from the backend's
+   * `proxyProtocol`, never in config.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
+  /**
+   * TCP checks: a TLS handshake after connecting (the certificate is not verified; the check
+   * asks "does it speak TLS", not "is it trusted"), `send`/`expect` inside TLS, then a
+   * close_notify. Absent or false: plain TCP.
+   */
+  readonly tls?: boolean;
+}
 
 /** Where backends of a Kubernetes pool come from. `auto` follows the Service type. */
 export type BackendMode = "auto" | "nodeport" | "clusterip" | "endpoints";
@@ -45,4 +92,15 @@ export interface PoolSpec {
   readonly excludeCordonedNodes: boolean;
   /** Static backends, added beside any discovered ones; `[]` when none. */
   readonly backends: readonly StaticBackendSpec[];
+  /**
+   * Send a PROXY protocol header of this version to every backend of the pool; a Service's
+   * `nautiluslb.cloudresty.io/proxy-protocol` annotation overrides it for its backends.
+   * Absent sends none.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
+  /**
+   * The listener's health check. When present, the plan lists a health target for every
+   * backend (`PoolPlan.healthTargets`); when absent, none.
+   */
+  readonly healthCheck?: HealthCheckSpec;
 }

@@ -28,6 +28,13 @@ export type BackendHealth = "healthy" | "unhealthy" | "unknown";
 /** Every {@linkcode BackendHealth}, in the order metrics list them. */
 export const BACKEND_HEALTHS: readonly BackendHealth[] = ["unknown", "healthy", "unhealthy"];
 
+/**
+ * PROXY protocol versions, spelled as in config and in the
+ * `nautiluslb.cloudresty.io/proxy-protocol` annotation.
+ * @see https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
+ */
+export type ProxyProtocolVersion = "v1" | "v2";
+
 /** An address the load balancer forwards to. Immutable; identity is {@linkcode Backend.key}. */
 export interface Backend {
   /** `host:port`, IPv6 hosts in brackets (`[::1]:80`). Unique within a pool. */
@@ -41,6 +48,16 @@ export interface Backend {
    * @default {1}
    */
   readonly weight: number;
+  /**
+   * Send a PROXY protocol header of this version to the backend before any client byte;
+   * absent sends none.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
+  /**
+   * Connections this backend takes at most (from the per-Service annotation); absent or 0
+   * means the pool's own limit applies.
+   */
+  readonly maxConnections?: number;
 }
 
 /** A backend as a balancer sees it: the backend plus its live connection count. */
@@ -49,6 +66,11 @@ export interface Candidate {
   readonly backend: Backend;
   /** Connections currently forwarded to this backend by this process. */
   readonly activeConnections: number;
+  /**
+   * Connections this backend may take; at `activeConnections >= maxConnections` it is full
+   * and every balancer skips it. Absent or 0: no limit.
+   */
+  readonly maxConnections?: number;
 }
 
 /** What a balancer may know about the client of a new connection. */
@@ -70,7 +92,8 @@ export interface Balancer {
    * implementation may cache derived tables keyed on it.
    *
    * @param candidates the eligible backends of one pool; never mutated
-   * @returns the chosen candidate's index, or `-1` when `candidates` is empty or every weight is 0
+   * @returns the chosen candidate's index, or `-1` when `candidates` is empty, every weight
+   *   is 0 or every candidate with a weight is full (see {@linkcode Candidate.maxConnections})
    */
   pick(candidates: readonly Candidate[], client: ClientInfo): number;
   /**
@@ -78,6 +101,21 @@ export interface Balancer {
    * can be checked to agree. Only for policies whose picks are a pure function of it.
    */
   fingerprint?(candidates: readonly Candidate[]): string;
+}
+
+/**
+ * Running totals of one backend, kept by the pool and added to by the proxy. Monotonic while
+ * the backend stays in its pool; a backend removed and added again starts from 0.
+ */
+export interface BackendCounters {
+  /** Connections established to the backend. */
+  connections: number;
+  /** Connect attempts to the backend that failed, whatever the cause. */
+  connectFailures: number;
+  /** Bytes read from clients and written to the backend. */
+  bytesToBackend: number;
+  /** Bytes read from the backend and written to clients. */
+  bytesFromBackend: number;
 }
 
 /**
@@ -93,14 +131,37 @@ export interface Lease {
    * removed and its drain time ran out, or it was removed with `onRemoval: close`.
    */
   readonly signal: AbortSignal;
+  /**
+   * The backend's running totals; the holder adds its connection, failure and bytes to them.
+   * Absent when the picker keeps none.
+   */
+  readonly counters?: BackendCounters;
   /** Reports the outcome of the connect attempt (feeds passive health checking). */
   reportConnect(ok: boolean, error?: unknown): void;
   /** Gives the backend slot back. Idempotent. */
   release(): void;
 }
 
-/** Why a picker returned no backend. */
-export type NoBackendReason = "empty" | "all_unhealthy" | "exhausted";
+/**
+ * Why a client connection was refused before any byte was forwarded: a connection limit
+ * (`maxConnections`, `maxConnectionsPerBackend`), no eligible backend, a bad PROXY protocol
+ * header, or a PROXY header from an untrusted peer. Spelled the same in metrics labels.
+ */
+export type RefusalCause = "limit" | "no_backend" | "proxy_header" | "untrusted";
+
+/** Every {@linkcode RefusalCause}, in the order metrics list them. */
+export const REFUSAL_CAUSES: readonly RefusalCause[] = [
+  "limit",
+  "no_backend",
+  "proxy_header",
+  "untrusted",
+];
+
+/**
+ * Why a picker returned no backend: no members, none healthy, every untried one tried, or
+ * every eligible one at its connection limit (`full`).
+ */
+export type NoBackendReason = "empty" | "all_unhealthy" | "exhausted" | "full";
 
 /**
  * The seam between the proxy and live pool state. The proxy asks for a backend per connection

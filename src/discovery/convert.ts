@@ -146,7 +146,8 @@ export function serviceFromObject(object: unknown, options: ConvertOptions = {})
 }
 
 /**
- * Converts a core/v1 Node. A node without a `Ready` condition counts as `Unknown`.
+ * Converts a core/v1 Node. A node without a `Ready` condition (or without `status`) has no
+ * `ready`; a Ready condition without a status counts as `Unknown`.
  * @throws {TypeError} when `object` is not an object or has no `metadata.name`
  */
 export function nodeFromObject(object: unknown): NodeInfo {
@@ -154,7 +155,7 @@ export function nodeFromObject(object: unknown): NodeInfo {
   const { fields } = meta;
   const spec: Record<string, unknown> = isObject(fields.spec) ? fields.spec : {};
   const status: Record<string, unknown> = isObject(fields.status) ? fields.status : {};
-  let ready: NodeInfo["ready"] = "Unknown";
+  let ready: NodeInfo["ready"];
   for (const c of list(status.conditions)) {
     if (isObject(c) && c.type === "Ready") {
       ready = c.status === "True" ? "True" : c.status === "False" ? "False" : "Unknown";
@@ -171,7 +172,7 @@ export function nodeFromObject(object: unknown): NodeInfo {
   return {
     name: meta.name,
     labels: meta.labels,
-    ready,
+    ...(ready === undefined ? {} : { ready }),
     unschedulable: spec.unschedulable === true,
     addresses,
   };

@@ -85,17 +85,22 @@ Deno.test("converters reject objects that cannot be keyed", () => {
 });
 
 Deno.test("nodeFromObject() reads readiness, cordon and addresses", () => {
-  const cases: [unknown, "True" | "False" | "Unknown"][] = [
+  const cases: [unknown, "True" | "False" | "Unknown" | undefined][] = [
     [[{ type: "MemoryPressure", status: "False" }, { type: "Ready", status: "True" }], "True"],
     [[{ type: "Ready", status: "False" }], "False"],
     [[{ type: "Ready", status: "Unknown" }], "Unknown"],
     [[{ type: "Ready" }], "Unknown"],
-    [[], "Unknown"],
-    [undefined, "Unknown"],
+    // No Ready condition at all: nothing to report, not "Unknown".
+    [[{ type: "MemoryPressure", status: "False" }], undefined],
+    [[], undefined],
+    [undefined, undefined],
   ];
   for (const [conditions, ready] of cases) {
     assert.equal(nodeFromObject({ metadata: { name: "n" }, status: { conditions } }).ready, ready);
   }
+  // A node object without status (just registered, or written by hand).
+  assert.equal(nodeFromObject({ metadata: { name: "n" } }).ready, undefined);
+  assert.equal("ready" in nodeFromObject({ metadata: { name: "n" } }), false);
   assert.deepEqual(
     nodeFromObject({
       metadata: { name: "n1", namespace: "ignored", labels: { role: "edge" } },
@@ -112,7 +117,6 @@ Deno.test("nodeFromObject() reads readiness, cordon and addresses", () => {
     {
       name: "n1",
       labels: { role: "edge" },
-      ready: "Unknown",
       unschedulable: true,
       addresses: [
         { type: "InternalIP", address: "10.0.0.1" },

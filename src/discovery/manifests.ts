@@ -62,12 +62,18 @@ export async function loadManifests(path: string): Promise<LoadedManifests> {
 /**
  * Builds an inventory from manifest texts, in order.
  *
- * Each text holds YAML (or JSON) documents separated by `---`. A document is one object, or
- * a `kind: List` (or any `*List` kind) whose `items` are objects. Services, Nodes,
- * EndpointSlices (v1 and v1beta1) and Endpoints are used; every other kind is skipped
- * without a word, so whole `helm template` output can be fed in. An object defined again
- * replaces the earlier one, with a warning. Endpoints become EndpointSlices only for
- * Services that have no EndpointSlice of their own, as Kubernetes mirrors them.
+ * Each text holds YAML (or JSON) documents separated by `---`. A document is one object, a
+ * `kind: List` (or any `*List` kind) whose `items` are objects, or a sequence (JSON array)
+ * of objects, as support bundles write them. Services, Nodes, EndpointSlices (v1 and
+ * v1beta1) and Endpoints are used; every other kind is skipped without a word, so whole
+ * `helm template` output can be fed in, but a text with no Kubernetes object at all (nothing
+ * with a `kind`) is named in a warning.
+ *
+ * An object met again (same kind, namespace and name) is merged quietly when it is an
+ * identical copy, as `kubectl get` dumps repeat `default/kubernetes`; a conflicting copy
+ * (different `uid`, `resourceVersion` or contents) replaces the earlier one with a warning
+ * naming both places. Endpoints become EndpointSlices only for Services that have no
+ * EndpointSlice of their own, as Kubernetes mirrors them.
  *
  * @throws {SyntaxError} when any document is not valid YAML; the message has one line per
  *   broken document, `name:line:column: problem`
@@ -82,31 +88,40 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
       const { line, col } = lineCounter.linePos(offset);
       return `${source.name}:${line}:${col}`;
     };
-    for (const document of documents) {
+    let hasObject = false;
+    documents.forEach((document, d) => {
       const [error] = document.errors;
       if (error !== undefined) {
         // Later errors of one document are mostly echoes of the first.
         errors.push(`${where(error.pos[0])}: ${error.message}`);
-        continue;
+        return;
       }
-      if (errors.length > 0) continue;
+      if (errors.length > 0) return;
       const start = document.contents?.range[0] ?? document.range[0];
       let content: unknown;
       try {
         content = document.toJS({ maxAliasCount: 1000 });
       } catch (error) {
         errors.push(`${where(start)}: ${messageOf(error)}`);
-        continue;
+        return;
       }
-      const items = listItems(content);
-      if (items === undefined) {
-        collector.add(content, where(start));
-        continue;
+      const doc = `document ${d + 1}`;
+      const listed = listItems(content);
+      if (listed === undefined) {
+        hasObject ||= isKubernetesObject(content);
+        collector.add(content, where(start), doc);
+        return;
       }
-      items.forEach((item, i) => {
-        const node = document.getIn(["items", i], true) as { range?: [number, number, number] };
-        collector.add(item, where(node?.range?.[0] ?? start));
+      hasObject ||= listed.isObject || listed.items.some(isKubernetesObject);
+      listed.items.forEach((item, i) => {
+        const node = document.getIn([...listed.path, i], true) as {
+          range?: [number, number, number];
+        };
+        collector.add(item, where(node?.range?.[0] ?? start), `${doc}, item ${i + 1}`);
       });
+    });
+    if (!hasObject && errors.length === 0) {
+      collector.warn(`${source.name}: no Kubernetes object (nothing with a "kind") found; ignored`);
     }
   }
   // One line per broken document, each `name:line:column: problem`, first one first.
@@ -114,13 +129,55 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
   return collector.build();
 }
 
-function listItems(content: unknown): unknown[] | undefined {
-  if (typeof content !== "object" || content === null || Array.isArray(content)) {
-    return undefined;
-  }
+/** An object with a `kind`: what the API server would accept as one. */
+function isKubernetesObject(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    typeof (value as { kind?: unknown }).kind === "string";
+}
+
+/**
+ * The objects a document lists: a top-level sequence, or the `items` of a `*List` kind.
+ * `path` locates the items in the document; `isObject` is true for a `*List`, itself an object.
+ */
+function listItems(
+  content: unknown,
+): { items: unknown[]; path: string[]; isObject: boolean } | undefined {
+  if (Array.isArray(content)) return { items: content, path: [], isObject: false };
+  if (typeof content !== "object" || content === null) return undefined;
   const { kind, items } = content as { kind?: unknown; items?: unknown };
   if (typeof kind !== "string" || !kind.endsWith("List")) return undefined;
-  return Array.isArray(items) ? items : [];
+  return { items: Array.isArray(items) ? items : [], path: ["items"], isObject: true };
+}
+
+/** Metadata that tells two copies of one object apart. */
+function versionOf(object: unknown): { uid?: string; resourceVersion?: string } {
+  const meta = (object as { metadata?: unknown }).metadata;
+  if (typeof meta !== "object" || meta === null) return {};
+  const { uid, resourceVersion } = meta as { uid?: unknown; resourceVersion?: unknown };
+  return {
+    ...(typeof uid === "string" ? { uid } : {}),
+    ...(typeof resourceVersion === "string" ? { resourceVersion } : {}),
+  };
+}
+
+/** JSON with object keys sorted, so copies that differ only in key order compare equal. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
+}
+
+/** Where an object was met, and what tells it from another copy. */
+interface Origin {
+  /** `file:line:column (document N[, item M])`. */
+  readonly place: string;
+  readonly uid?: string;
+  readonly resourceVersion?: string;
+  /** {@linkcode canonical} form of the converted object: what resolution reads. */
+  readonly contents: string;
 }
 
 /** Accumulates converted objects, remembering where each came from. */
@@ -131,10 +188,18 @@ class Collector {
   /** Endpoints objects, as slices, by `namespace/name`. */
   readonly #endpoints = new Map<string, readonly EndpointSliceInfo[]>();
   /** `Kind key` → where it was defined. */
-  readonly #origins = new Map<string, string>();
+  readonly #origins = new Map<string, Origin>();
   readonly #warnings: string[] = [];
 
-  add(object: unknown, where: string): void {
+  warn(message: string): void {
+    this.#warnings.push(message);
+  }
+
+  /**
+   * @param where `file:line:column`, the prefix of a conversion problem
+   * @param doc `document N` or `document N, item M`, to name the copy in duplicate warnings
+   */
+  add(object: unknown, where: string, doc: string): void {
     let converted;
     try {
       converted = convertObject(object);
@@ -144,13 +209,29 @@ class Collector {
     }
     if (converted === undefined) return;
     const id = `${converted.kind} ${converted.key}`;
+    const { kind: _, key: __, ...data } = converted;
+    const origin: Origin = {
+      place: `${where} (${doc})`,
+      ...versionOf(object),
+      contents: canonical(data),
+    };
     const previous = this.#origins.get(id);
     if (previous !== undefined) {
+      const differences = [
+        ...(previous.uid !== origin.uid ? ["uid"] : []),
+        ...(previous.resourceVersion !== origin.resourceVersion ? ["resourceVersion"] : []),
+        ...(previous.contents !== origin.contents
+          ? [converted.kind === "Service" ? "spec" : "contents"]
+          : []),
+      ];
+      // An identical copy (dumps overlap, e.g. default/kubernetes in every Service list).
+      if (differences.length === 0) return;
       this.#warnings.push(
-        `${where}: ${id} is defined again (first at ${previous}); using this one`,
+        `Conflicting copies of ${id} (different ${differences.join(", ")}): ` +
+          `${previous.place} and ${origin.place}; using the one at ${origin.place}`,
       );
     }
-    this.#origins.set(id, where);
+    this.#origins.set(id, origin);
     switch (converted.kind) {
       case "Service":
         this.#services.set(converted.key, converted.service);

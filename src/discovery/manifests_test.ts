@@ -5,6 +5,7 @@ import { resolvePools } from "../resolve/mod.ts";
 import { loadManifests, parseManifests } from "./manifests.ts";
 
 const EXAMPLES = new URL("../../examples/cluster/", import.meta.url);
+const CLUSTERS = new URL("../../tests/fixtures/clusters/", import.meta.url);
 
 function listener(
   name: string,
@@ -70,6 +71,8 @@ function examplePool(
       },
     ],
     warnings: [],
+    inputWarnings: [],
+    healthTargets: [],
   };
 }
 
@@ -132,10 +135,11 @@ Deno.test("loadManifests() reads a directory recursively, in sorted order", asyn
     // a.json, b/b.yaml, b/nested/c.yml; the link to b/ is read once; hidden and .txt skipped.
     assert.deepEqual(inventory.services.get("ns/web")?.clusterIPs, ["10.96.0.3"]);
     assert.deepEqual(warnings, [
-      `${dir}/b/b.yaml:1:1: Service ns/web is defined again (first at ${dir}/a.json:1:1); ` +
-      "using this one",
-      `${dir}/b/nested/c.yml:1:1: Service ns/web is defined again (first at ${dir}/b/b.yaml:1:1); ` +
-      "using this one",
+      `Conflicting copies of Service ns/web (different spec): ${dir}/a.json:1:1 (document 1) ` +
+      `and ${dir}/b/b.yaml:1:1 (document 1); using the one at ${dir}/b/b.yaml:1:1 (document 1)`,
+      `Conflicting copies of Service ns/web (different spec): ${dir}/b/b.yaml:1:1 (document 1) ` +
+      `and ${dir}/b/nested/c.yml:1:1 (document 1); using the one at ` +
+      `${dir}/b/nested/c.yml:1:1 (document 1)`,
     ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -241,4 +245,200 @@ Deno.test("parseManifests() fails with file:line:column for every broken documen
       return true;
     },
   );
+});
+
+Deno.test("parseManifests() reads a top-level JSON array or YAML sequence as a list", () => {
+  const json = JSON.stringify([
+    { apiVersion: "v1", kind: "Node", metadata: { name: "n1" } },
+    { apiVersion: "v1", kind: "Service", metadata: { namespace: "x" } },
+  ]);
+  const yaml = "- apiVersion: v1\n  kind: Node\n  metadata: {name: n2}\n";
+  const { inventory, warnings } = parseManifests([
+    { name: "bundle.json", text: json },
+    { name: "seq.yaml", text: yaml },
+  ]);
+  assert.deepEqual([...inventory.nodes.keys()], ["n1", "n2"]);
+  assert.deepEqual(warnings, [
+    "bundle.json:1:61: Cannot convert Service: metadata.name is missing; skipped",
+  ]);
+});
+
+Deno.test("parseManifests() names a text with no Kubernetes object in it", () => {
+  const { warnings } = parseManifests([
+    { name: "values.yaml", text: "controller:\n  replicaCount: 2\n" },
+    { name: "empty.yaml", text: "# nothing yet\n" },
+    { name: "numbers.json", text: "[1, 2, 3]" },
+    // Objects of kinds NautilusLB does not read are still Kubernetes objects: no warning.
+    { name: "deploy.yaml", text: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\n" },
+    // An empty List is an answer from the API server, not a stray file.
+    { name: "slices.yaml", text: "apiVersion: v1\nkind: List\nitems: []\n" },
+  ]);
+  assert.deepEqual(warnings, [
+    'values.yaml: no Kubernetes object (nothing with a "kind") found; ignored',
+    'empty.yaml: no Kubernetes object (nothing with a "kind") found; ignored',
+    'numbers.json: no Kubernetes object (nothing with a "kind") found; ignored',
+  ]);
+});
+
+Deno.test("parseManifests() merges identical copies quietly and names conflicting ones", () => {
+  const svc = (meta: string, ip = "10.96.0.1") =>
+    `apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: ns${meta}}\n` +
+    `spec: {clusterIP: ${ip}, ports: [{name: http, port: 80}]}\n`;
+  const same = ", uid: u1, resourceVersion: '7'";
+  const quiet = parseManifests([
+    { name: "a.yaml", text: svc(same) },
+    // Key order differs; the object does not.
+    {
+      name: "b.yaml",
+      text: "kind: List\napiVersion: v1\nitems:\n  - spec: {ports: [{port: 80, name: http}], " +
+        "clusterIP: 10.96.0.1}\n    metadata: {resourceVersion: '7', uid: u1, namespace: ns, " +
+        "name: web}\n    kind: Service\n    apiVersion: v1\n",
+    },
+  ]);
+  assert.deepEqual(quiet.warnings, []);
+  assert.equal(quiet.inventory.services.size, 1);
+
+  const cases: [string, string, string][] = [
+    ["resourceVersion", svc(", uid: u1, resourceVersion: '8'"), "resourceVersion"],
+    ["uid", svc(", uid: u2, resourceVersion: '7'"), "uid"],
+    ["spec", svc(same, "10.96.0.2"), "spec"],
+    ["all", svc(", uid: u2, resourceVersion: '9'", "10.96.0.2"), "uid, resourceVersion, spec"],
+  ];
+  for (const [label, text, what] of cases) {
+    const { inventory, warnings } = parseManifests([
+      { name: "a.yaml", text: svc(same) },
+      { name: "b.yaml", text: `---\n# again\n---\n${text}` },
+    ]);
+    assert.deepEqual(warnings, [
+      `Conflicting copies of Service ns/web (different ${what}): a.yaml:1:1 (document 1) and ` +
+      "b.yaml:4:1 (document 2); using the one at b.yaml:4:1 (document 2)",
+    ], label);
+    assert.equal(inventory.services.size, 1, label);
+  }
+});
+
+Deno.test("parseManifests() names list items in a duplicate warning", () => {
+  const node = (ip: string) =>
+    `  - {apiVersion: v1, kind: Node, metadata: {name: n1}, status: {addresses: [{type: InternalIP, address: ${ip}}]}}\n`;
+  const { warnings } = parseManifests([{
+    name: "nodes.yaml",
+    text: `apiVersion: v1\nkind: List\nitems:\n${node("10.0.0.1")}${node("10.0.0.2")}`,
+  }]);
+  assert.deepEqual(warnings, [
+    "Conflicting copies of Node n1 (different contents): nodes.yaml:4:5 (document 1, item 1) " +
+    "and nodes.yaml:5:5 (document 1, item 2); using the one at nodes.yaml:5:5 (document 1, item 2)",
+  ]);
+});
+
+/** A listener as the default config gives it, with a health check. */
+function checked(name: string, portName: string, extra: Partial<PoolSpec> = {}): PoolSpec {
+  return {
+    ...listener(name, ":80", portName),
+    healthCheck: {
+      enabled: true,
+      intervalMs: 5000,
+      timeoutMs: 1000,
+      rise: 2,
+      fall: 2,
+      maxEjectionPercent: 50,
+    },
+    ...extra,
+  };
+}
+
+Deno.test("kind dump: repeated default/kubernetes merges; kube-dns UDP; terminating fallback", async () => {
+  const { inventory, warnings } = await loadManifests(new URL("kind/", CLUSTERS).pathname);
+  assert.deepEqual(warnings, []);
+  assert.deepEqual([...inventory.services.keys()].sort(), [
+    "default/kubernetes",
+    "kube-system/kube-dns",
+    "shop/web",
+  ]);
+  const [dns, web] = resolvePools(inventory, [checked("dns", "dns"), checked("web", "http")]);
+  assert.deepEqual(dns!.backends, []);
+  assert.deepEqual(dns!.excluded, [{
+    service: "kube-system/kube-dns",
+    reason: "unsupported-protocol",
+    detail: 'port "dns" is UDP; only TCP is supported; port "dns-tcp" is TCP on the same number',
+  }]);
+  assert.deepEqual(dns!.warnings, []);
+  // Every pod of web is on its way out: the one still serving takes new connections.
+  assert.deepEqual(web!.backends, [{
+    address: "10.244.1.7:8080",
+    host: "10.244.1.7",
+    port: 8080,
+    weight: 1,
+    service: "shop/web",
+    node: "kind-worker",
+    pod: "web-6d4cf56db6-2xvqt",
+    terminating: true,
+  }]);
+  assert.deepEqual(web!.excluded.map((e) => [e.address, e.reason]), [
+    ["10.244.2.9:8080", "terminating"],
+    ["10.244.2.11:8080", "not-ready"],
+  ]);
+  assert.deepEqual(web!.healthTargets.map((t) => t.key), ["10.244.1.7:8080"]);
+});
+
+Deno.test("OpenShift bundle: a JSON array; Endpoints nodeName; a node without status", async () => {
+  const { inventory, warnings } = await loadManifests(new URL("openshift/", CLUSTERS).pathname);
+  assert.deepEqual(warnings, []);
+  const [nodePort, endpoints] = resolvePools(inventory, [
+    checked("http", "http"),
+    checked("pods", "http", { backendMode: "endpoints" }),
+  ]);
+  // LoadBalancer, Local: only the node running the router, checked through kube-proxy.
+  assert.deepEqual(nodePort!.backends.map((b) => [b.address, b.node]), [
+    ["192.168.126.51:31080", "worker-0.ocp.example.com"],
+  ]);
+  assert.deepEqual(nodePort!.healthTargets[0]!.check.http, { port: 31987, path: "/healthz" });
+  assert.deepEqual(nodePort!.excluded.map((e) => [e.node, e.reason, e.detail]), [
+    ["worker-2.ocp.example.com", "node-not-ready", "no Ready condition"],
+    [
+      "worker-1.ocp.example.com",
+      "no-local-endpoint",
+      "externalTrafficPolicy is Local and no ready endpoint runs on this node",
+    ],
+  ]);
+  // core/v1 Endpoints carry nodeName: the pod's node is known.
+  assert.deepEqual(endpoints!.backends.map((b) => [b.address, b.node, b.pod]), [
+    ["10.128.2.14:80", "worker-0.ocp.example.com", "router-default-5c9f7d8b6-4hjkl"],
+  ]);
+  assert.equal(endpoints!.healthTargets[0]!.check.http, undefined);
+});
+
+Deno.test("minikube: v1beta1 topology, a UDP port, a stale copy named", async () => {
+  const dir = new URL("minikube/", CLUSTERS).pathname;
+  const { inventory, warnings } = await loadManifests(dir);
+  assert.deepEqual(warnings, [
+    `Conflicting copies of Service default/echo (different resourceVersion, spec): ` +
+    `${dir}before-upgrade.yaml:2:1 (document 1) and ${dir}cluster.yaml:23:1 (document 2); ` +
+    `using the one at ${dir}cluster.yaml:23:1 (document 2)`,
+  ]);
+  const [http, syslog] = resolvePools(inventory, [
+    checked("http", "http"),
+    checked("syslog", "syslog"),
+  ]);
+  assert.deepEqual(http!.backends.map((b) => [b.address, b.node]), [
+    ["192.168.49.2:30808", "minikube"],
+  ]);
+  assert.deepEqual(syslog!.excluded.map((e) => e.reason), ["unsupported-protocol"]);
+});
+
+Deno.test("ingress-nginx rendered by Helm: values.yaml named, missing endpoint data", async () => {
+  const dir = new URL("ingress-nginx/", CLUSTERS).pathname;
+  const { inventory, warnings } = await loadManifests(dir);
+  assert.deepEqual(warnings, [
+    `${dir}values.yaml: no Kubernetes object (nothing with a "kind") found; ignored`,
+  ]);
+  const [http] = resolvePools(inventory, [checked("http", "http")]);
+  assert.deepEqual(http!.backends, []);
+  assert.deepEqual(http!.excluded.map((e) => [e.node, e.reason]), [
+    ["edge-1", "endpoints-unavailable"],
+    ["edge-2", "endpoints-unavailable"],
+  ]);
+  assert.deepEqual(http!.inputWarnings, [
+    "Service ingress-nginx/ingress-nginx-controller has externalTrafficPolicy Local but the " +
+    "input has no EndpointSlice or Endpoints for it, so the nodes running its pods are unknown",
+  ]);
 });

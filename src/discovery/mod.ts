@@ -13,22 +13,29 @@ export type {
   ServiceInfo,
   ServicePortInfo,
 } from "../core/inventory.ts";
+export type { DiscoveryState } from "../core/discovery_state.ts";
+export {
+  DEFAULT_COALESCE_MS,
+  type DiscoveryStatus,
+  type EndpointsSource,
+  KubernetesDiscovery,
+  type KubernetesDiscoveryOptions,
+} from "./kubernetes.ts";
+export {
+  DEFAULT_SERVICE_ACCOUNT_DIR,
+  type KubeConfigSource,
+  KubeCredentials,
+  loadKubeConfig,
+  type LoadKubeConfigOptions,
+} from "./kubeconfig.ts";
+export { type ApiFailure, DEFAULT_REQUEST_TIMEOUT_MS } from "./api_client.ts";
 export {
   type BackoffOptions,
   DEFAULT_BACKOFF,
-  DEFAULT_COALESCE_MS,
-  DEFAULT_SERVICE_ACCOUNT_DIR,
+  DEFAULT_WATCH_IDLE_GRACE_MS,
   DEFAULT_WATCH_TIMEOUT_SECONDS,
-  type DiscoveryState,
-  type DiscoveryStatus,
-  type EndpointsSource,
-  type KubeConfigSource,
-  KubeCredentials,
-  KubernetesDiscovery,
-  type KubernetesDiscoveryOptions,
-  loadKubeConfig,
-  type LoadKubeConfigOptions,
-} from "./kubernetes.ts";
+} from "./reflector.ts";
+export { redactSecrets } from "./redact.ts";
 export {
   type ConvertedObject,
   convertObject,

@@ -46,6 +46,7 @@ export {
   probeTcp,
   type TcpProbeOptions,
 } from "./probe.ts";
+export { probeTls, type TlsProbeOptions } from "./tls_probe.ts";
 export {
   DEFAULT_INITIAL_STATE,
   type HealthState,

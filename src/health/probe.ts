@@ -5,11 +5,15 @@
  *
  * Every probe owns its connection and timer from start to finish: both are released before
  * the returned promise settles, whatever the outcome. Probes never throw or reject; failures
- * come back as {@linkcode ProbeResult} with a short human `error`.
+ * come back as {@linkcode ProbeResult} with a short human `error`. A failure of this process
+ * (no free descriptor or local port) is marked `isLocalError`, so it is never blamed on the
+ * backend.
  *
  * @module
  */
 import { formatHostPort } from "../core/address.ts";
+import { proxyLocalHeader } from "../core/proxy_local_header.ts";
+import type { ProxyProtocolVersion } from "../core/types.ts";
 
 /** Where a probe connects. `host` is a name or an IP address without brackets. */
 export interface ProbeTarget {
@@ -30,6 +34,41 @@ export interface ProbeResult {
    * `expected "PONG" not found`, `HTTP 503`. Absent when `ok`.
    */
   readonly error?: string;
+  /**
+   * True when the probe could not run because of this process, not the backend: out of
+   * file descriptors (`EMFILE`, `ENFILE`), local ports (`EADDRNOTAVAIL`) or socket buffers
+   * (`ENOBUFS`, `ENOMEM`). `ok` is then false, but the result says nothing about the backend:
+   * health tracking must skip it rather than count a failure. Absent otherwise.
+   */
+  readonly isLocalError?: boolean;
+}
+
+/**
+ * Error codes meaning this host ran out of a resource; see {@linkcode isLocalNetworkError}.
+ */
+export const LOCAL_ERROR_CODES: ReadonlySet<string> = new Set([
+  "EMFILE",
+  "ENFILE",
+  "EADDRNOTAVAIL",
+  "ENOBUFS",
+  "ENOMEM",
+]);
+
+/** Linux errno values of {@linkcode LOCAL_ERROR_CODES}, for errors that carry no `code`. */
+const LOCAL_OS_ERRORS = new Set([24, 23, 99, 105, 12]);
+
+/**
+ * Whether a socket error (e.g. from `Deno.connect` or `accept`) was caused by this process
+ * or host running out of descriptors, ports or buffers, rather than by the peer. Such an error
+ * must not count against a backend: not in active probes, and not in passive reports from
+ * the proxy's connect attempts.
+ */
+export function isLocalNetworkError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string") return LOCAL_ERROR_CODES.has(code);
+  const errno = /\(os error (\d+)\)/.exec(error.message);
+  return errno !== null && LOCAL_OS_ERRORS.has(Number(errno[1]));
 }
 
 /** Options of {@linkcode probeTcp}. */
@@ -44,6 +83,12 @@ export interface TcpProbeOptions {
    * time runs out. Without it a successful connect (and send) passes.
    */
   readonly expect?: string;
+  /**
+   * Send a PROXY protocol header first: v2 `LOCAL` or v1 `PROXY UNKNOWN`, which a backend
+   * that expects PROXY protocol accepts as a connection of the load balancer's own, so it
+   * logs no broken header for every check. None when absent.
+   */
+  readonly proxyProtocol?: ProxyProtocolVersion;
   /** Aborts the probe; it then resolves with `error: "aborted"`. */
   readonly signal?: AbortSignal;
 }
@@ -85,8 +130,9 @@ const encoder = new TextEncoder();
  * @returns the verdict; never rejects
  */
 export function probeTcp(target: ProbeTarget, options: TcpProbeOptions): Promise<ProbeResult> {
-  const { send, expect } = options;
+  const { send, expect, proxyProtocol } = options;
   return withConnection(target, options.timeoutMs, options.signal, async (conn) => {
+    if (proxyProtocol !== undefined) await writeAll(conn, proxyLocalHeader(proxyProtocol));
     if (send) await writeAll(conn, encoder.encode(send));
     if (!expect) return undefined;
     const found = await readUntil(conn, expect);
@@ -181,6 +227,7 @@ async function withConnection(
   deadline.signal.addEventListener("abort", close, { once: true });
 
   let error: string | undefined;
+  let isLocalError = false;
   try {
     conn = await Deno.connect({
       hostname: target.host,
@@ -192,6 +239,7 @@ async function withConnection(
     error = await body(conn);
   } catch (cause) {
     error = describeError(cause);
+    isLocalError = isLocalNetworkError(cause);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
@@ -200,12 +248,12 @@ async function withConnection(
   }
   if (error !== undefined && deadline.signal.aborted) {
     error = isTimedOut ? `timed out after ${timeoutMs}ms` : "aborted";
+    isLocalError = false;
   }
-  return error === undefined ? { ok: true, latencyMs: elapsed() } : {
-    ok: false,
-    latencyMs: elapsed(),
-    error,
-  };
+  if (error === undefined) return { ok: true, latencyMs: elapsed() };
+  return isLocalError
+    ? { ok: false, latencyMs: elapsed(), error: `local error: ${error}`, isLocalError }
+    : { ok: false, latencyMs: elapsed(), error };
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

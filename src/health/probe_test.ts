@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { probeHttp, probeTcp } from "./probe.ts";
+import { isLocalNetworkError, probeHttp, probeTcp } from "./probe.ts";
+import { probeTarget } from "./target.ts";
 import {
   acceptAndClose,
   closedPort,
@@ -189,5 +190,128 @@ Deno.test("probeHttp: a path with spaces or line breaks is refused", async () =>
     const result = await probeHttp({ host: HOST, port: 1 }, { path, timeoutMs: 100 });
     assert.equal(result.ok, false);
     assert.match(result.error ?? "", /^invalid HTTP path/);
+  }
+});
+
+Deno.test("isLocalNetworkError: running out of descriptors or ports is local", () => {
+  const withCode = (code: string, message: string) => Object.assign(new Error(message), { code });
+  const cases: [unknown, boolean][] = [
+    [withCode("EMFILE", "Too many open files (os error 24)"), true],
+    [withCode("ENFILE", "Too many open files in system (os error 23)"), true],
+    [withCode("EADDRNOTAVAIL", "Cannot assign requested address (os error 99)"), true],
+    [withCode("ENOBUFS", "No buffer space available (os error 105)"), true],
+    [new Error("Too many open files (os error 24)"), true],
+    [new Error("Cannot assign requested address (os error 99)"), true],
+    [withCode("ECONNREFUSED", "Connection refused (os error 111)"), false],
+    [withCode("ETIMEDOUT", "Connection timed out (os error 110)"), false],
+    [withCode("EHOSTUNREACH", "No route to host (os error 113)"), false],
+    [new Error("Connection reset by peer (os error 104)"), false],
+    [new Error("timed out"), false],
+    ["EMFILE", false],
+    [undefined, false],
+  ];
+  for (const [error, expected] of cases) {
+    assert.equal(isLocalNetworkError(error), expected, String(error));
+  }
+});
+
+Deno.test("isLocalNetworkError: a real refused connect is the backend's fault", async () => {
+  const error = await Deno.connect({ hostname: HOST, port: closedPort() }).then(
+    (conn) => {
+      conn.close();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof Error);
+  assert.equal(isLocalNetworkError(error), false);
+  const result = await probeTcp({ host: HOST, port: closedPort() }, { timeoutMs: 1000 });
+  assert.equal(result.isLocalError, undefined);
+});
+
+/** A server that records the first `count` bytes of each connection, then answers `PONG`. */
+function recordFirst(count: number, seen: number[][]) {
+  return async (conn: Deno.TcpConn) => {
+    const buffer = new Uint8Array(count);
+    let n = 0;
+    while (n < count) {
+      const got = await conn.read(buffer.subarray(n));
+      if (got === null) break;
+      n += got;
+    }
+    seen.push([...buffer.subarray(0, n)]);
+    await write(conn, "PONG");
+  };
+}
+
+Deno.test("probeTcp: proxyProtocol sends a LOCAL (v2) or UNKNOWN (v1) header before send", async () => {
+  const v2Local = [
+    ...[0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a],
+    0x20,
+    0x00,
+    0x00,
+    0x00,
+  ];
+  const ping = [..."PING\r\n"].map((c) => c.charCodeAt(0));
+  const cases = [
+    { version: "v2" as const, expected: [...v2Local, ...ping] },
+    {
+      version: "v1" as const,
+      expected: [..."PROXY UNKNOWN\r\n"].map((c) => c.charCodeAt(0)).concat(ping),
+    },
+  ];
+  for (const { version, expected } of cases) {
+    const seen: number[][] = [];
+    const server = startServer(recordFirst(expected.length, seen));
+    try {
+      const result = await probeTcp({ host: HOST, port: server.port }, {
+        timeoutMs: 1000,
+        proxyProtocol: version,
+        send: "PING\r\n",
+        expect: "PONG",
+      });
+      assert.equal(result.ok, true, result.error ?? "");
+      assert.deepEqual(seen, [expected]);
+    } finally {
+      await server.close();
+    }
+  }
+});
+
+Deno.test("probeTarget: the PROXY header goes to the backend's own port, not a health port", async () => {
+  const seen: number[][] = [];
+  const server = startServer(recordFirst(6, seen));
+  try {
+    const check = {
+      enabled: true,
+      intervalMs: 1000,
+      timeoutMs: 1000,
+      rise: 1,
+      fall: 1,
+      maxEjectionPercent: 50,
+      send: "PING\r\n",
+      expect: "PONG",
+      proxyProtocol: "v1" as const,
+    };
+    const own = await probeTarget({
+      key: `${HOST}:${server.port}`,
+      pool: "p",
+      host: HOST,
+      port: server.port,
+      check,
+    });
+    const other = await probeTarget({
+      key: `${HOST}:1`,
+      pool: "p",
+      host: HOST,
+      port: 1,
+      check: { ...check, port: server.port },
+    });
+    assert.equal(own.ok, true, own.error ?? "");
+    assert.equal(other.ok, true, other.error ?? "");
+    const text = seen.map((bytes) => String.fromCharCode(...bytes));
+    assert.deepEqual(text, ["PROXY ", "PING\r\n"]);
+  } finally {
+    await server.close();
   }
 });

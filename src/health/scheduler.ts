@@ -423,6 +423,8 @@ export class HealthScheduler {
       const result = await safeProbe(this.#probe, target, controller.signal);
       entry.controller = undefined;
       if (controller.signal.aborted || !this.#isLive(entry)) return;
+      // Out of descriptors or local ports says nothing about the backend: no verdict.
+      if (result.isLocalError === true) return;
       entry.lastLatencyMs = result.latencyMs;
       const transition = entry.tracker.record(result.ok, this.#now(), result.error);
       if (transition !== undefined) this.#emit(entry, transition, "active", result.error);

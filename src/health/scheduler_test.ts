@@ -512,3 +512,40 @@ Deno.test("checkAll: abort stops the round and rejects with the reason", async (
     await server.close();
   }
 });
+
+Deno.test("HealthScheduler: local probe errors (EMFILE) never count against a backend", async () => {
+  let result: ProbeResult = { ok: true, latencyMs: 1 };
+  const transitions: HealthTransition[] = [];
+  const scheduler = new HealthScheduler({
+    onTransition: (t) => transitions.push(t),
+    probe: () => Promise.resolve(result),
+  });
+  try {
+    const t = target(1001, { fall: 2 });
+    scheduler.update([t]);
+    await scheduler.runOnce();
+    assert.equal(status(scheduler, t.key).state, "healthy");
+
+    result = {
+      ok: false,
+      latencyMs: 0,
+      error: "local error: too many open files",
+      isLocalError: true,
+    };
+    for (let i = 0; i < 5; i++) await scheduler.runOnce();
+    assert.equal(status(scheduler, t.key).state, "healthy");
+    assert.equal(transitions.length, 1);
+
+    // Real failures still count, from where they were.
+    result = { ok: false, latencyMs: 1, error: "connection refused" };
+    await scheduler.runOnce();
+    await scheduler.runOnce();
+    assert.equal(status(scheduler, t.key).state, "unhealthy");
+    assert.deepEqual(transitions.map((x) => [x.to, x.error]), [
+      ["healthy", undefined],
+      ["unhealthy", "connection refused"],
+    ]);
+  } finally {
+    await scheduler.close();
+  }
+});

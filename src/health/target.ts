@@ -5,50 +5,11 @@
  */
 import { errorMessage } from "../core/error_message.ts";
 import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
+import { probeTls } from "./tls_probe.ts";
 
-/** How to check one backend. `cli/serve.ts` fills it from a listener's `healthCheck` config. */
-export interface HealthCheckSpec {
-  /**
-   * Active checks. Off: no probes; passive reports then count only where the scheduler has a
-   * `passiveCooldownMs`, else the state stays `unknown`.
-   */
-  readonly enabled: boolean;
-  /** Time between the end of one check and the start of the next, before jitter (±10%). */
-  readonly intervalMs: number;
-  /** Budget of one probe. */
-  readonly timeoutMs: number;
-  /** Consecutive successes to become healthy. */
-  readonly rise: number;
-  /** Consecutive failures to become unhealthy. */
-  readonly fall: number;
-  /** Probe this port instead of the backend's own (TCP checks). */
-  readonly port?: number;
-  /** Text to send after connecting (TCP checks). */
-  readonly send?: string;
-  /** Substring the reply must contain (TCP checks). */
-  readonly expect?: string;
-  /**
-   * Check with HTTP `GET` instead of TCP, e.g. a Service's `healthCheckNodePort` with
-   * path `/healthz`. `port`, `send` and `expect` are then not used.
-   */
-  readonly http?: { readonly port: number; readonly path: string };
-  /** Share of a pool (0-100) that passive reports may mark unhealthy. */
-  readonly maxEjectionPercent: number;
-}
+import type { HealthCheckSpec, HealthTarget } from "../core/plan.ts";
 
-/** A backend of a pool with its check. Identity is (`pool`, `key`). */
-export interface HealthTarget {
-  /** Backend key, `host:port` (IPv6 in brackets). */
-  readonly key: string;
-  /** Pool (listener) name. */
-  readonly pool: string;
-  /** Host name or IP address without brackets. */
-  readonly host: string;
-  /** Backend port; TCP checks probe it unless `check.port` or `check.http` is set. */
-  readonly port: number;
-  /** How to check it. */
-  readonly check: HealthCheckSpec;
-}
+export type { HealthCheckSpec, HealthTarget };
 
 /**
  * Runs one check of `target`. Must settle within about `target.check.timeoutMs`, settle soon
@@ -69,10 +30,21 @@ export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise
       signal,
     });
   }
-  return probeTcp({ host: target.host, port: check.port ?? target.port }, {
+  const port = check.port ?? target.port;
+  if (check.tls === true) {
+    return probeTls({ host: target.host, port }, {
+      timeoutMs: check.timeoutMs,
+      send: check.send,
+      expect: check.expect,
+      signal,
+    });
+  }
+  return probeTcp({ host: target.host, port }, {
     timeoutMs: check.timeoutMs,
     send: check.send,
     expect: check.expect,
+    // A separate health port is another listener: only the backend's own port gets a header.
+    proxyProtocol: port === target.port ? check.proxyProtocol : undefined,
     signal,
   });
 }

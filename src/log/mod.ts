@@ -24,6 +24,12 @@ export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal
 /** Output style of log lines. */
 export type LogFormat = "text" | "json";
 
+/**
+ * Category of the access log (`getLogger("access")`): written at `info` whatever the
+ * configured level, since only listeners with `accessLog` write to it.
+ */
+export const ACCESS_LOG_CATEGORY: readonly string[] = ["nautiluslb", "access"];
+
 /** Options of {@linkcode setupLogging}. */
 export interface LoggingOptions {
   /** Least severe level written for `nautiluslb` loggers. @default {"info"} */
@@ -79,6 +85,14 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
     sinks: { out: (record: LogRecord) => write(formatter(record)) },
     loggers: [
       { category: ["nautiluslb"], lowestLevel: options.level ?? "info", sinks: ["out"] },
+      // The access log is switched on per listener, not by level: its lines show whatever
+      // `level` says, in the same format and on the same output.
+      {
+        category: [...ACCESS_LOG_CATEGORY],
+        lowestLevel: "info",
+        sinks: ["out"],
+        parentSinks: "override",
+      },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["out"] },
     ],
   });

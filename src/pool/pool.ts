@@ -10,6 +10,7 @@
 import type { ConnectionCounter } from "../core/connection_counter.ts";
 import type {
   Backend,
+  BackendCounters,
   BackendHealth,
   Balancer,
   Candidate,
@@ -49,6 +50,14 @@ export interface PoolOptions {
    * @default {"reject"}
    */
   readonly whenAllUnhealthy?: WhenAllUnhealthy;
+  /**
+   * Connections each backend takes at most; a backend at its limit is skipped by the
+   * balancer, and when every eligible backend is full `acquire` answers `full`. A
+   * backend's own `maxConnections` (from its Service's annotation) overrides it. 0 = no limit.
+   * With `counterOf`, the limit is over the shared count (the whole process).
+   * @default {0}
+   */
+  readonly maxConnectionsPerBackend?: number;
   /** Told of every connect outcome, for passive health checking. */
   readonly onConnectResult?: (key: string, ok: boolean, error?: unknown) => void;
   /**
@@ -75,6 +84,22 @@ export interface PoolBackendSnapshot {
   readonly activeConnections: number;
   /** Removed from the pool, open connections still draining. */
   readonly isDraining: boolean;
+  /** Connection limit of the backend; 0 = none. */
+  readonly maxConnections: number;
+  /** Running totals (a copy). */
+  readonly counters: Readonly<BackendCounters>;
+  /** Why its health last changed, when it did: see {@linkcode HealthDetail}. */
+  readonly healthDetail?: HealthDetail;
+}
+
+/** Why and since when a backend has its health, as the health checker said. */
+export interface HealthDetail {
+  /** What decided it, e.g. `active` or `passive`. */
+  readonly cause: string;
+  /** The failure behind an `unhealthy` verdict. */
+  readonly error?: string;
+  /** Wall-clock time of the change, milliseconds since the Unix epoch. */
+  readonly sinceMs: number;
 }
 
 /** A point-in-time copy of the pool for printing, admin and metrics. */
@@ -85,6 +110,8 @@ export interface PoolSnapshot {
   readonly backends: readonly PoolBackendSnapshot[];
 }
 
+/** Default for {@linkcode PoolOptions.maxConnectionsPerBackend}: no limit. */
+export const DEFAULT_MAX_CONNECTIONS_PER_BACKEND = 0;
 /** Default for {@linkcode PoolOptions.drainTimeoutMs}. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 /** Default for {@linkcode PoolOptions.onRemoval}. */
@@ -100,17 +127,29 @@ class Entry implements Candidate {
   /** Leases of this pool. */
   local = 0;
   counter: ConnectionCounter | undefined;
+  maxConnections: number;
   health: BackendHealth = "unknown";
+  healthDetail: HealthDetail | undefined;
   isDraining = false;
   drainTimer: ReturnType<typeof setTimeout> | undefined;
   controller = new AbortController();
+  readonly counters: BackendCounters = {
+    connections: 0,
+    connectFailures: 0,
+    bytesToBackend: 0,
+    bytesFromBackend: 0,
+  };
 
-  constructor(backend: Backend, counter: ConnectionCounter | undefined) {
+  constructor(backend: Backend, counter: ConnectionCounter | undefined, poolLimit: number) {
     this.backend = backend;
     this.counter = counter;
+    this.maxConnections = backend.maxConnections || poolLimit;
   }
 
-  /** What balancers see: the shared count when there is one. */
+  /**
+   * What balancers and limits see: the shared count when there is one, so a backend's
+   * connection limit holds for the whole process.
+   */
   get activeConnections(): number {
     return this.counter === undefined ? this.local : this.counter.value;
   }
@@ -119,6 +158,7 @@ class Entry implements Candidate {
 class PoolLease implements Lease {
   readonly backend: Backend;
   readonly signal: AbortSignal;
+  readonly counters: BackendCounters;
   #entry: Entry | undefined;
   #pool: Pool;
   #counter: ConnectionCounter | undefined;
@@ -129,6 +169,7 @@ class PoolLease implements Lease {
     this.#counter = entry.counter;
     this.backend = entry.backend;
     this.signal = entry.controller.signal;
+    this.counters = entry.counters;
   }
 
   reportConnect(ok: boolean, error?: unknown): void {
@@ -148,7 +189,8 @@ class PoolLease implements Lease {
  * A live pool implementing {@linkcode Picker}.
  *
  * Eligible for new connections: members that are not draining and not `unhealthy`. When
- * none is eligible, `whenAllUnhealthy: "any"` falls back to every member (fail open).
+ * none is eligible, `whenAllUnhealthy: "any"` falls back to every member (fail open). A
+ * backend at its connection limit stays eligible but is skipped until a connection ends.
  */
 export class Pool implements Picker {
   readonly name: string;
@@ -158,6 +200,7 @@ export class Pool implements Picker {
   #whenAllUnhealthy: WhenAllUnhealthy;
   #onConnectResult: PoolOptions["onConnectResult"];
   #counterOf: PoolOptions["counterOf"];
+  #maxPerBackend: number;
   #entries = new Map<string, Entry>();
   /** Candidates handed to the balancer; a new array whenever eligibility changes. */
   #eligible: Entry[] = [];
@@ -172,6 +215,12 @@ export class Pool implements Picker {
     this.#whenAllUnhealthy = options.whenAllUnhealthy ?? DEFAULT_WHEN_ALL_UNHEALTHY;
     this.#onConnectResult = options.onConnectResult;
     this.#counterOf = options.counterOf;
+    this.#maxPerBackend = options.maxConnectionsPerBackend ?? DEFAULT_MAX_CONNECTIONS_PER_BACKEND;
+  }
+
+  /** The pick policy in use; replaced by {@linkcode Pool.configure}. */
+  get balancer(): Balancer {
+    return this.#balancer;
   }
 
   /** Number of members (not counting draining ones). */
@@ -198,11 +247,15 @@ export class Pool implements Picker {
       keep.add(backend.key);
       const entry = this.#entries.get(backend.key);
       if (entry === undefined) {
-        this.#entries.set(backend.key, new Entry(backend, this.#counterOf?.(backend.key)));
+        this.#entries.set(
+          backend.key,
+          new Entry(backend, this.#counterOf?.(backend.key), this.#maxPerBackend),
+        );
         continue;
       }
       entry.backend = backend;
       if (this.#counterOf !== undefined) entry.counter = this.#counterOf(backend.key);
+      entry.maxConnections = backend.maxConnections || this.#maxPerBackend;
       if (entry.isDraining) {
         entry.isDraining = false;
         clearTimeout(entry.drainTimer);
@@ -213,6 +266,7 @@ export class Pool implements Picker {
         // It is a new member for health checking too (its checks stopped on removal): start
         // from `unknown` like any new backend instead of a verdict that may be stale.
         entry.health = "unknown";
+        entry.healthDetail = undefined;
       }
     }
     for (const [key, entry] of this.#entries) {
@@ -222,10 +276,32 @@ export class Pool implements Picker {
     this.#rebuild();
   }
 
-  /** Sets a member's health; unknown keys are ignored. */
-  setHealth(key: string, health: BackendHealth): void {
+  /**
+   * Changes the pool's settings in place, for a config reload: members keep their health,
+   * connections and drain timers. A new `balancer` picks from the next connection on;
+   * `drainTimeoutMs` and `onRemoval` apply to backends removed from now on;
+   * `whenAllUnhealthy` applies at once.
+   */
+  configure(
+    options: Pick<PoolOptions, "balancer" | "drainTimeoutMs" | "onRemoval" | "whenAllUnhealthy">,
+  ): void {
+    this.#balancer = options.balancer;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.#onRemoval = options.onRemoval ?? DEFAULT_ON_REMOVAL;
+    this.#whenAllUnhealthy = options.whenAllUnhealthy ?? DEFAULT_WHEN_ALL_UNHEALTHY;
+    // A fresh candidate array: balancers cache tables per array.
+    this.#rebuild();
+  }
+
+  /**
+   * Sets a member's health, with why and since when for `snapshot()`; unknown keys are
+   * ignored.
+   */
+  setHealth(key: string, health: BackendHealth, detail?: HealthDetail): void {
     const entry = this.#entries.get(key);
-    if (entry === undefined || entry.health === health) return;
+    if (entry === undefined) return;
+    if (detail !== undefined) entry.healthDetail = detail;
+    if (entry.health === health) return;
     entry.health = health;
     this.#rebuild();
   }
@@ -252,22 +328,29 @@ export class Pool implements Picker {
       index = firstAfter(eligible, after);
     } else {
       index = this.#balancer.pick(eligible, client);
-      if (index < 0) return "all_unhealthy";
+      if (index < 0) return eligible.some(isFullEntry) ? "full" : "all_unhealthy";
     }
-    if (after !== undefined || (exclude.size > 0 && exclude.has(eligible[index]!.backend.key))) {
+    if (
+      after !== undefined || (exclude.size > 0 && exclude.has(eligible[index]!.backend.key)) ||
+      isFullEntry(eligible[index]!)
+    ) {
       // Walk on from the start point to the next untried backend, so the policy (and a
       // Maglev table) keeps working without rebuilding anything.
       const n = eligible.length;
       let found = -1;
+      let isAnyFull = false;
       for (let step = 0; step < n; step++) {
         const j = (index + step) % n;
         const e = eligible[j]!;
-        if (!exclude.has(e.backend.key) && e.backend.weight > 0) {
-          found = j;
-          break;
+        if (exclude.has(e.backend.key) || !(e.backend.weight > 0)) continue;
+        if (isFullEntry(e)) {
+          isAnyFull = true;
+          continue;
         }
+        found = j;
+        break;
       }
-      if (found < 0) return "exhausted";
+      if (found < 0) return isAnyFull ? "full" : "exhausted";
       index = found;
     }
     const entry = eligible[index]!;
@@ -304,6 +387,9 @@ export class Pool implements Picker {
         health: e.health,
         activeConnections: e.local,
         isDraining: e.isDraining,
+        maxConnections: e.maxConnections,
+        counters: { ...e.counters },
+        ...(e.healthDetail !== undefined && { healthDetail: e.healthDetail }),
       });
     }
     backends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -360,6 +446,10 @@ export class Pool implements Picker {
       this.#eligible = healthy.sort(byKey);
     }
   }
+}
+
+function isFullEntry(e: Entry): boolean {
+  return e.maxConnections > 0 && e.activeConnections >= e.maxConnections && e.backend.weight > 0;
 }
 
 /** Index of the first candidate whose key sorts after `key`, wrapping to 0. */

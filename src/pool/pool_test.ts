@@ -3,6 +3,7 @@ import type { Backend, Balancer, Candidate, Lease, NoBackendReason } from "../co
 import { Pool, type PoolOptions } from "./pool.ts";
 
 const CLIENT = { address: "203.0.113.7", port: 40000 };
+const NO_TRAFFIC = { connections: 0, connectFailures: 0, bytesToBackend: 0, bytesFromBackend: 0 };
 const NONE: ReadonlySet<string> = new Set();
 
 function backend(name: string, weight = 1): Backend {
@@ -84,6 +85,8 @@ Deno.test("Pool.update() keeps health and connections of unchanged backends", ()
         health: "healthy",
         activeConnections: 1,
         isDraining: false,
+        maxConnections: 0,
+        counters: NO_TRAFFIC,
       },
       {
         key: "b:80",
@@ -93,6 +96,8 @@ Deno.test("Pool.update() keeps health and connections of unchanged backends", ()
         health: "unhealthy",
         activeConnections: 0,
         isDraining: false,
+        maxConnections: 0,
+        counters: NO_TRAFFIC,
       },
       {
         key: "c:80",
@@ -102,6 +107,8 @@ Deno.test("Pool.update() keeps health and connections of unchanged backends", ()
         health: "unknown",
         activeConnections: 0,
         isDraining: false,
+        maxConnections: 0,
+        counters: NO_TRAFFIC,
       },
     ],
   });
@@ -140,6 +147,8 @@ Deno.test("Pool drains a removed backend, aborts its leases after drainTimeoutMs
     health: "unknown",
     activeConnections: 2,
     isDraining: true,
+    maxConnections: 0,
+    counters: NO_TRAFFIC,
   });
   assert.equal(pool.size, 1);
   assert.equal(first.signal.aborted, false);
@@ -193,6 +202,8 @@ Deno.test("Pool takes back a backend re-added while draining: connections kept, 
     health: "unknown",
     activeConnections: 1,
     isDraining: false,
+    maxConnections: 0,
+    counters: NO_TRAFFIC,
   });
   await delay(60);
   assert.equal(held.signal.aborted, false, "the drain timer was cancelled");
@@ -490,4 +501,37 @@ Deno.test("Pool with counterOf: balancers see the shared count, snapshot and dra
   assert.equal(shared.get(b.key)?.value, 0);
   one.close();
   two.close();
+});
+
+Deno.test("Pool skips backends at maxConnectionsPerBackend and answers 'full' when all are", () => {
+  const pool = new Pool({
+    name: "web",
+    balancer: new FirstBalancer(),
+    maxConnectionsPerBackend: 2,
+  });
+  pool.update([a, b, { ...c, maxConnections: 1 }]);
+  // FirstBalancer ignores limits; the pool walks on past a full pick.
+  const keys: string[] = [];
+  for (let n = 0; n < 5; n++) keys.push(lease(pool.acquire(CLIENT, NONE)).backend.key);
+  assert.deepEqual(keys, ["a:80", "a:80", "b:80", "b:80", "c:80"]);
+  assert.deepEqual(pool.snapshot().backends.map((r) => r.maxConnections), [2, 2, 1]);
+  assert.equal(pool.acquire(CLIENT, NONE), "full");
+  // A retry walk meets only full backends: also `full`, not `exhausted`.
+  assert.equal(pool.acquire(CLIENT, new Set(["a:80"]), "a:80"), "full");
+});
+
+Deno.test("Pool keeps health detail for snapshot() and clears it when a backend returns", () => {
+  const pool = makePool();
+  pool.update([a]);
+  const held = lease(pool.acquire(CLIENT, NONE));
+  pool.setHealth(a.key, "unhealthy", { cause: "active", error: "connection refused", sinceMs: 5 });
+  assert.deepEqual(row(pool, a.key)?.healthDetail, {
+    cause: "active",
+    error: "connection refused",
+    sinceMs: 5,
+  });
+  pool.update([]);
+  pool.update([a]);
+  assert.equal(row(pool, a.key)?.healthDetail, undefined);
+  held.release();
 });

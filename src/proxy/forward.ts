@@ -8,7 +8,9 @@
  * @module
  */
 import { errorMessage } from "../core/error_message.ts";
-import type { ClientInfo, Lease, Picker } from "../core/types.ts";
+import type { Histogram } from "../core/histogram.ts";
+import type { BackendCounters, ClientInfo, Lease, Picker, RefusalCause } from "../core/types.ts";
+import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
 
 /**
  * The knobs and sinks of {@linkcode forward}; one object shared by every connection of a
@@ -36,13 +38,40 @@ export interface ForwardOptions {
   readonly track: (handle: Forwarding, isLive: boolean) => void;
   /** Called once when a connection fails before or during forwarding. */
   readonly onFailure: (failure: ForwardFailure) => void;
+  /**
+   * Called once per connection after it closed, with a new record (the access log). When
+   * absent no record is built, so nothing is allocated for it.
+   */
+  readonly onClose?: (record: ConnectionRecord) => void;
 }
 
-/** How a connection ended, for counters and logs. */
+/** One closed client connection, for the access log. */
+export interface ConnectionRecord {
+  /** The client's address and port. */
+  readonly client: ClientInfo;
+  /** Key of the backend the bytes went to; absent when no connection was established. */
+  readonly backend?: string;
+  /** Bytes read from the client and written to the backend. */
+  readonly bytesFromClient: number;
+  /** Bytes read from the backend and written to the client. */
+  readonly bytesToClient: number;
+  /** Accept to close, in milliseconds. */
+  readonly durationMs: number;
+  /** How it ended. */
+  readonly outcome: ForwardOutcome;
+}
+
+/**
+ * How a connection ended, for counters and logs: both sides finished (`done`), the idle
+ * sweeper closed it, no eligible backend, every eligible backend (or the listener) at its
+ * connection `limit`, no backend could be connected, an error, or closed by the listener
+ * (shutdown, drain deadline) or the pool.
+ */
 export type ForwardOutcome =
   | "done"
   | "idle_timeout"
   | "no_backend"
+  | "limit"
   | "connect_failed"
   | "error"
   | "closed";
@@ -62,11 +91,20 @@ export interface ForwardStats {
   noBackend: number;
   /** Connections closed by the idle sweeper. */
   idleTimeouts: number;
+  /**
+   * Client connections refused before forwarding, by cause. Whoever refuses adds one, e.g.
+   * `stats.refusedByCause.limit++`; the keys are fixed, so no lookup allocates.
+   */
+  readonly refusedByCause: Record<RefusalCause, number>;
+  /** Seconds from start of forwarding to close, one observation per client connection. */
+  readonly connectionDuration: Histogram;
+  /** Seconds to establish a backend connection, one observation per successful connect. */
+  readonly connectDuration: Histogram;
 }
 
 /** Details of a failed connection, for a log line. */
 export interface ForwardFailure {
-  /** `no_backend`, `connect_failed` or `error`; never `done` or `closed`. */
+  /** `no_backend`, `limit`, `connect_failed` or `error`; never `done` or `closed`. */
   readonly outcome: ForwardOutcome;
   /** Human cause, e.g. `connect timed out after 2000ms` or `pool has no backends`. */
   readonly message: string;
@@ -89,6 +127,20 @@ export interface Forwarding {
    * @returns true when the connection was closed for idleness
    */
   sweepIdle(): boolean;
+}
+
+/**
+ * What an accepted PROXY protocol header said about a connection (see
+ * {@linkcode forward}'s `inbound`).
+ */
+export interface InboundProxy {
+  /**
+   * The address the client dialled, as the header carried it; sent on in the header to a
+   * backend. Absent: the accepted socket's local address.
+   */
+  readonly destination?: ProxyEndpoint;
+  /** Client bytes that arrived after the header; written to the backend before the rest. */
+  readonly rest: Uint8Array;
 }
 
 /** Idle sweeps per `idleTimeoutMs`; one sweeper per listener instead of a timer per connection. */
@@ -116,27 +168,52 @@ function giveBuffer(buffer: Uint8Array<ArrayBuffer>): void {
 
 const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
 
+/** Where bytes go when the picker keeps no per-backend counters: one shared scratch object. */
+const NO_COUNTERS: BackendCounters = {
+  connections: 0,
+  connectFailures: 0,
+  bytesToBackend: 0,
+  bytesFromBackend: 0,
+};
+
 /**
  * Forwards one accepted client connection.
  *
+ * When the chosen backend has `proxyProtocol` set, a PROXY protocol header goes out on the
+ * backend connection right after connect, before any client byte: source `clientInfo`,
+ * destination `inbound.destination` or the client socket's local address (the address the
+ * client connected to).
+ *
  * @param client the accepted connection; owned by this function from now on
- * @param clientInfo the client's address
+ * @param clientInfo the client's address (from an accepted PROXY header, if any); the
+ *   balancer and the outgoing PROXY header use it
  * @param options listener-wide options, counters and callbacks
+ * @param inbound what an accepted PROXY header carried; absent when none was read
  */
 export async function forward(
   client: Deno.TcpConn,
   clientInfo: ClientInfo,
   options: ForwardOptions,
+  inbound?: InboundProxy,
 ): Promise<ForwardOutcome> {
   const { stats, track, onFailure } = options;
+  const startedAt = performance.now();
   const session = new Session(client);
   track(session, true);
+  let outcome: ForwardOutcome = "error";
   try {
     const dialed = await connectBackend(session, clientInfo, options);
-    if (dialed === undefined) return session.isClosed ? "closed" : session.outcome;
+    if (dialed === undefined) return outcome = session.isClosed ? "closed" : session.outcome;
     const [backend, lease] = dialed;
     try {
-      return await session.pipe(backend, lease, stats);
+      const version = lease.backend.proxyProtocol;
+      const header = version === undefined ? undefined : encodeProxyHeader(version, {
+        command: "proxy",
+        transport: "tcp",
+        source: clientInfo,
+        destination: inbound?.destination ?? localEndpoint(client),
+      });
+      return outcome = await session.pipe(backend, lease, stats, header, inbound?.rest);
     } finally {
       lease.release();
     }
@@ -147,10 +224,20 @@ export async function forward(
       client: clientInfo,
       backends: [],
     });
-    return "error";
+    return outcome = "error";
   } finally {
     session.close();
     track(session, false);
+    const durationMs = performance.now() - startedAt;
+    stats.connectionDuration.observe(durationMs / 1000);
+    options.onClose?.({
+      client: clientInfo,
+      ...(session.backendKey !== undefined && { backend: session.backendKey }),
+      bytesFromClient: session.bytesFromClient,
+      bytesToClient: session.bytesToClient,
+      durationMs,
+      outcome,
+    });
   }
 }
 
@@ -168,8 +255,20 @@ async function connectBackend(
   while (tried.size < options.maxConnectAttempts) {
     const lease = options.picker.acquire(clientInfo, tried, previous);
     if (typeof lease === "string") {
+      if (tried.size === 0 && lease === "full") {
+        stats.refusedByCause.limit++;
+        session.outcome = "limit";
+        onFailure({
+          outcome: "limit",
+          message: "every backend is at its connection limit",
+          client: clientInfo,
+          backends: [],
+        });
+        return undefined;
+      }
       if (tried.size === 0) {
         stats.noBackend++;
+        stats.refusedByCause.no_backend++;
         session.outcome = "no_backend";
         onFailure({
           outcome: "no_backend",
@@ -193,6 +292,8 @@ async function connectBackend(
     const timeoutMs = Math.ceil(Math.max(1, Math.min(options.connectTimeoutMs, left)));
     const isFullBudget = timeoutMs >= options.connectTimeoutMs;
     const abort = session.connectAbort(timeoutMs);
+    const counters = lease.counters ?? NO_COUNTERS;
+    const dialedAt = performance.now();
     try {
       const conn = await dial({
         hostname: lease.backend.host,
@@ -205,6 +306,9 @@ async function connectBackend(
         lease.release();
         return undefined;
       }
+      stats.connectDuration.observe((performance.now() - dialedAt) / 1000);
+      counters.connections++;
+      session.backendKey = lease.backend.key;
       lease.reportConnect(true);
       return [conn, lease];
     } catch (error) {
@@ -212,6 +316,7 @@ async function connectBackend(
       lease.release();
       if (session.isClosed) return undefined;
       stats.connectFailures++;
+      counters.connectFailures++;
       lastError = abort.timedOut ? `connect timed out after ${timeoutMs}ms` : errorMessage(error);
       // Passive health hears only what is the backend's fault: a refusal, a reset, an
       // unreachable host, or a timeout that had the whole connectTimeout. Our own trouble
@@ -243,6 +348,9 @@ interface ConnectAbort {
 class Session implements Forwarding {
   outcome: ForwardOutcome = "done";
   isClosed = false;
+  backendKey: string | undefined;
+  bytesFromClient = 0;
+  bytesToClient = 0;
   #client: Deno.TcpConn;
   #backend: Deno.TcpConn | undefined;
   #connecting: AbortController | undefined;
@@ -270,11 +378,16 @@ class Session implements Forwarding {
     return state;
   }
 
-  /** Copies both ways until both directions reached EOF, an error, idle timeout or close. */
+  /**
+   * Writes `header` then `rest` to the backend, then copies both ways until both directions
+   * reached EOF, an error, idle timeout or close.
+   */
   async pipe(
     backend: Deno.TcpConn,
     lease: Lease,
     stats: ForwardStats,
+    header?: Uint8Array,
+    rest?: Uint8Array,
   ): Promise<ForwardOutcome> {
     this.#backend = backend;
     const client = this.#client;
@@ -288,11 +401,29 @@ class Session implements Forwarding {
     lease.signal.addEventListener("abort", onAbort, { once: true });
     if (lease.signal.aborted) this.close();
     this.#isPiping = true;
+    const counters = lease.counters ?? NO_COUNTERS;
     try {
+      let prefix = header;
+      if (rest !== undefined && rest.length > 0) {
+        // Bytes that came with an accepted header: one write with the outgoing header.
+        try {
+          await writeAll(backend, prefix === undefined ? rest : concat(prefix, rest));
+        } catch (error) {
+          if (!this.isClosed) {
+            if (!isPeerGone(error)) this.outcome = "error";
+            this.close();
+          }
+          return this.outcome;
+        }
+        prefix = undefined;
+        this.#bytes += rest.length;
+        stats.bytesFromClients += rest.length;
+        counters.bytesToBackend += rest.length;
+      }
       // close() makes both pending reads fail at once, so this settles promptly.
-      await Promise.all([
-        this.#copy(client, backend, stats, "bytesFromClients"),
-        this.#copy(backend, client, stats, "bytesToClients"),
+      [this.bytesFromClient, this.bytesToClient] = await Promise.all([
+        this.#copy(client, backend, stats, "bytesFromClients", counters, "bytesToBackend", prefix),
+        this.#copy(backend, client, stats, "bytesToClients", counters, "bytesFromBackend"),
       ]);
     } finally {
       lease.signal.removeEventListener("abort", onAbort);
@@ -303,23 +434,42 @@ class Session implements Forwarding {
 
   /**
    * One direction. On EOF the write side of `dst` is shut down (half-close), so the peer
-   * still gets to answer. On an error both sockets close. Counts bytes into `stats[counter]`.
+   * still gets to answer. On an error both sockets close. Counts bytes into `stats[counter]`
+   * and the backend's `counters[backendCounter]`.
    */
   async #copy(
     src: Deno.TcpConn,
     dst: Deno.TcpConn,
     stats: ForwardStats,
     counter: "bytesFromClients" | "bytesToClients",
+    counters: BackendCounters,
+    backendCounter: "bytesToBackend" | "bytesFromBackend",
+    prefix?: Uint8Array,
   ): Promise<number> {
     let buffer = new Uint8Array(INITIAL_BUFFER_BYTES);
     let total = 0;
     try {
+      // With a prefix, the first read happened already (see #sendPrefix).
+      let first: number | null | undefined;
+      if (prefix !== undefined) {
+        const sent = await this.#sendPrefix(src, dst, prefix, buffer);
+        if (sent.isWritten) {
+          total += sent.n;
+          this.#bytes += sent.n;
+          stats[counter] += sent.n;
+          counters[backendCounter] += sent.n;
+        } else {
+          first = sent.n;
+        }
+      }
       while (true) {
-        const n = await src.read(buffer);
+        const n = first !== undefined ? first : await src.read(buffer);
+        first = undefined;
         if (n === null) break;
         total += n;
         this.#bytes += n;
         stats[counter] += n;
+        counters[backendCounter] += n;
         let written = await dst.write(n === buffer.length ? buffer : buffer.subarray(0, n));
         while (written < n) written += await dst.write(buffer.subarray(written, n));
         if (n === buffer.length && buffer.length < MAX_BUFFER_BYTES) {
@@ -351,6 +501,32 @@ class Session implements Forwarding {
     return total;
   }
 
+  /**
+   * Sends `prefix` (a PROXY header) at once, in one segment with the client's first bytes
+   * when they are already there: for client-first protocols (HTTP, TLS) the request has
+   * usually arrived while the backend was dialled, and one write instead of two saves a
+   * loopback segment and a syscall per connection. The backend may speak first (SMTP, MySQL)
+   * and wait for the header, so the header never waits for the client beyond one turn of
+   * the event loop.
+   * @returns the first read into `buffer` (`null` at EOF), and whether it went out with
+   *   the prefix; if not, the caller forwards it
+   */
+  async #sendPrefix(
+    src: Deno.TcpConn,
+    dst: Deno.TcpConn,
+    prefix: Uint8Array,
+    buffer: Uint8Array,
+  ): Promise<{ n: number; isWritten: true } | { n: number | null; isWritten: false }> {
+    const reading = src.read(buffer);
+    const first = await Promise.race([reading, nextTurn()]);
+    if (first === "turn" || first === null) {
+      await writeAll(dst, prefix);
+      return { n: first === null ? null : await reading, isWritten: false };
+    }
+    await writeAll(dst, concat(prefix, buffer.subarray(0, first)));
+    return { n: first, isWritten: true };
+  }
+
   sweepIdle(): boolean {
     // Connect time is bounded by requestTimeout; only established connections go idle.
     if (!this.#isPiping || this.isClosed) return false;
@@ -380,6 +556,39 @@ class Session implements Forwarding {
       // already closed
     }
   }
+}
+
+let turn: Promise<"turn"> | undefined;
+
+/**
+ * Resolves on the next timer phase of the event loop. One timer serves every connection
+ * that asks within the same turn, so a burst of new connections does not arm a timer each.
+ */
+function nextTurn(): Promise<"turn"> {
+  return turn ??= new Promise((resolve) =>
+    setTimeout(() => {
+      turn = undefined;
+      resolve("turn");
+    }, 0)
+  );
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
+
+/** The address a client connected to, as a PROXY header destination. */
+function localEndpoint(conn: Deno.TcpConn): ProxyEndpoint {
+  const local = conn.localAddr;
+  return { address: local.hostname, port: local.port };
 }
 
 /** Least time worth a retry attempt within the requestTimeout budget. */

@@ -3,17 +3,51 @@
  *
  * @module
  */
+import type { CidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
-import type { Picker } from "../core/types.ts";
+import { errorMessage } from "../core/error_message.ts";
+import {
+  CONNECT_DURATION_BUCKETS,
+  CONNECTION_DURATION_BUCKETS,
+  Histogram,
+} from "../core/histogram.ts";
+import type { ClientInfo, Picker } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
+  type ConnectionRecord,
   forward,
   type ForwardFailure,
   type Forwarding,
   type ForwardOptions,
   type ForwardStats,
   IDLE_CHECKS_PER_PERIOD,
+  type InboundProxy,
 } from "./forward.ts";
+import { readProxyHeader } from "./read_proxy_header.ts";
+
+/**
+ * Accepting PROXY protocol (v1 and v2, told apart by their first bytes) from an outer load
+ * balancer: every connection must start with a header, and only peers inside
+ * `trustedProxies` may connect at all.
+ */
+export interface AcceptProxyProtocolOptions {
+  /**
+   * Peers allowed to connect and to state a client address. A connection from elsewhere is
+   * closed at once (refusal cause `untrusted`): a header from it would be a forged address, and
+   * without one the protocol would be broken anyway.
+   */
+  readonly trustedProxies: CidrList;
+  /**
+   * Time from accept to a complete header; a connection still without one is closed
+   * (refusal cause `proxy_header`). @default {3000}
+   */
+  readonly headerTimeoutMs?: number;
+  /** Largest header accepted, in bytes (see `ProxyHeaderParser`). @default {4096} */
+  readonly maxHeaderBytes?: number;
+}
+
+/** Default of {@linkcode AcceptProxyProtocolOptions.headerTimeoutMs}. */
+export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 3_000;
 
 /** Options of {@linkcode ProxyListener}. */
 export interface ProxyListenerOptions {
@@ -37,6 +71,11 @@ export interface ProxyListenerOptions {
   readonly maxConnectAttempts?: number;
   /** Gets accept errors and rate-limited failure warnings; when absent nothing is logged. */
   readonly logger?: Logger;
+  /**
+   * Gets one info line per closed client connection (see {@linkcode ACCESS_LOG_MESSAGE});
+   * when absent no access log record is built at all.
+   */
+  readonly accessLogger?: Logger;
   /** Replaces `Deno.connect` (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Passed to `Deno.listen`. @default {false} */
@@ -46,9 +85,32 @@ export interface ProxyListenerOptions {
    * the same name in other workers (process-wide limit); the listener's own count when absent.
    */
   readonly connectionCounter?: ConnectionCounter;
+  /**
+   * Expect a PROXY protocol header on every connection; its source address becomes the
+   * client address for balancing, logs and the header sent on to backends. Off when absent.
+   */
+  readonly acceptProxyProtocol?: AcceptProxyProtocolOptions;
 }
 
-/** Counters of a listener, read by metrics. Monotonic except `activeConnections`. */
+/**
+ * What {@linkcode ProxyListener.update} may change on a running listener; the same fields
+ * and defaults as {@linkcode ProxyListenerOptions}.
+ */
+export type ProxyListenerSettings = Pick<
+  ProxyListenerOptions,
+  | "requestTimeoutMs"
+  | "connectTimeoutMs"
+  | "idleTimeoutMs"
+  | "maxConnections"
+  | "maxConnectAttempts"
+>;
+
+/**
+ * Counters of a listener, read by metrics. Monotonic except `activeConnections`.
+ * `refusedByCause` (from {@linkcode ForwardStats}) is written by whoever refuses a client:
+ * the listener (`limit`), forwarding (`limit`, `no_backend`) and PROXY protocol handling
+ * (`proxy_header`, `untrusted`).
+ */
 export interface ListenerStats extends ForwardStats {
   /** Every accepted connection, including those then refused by `maxConnections`. */
   accepted: number;
@@ -72,6 +134,32 @@ export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
 const LOG_EVERY_MS = 1000;
 
 /**
+ * The access log line's message template; its properties are `client` (`address:port`),
+ * `listener`, `backend` (`host:port`, or `-` when none was connected), `bytesFromClient`,
+ * `bytesToClient`, `durationMs` (accept to close, integer) and `outcome` (a
+ * `ForwardOutcome`).
+ */
+export const ACCESS_LOG_MESSAGE =
+  "{client} {listener} {backend} {outcome} {bytesFromClient} {bytesToClient} {durationMs}ms";
+
+/** Creates the counters of a new listener, every one at 0. */
+export function createListenerStats(): ListenerStats {
+  return {
+    accepted: 0,
+    refused: 0,
+    activeConnections: 0,
+    bytesFromClients: 0,
+    bytesToClients: 0,
+    connectFailures: 0,
+    noBackend: 0,
+    idleTimeouts: 0,
+    refusedByCause: { limit: 0, no_backend: 0, proxy_header: 0, untrusted: 0 },
+    connectionDuration: new Histogram(CONNECTION_DURATION_BUCKETS),
+    connectDuration: new Histogram(CONNECT_DURATION_BUCKETS),
+  };
+}
+
+/**
  * Accepts client connections and forwards each to a backend its picker chooses.
  *
  * Lifecycle: `new` → {@linkcode ProxyListener.listen} (binds) → {@linkcode ProxyListener.serve}
@@ -81,20 +169,14 @@ export class ProxyListener {
   /** Listener name, from {@linkcode ProxyListenerOptions.name}. */
   readonly name: string;
   /** Live counters, mutated only by this listener; read them, never write. */
-  readonly stats: ListenerStats = {
-    accepted: 0,
-    refused: 0,
-    activeConnections: 0,
-    bytesFromClients: 0,
-    bytesToClients: 0,
-    connectFailures: 0,
-    noBackend: 0,
-    idleTimeouts: 0,
-  };
+  readonly stats: ListenerStats = createListenerStats();
   #options: ProxyListenerOptions;
-  #forwardOptions: ForwardOptions;
+  /** Settings of new connections; open ones keep the generation they were accepted in. */
+  #generation: Generation;
+  /** Generations with open connections, and the current one. */
+  readonly #generations = new Set<Generation>();
+  #isServing = false;
   #listener: Deno.TcpListener | undefined;
-  #live = new Set<Forwarding>();
   #tasks = new Set<Promise<unknown>>();
   #isStopping = false;
   #lastRefusedLogAt = -Infinity;
@@ -102,30 +184,75 @@ export class ProxyListener {
   #lastFailureLogAt = -Infinity;
   #failuresSinceLog = 0;
   #lastAcceptErrorLogAt = -Infinity;
+  #lastProxyLogAt = -Infinity;
+  #proxyIssuesSinceLog = 0;
+  #acceptErrorsSinceLog = 0;
   #drained: (() => void) | undefined;
-  #idleSweeper: ReturnType<typeof setInterval> | undefined;
-  /** Shared by every connection: no closures allocated per accept. */
-  readonly #track = (handle: Forwarding, isLive: boolean): void => {
-    if (isLive) this.#live.add(handle);
-    else this.#live.delete(handle);
-  };
   readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
+  readonly #onClose = (record: ConnectionRecord): void => this.#logAccess(record);
 
   /** Only stores the options; {@linkcode ProxyListener.listen} binds. */
   constructor(options: ProxyListenerOptions) {
     this.name = options.name;
     this.#options = options;
-    this.#forwardOptions = {
-      picker: options.picker,
-      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-      maxConnectAttempts: options.maxConnectAttempts ?? DEFAULT_MAX_CONNECT_ATTEMPTS,
-      dial: options.dial,
-      stats: this.stats,
-      track: this.#track,
-      onFailure: this.#onFailure,
+    this.#generation = this.#newGeneration(options);
+  }
+
+  /**
+   * Changes settings for connections accepted from now on, for a config reload. Open
+   * connections keep the timeouts they were accepted with; `maxConnections` counts them
+   * all from the next accept on. Absent fields take their defaults, as in the constructor.
+   */
+  update(settings: ProxyListenerSettings): void {
+    this.#options = { ...this.#options, ...settings };
+    const previous = this.#generation;
+    this.#generation = this.#newGeneration(this.#options);
+    if (this.#isServing) this.#startSweeper(this.#generation);
+    this.#retire(previous);
+  }
+
+  #newGeneration(options: ProxyListenerOptions): Generation {
+    const generation: Generation = {
+      live: new Set<Forwarding>(),
+      sweeper: undefined,
+      options: {
+        picker: options.picker,
+        requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        maxConnectAttempts: options.maxConnectAttempts ?? DEFAULT_MAX_CONNECT_ATTEMPTS,
+        dial: options.dial,
+        stats: this.stats,
+        // One closure per generation, shared by its connections: none allocated per accept.
+        track: (handle, isLive) => {
+          if (isLive) generation.live.add(handle);
+          else {
+            generation.live.delete(handle);
+            this.#retire(generation);
+          }
+        },
+        onFailure: this.#onFailure,
+        ...(options.accessLogger !== undefined && { onClose: this.#onClose }),
+      },
     };
+    this.#generations.add(generation);
+    return generation;
+  }
+
+  /** Stops the sweeper of a generation that is not current and has no connection left. */
+  #retire(generation: Generation): void {
+    if (generation === this.#generation || generation.live.size > 0) return;
+    clearInterval(generation.sweeper);
+    generation.sweeper = undefined;
+    this.#generations.delete(generation);
+  }
+
+  #startSweeper(generation: Generation): void {
+    const idleMs = generation.options.idleTimeoutMs;
+    if (idleMs <= 0 || generation.sweeper !== undefined) return;
+    generation.sweeper = setInterval(() => {
+      for (const handle of generation.live) handle.sweepIdle();
+    }, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_PERIOD)));
   }
 
   /** The bound address. Throws before {@linkcode ProxyListener.listen}. */
@@ -154,14 +281,11 @@ export class ProxyListener {
     if (listener === undefined) {
       throw new Deno.errors.NotConnected(`Listener ${this.name} is not bound`);
     }
-    const max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    const idleMs = this.#forwardOptions.idleTimeoutMs;
-    if (idleMs > 0 && this.#idleSweeper === undefined) {
-      this.#idleSweeper = setInterval(() => {
-        for (const handle of this.#live) handle.sweepIdle();
-      }, Math.max(1, Math.floor(idleMs / IDLE_CHECKS_PER_PERIOD)));
-    }
+    let max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#isServing = true;
+    this.#startSweeper(this.#generation);
     while (!this.#isStopping) {
+      max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
@@ -169,12 +293,16 @@ export class ProxyListener {
         if (this.#isStopping || error instanceof Deno.errors.BadResource) return;
         // EMFILE and friends: keep the listener, back off briefly, log at most once a second.
         const now = performance.now();
+        this.#acceptErrorsSinceLog++;
         if (now - this.#lastAcceptErrorLogAt >= LOG_EVERY_MS) {
           this.#lastAcceptErrorLogAt = now;
-          this.#options.logger?.error("Cannot accept on listener {listener}: {error}", {
-            listener: this.name,
-            error: String(error),
-          });
+          const suppressed = this.#acceptErrorsSinceLog - 1;
+          this.#acceptErrorsSinceLog = 0;
+          this.#options.logger?.error(
+            "Cannot accept on listener {listener}: {error}" +
+              (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
+            { listener: this.name, error: String(error), suppressed },
+          );
         }
         await new Promise((r) => setTimeout(r, 50));
         continue;
@@ -193,6 +321,17 @@ export class ProxyListener {
           : !counter.tryAcquire(max)
       ) {
         this.stats.refused++;
+        this.stats.refusedByCause.limit++;
+        if (this.#options.accessLogger !== undefined) {
+          const remote = conn.remoteAddr;
+          this.#logAccess({
+            client: { address: remote.hostname, port: remote.port },
+            bytesFromClient: 0,
+            bytesToClient: 0,
+            durationMs: 0,
+            outcome: "limit",
+          });
+        }
         closeQuietly(conn);
         this.#logRefused(max);
         continue;
@@ -202,16 +341,81 @@ export class ProxyListener {
   }
 
   #start(conn: Deno.TcpConn): void {
-    this.stats.activeConnections++;
     const remote = conn.remoteAddr;
     const client = { address: remote.hostname, port: remote.port };
-    const task = forward(conn, client, this.#forwardOptions).finally(() => {
+    const accept = this.#options.acceptProxyProtocol;
+    if (accept !== undefined && !accept.trustedProxies.contains(client.address)) {
+      this.stats.refusedByCause.untrusted++;
+      this.#options.connectionCounter?.release();
+      closeQuietly(conn);
+      this.#logProxyIssue(client, "untrusted", "peer is not in trustedProxies");
+      return;
+    }
+    this.stats.activeConnections++;
+    const forwarding = accept === undefined
+      ? forward(conn, client, this.#generation.options)
+      : this.#acceptThenForward(conn, client, accept);
+    const task = forwarding.finally(() => {
       this.stats.activeConnections--;
       this.#options.connectionCounter?.release();
       this.#tasks.delete(task);
       if (this.#tasks.size === 0) this.#drained?.();
     });
     this.#tasks.add(task);
+  }
+
+  /**
+   * Reads the PROXY header inside the connection's own task (the accept loop never waits
+   * for it), then forwards with the client address it carries. A `LOCAL`/`UNKNOWN` header,
+   * or one for a non-TCP family, keeps the socket's address. Any failure closes this
+   * connection only.
+   */
+  async #acceptThenForward(
+    conn: Deno.TcpConn,
+    peer: ClientInfo,
+    accept: AcceptProxyProtocolOptions,
+  ): Promise<unknown> {
+    // Until forward() takes over, shutdown must be able to close the connection.
+    const pending: Forwarding = { close: () => closeQuietly(conn), sweepIdle: () => false };
+    const generation = this.#generation;
+    generation.live.add(pending);
+    const timeoutMs = accept.headerTimeoutMs ?? DEFAULT_PROXY_HEADER_TIMEOUT_MS;
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new Deno.errors.TimedOut(`no PROXY header within ${timeoutMs}ms`)),
+      timeoutMs,
+    );
+    let client = peer;
+    let inbound: InboundProxy;
+    try {
+      const result = await readProxyHeader(conn, {
+        maxHeaderBytes: accept.maxHeaderBytes,
+        signal: controller.signal,
+      });
+      if (result.kind === "error") throw new Error(result.message);
+      const { header, rest } = result;
+      if (header.command === "proxy" && header.source !== undefined) {
+        client = { address: header.source.address, port: header.source.port };
+        inbound = { destination: header.destination, rest };
+      } else {
+        inbound = { rest };
+      }
+    } catch (error) {
+      if (!this.#isStopping) {
+        this.stats.refusedByCause.proxy_header++;
+        this.#logProxyIssue(peer, "proxy_header", errorMessage(error));
+      }
+      closeQuietly(conn);
+      return "closed";
+    } finally {
+      clearTimeout(timer);
+      generation.live.delete(pending);
+    }
+    if (this.#isStopping) {
+      closeQuietly(conn);
+      return "closed";
+    }
+    return forward(conn, client, generation.options, inbound);
   }
 
   /**
@@ -234,12 +438,30 @@ export class ProxyListener {
       ]);
       clearTimeout(timer);
     }
-    const forced = this.#live.size;
-    for (const handle of this.#live) handle.close();
+    let forced = 0;
+    for (const generation of this.#generations) {
+      forced += generation.live.size;
+      for (const handle of generation.live) handle.close();
+    }
     await Promise.all(this.#tasks);
-    clearInterval(this.#idleSweeper);
-    this.#idleSweeper = undefined;
+    for (const generation of this.#generations) {
+      clearInterval(generation.sweeper);
+      generation.sweeper = undefined;
+    }
     return forced;
+  }
+
+  #logAccess(record: ConnectionRecord): void {
+    const { address, port } = record.client;
+    this.#options.accessLogger?.info(ACCESS_LOG_MESSAGE, {
+      client: address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`,
+      listener: this.name,
+      backend: record.backend ?? "-",
+      outcome: record.outcome,
+      bytesFromClient: record.bytesFromClient,
+      bytesToClient: record.bytesToClient,
+      durationMs: Math.round(record.durationMs),
+    });
   }
 
   #logRefused(max: number): void {
@@ -254,24 +476,51 @@ export class ProxyListener {
     this.#lastRefusedLogAt = now;
   }
 
+  #logProxyIssue(peer: ClientInfo, cause: "proxy_header" | "untrusted", message: string): void {
+    this.#proxyIssuesSinceLog++;
+    const now = performance.now();
+    if (now - this.#lastProxyLogAt < LOG_EVERY_MS) return;
+    this.#options.logger?.warn(
+      "Refused connection from {peer} on listener {listener}: {message}",
+      {
+        peer: `${peer.address}:${peer.port}`,
+        listener: this.name,
+        message,
+        cause,
+        suppressed: this.#proxyIssuesSinceLog - 1,
+      },
+    );
+    this.#proxyIssuesSinceLog = 0;
+    this.#lastProxyLogAt = now;
+  }
+
   #logFailure(failure: ForwardFailure): void {
     this.#failuresSinceLog++;
     const now = performance.now();
     if (now - this.#lastFailureLogAt < LOG_EVERY_MS) return;
+    const suppressed = this.#failuresSinceLog - 1;
     this.#options.logger?.warn(
-      "Cannot forward client {client} on listener {listener}: {message}",
+      "Cannot forward client {client} on listener {listener}: {message}" +
+        (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
       {
         client: `${failure.client.address}:${failure.client.port}`,
         listener: this.name,
         message: failure.message,
         outcome: failure.outcome,
         backends: failure.backends,
-        suppressed: this.#failuresSinceLog - 1,
+        suppressed,
       },
     );
     this.#failuresSinceLog = 0;
     this.#lastFailureLogAt = now;
   }
+}
+
+/** Settings and live connections of the connections accepted between two updates. */
+interface Generation {
+  readonly options: ForwardOptions;
+  readonly live: Set<Forwarding>;
+  sweeper: ReturnType<typeof setInterval> | undefined;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

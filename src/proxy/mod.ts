@@ -1,9 +1,28 @@
 /**
  * The data path: listeners accept, forward picks → dials → pipes. Knows nothing of
- * Kubernetes; takes a {@linkcode Picker}.
+ * Kubernetes; takes a {@linkcode Picker}. PROXY protocol: headers are encoded and parsed in
+ * `proxy_protocol.ts`, read from sockets in `read_proxy_header.ts`.
  *
  * @module
  */
 export * from "./listener.ts";
-export type { ForwardFailure, ForwardOutcome, ForwardStats } from "./forward.ts";
-export type { Backend, ClientInfo, Lease, NoBackendReason, Picker } from "../core/types.ts";
+export type {
+  ConnectionRecord,
+  ForwardFailure,
+  ForwardOutcome,
+  ForwardStats,
+  InboundProxy,
+} from "./forward.ts";
+export * from "./proxy_protocol.ts";
+export * from "./read_proxy_header.ts";
+export type {
+  Backend,
+  BackendCounters,
+  ClientInfo,
+  Lease,
+  NoBackendReason,
+  Picker,
+  ProxyProtocolVersion,
+  RefusalCause,
+} from "../core/types.ts";
+export { REFUSAL_CAUSES } from "../core/types.ts";

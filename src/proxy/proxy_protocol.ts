@@ -18,8 +18,10 @@ import {
   parseIPv6Into,
 } from "../core/ip.ts";
 
-/** PROXY protocol versions, spelled as in config. */
-export type ProxyProtocolVersion = "v1" | "v2";
+import { proxyLocalHeader } from "../core/proxy_local_header.ts";
+import type { ProxyProtocolVersion } from "../core/types.ts";
+
+export type { ProxyProtocolVersion };
 
 /** One side of a proxied connection. */
 export interface ProxyEndpoint {
@@ -85,8 +87,6 @@ const V2_TRANSPORT_DGRAM = 0x2;
 const V2_ADDRESS_BYTES = [0, 12, 36, 216] as const;
 
 const V1_PREFIX = "PROXY ";
-const V1_UNKNOWN = Uint8Array.from("PROXY UNKNOWN\r\n", (c) => c.charCodeAt(0));
-const V2_LOCAL = Uint8Array.of(...PROXY_V2_SIGNATURE, 0x20, 0x00, 0x00, 0x00);
 const CR = 0x0d;
 const LF = 0x0a;
 
@@ -135,7 +135,7 @@ export function encodeProxyHeader(
   version: ProxyProtocolVersion,
   info: ProxyHeaderInfo,
 ): Uint8Array {
-  if (info.command === "local") return (version === "v1" ? V1_UNKNOWN : V2_LOCAL).slice();
+  if (info.command === "local") return proxyLocalHeader(version);
   const { source, destination } = info;
   checkPort(source.port, "source");
   checkPort(destination.port, "destination");

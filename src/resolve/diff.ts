@@ -22,7 +22,7 @@ export interface PlanDiff {
   readonly added: readonly PlannedBackend[];
   /** Backends only in `before`, sorted by address; the pool drains them. */
   readonly removed: readonly PlannedBackend[];
-  /** Backends in both whose weight, Service, node, pod or draining flag changed. */
+  /** Backends in both whose weight, Service, node, pod, draining or terminating flag changed. */
   readonly changed: readonly BackendChange[];
 }
 
@@ -33,6 +33,7 @@ const FIELDS: readonly (keyof PlannedBackend)[] = [
   "pod",
   "port",
   "service",
+  "terminating",
   "weight",
 ];
 

@@ -3,7 +3,15 @@ import type { PlannedBackend, PoolPlan } from "../core/plan.ts";
 import { diffPlans } from "./mod.ts";
 
 function plan(backends: PlannedBackend[]): PoolPlan {
-  return { name: "web", listenerAddress: ":80", backends, excluded: [], warnings: [] };
+  return {
+    name: "web",
+    listenerAddress: ":80",
+    backends,
+    excluded: [],
+    warnings: [],
+    inputWarnings: [],
+    healthTargets: [],
+  };
 }
 
 function backend(host: string, overrides: Partial<PlannedBackend> = {}): PlannedBackend {
@@ -44,4 +52,10 @@ Deno.test("diffPlans() sees draining and Service moves", () => {
   assert.deepEqual(diffPlans(before, after).changed.map((c) => c.fields), [
     ["draining", "service"],
   ]);
+});
+
+Deno.test("diffPlans() sees a backend become a terminating fallback", () => {
+  const before = plan([backend("10.0.0.1", { node: "n1" })]);
+  const after = plan([backend("10.0.0.1", { node: "n1", terminating: true })]);
+  assert.deepEqual(diffPlans(before, after).changed.map((c) => c.fields), [["terminating"]]);
 });

@@ -9,25 +9,40 @@
 import { formatHostPort } from "../core/address.ts";
 import { suggest } from "../core/suggest.ts";
 import type {
+  EndpointInfo,
   EndpointSliceInfo,
   Inventory,
   NodeInfo,
   ServiceInfo,
   ServicePortInfo,
 } from "../core/inventory.ts";
-import type { ExcludedBackend, ExclusionReason, PlannedBackend, PoolPlan } from "../core/plan.ts";
-import type { BackendMode, PoolSpec } from "../core/pool_spec.ts";
+import type {
+  ExcludedBackend,
+  ExclusionReason,
+  HealthTarget,
+  PlannedBackend,
+  PoolPlan,
+} from "../core/plan.ts";
+import type { BackendMode, HealthCheckSpec, PoolSpec } from "../core/pool_spec.ts";
+import type { ProxyProtocolVersion } from "../core/types.ts";
 import {
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_ENABLED,
+  ANNOTATION_MAX_CONNECTIONS,
   ANNOTATION_PREFIX,
+  ANNOTATION_PROXY_PROTOCOL,
   ANNOTATION_WEIGHT,
+  applyHealthAnnotations,
   BACKEND_MODE_NAMES,
   KNOWN_ANNOTATIONS,
   LABEL_EXCLUDE_FROM_EXTERNAL_LB,
+  MAX_CONNECTIONS_ANNOTATION_LIMIT,
   MAX_WEIGHT,
   parseBackendMode,
+  parseMaxConnections,
+  parseProxyProtocol,
   parseWeight,
+  PROXY_PROTOCOL_NAMES,
 } from "./annotations.ts";
 import { sortEntries } from "./_compare.ts";
 import { type EndpointSliceIndex, indexEndpointSlices } from "./slice_index.ts";
@@ -61,22 +76,58 @@ interface MatchedService {
   readonly port: ServicePortInfo;
 }
 
-/** Accumulates one plan; dedupes backends by address. */
+/** Path kube-proxy serves its per-Service health check on, at `healthCheckNodePort`. */
+const KUBE_PROXY_HEALTH_PATH = "/healthz";
+
+/** Accumulates one plan; dedupes backends by address and settles their health checks. */
 class PlanBuilder {
   readonly backends: PlannedBackend[] = [];
   readonly excluded: ExcludedBackend[] = [];
   readonly warnings: string[] = [];
+  readonly inputWarnings: string[] = [];
+  readonly #spec: PoolSpec;
   /** Address → contributing Service key (`""` for static backends). */
   readonly #owners = new Map<string, string>();
   /** `first\0second` → duplicate count and one example address. */
   readonly #duplicates = new Map<string, { count: number; example: string }>();
+  /** The check of `backends[i]`, until `build` sorts them together. */
+  readonly #checks: (HealthCheckSpec | undefined)[] = [];
+  /** Service key → the listener's check with that Service's annotations applied. */
+  readonly #serviceChecks = new Map<string, HealthCheckSpec>();
+  /** Bad health annotations; reported after the resolution warnings. */
+  readonly #healthWarnings: string[] = [];
+  /** Service key → its PROXY protocol version (`undefined`: none), once settled. */
+  readonly #proxyProtocols = new Map<string, ProxyProtocolVersion | undefined>();
+  /** Service key → its backends' connection limit, from its annotation. */
+  readonly #serviceLimits = new Map<string, number>();
 
-  include(backend: PlannedBackend): void {
+  constructor(spec: PoolSpec) {
+    this.#spec = spec;
+  }
+
+  /**
+   * Adds a backend unless its address is already in. `via` says where its health check comes
+   * from: the Service (annotations applied), plus kube-proxy's `healthCheckNodePort` when the
+   * backend is a node port of an `externalTrafficPolicy: Local` Service.
+   */
+  include(
+    backend: PlannedBackend,
+    via?: { readonly service: MatchedService; readonly isNodePort: boolean },
+  ): void {
     const owner = backend.service ?? "";
     const first = this.#owners.get(backend.address);
     if (first === undefined) {
+      const limit = this.#serviceLimits.get(owner);
+      if (limit !== undefined) backend = { ...backend, maxConnections: limit };
       this.#owners.set(backend.address, owner);
-      this.backends.push(backend);
+      const version = via === undefined ? this.#spec.proxyProtocol : this.#proxyProtocolOf(via);
+      this.backends.push(version === undefined ? backend : { ...backend, proxyProtocol: version });
+      const check = this.#checkOf(via);
+      this.#checks.push(
+        check === undefined || version === undefined || check.http !== undefined
+          ? check
+          : { ...check, proxyProtocol: version },
+      );
       return;
     }
     // The same Service listing an address twice (overlapping slices during an update) is
@@ -88,15 +139,70 @@ class PlanBuilder {
     else this.#duplicates.set(pair, { count: 1, example: backend.address });
   }
 
+  /** Gives every later backend of Service `key` this connection limit. */
+  limitService(key: string, maxConnections: number): void {
+    this.#serviceLimits.set(key, maxConnections);
+  }
+
   exclude(entry: ExcludedBackend): void {
     this.excluded.push(entry);
+  }
+
+  /** The Service's proxy-protocol annotation over the listener's; a bad one is a warning. */
+  #proxyProtocolOf(via: { readonly service: MatchedService }): ProxyProtocolVersion | undefined {
+    const { key, service } = via.service;
+    if (this.#proxyProtocols.has(key)) return this.#proxyProtocols.get(key);
+    const listener = this.#spec.proxyProtocol;
+    let version = listener;
+    const text = service.annotations[ANNOTATION_PROXY_PROTOCOL];
+    if (text !== undefined) {
+      const parsed = parseProxyProtocol(text);
+      if (parsed === undefined) {
+        this.warnings.push(
+          `Ignoring annotation ${ANNOTATION_PROXY_PROTOCOL} of Service ${key}: "${text}" is not ` +
+            `one of ${PROXY_PROTOCOL_NAMES.join(", ")}; using ${listener ?? "off"}`,
+        );
+      } else {
+        version = parsed === "off" ? undefined : parsed;
+      }
+    }
+    this.#proxyProtocols.set(key, version);
+    return version;
   }
 
   warn(message: string): void {
     this.warnings.push(message);
   }
 
-  build(spec: PoolSpec): PoolPlan {
+  /** A problem of the input rather than of this pool; reported once per run. */
+  warnInput(message: string): void {
+    if (!this.inputWarnings.includes(message)) this.inputWarnings.push(message);
+  }
+
+  #checkOf(
+    via: { readonly service: MatchedService; readonly isNodePort: boolean } | undefined,
+  ): HealthCheckSpec | undefined {
+    const base = this.#spec.healthCheck;
+    if (base === undefined || via === undefined) return base;
+    const { key, service } = via.service;
+    let check = this.#serviceChecks.get(key);
+    if (check === undefined) {
+      check = applyHealthAnnotations(base, service.annotations, key, this.#healthWarnings);
+      this.#serviceChecks.set(key, check);
+    }
+    // kube-proxy answers 200 on nodes with a ready local endpoint and 503 elsewhere.
+    const port = service.healthCheckNodePort;
+    if (
+      via.isNodePort && service.externalTrafficPolicy === "Local" && port !== undefined &&
+      port > 0
+    ) {
+      return { ...check, http: { port, path: KUBE_PROXY_HEALTH_PATH } };
+    }
+    return check;
+  }
+
+  build(): PoolPlan {
+    const spec = this.#spec;
     for (const [pair, { count, example }] of this.#duplicates) {
       const [first = "", second = ""] = pair.split("\0");
       const what = count === 1 ? `backend ${example}` : `${count} backends (e.g. ${example})`;
@@ -106,14 +212,26 @@ class PlanBuilder {
         }; keeping the first`,
       );
     }
-    sortEntries(this.backends, (b) => b);
+    this.warnings.push(...this.#healthWarnings);
+    const checks = this.#checks;
+    const order = sortEntries(this.backends.map((_, i) => i), (i) => this.backends[i]!);
+    const backends = order.map((i) => this.backends[i]!);
     sortEntries(this.excluded, (e) => e);
+    const healthTargets: HealthTarget[] = [];
+    for (const i of order) {
+      const check = checks[i];
+      if (check === undefined) continue;
+      const b = this.backends[i]!;
+      healthTargets.push({ key: b.address, pool: spec.name, host: b.host, port: b.port, check });
+    }
     return {
       name: spec.name,
       listenerAddress: spec.listenerAddress,
-      backends: this.backends,
+      backends,
       excluded: this.excluded,
       warnings: this.warnings,
+      inputWarnings: this.inputWarnings,
+      healthTargets,
     };
   }
 }
@@ -131,7 +249,13 @@ function describeSource(owner: string): string {
  * such Services merge into one pool, with a warning. Static `spec.backends` come first.
  *
  * Backends and exclusions are sorted by address (numbers compared as numbers), then
- * Service; an address contributed twice is kept once.
+ * Service; an address contributed twice is kept once. With `spec.healthCheck`, every backend
+ * gets a health target (see {@linkcode PoolPlan.healthTargets}); a bad health annotation is a
+ * warning of the pool and keeps the listener's value.
+ *
+ * Endpoints follow kube-proxy (KEP-1669): ready endpoints take new connections; when a
+ * Service has none for the port, endpoints that are `serving` and `terminating` do, marked
+ * `terminating`. Likewise for `externalTrafficPolicy: Local` nodes.
  *
  * @param inventory the cluster snapshot; never mutated
  * @param spec what decides the pool's membership
@@ -142,7 +266,7 @@ export function resolvePool(
   spec: PoolSpec,
   options: ResolveOptions = {},
 ): PoolPlan {
-  const plan = new PlanBuilder();
+  const plan = new PlanBuilder(spec);
   for (const b of spec.backends) {
     plan.include({
       address: formatHostPort(b.host, b.port),
@@ -152,17 +276,22 @@ export function resolvePool(
     });
   }
   const portName = spec.backendPortName;
-  if (portName === undefined) return plan.build(spec);
+  if (portName === undefined) return plan.build();
 
   const matched = matchServices(inventory, spec, portName, plan);
   if (matched.length === 0) {
-    if (spec.service === undefined) {
+    // A Service with the port in another protocol is already explained by its exclusion.
+    const explained = plan.excluded.some((e) => e.reason === "unsupported-protocol");
+    if (spec.service === undefined && !explained) {
       const where = spec.namespace === undefined
         ? "any namespace"
         : `namespace "${spec.namespace}"`;
-      plan.warn(`No annotated Service in ${where} has a port named "${portName}"`);
+      plan.warn(
+        `No annotated Service in ${where} has a port named "${portName}"` +
+          unannotatedHint(inventory, spec, portName),
+      );
     }
-    return plan.build(spec);
+    return plan.build();
   }
   if (matched.length > 1) {
     const shown = matched.slice(0, MAX_NAMES_IN_WARNING).map((m) => m.key).join(", ");
@@ -179,6 +308,8 @@ export function resolvePool(
   for (const m of matched) {
     warnUnknownAnnotations(m, plan);
     const weight = serviceWeight(m, plan);
+    const limit = serviceMaxConnections(m, plan);
+    if (limit !== undefined) plan.limitService(m.key, limit);
     const mode = serviceMode(m, spec.backendMode, plan);
     switch (mode) {
       case "nodeport":
@@ -193,7 +324,7 @@ export function resolvePool(
         break;
     }
   }
-  return plan.build(spec);
+  return plan.build();
 }
 
 /**
@@ -204,6 +335,14 @@ export function resolvePool(
 export function resolvePools(inventory: Inventory, specs: readonly PoolSpec[]): PoolPlan[] {
   const endpointSliceIndex = indexEndpointSlices(inventory);
   return specs.map((spec) => resolvePool(inventory, spec, { endpointSliceIndex }));
+}
+
+/**
+ * The health targets of several plans, for one health scheduler or one `check` round.
+ * @returns a new array, plans in order, each plan's targets in backend order
+ */
+export function healthTargetsOf(plans: readonly PoolPlan[]): HealthTarget[] {
+  return plans.flatMap((p) => p.healthTargets);
 }
 
 function isEnabled(service: ServiceInfo): boolean {
@@ -258,11 +397,7 @@ function matchServices(
           detail: `no port named "${portName}"; ports are ${names.join(", ") || "none"}`,
         });
       } else if (!isTcp(port)) {
-        plan.exclude({
-          service: key,
-          reason: "port-name-mismatch",
-          detail: `port "${portName}" is ${port.protocol}; only TCP is supported`,
-        });
+        plan.exclude(unsupportedProtocol(key, service, port));
       } else {
         return [{ key, service, port }];
       }
@@ -277,16 +412,50 @@ function matchServices(
     const port = findPort(service, portName);
     if (port === undefined) continue;
     if (!isTcp(port)) {
-      plan.exclude({
-        service: key,
-        reason: "port-name-mismatch",
-        detail: `port "${portName}" is ${port.protocol}; only TCP is supported`,
-      });
+      plan.exclude(unsupportedProtocol(key, service, port));
       continue;
     }
     matched.push({ key, service, port });
   }
   return matched.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** A UDP or SCTP port: named, with a TCP port of the same number when the Service has one. */
+function unsupportedProtocol(
+  key: string,
+  service: ServiceInfo,
+  port: ServicePortInfo,
+): ExcludedBackend {
+  const twin = service.ports.find((p) => p.port === port.port && isTcp(p));
+  const hint = twin === undefined
+    ? ""
+    : `; port ${twin.name === "" ? "(unnamed)" : `"${twin.name}"`} is TCP on the same number`;
+  return {
+    service: key,
+    reason: "unsupported-protocol",
+    detail: `port "${port.name}" is ${port.protocol}; only TCP is supported${hint}`,
+  };
+}
+
+/**
+ * When no annotated Service has the port: the Services in scope that have it but lack the
+ * opt-in annotation, as a hint to append to the warning (`""` when none).
+ */
+function unannotatedHint(inventory: Inventory, spec: PoolSpec, portName: string): string {
+  const keys: string[] = [];
+  for (const [key, service] of inventory.services) {
+    if (spec.namespace !== undefined && service.namespace !== spec.namespace) continue;
+    if (isEnabled(service) || !matchesSelector(service, spec.serviceSelector)) continue;
+    if (findPort(service, portName) !== undefined) keys.push(key);
+  }
+  if (keys.length === 0) return "";
+  keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const shown = keys.slice(0, MAX_NAMES_IN_WARNING).join(", ");
+  const more = keys.length - MAX_NAMES_IN_WARNING;
+  const names = more > 0 ? `${shown} and ${more} more` : shown;
+  const what = keys.length === 1 ? "Service" : "Services";
+  const verb = keys.length === 1 ? "has it but lacks" : "have it but lack";
+  return `; ${what} ${names} ${verb} annotation ${ANNOTATION_ENABLED}: "true"`;
 }
 
 const KNOWN_SUFFIXES = KNOWN_ANNOTATIONS.map((a) => a.slice(ANNOTATION_PREFIX.length));
@@ -314,6 +483,21 @@ function serviceWeight(m: MatchedService, plan: PlanBuilder): number {
       `integer 0-${MAX_WEIGHT}; using 1`,
   );
   return 1;
+}
+
+/** The Service's per-backend limit; `undefined` (the listener's) when absent, 0 or bad. */
+function serviceMaxConnections(m: MatchedService, plan: PlanBuilder): number | undefined {
+  const text = m.service.annotations[ANNOTATION_MAX_CONNECTIONS];
+  if (text === undefined) return undefined;
+  const limit = parseMaxConnections(text);
+  if (limit === undefined) {
+    plan.warn(
+      `Ignoring annotation ${ANNOTATION_MAX_CONNECTIONS} of Service ${m.key}: "${text}" is not ` +
+        `an integer 0-${MAX_CONNECTIONS_ANNOTATION_LIMIT}; using the listener's maxConnectionsPerBackend`,
+    );
+    return undefined;
+  }
+  return limit === 0 ? undefined : limit;
 }
 
 function isHeadless(service: ServiceInfo): boolean {
@@ -375,6 +559,9 @@ function nodeExclusion(
   host: string | undefined,
   spec: PoolSpec,
 ): NodeCandidate["exclusion"] {
+  if (node.ready === undefined) {
+    return { reason: "node-not-ready", detail: "no Ready condition" };
+  }
   if (node.ready !== "True") {
     return { reason: "node-not-ready", detail: `Ready condition is ${node.ready}` };
   }
@@ -393,17 +580,59 @@ function nodeExclusion(
   return undefined;
 }
 
-/** Nodes holding a ready endpoint of the Service, for `externalTrafficPolicy: Local`. */
-function nodesWithReadyEndpoint(slices: readonly EndpointSliceInfo[]): Set<string> {
-  const nodes = new Set<string>();
+/** Whether an endpoint takes new connections in normal times: ready and not terminating. */
+function isReady(ep: EndpointInfo): boolean {
+  return ep.ready !== false && ep.terminating !== true;
+}
+
+/**
+ * Whether an endpoint may take new connections while its Service has no ready one: still
+ * `serving` (absent counts as serving, as kube-proxy reads it) while `terminating`.
+ */
+function isServingTerminating(ep: EndpointInfo): boolean {
+  return ep.terminating === true && ep.serving !== false;
+}
+
+/** Where a Service's endpoints run, for `externalTrafficPolicy: Local`. */
+interface LocalEndpoints {
+  /** Nodes with a ready endpoint. */
+  readonly ready: ReadonlySet<string>;
+  /** Nodes with a serving, terminating endpoint. */
+  readonly servingTerminating: ReadonlySet<string>;
+}
+
+function localEndpoints(slices: readonly EndpointSliceInfo[]): LocalEndpoints {
+  const ready = new Set<string>();
+  const servingTerminating = new Set<string>();
   for (const slice of slices) {
     for (const ep of slice.endpoints) {
-      if (ep.nodeName !== undefined && ep.ready !== false && ep.terminating !== true) {
-        nodes.add(ep.nodeName);
-      }
+      if (ep.nodeName === undefined) continue;
+      if (isReady(ep)) ready.add(ep.nodeName);
+      else if (isServingTerminating(ep)) servingTerminating.add(ep.nodeName);
     }
   }
-  return nodes;
+  return { ready, servingTerminating };
+}
+
+/**
+ * Which nodes take traffic of an `externalTrafficPolicy: Local` Service, as kube-proxy decides
+ * (KEP-1669): nodes with a ready local endpoint; when no node has one, nodes whose local
+ * endpoints are serving but terminating, since kube-proxy still forwards new connections there
+ * (its `healthCheckNodePort` answers 503 on them all the same).
+ */
+function localNodeVerdict(
+  local: LocalEndpoints,
+  nodeName: string,
+): "ready" | "serving-terminating" | { readonly detail: string } {
+  if (local.ready.has(nodeName)) return "ready";
+  const hasTerminating = local.servingTerminating.has(nodeName);
+  if (hasTerminating && local.ready.size === 0) return "serving-terminating";
+  return {
+    detail: hasTerminating
+      ? "externalTrafficPolicy is Local and the endpoints on this node are terminating " +
+        "while other nodes have ready ones"
+      : "externalTrafficPolicy is Local and no ready endpoint runs on this node",
+  };
 }
 
 function resolveNodePort(
@@ -423,18 +652,29 @@ function resolveNodePort(
     });
     return;
   }
-  let localNodes: Set<string> | undefined;
+  let local: LocalEndpoints | undefined;
+  /** Local policy, but nothing says where the pods run: every node is left out for that. */
+  let noEndpointData = false;
   if (m.service.externalTrafficPolicy === "Local") {
-    if (hasEndpointSlices) {
-      localNodes = nodesWithReadyEndpoint(sliceIndex.get(m.key) ?? []);
-    } else {
+    const slices = sliceIndex.get(m.key);
+    if (!hasEndpointSlices) {
       plan.warn(
         `Cannot honour externalTrafficPolicy Local of Service ${m.key}: the cluster serves ` +
           `no EndpointSlice API; using every eligible node`,
       );
+    } else if (slices === undefined) {
+      noEndpointData = true;
+      plan.warnInput(
+        `Service ${m.key} has externalTrafficPolicy Local but the input has no EndpointSlice ` +
+          `or Endpoints for it, so the nodes running its pods are unknown`,
+      );
+    } else {
+      local = localEndpoints(slices);
     }
   }
   if (nodes.length === 0) plan.warn(`Service ${m.key}: the inventory has no nodes`);
+  const via = { service: m, isNodePort: true };
+  let fallbackNodes = 0;
   for (const node of nodes) {
     if (node.exclusion !== undefined || node.host === undefined) {
       plan.exclude({
@@ -447,24 +687,43 @@ function resolveNodePort(
       continue;
     }
     const address = formatHostPort(node.host, nodePort);
-    if (localNodes !== undefined && !localNodes.has(node.name)) {
+    if (noEndpointData) {
+      plan.exclude({
+        address,
+        service: m.key,
+        node: node.name,
+        reason: "endpoints-unavailable",
+        detail: "externalTrafficPolicy is Local and the input has no endpoint data",
+      });
+      continue;
+    }
+    const verdict = local === undefined ? "ready" : localNodeVerdict(local, node.name);
+    if (typeof verdict === "object") {
       plan.exclude({
         address,
         service: m.key,
         node: node.name,
         reason: "no-local-endpoint",
-        detail: "externalTrafficPolicy is Local and no ready endpoint runs on this node",
+        detail: verdict.detail,
       });
-    } else {
-      plan.include({
-        address,
-        host: node.host,
-        port: nodePort,
-        weight,
-        service: m.key,
-        node: node.name,
-      });
+      continue;
     }
+    if (verdict === "serving-terminating") fallbackNodes++;
+    plan.include({
+      address,
+      host: node.host,
+      port: nodePort,
+      weight,
+      service: m.key,
+      node: node.name,
+      ...(verdict === "serving-terminating" ? { terminating: true } : {}),
+    }, via);
+  }
+  if (fallbackNodes > 0) {
+    plan.warn(
+      `Service ${m.key} has no ready endpoint; ${fallbackNodes} node(s) whose endpoints are ` +
+        `terminating but still serving take new connections, as kube-proxy falls back`,
+    );
   }
 }
 
@@ -488,7 +747,7 @@ function resolveClusterIP(m: MatchedService, weight: number, plan: PlanBuilder):
       port: m.port.port,
       weight,
       service: m.key,
-    });
+    }, { service: m, isNodePort: false });
   }
 }
 
@@ -511,17 +770,34 @@ function resolveEndpoints(
     );
     return;
   }
+  const slices: { slice: EndpointSliceInfo; port: number; isIp: boolean }[] = [];
   let candidates = 0;
+  // kube-proxy (KEP-1669): with no ready endpoint for the port, serving terminating ones
+  // still take new connections rather than dropping them.
+  let hasReady = false;
   for (const slice of sliceIndex.get(m.key) ?? []) {
     const slicePort = slice.ports.find((p) => p.name === portName);
     if (slicePort === undefined) continue;
-    const port = slicePort.port;
     const isIp = slice.addressType === "IPv4" || slice.addressType === "IPv6";
+    slices.push({ slice, port: slicePort.port, isIp });
     for (const ep of slice.endpoints) {
       // Kubernetes: addresses are fungible and consumers may use only the first.
       const host = ep.addresses[0];
       if (host === undefined || host === "") continue;
       candidates++;
+      if (isIp && isReady(ep)) hasReady = true;
+    }
+  }
+  if (candidates === 0) {
+    plan.warn(`Service ${m.key} has no endpoints for port "${portName}"`);
+    return;
+  }
+  const via = { service: m, isNodePort: false };
+  let fallback = 0;
+  for (const { slice, port, isIp } of slices) {
+    for (const ep of slice.endpoints) {
+      const host = ep.addresses[0];
+      if (host === undefined || host === "") continue;
       const address = formatHostPort(host, port);
       const who = {
         address,
@@ -536,6 +812,11 @@ function resolveEndpoints(
           detail: `address type ${slice.addressType} is not supported`,
         });
       } else if (ep.terminating === true) {
+        if (!hasReady && isServingTerminating(ep)) {
+          fallback++;
+          plan.include({ ...who, host, port, weight, terminating: true }, via);
+          continue;
+        }
         // New connections must not go to a pod on its way out; the pool drains the old ones.
         plan.exclude({
           ...who,
@@ -547,9 +828,14 @@ function resolveEndpoints(
       } else if (ep.ready === false) {
         plan.exclude({ ...who, reason: "not-ready", detail: "endpoint is not ready" });
       } else {
-        plan.include({ ...who, host, port, weight });
+        plan.include({ ...who, host, port, weight }, via);
       }
     }
   }
-  if (candidates === 0) plan.warn(`Service ${m.key} has no endpoints for port "${portName}"`);
+  if (fallback > 0) {
+    plan.warn(
+      `Service ${m.key} has no ready endpoint for port "${portName}"; ${fallback} terminating ` +
+        `endpoint(s) that still serve take new connections, as kube-proxy falls back`,
+    );
+  }
 }

@@ -118,6 +118,7 @@ interface Case {
   readonly backends: PlannedBackend[];
   readonly excluded?: ExcludedBackend[];
   readonly warnings?: string[];
+  readonly inputWarnings?: string[];
 }
 
 const CASES: Case[] = [
@@ -218,7 +219,7 @@ const CASES: Case[] = [
     }],
   },
   {
-    name: "a UDP port of that name: port-name-mismatch",
+    name: "a UDP port of that name: unsupported-protocol",
     inventory: inventory({
       services: [service("web/dns", { ports: [port("http", { protocol: "UDP" })] })],
       nodes: [node("n1", "10.0.0.1")],
@@ -226,10 +227,69 @@ const CASES: Case[] = [
     backends: [],
     excluded: [{
       service: "web/dns",
-      reason: "port-name-mismatch",
+      reason: "unsupported-protocol",
       detail: 'port "http" is UDP; only TCP is supported',
     }],
-    warnings: ['No annotated Service in any namespace has a port named "http"'],
+  },
+  {
+    name: "kube-dns style UDP and TCP ports of one number: the TCP twin is named",
+    inventory: inventory({
+      services: [
+        service("kube-system/kube-dns", {
+          type: "ClusterIP",
+          ports: [
+            port("dns", { protocol: "UDP", port: 53 }),
+            port("dns-tcp", { protocol: "TCP", port: 53 }),
+            port("metrics", { protocol: "TCP", port: 9153 }),
+          ],
+        }),
+      ],
+    }),
+    spec: { backendPortName: "dns", service: "kube-system/kube-dns" },
+    backends: [],
+    excluded: [{
+      service: "kube-system/kube-dns",
+      reason: "unsupported-protocol",
+      detail: 'port "dns" is UDP; only TCP is supported; port "dns-tcp" is TCP on the same number',
+    }],
+  },
+  {
+    name: "an SCTP port named by a selector: unsupported-protocol",
+    inventory: inventory({
+      services: [service("tel/sig", { ports: [port("http", { protocol: "SCTP" })] })],
+    }),
+    backends: [],
+    excluded: [{
+      service: "tel/sig",
+      reason: "unsupported-protocol",
+      detail: 'port "http" is SCTP; only TCP is supported',
+    }],
+  },
+  {
+    name: "no annotated Service: the Services with the port but no annotation are named",
+    inventory: inventory({
+      services: [
+        service("web/b", { annotations: {} }),
+        service("web/a", { annotations: { "nautiluslb.cloudresty.io/enabled": "false" } }),
+        service("other/c", { annotations: {} }),
+        service("web/d", { annotations: {}, ports: [port("https")] }),
+      ],
+    }),
+    spec: { namespace: "web" },
+    backends: [],
+    warnings: [
+      'No annotated Service in namespace "web" has a port named "http"; Services web/a, web/b ' +
+      'have it but lack annotation nautiluslb.cloudresty.io/enabled: "true"',
+    ],
+  },
+  {
+    name: "no annotated Service: one unannotated Service with the port",
+    inventory: inventory({ services: [service("web/b", { annotations: {} })] }),
+    backends: [],
+    warnings: [
+      'No annotated Service in any namespace has a port named "http"; Service web/b has it ' +
+      'but lacks annotation nautiluslb.cloudresty.io/enabled: "true"',
+    ],
   },
   {
     name: "service naming an unknown Service warns",
@@ -476,8 +536,150 @@ const CASES: Case[] = [
         service: "web/app",
         node: "n3",
         reason: "no-local-endpoint",
-        detail: "externalTrafficPolicy is Local and no ready endpoint runs on this node",
+        detail: "externalTrafficPolicy is Local and the endpoints on this node are terminating " +
+          "while other nodes have ready ones",
       },
+    ],
+  },
+  {
+    name: "eTP Local, no ready endpoint anywhere: nodes with serving terminating ones stay",
+    inventory: inventory({
+      services: [service("web/app", { externalTrafficPolicy: "Local" })],
+      nodes: [...TWO_NODES, node("n3", "10.0.0.3")],
+      slices: [
+        slice("web/app", "app-1", [
+          // Serving absent counts as serving, as kube-proxy reads it.
+          { addresses: ["10.1.0.1"], nodeName: "n1", ready: false, terminating: true },
+          {
+            addresses: ["10.1.0.2"],
+            nodeName: "n2",
+            ready: false,
+            serving: false,
+            terminating: true,
+          },
+          {
+            addresses: ["10.1.0.3"],
+            nodeName: "n3",
+            ready: false,
+            serving: true,
+            terminating: true,
+          },
+        ]),
+      ],
+    }),
+    backends: [
+      { ...nb("10.0.0.1", "n1"), terminating: true },
+      { ...nb("10.0.0.3", "n3"), terminating: true },
+    ],
+    excluded: [{
+      address: "10.0.0.2:30080",
+      service: "web/app",
+      node: "n2",
+      reason: "no-local-endpoint",
+      detail: "externalTrafficPolicy is Local and no ready endpoint runs on this node",
+    }],
+    warnings: [
+      "Service web/app has no ready endpoint; 2 node(s) whose endpoints are terminating but " +
+      "still serving take new connections, as kube-proxy falls back",
+    ],
+  },
+  {
+    name: "eTP Local without any endpoint data: endpoints-unavailable, an input warning",
+    inventory: inventory({
+      services: [service("web/app", { externalTrafficPolicy: "Local" })],
+      nodes: TWO_NODES,
+      slices: [slice("web/other", "other-1", [{ addresses: ["10.1.0.4"], nodeName: "n2" }])],
+    }),
+    backends: [],
+    excluded: ["n1", "n2"].map((n, i) => ({
+      address: `10.0.0.${i + 1}:30080`,
+      service: "web/app",
+      node: n,
+      reason: "endpoints-unavailable" as const,
+      detail: "externalTrafficPolicy is Local and the input has no endpoint data",
+    })),
+    inputWarnings: [
+      "Service web/app has externalTrafficPolicy Local but the input has no EndpointSlice or " +
+      "Endpoints for it, so the nodes running its pods are unknown",
+    ],
+  },
+  {
+    name: "eTP Local with an empty slice (no pods): no-local-endpoint, no input warning",
+    inventory: inventory({
+      services: [service("web/app", { externalTrafficPolicy: "Local" })],
+      nodes: [node("n1", "10.0.0.1")],
+      slices: [slice("web/app", "app-1", [])],
+    }),
+    backends: [],
+    excluded: [{
+      address: "10.0.0.1:30080",
+      service: "web/app",
+      node: "n1",
+      reason: "no-local-endpoint",
+      detail: "externalTrafficPolicy is Local and no ready endpoint runs on this node",
+    }],
+  },
+  {
+    name: "a node without status: no Ready condition",
+    inventory: inventory({
+      services: [service("web/app")],
+      nodes: [{ name: "bare", labels: {}, unschedulable: false, addresses: [] }],
+    }),
+    backends: [],
+    excluded: [{
+      service: "web/app",
+      node: "bare",
+      reason: "node-not-ready",
+      detail: "no Ready condition",
+    }],
+  },
+  {
+    name: "endpoints: no ready endpoint, so serving terminating ones take connections",
+    inventory: inventory({
+      services: [service("web/app", { clusterIPs: ["None"], type: "ClusterIP" })],
+      slices: [
+        slice("web/app", "app-1", [
+          {
+            addresses: ["10.1.0.1"],
+            nodeName: "n1",
+            podName: "a",
+            ready: false,
+            terminating: true,
+          },
+          {
+            addresses: ["10.1.0.2"],
+            nodeName: "n1",
+            podName: "b",
+            ready: false,
+            serving: false,
+            terminating: true,
+          },
+          { addresses: ["10.1.0.3"], nodeName: "n1", podName: "c", ready: false },
+        ]),
+      ],
+    }),
+    backends: [{ ...eb("10.1.0.1", "a"), terminating: true }],
+    excluded: [
+      {
+        address: "10.1.0.2:8080",
+        service: "web/app",
+        node: "n1",
+        pod: "b",
+        reason: "terminating",
+        detail: "endpoint is terminating",
+      },
+      {
+        address: "10.1.0.3:8080",
+        service: "web/app",
+        node: "n1",
+        pod: "c",
+        reason: "not-ready",
+        detail: "endpoint is not ready",
+      },
+    ],
+    warnings: [
+      'Service web/app has no ready endpoint for port "http"; 1 terminating endpoint(s) that ' +
+      "still serve take new connections, as kube-proxy falls back",
     ],
   },
   {
@@ -739,6 +941,52 @@ const CASES: Case[] = [
     }),
     backends: [nb("10.0.0.1", "n1", "web/app", 30080, 0)],
   },
+  {
+    name: "max-connections-per-backend annotation: carried on each backend of the Service",
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: {
+            ...ENABLED,
+            "nautiluslb.cloudresty.io/max-connections-per-backend": " 500 ",
+          },
+        }),
+      ],
+      nodes: TWO_NODES,
+    }),
+    backends: [
+      { ...nb("10.0.0.1", "n1"), maxConnections: 500 },
+      { ...nb("10.0.0.2", "n2"), maxConnections: 500 },
+    ],
+  },
+  {
+    name: "max-connections-per-backend 0: the listener's limit applies",
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: { ...ENABLED, "nautiluslb.cloudresty.io/max-connections-per-backend": "0" },
+        }),
+      ],
+      nodes: [node("n1", "10.0.0.1")],
+    }),
+    backends: [nb("10.0.0.1", "n1")],
+  },
+  ...["-1", "many", "1.5", "", "10000001"].map((bad): Case => ({
+    name: `bad max-connections-per-backend annotation "${bad}": warning, listener's limit`,
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: { ...ENABLED, "nautiluslb.cloudresty.io/max-connections-per-backend": bad },
+        }),
+      ],
+      nodes: [node("n1", "10.0.0.1")],
+    }),
+    backends: [nb("10.0.0.1", "n1")],
+    warnings: [
+      "Ignoring annotation nautiluslb.cloudresty.io/max-connections-per-backend of Service " +
+      `web/app: "${bad}" is not an integer 0-10000000; using the listener's maxConnectionsPerBackend`,
+    ],
+  })),
   ...["1001", "-1", "2.5", "heavy", ""].map((bad): Case => ({
     name: `bad weight annotation "${bad}": warning, weight 1`,
     inventory: inventory({
@@ -764,6 +1012,8 @@ for (const c of CASES) {
       backends: c.backends,
       excluded: c.excluded ?? [],
       warnings: c.warnings ?? [],
+      inputWarnings: c.inputWarnings ?? [],
+      healthTargets: [],
     });
   });
 }

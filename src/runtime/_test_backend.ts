@@ -114,6 +114,8 @@ export function planOf(name: string, ports: readonly number[]): PoolPlan {
     })),
     excluded: [],
     warnings: [],
+    inputWarnings: [],
+    healthTargets: [],
   };
 }
 

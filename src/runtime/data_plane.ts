@@ -7,11 +7,18 @@
  * @module
  */
 import { createBalancer } from "../balancer/mod.ts";
+import { type CidrList, parseCidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
-import { type OnRemoval, Pool, type PoolSnapshot, type WhenAllUnhealthy } from "../pool/mod.ts";
+import {
+  type HealthDetail,
+  type OnRemoval,
+  Pool,
+  type PoolSnapshot,
+  type WhenAllUnhealthy,
+} from "../pool/mod.ts";
 import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
 
 /**
@@ -47,6 +54,23 @@ export interface DataPlaneListener {
   readonly onRemoval: OnRemoval;
   /** With no healthy backend: reject, or fail open. */
   readonly whenAllUnhealthy: WhenAllUnhealthy;
+  /** Expect a PROXY protocol header (v1 or v2) on every client connection. @default {false} */
+  readonly acceptProxyProtocol?: boolean;
+  /** CIDR blocks allowed to connect while `acceptProxyProtocol` is on; validated by config. */
+  readonly trustedProxies?: readonly string[];
+  /** Time from accept to a complete PROXY header. @default {3000} */
+  readonly proxyHeaderTimeoutMs?: number;
+  /**
+   * Connections each backend takes at most (a Service annotation may set its own); 0 = no
+   * limit.
+   * @default {0}
+   */
+  readonly maxConnectionsPerBackend?: number;
+  /**
+   * One access log line per closed client connection, to {@linkcode DataPlaneOptions.accessLogger}.
+   * @default {false}
+   */
+  readonly accessLog?: boolean;
 }
 
 /** Options of {@linkcode DataPlane}. */
@@ -58,6 +82,8 @@ export interface DataPlaneOptions {
   readonly onConnectResult?: (pool: string, key: string, ok: boolean, error?: string) => void;
   /** Gets listener errors and rate-limited forwarding failures. */
   readonly logger?: Logger;
+  /** Gets the access log lines of listeners with `accessLog`; none are built without it. */
+  readonly accessLogger?: Logger;
   /** Replaces `Deno.connect` for backend connections (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /**
@@ -99,7 +125,7 @@ export interface DataPlaneListenerSnapshot {
 }
 
 interface Unit {
-  readonly spec: DataPlaneListener;
+  spec: DataPlaneListener;
   readonly pool: Pool;
   readonly listener: ProxyListener;
   serving: Promise<void> | undefined;
@@ -130,12 +156,16 @@ export class DataPlane {
    * Creates a listener's pool and binds its socket; it accepts after
    * {@linkcode DataPlane.start}.
    * @throws {TypeError} when a listener of that name exists
+   * @throws {RangeError} when PROXY protocol is accepted without valid `trustedProxies`
    * @throws what `Deno.listen` throws (`AddrInUse`, …); nothing is kept then
    */
   add(spec: DataPlaneListener): Deno.NetAddr {
     if (this.#units.has(spec.name)) {
       throw new TypeError(`Cannot add listener ${spec.name}: a listener of that name exists`);
     }
+    const acceptProxyProtocol = spec.acceptProxyProtocol === true
+      ? { trustedProxies: trustedProxiesOf(spec), headerTimeoutMs: spec.proxyHeaderTimeoutMs }
+      : undefined;
     const report = this.#options.onConnectResult;
     const counters = this.#options.counters;
     const pool = new Pool({
@@ -149,6 +179,7 @@ export class DataPlane {
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
       counterOf: counters === undefined ? undefined : (key) => counters.backend(spec.name, key),
+      maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
       onConnectResult: report === undefined
         ? undefined
         : (key, ok, error) =>
@@ -165,7 +196,9 @@ export class DataPlane {
       maxConnections: spec.maxConnections,
       maxConnectAttempts: spec.maxConnectAttempts,
       logger: this.#options.logger,
+      ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
       dial: this.#options.dial,
+      ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
       reusePort: this.#options.reusePort,
       connectionCounter: counters?.listener(spec.name),
     });
@@ -190,9 +223,52 @@ export class DataPlane {
     this.#units.get(name)?.pool.update(backends);
   }
 
-  /** Applies a health verdict to a pool member. */
-  setHealth(name: string, key: string, health: BackendHealth): void {
-    this.#units.get(name)?.pool.setHealth(key, health);
+  /**
+   * Changes a running listener's settings for a config reload: timeouts, limits and
+   * `maxConnectAttempts` apply to connections accepted from now on (open ones keep theirs);
+   * `balancer` and the Maglev settings take a new balancer for the next pick;
+   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy` at once.
+   * The socket, pool members, their health and every open connection stay. Unknown names
+   * are ignored.
+   * @throws {TypeError} when `spec` names another address (`host`, `port`): that is a
+   *   {@linkcode DataPlane.remove} and {@linkcode DataPlane.add}
+   */
+  update(name: string, spec: DataPlaneListener): void {
+    const unit = this.#units.get(name);
+    if (unit === undefined) return;
+    if (spec.name !== name || spec.host !== unit.spec.host || spec.port !== unit.spec.port) {
+      throw new TypeError(
+        `Cannot update listener ${name} in place: its name or address changed (remove and add it)`,
+      );
+    }
+    const before = unit.spec;
+    unit.spec = spec;
+    unit.listener.update({
+      requestTimeoutMs: spec.requestTimeoutMs,
+      connectTimeoutMs: spec.connectTimeoutMs,
+      idleTimeoutMs: spec.idleTimeoutMs,
+      maxConnections: spec.maxConnections,
+      maxConnectAttempts: spec.maxConnectAttempts,
+    });
+    const isNewBalancer = spec.balancer !== before.balancer ||
+      spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
+    unit.pool.configure({
+      balancer: isNewBalancer
+        ? createBalancer(spec.balancer, {
+          maglevTableSize: spec.maglevTableSize,
+          maglevSeed: spec.maglevSeed,
+          roundRobinTicket: this.#options.counters?.rotation?.(spec.name),
+        })
+        : unit.pool.balancer,
+      drainTimeoutMs: spec.drainTimeoutMs,
+      onRemoval: spec.onRemoval,
+      whenAllUnhealthy: spec.whenAllUnhealthy,
+    });
+  }
+
+  /** Applies a health verdict to a pool member, with why and since when (see `Pool.setHealth`). */
+  setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void {
+    this.#units.get(name)?.pool.setHealth(key, health, detail);
   }
 
   /** Client connections open now, across listeners. */
@@ -240,4 +316,22 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * @throws {RangeError} when `trustedProxies` is empty or has an invalid entry (config
+ *   rejects both first)
+ */
+function trustedProxiesOf(spec: DataPlaneListener): CidrList {
+  const texts = spec.trustedProxies ?? [];
+  const { list, issues } = parseCidrList(texts);
+  if (texts.length === 0 || issues.length > 0) {
+    throw new RangeError(
+      `Cannot add listener ${spec.name} as 'trustedProxies' must be a non-empty list of CIDR blocks: ${
+        issues.length > 0 ? issues[0]!.error.message : "current value is []"
+      }`,
+      { cause: issues[0]?.error },
+    );
+  }
+  return list;
 }

@@ -7,7 +7,7 @@
  * ```ts
  * const runtime = await Runtime.start({
  *   listeners,
- *   healthTargets: (plans) => healthPlan(plans, listeners, undefined).targets,
+ *   healthTargets: healthTargetsOf,
  *   discovery: () => ({ source: "static", state: "synced" }),
  * }, plans);
  * // ... runtime.apply(newPlans) on every change
@@ -33,8 +33,10 @@ export {
 } from "./worker_data_plane.ts";
 export {
   backendsOf,
+  type ListenerChanges,
   Runtime,
   type RuntimeListener,
   type RuntimeOptions,
   type StopResult,
 } from "./runtime.ts";
+export { reusePortSupported } from "./reuse_port.ts";

@@ -5,7 +5,12 @@
  *
  * @module
  */
-import type { AdminDiscoveryStatus, AdminServer, AdminSnapshot } from "../admin/mod.ts";
+import type {
+  AdminConfigStatus,
+  AdminDiscoveryStatus,
+  AdminServer,
+  AdminSnapshot,
+} from "../admin/mod.ts";
 import { startAdminServer } from "../admin/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
@@ -67,6 +72,30 @@ export interface RuntimeOptions {
   readonly logging?: { readonly level: LogLevel; readonly format: LogFormat };
   /** How often workers post their counters (tests). @default {DEFAULT_WORKER_STATS_INTERVAL_MS} */
   readonly workerStatsIntervalMs?: number;
+  /**
+   * Binds listeners with `SO_REUSEPORT` (Linux; needs `--unstable-net`), so a second
+   * process can bind the same addresses for a handover while this one still runs. With
+   * `workers` above 1 listeners bind with `SO_REUSEPORT` whatever this says.
+   * @default {false}
+   */
+  readonly reusePort?: boolean;
+  /** Config reload counters and the running file's hash, for metrics; none when absent. */
+  readonly config?: () => AdminConfigStatus;
+}
+
+/**
+ * A change of listeners for {@linkcode Runtime.reconfigure}, e.g. from a config diff. Names
+ * not running are ignored in `remove` and `update`.
+ */
+export interface ListenerChanges {
+  /** New listeners; every one binds before anything else changes. */
+  readonly add: readonly RuntimeListener[];
+  /** Names of listeners to stop: they stop accepting and drain for their `drainTimeoutMs`. */
+  readonly remove: readonly string[];
+  /** Running listeners with a new address: the old socket drains, the new one binds. */
+  readonly rebind: readonly RuntimeListener[];
+  /** Running listeners with new settings for new connections (`DataPlane.update`). */
+  readonly update: readonly RuntimeListener[];
 }
 
 /** What {@linkcode Runtime.stop} did. */
@@ -93,7 +122,9 @@ const healthLog = getLogger("health");
  */
 export class Runtime {
   readonly #options: RuntimeOptions;
-  readonly #listeners: ReadonlyMap<string, RuntimeListener>;
+  readonly #listeners: Map<string, RuntimeListener>;
+  /** Listeners removed by a reconfigure, still draining; `stop` waits for them. */
+  readonly #removals = new Set<Promise<unknown>>();
   readonly #data: DataPlaneApi;
   readonly #workers: WorkerDataPlane | undefined;
   readonly #health: HealthScheduler;
@@ -124,7 +155,12 @@ export class Runtime {
       });
       this.#data = this.#workers;
     } else {
-      this.#data = new DataPlane({ logger: getLogger("proxy"), onConnectResult });
+      this.#data = new DataPlane({
+        reusePort: options.reusePort,
+        logger: getLogger("proxy"),
+        accessLogger: getLogger("access"),
+        onConnectResult,
+      });
     }
   }
 
@@ -166,6 +202,87 @@ export class Runtime {
     this.#health.update(this.#options.healthTargets(plans));
   }
 
+  /**
+   * Changes the running listeners for a config reload, then applies `plans` (which cover
+   * the new set of listeners). All or nothing for binding: new listeners bind and new
+   * addresses of rebound listeners are tried first; when any cannot bind, whatever was
+   * bound is closed and nothing changes. Then listeners with new settings are updated in
+   * place, rebound ones move (the old socket drains), removed ones stop accepting and drain
+   * in the background (`stop` waits for them), and new ones accept once their pools are set.
+   * Listeners not named keep their sockets, pools, health and connections.
+   * @throws {Error} `Cannot bind N listener(s): …` (nothing changed), or after `stop`
+   */
+  async reconfigure(changes: ListenerChanges, plans: readonly PoolPlan[]): Promise<void> {
+    if (this.#isStopped) throw new Error("Cannot reconfigure: the runtime is stopped");
+    const problems: string[] = [];
+    for (const spec of changes.rebind) {
+      try {
+        Deno.listen({
+          hostname: spec.host === "" ? "0.0.0.0" : spec.host,
+          port: spec.port,
+          reusePort: this.#options.reusePort === true || this.#workers !== undefined
+            ? true
+            : undefined,
+        }).close();
+      } catch (error) {
+        problems.push(`${spec.name} on ${hostPort(spec)}: ${errorMessage(error)}`);
+      }
+    }
+    const bound: string[] = [];
+    for (const spec of changes.add) {
+      if (this.#listeners.has(spec.name)) {
+        problems.push(`${spec.name}: a listener of that name runs already`);
+        continue;
+      }
+      try {
+        await this.#data.add(spec);
+        bound.push(spec.name);
+      } catch (error) {
+        problems.push(`${spec.name} on ${hostPort(spec)}: ${errorMessage(error)}`);
+      }
+    }
+    if (problems.length > 0) {
+      await Promise.all(bound.map((name) => this.#data.remove(name, 0)));
+      throw new Error(`Cannot bind ${problems.length} listener(s): ${problems.join("; ")}`);
+    }
+    for (const spec of changes.add) this.#listeners.set(spec.name, spec);
+    for (const spec of changes.update) {
+      if (!this.#listeners.has(spec.name)) continue;
+      this.#data.update(spec.name, spec);
+      this.#listeners.set(spec.name, spec);
+    }
+    const failed: string[] = [];
+    for (const spec of changes.rebind) {
+      if (!this.#listeners.has(spec.name)) continue;
+      this.#drain(spec.name);
+      try {
+        await this.#data.add(spec);
+        this.#listeners.set(spec.name, spec);
+      } catch (error) {
+        // Free a moment ago: lost to another process since. The listener is gone now.
+        this.#listeners.delete(spec.name);
+        failed.push(`${spec.name} on ${hostPort(spec)}: ${errorMessage(error)}`);
+      }
+    }
+    for (const name of changes.remove) {
+      if (!this.#listeners.delete(name)) continue;
+      this.#drain(name);
+    }
+    this.apply(plans);
+    this.#data.start();
+    if (failed.length > 0) {
+      throw new Error(`Cannot bind ${failed.length} moved listener(s): ${failed.join("; ")}`);
+    }
+  }
+
+  #drain(name: string): void {
+    const removal = this.#data.remove(name).catch((error) => {
+      log.error("Cannot drain listener {listener}: {error}", { listener: name, error });
+    });
+    this.#removals.add(removal);
+    removal.finally(() => this.#removals.delete(removal));
+  }
+
   /** What the admin endpoints show now. */
   snapshot(): AdminSnapshot {
     const listeners = this.#data.snapshot();
@@ -180,6 +297,7 @@ export class Runtime {
         ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
       })),
       healthTransitions: this.#transitions,
+      ...(this.#options.config !== undefined && { config: this.#options.config() }),
       ...(this.#workers !== undefined && { workers: this.#workers.workers() }),
     };
   }
@@ -215,6 +333,7 @@ export class Runtime {
         Math.max(0, ...[...this.#listeners.values()].map((l) => l.drainTimeoutMs)),
     });
     const forced = await this.#data.stop(drainMs);
+    await Promise.all(this.#removals);
     await this.#health.close();
     this.#adminStop.abort();
     await this.#admin?.finished;
@@ -222,6 +341,14 @@ export class Runtime {
   }
 
   async #start(plans: readonly PoolPlan[]): Promise<void> {
+    // With reusePort a bound socket takes its share of new connections from the kernel at
+    // once, next to a process handing over: bind after the check round, not before, so
+    // they do not wait in a backlog (and overflow it) while the checks run.
+    const isLateBind = this.#options.reusePort === true;
+    if (isLateBind) {
+      this.#health.update(this.#options.healthTargets(plans));
+      await this.#firstRound();
+    }
     try {
       for (const listener of this.#listeners.values()) await this.#data.add(listener);
     } catch (error) {
@@ -229,7 +356,14 @@ export class Runtime {
       throw new Error(`Cannot start listeners: ${errorMessage(error)}`, { cause: error });
     }
     this.apply(plans);
-    await this.#firstRound();
+    if (isLateBind) {
+      // Verdicts of the round reached no pool yet: hand them over now.
+      for (const status of this.#health.snapshot()) {
+        this.#data.setHealth(status.pool, status.key, status.state);
+      }
+    } else {
+      await this.#firstRound();
+    }
     const admin = this.#options.admin;
     if (admin !== undefined) {
       try {
@@ -278,7 +412,11 @@ export class Runtime {
 
   #onTransition(t: HealthTransition): void {
     this.#transitions++;
-    this.#data.setHealth(t.pool, t.key, t.to);
+    this.#data.setHealth(t.pool, t.key, t.to, {
+      cause: t.cause,
+      ...(t.error !== undefined && { error: t.error }),
+      sinceMs: Date.now(),
+    });
     const fields = {
       pool: t.pool,
       backend: t.key,
@@ -291,10 +429,17 @@ export class Runtime {
       healthLog.warn("Backend {backend} of pool {pool} is unhealthy ({cause}): {error}", fields);
     } else if (t.from === "unknown" && t.to === "healthy") {
       healthLog.debug("Backend {backend} of pool {pool} passed its first check", fields);
+    } else if (t.from === "unhealthy") {
+      // As loud as the failure, so `--log-level warning` shows both ends of an outage.
+      healthLog.warn("Backend {backend} of pool {pool} is {to} again ({cause})", fields);
     } else {
       healthLog.info("Backend {backend} of pool {pool} is {to} ({cause})", fields);
     }
   }
+}
+
+function hostPort(spec: DataPlaneListener): string {
+  return `${spec.host.includes(":") ? `[${spec.host}]` : spec.host}:${spec.port}`;
 }
 
 /** Turns plan backends into pool backends. */
@@ -304,5 +449,7 @@ export function backendsOf(plan: PoolPlan): Backend[] {
     host: b.host,
     port: b.port,
     weight: b.weight,
+    ...(b.proxyProtocol === undefined ? {} : { proxyProtocol: b.proxyProtocol }),
+    ...(b.maxConnections !== undefined && { maxConnections: b.maxConnections }),
   }));
 }

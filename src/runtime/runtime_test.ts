@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import type { PoolPlan } from "../core/plan.ts";
 import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
+import { resetLogging, setupLogging } from "../log/mod.ts";
 import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
+import { reusePortSupported } from "./reuse_port.ts";
 import { closedPort, listenerSpec, nameVia, planOf, startNamed, waitFor } from "./_test_backend.ts";
 
 const CHECK: HealthCheckSpec = {
@@ -161,4 +163,166 @@ Deno.test("Runtime.start fails on a taken port and leaves nothing running", asyn
   } finally {
     taken.close();
   }
+});
+
+Deno.test("Runtime: an outage shows in /pools with cause and time, and both ends log at warning", async () => {
+  const lines: string[] = [];
+  await setupLogging({ level: "warning", format: "json", write: (line) => lines.push(line) });
+  const a = startNamed("a");
+  let isUp = true;
+  const fast: HealthCheckSpec = { ...CHECK, intervalMs: 20, rise: 1, fall: 1 };
+  try {
+    const runtime = await Runtime.start(
+      options({
+        listeners: [{ ...listener("web"), healthCheck: fast }],
+        healthTargets: targetsWith(fast),
+        probe: () =>
+          Promise.resolve(
+            isUp
+              ? { ok: true, latencyMs: 1 }
+              : { ok: false, latencyMs: 1, error: "connection refused" },
+          ),
+      }),
+      [planOf("web", [a.port])],
+    );
+    try {
+      const before = Date.now();
+      isUp = false;
+      await waitFor(() => healthOf(runtime, a.key) === "unhealthy", 5_000, "backend to fail");
+      const row = runtime.snapshot().pools[0]!.backends[0]!;
+      assert.equal(row.healthDetail?.cause, "active");
+      assert.equal(row.healthDetail?.error, "connection refused");
+      assert.ok(row.healthDetail!.sinceMs >= before && row.healthDetail!.sinceMs <= Date.now());
+      isUp = true;
+      await waitFor(() => healthOf(runtime, a.key) === "healthy", 5_000, "backend to recover");
+      const messages = lines.map((l) => JSON.parse(l)).filter((r) =>
+        r.logger === "nautiluslb.health"
+      );
+      assert.deepEqual(messages.map((r) => r.level), ["WARN", "WARN"]);
+      assert.match(messages[0].message, /is unhealthy/);
+      assert.equal(messages[0].properties.error, "connection refused");
+      assert.match(messages[1].message, /is "?healthy"? again/);
+      assert.equal(messages[1].properties.to, "healthy");
+    } finally {
+      await runtime.stop(0);
+    }
+  } finally {
+    await a.close();
+    await resetLogging();
+  }
+});
+
+Deno.test("Runtime.reconfigure adds, updates and removes listeners; others keep running", async () => {
+  const a = startNamed("a");
+  const b = startNamed("b");
+  const c = startNamed("c");
+  const runtime = await Runtime.start(
+    options({ listeners: [listener("keep"), listener("tune"), listener("drop")] }),
+    [planOf("keep", [a.port]), planOf("tune", [b.port]), planOf("drop", [c.port])],
+  );
+  try {
+    const before = runtime.addresses;
+    await runtime.reconfigure({
+      add: [listener("new")],
+      remove: ["drop", "unknown"],
+      rebind: [],
+      update: [{ ...listener("tune"), balancer: "maglev", maglevTableSize: 251 }],
+    }, [planOf("keep", [a.port]), planOf("tune", [b.port]), planOf("new", [c.port])]);
+    const after = runtime.addresses;
+    assert.deepEqual([...after.keys()].sort(), ["keep", "new", "tune"]);
+    assert.equal(after.get("keep"), before.get("keep"));
+    assert.equal(after.get("tune"), before.get("tune"));
+    assert.equal(await nameVia(after.get("keep")!), "a");
+    assert.equal(await nameVia(after.get("tune")!), "b");
+    assert.equal(await nameVia(after.get("new")!), "c");
+    await assert.rejects(nameVia(before.get("drop")!), Deno.errors.ConnectionRefused);
+    const tune = runtime.snapshot().pools.find((p) => p.name === "tune");
+    assert.equal(typeof tune?.fingerprint, "string", "the new balancer (maglev) runs");
+    // The kept listener kept its health verdict from the first round.
+    assert.equal(healthOf(runtime, a.key), "healthy");
+  } finally {
+    await runtime.stop(0);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  }
+});
+
+Deno.test("Runtime.reconfigure refuses the whole change when a listener cannot bind", async () => {
+  const a = startNamed("a");
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const runtime = await Runtime.start(options(), [planOf("web", [a.port])]);
+  try {
+    const before = runtime.addresses;
+    const free = closedPort();
+    await assert.rejects(
+      runtime.reconfigure({
+        add: [listener("fine"), { ...listener("clash"), port: taken.addr.port }],
+        remove: ["web"],
+        rebind: [],
+        update: [],
+      }, [planOf("fine", [a.port])]),
+      (error: Error) => {
+        assert.match(error.message, /^Cannot bind 1 listener\(s\): clash on 127\.0\.0\.1:\d+: /);
+        return true;
+      },
+    );
+    assert.deepEqual([...runtime.addresses], [...before], "nothing changed");
+    assert.equal(await nameVia(before.get("web")!), "a");
+    // A rebind to a taken address is refused the same way, before the old socket closes.
+    await assert.rejects(
+      runtime.reconfigure({
+        add: [],
+        remove: [],
+        rebind: [{ ...listener("web"), port: taken.addr.port }],
+        update: [],
+      }, [planOf("web", [a.port])]),
+      /Cannot bind 1 listener/,
+    );
+    assert.equal(await nameVia(before.get("web")!), "a");
+    // A free address moves the listener.
+    await runtime.reconfigure({
+      add: [],
+      remove: [],
+      rebind: [{ ...listener("web"), port: free }],
+      update: [],
+    }, [planOf("web", [a.port])]);
+    assert.equal(runtime.addresses.get("web"), `127.0.0.1:${free}`);
+    assert.equal(await nameVia(`127.0.0.1:${free}`), "a");
+    await assert.rejects(nameVia(before.get("web")!), Deno.errors.ConnectionRefused);
+  } finally {
+    await runtime.stop(0);
+    taken.close();
+    await a.close();
+  }
+});
+
+Deno.test({
+  name: "Runtime with reusePort binds next to another process's socket, after its check round",
+  ignore: !reusePortSupported(),
+  fn: async () => {
+    const a = startNamed("a");
+    const dead = closedPort();
+    const first = await Runtime.start(
+      options({ reusePort: true }),
+      [planOf("web", [a.port, dead])],
+    );
+    const port = Number(first.addresses.get("web")!.split(":")[1]);
+    let second: Runtime | undefined;
+    try {
+      // The first round's verdicts reached the pool though it was created after the round.
+      assert.equal(healthOf(first, a.key), "healthy");
+      assert.equal(healthOf(first, `127.0.0.1:${dead}`), "unhealthy");
+      second = await Runtime.start(
+        options({ reusePort: true, listeners: [{ ...listener("web"), port }] }),
+        [planOf("web", [a.port])],
+      );
+      assert.equal(second.addresses.get("web"), `127.0.0.1:${port}`, "same port, both bound");
+      await first.stop(0);
+      // The old one is gone; the new one takes every connection.
+      for (let i = 0; i < 3; i++) assert.equal(await nameVia(`127.0.0.1:${port}`), "a");
+    } finally {
+      await first.stop(0);
+      await second?.stop(0);
+      await a.close();
+    }
+  },
 });

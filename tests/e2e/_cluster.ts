@@ -146,6 +146,22 @@ function collectionPath(kind: string, namespace?: string): string {
   return `${c.prefix}${ns}/${c.plural}`;
 }
 
+/** The fields of a kube-apiserver audit event (audit.k8s.io/v1) the tests read. */
+export interface AuditEvent {
+  readonly verb: string;
+  readonly requestURI: string;
+  readonly userAgent?: string;
+  readonly user: { readonly username: string };
+  readonly objectRef?: {
+    readonly resource?: string;
+    readonly subresource?: string;
+    readonly apiGroup?: string;
+    readonly namespace?: string;
+    readonly name?: string;
+  };
+  readonly responseStatus?: { readonly code?: number };
+}
+
 /**
  * A running local control plane. Stop it with {@linkcode KubeCluster.stop} (or `await using`);
  * the helpers use the admin credentials.
@@ -155,8 +171,13 @@ export class KubeCluster {
   readonly server: string;
   /** kubeconfig of the `system:masters` token user. */
   readonly adminKubeconfig: string;
-  /** kubeconfig of the least-privilege `nautiluslb` user (deploy/kubernetes/rbac.yaml). */
+  /**
+   * kubeconfig holding only a token of the ServiceAccount `nautiluslb/nautiluslb`, which
+   * `deploy/kubernetes/rbac.yaml` (applied unchanged) binds and nothing else does.
+   */
   readonly lbKubeconfig: string;
+  /** The user name the API server sees for {@linkcode KubeCluster.lbKubeconfig}. */
+  readonly lbUser: string;
   /** State directory of the script (certs, logs, pid files). */
   readonly stateDir: string;
   readonly #token: string;
@@ -166,6 +187,7 @@ export class KubeCluster {
     this.server = env.NAUTILUS_KUBE_SERVER!;
     this.adminKubeconfig = env.KUBECONFIG!;
     this.lbKubeconfig = env.NAUTILUS_KUBE_LB_KUBECONFIG!;
+    this.lbUser = env.NAUTILUS_KUBE_LB_USER!;
     this.stateDir = env.NAUTILUS_KUBE_STATE!;
     this.#token = env.NAUTILUS_KUBE_ADMIN_TOKEN!;
     this.#client = Deno.createHttpClient({ caCerts: [caPem] });
@@ -176,6 +198,37 @@ export class KubeCluster {
     const env = await runScript("start", {});
     const caPem = await Deno.readTextFile(env.NAUTILUS_KUBE_CA!);
     return new KubeCluster(env, caPem);
+  }
+
+  /** The ServiceAccount token in {@linkcode KubeCluster.lbKubeconfig}. */
+  async lbToken(): Promise<string> {
+    return (await Deno.readTextFile(`${this.stateDir}/nautiluslb.token`)).trim();
+  }
+
+  /** The admin (`system:masters`) token. */
+  get adminToken(): string {
+    return this.#token;
+  }
+
+  /** PEM files of the cluster CA: `ca.crt` (also the server's trust root) and `ca.key`. */
+  get caFiles(): { cert: string; key: string } {
+    return { cert: `${this.stateDir}/ca.crt`, key: `${this.stateDir}/ca.key` };
+  }
+
+  /**
+   * Requests by {@linkcode KubeCluster.lbUser} so far, from the API server's audit log
+   * (metadata level; other users are not audited).
+   */
+  async auditEvents(): Promise<AuditEvent[]> {
+    let text = "";
+    try {
+      text = await Deno.readTextFile(`${this.stateDir}/audit.log`);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return text.split("\n").filter((line) => line.trim() !== "").map((line) =>
+      JSON.parse(line) as AuditEvent
+    );
   }
 
   /** Stops both processes and removes the state directory. */

@@ -1,6 +1,6 @@
 /**
  * Kubernetes discovery against a real kube-apiserver (1.20: core/v1 and
- * discovery.k8s.io/v1beta1), running as the least-privilege `nautiluslb` user.
+ * discovery.k8s.io/v1beta1), running as the least-privilege ServiceAccount of deploy/kubernetes/rbac.yaml.
  *
  * Skipped with a message when the binary is not built (scripts/kube_apiserver_build.sh).
  * `NAUTILUS_E2E_OUTAGE_MS` sets how long the apiserver stays down (default 20000).

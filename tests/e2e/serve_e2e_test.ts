@@ -2,10 +2,12 @@
  * `serve` and `discover` end to end against a real kube-apiserver: client → NautilusLB →
  * "node" (127.0.0.2, 127.0.0.3 at the Service's nodePort) → backend.
  *
+ * The CLI runs with the documented permissions only (`--allow-net --allow-read --allow-env`).
  * Skipped with a message when the binary is not built (scripts/kube_apiserver_build.sh).
  * `NAUTILUS_E2E_OUTAGE_MS` sets how long the apiserver stays down (default 20000).
  */
 import assert from "node:assert/strict";
+import { CliProcess, runCli } from "./_cli.ts";
 import { e2eSkipReason, KubeCluster, nodeObject, serviceObject } from "./_cluster.ts";
 import { closeQuietly, delay, freePort, readAll, withTimeout } from "../_helpers.ts";
 
@@ -13,7 +15,6 @@ const skipReason = e2eSkipReason();
 if (skipReason) console.warn(`serve e2e skipped: ${skipReason}`);
 
 const OUTAGE_MS = Number(Deno.env.get("NAUTILUS_E2E_OUTAGE_MS") ?? "20000");
-const ROOT = new URL("../../", import.meta.url);
 
 /** A "node": answers its name at `host:port`, then closes. */
 function startNode(name: string, hostname: string, port: number): Deno.TcpListener {
@@ -33,39 +34,6 @@ async function ask(port: number): Promise<string> {
     return new TextDecoder().decode(await withTimeout(readAll(conn), 5000, "answer"));
   } finally {
     closeQuietly(conn);
-  }
-}
-
-/** A spawned CLI whose stdout is collected as it arrives. */
-class Cli {
-  readonly child: Deno.ChildProcess;
-  stdout = "";
-  stderr = "";
-  readonly #done: Promise<unknown>;
-  constructor(args: string[]) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", ...args],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#done = Promise.all([
-      this.#collect(this.child.stdout, (s) => this.stdout += s),
-      this.#collect(this.child.stderr, (s) => this.stderr += s),
-    ]);
-  }
-  async #collect(stream: ReadableStream<Uint8Array>, add: (s: string) => void) {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) add(chunk);
-  }
-  async stop(): Promise<number> {
-    try {
-      this.child.kill("SIGTERM");
-    } catch {
-      // already exited
-    }
-    const status = await this.child.status;
-    await this.#done;
-    return status.code;
   }
 }
 
@@ -112,26 +80,21 @@ configurations:
     );
     const a = `127.0.0.2:${nodePort}`;
     const b = `127.0.0.3:${nodePort}`;
-    let serve: Cli | undefined;
-    let watch: Cli | undefined;
+    let serve: CliProcess | undefined;
+    let watch: CliProcess | undefined;
     try {
       await t.step("discover -o json matches the cluster", async () => {
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "src/main.ts", "discover", "-c", config, "-o", "json"],
-          cwd: ROOT,
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-        const json = JSON.parse(new TextDecoder().decode(out.stdout));
+        const out = await runCli(["discover", "-c", config, "-o", "json"]);
+        assert.equal(out.code, 0, out.stderr);
+        const json = JSON.parse(out.stdout);
         assert.deepEqual(json.pools[0].backends, [
           { address: a, service: "e2e/web", node: "node-a" },
           { address: b, service: "e2e/web", node: "node-b" },
         ]);
       });
 
-      serve = new Cli(["serve", "-c", config]);
-      watch = new Cli(["discover", "-c", config, "--watch"]);
+      serve = new CliProcess(["serve", "-c", config]);
+      watch = new CliProcess(["discover", "-c", config, "--watch"]);
       await waitUntil("serve accepts", 20_000, async () => {
         try {
           return (await ask(lbPort)).startsWith("node-");

@@ -1,29 +1,12 @@
+/**
+ * Health targets as resolution settles them: the listener's check, per-Service annotations,
+ * and kube-proxy's `healthCheckNodePort` for NodePort backends of Local Services.
+ */
 import assert from "node:assert/strict";
-import { type ListenerConfig, parseConfig } from "../config/mod.ts";
-import type { Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
-import type { PlannedBackend, PoolPlan } from "../core/plan.ts";
-import type { HealthCheckSpec } from "../health/mod.ts";
-import { baseCheck, healthPlan, overrideCheck } from "./_health.ts";
-import { HEALTH_ANNOTATION_PREFIX } from "../resolve/mod.ts";
-
-/** Listeners as the config loader builds them: defaults plus what the YAML sets. */
-function listeners(): ListenerConfig[] {
-  const result = parseConfig(
-    `configurations:
-  - name: web
-    listenerAddress: ":8080"
-    backendPortName: http
-    healthCheck: {interval: 2s, timeout: 1s, rise: 2, fall: 3, maxEjectionPercent: 50}
-  - name: db
-    listenerAddress: ":5432"
-    backendPortName: db
-    healthCheck: {interval: 5s, timeout: 500ms, rise: 1, fall: 1, send: "ping", expect: "pong"}
-`,
-    "config.yaml",
-  );
-  if (!result.ok) throw new Error(JSON.stringify(result.issues));
-  return [...result.config.configurations];
-}
+import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
+import type { HealthCheckSpec, PoolSpec } from "../core/pool_spec.ts";
+import { applyHealthAnnotations, HEALTH_ANNOTATION_PREFIX } from "./annotations.ts";
+import { healthTargetsOf, resolvePools } from "./resolve.ts";
 
 const WEB_CHECK: HealthCheckSpec = {
   enabled: true,
@@ -33,6 +16,45 @@ const WEB_CHECK: HealthCheckSpec = {
   fall: 3,
   maxEjectionPercent: 50,
 };
+
+const DB_CHECK: HealthCheckSpec = {
+  enabled: true,
+  intervalMs: 5000,
+  timeoutMs: 500,
+  rise: 1,
+  fall: 1,
+  send: "ping",
+  expect: "pong",
+  maxEjectionPercent: 50,
+};
+
+/** The two listeners: `web` on port name `http`, `db` on `db`, each with its own check. */
+function listeners(overrides: Partial<PoolSpec> = {}): PoolSpec[] {
+  const common = {
+    backendMode: "auto",
+    nodeAddressTypes: ["InternalIP"],
+    excludeCordonedNodes: false,
+    backends: [],
+  } as const;
+  return [
+    {
+      ...common,
+      name: "web",
+      listenerAddress: ":8080",
+      backendPortName: "http",
+      healthCheck: WEB_CHECK,
+      ...overrides,
+    },
+    {
+      ...common,
+      name: "db",
+      listenerAddress: ":5432",
+      backendPortName: "db",
+      healthCheck: DB_CHECK,
+      ...overrides,
+    },
+  ];
+}
 
 function service(
   name: string,
@@ -61,41 +83,52 @@ function node(name: string, address: string): NodeInfo {
   };
 }
 
-function inventory(services: ServiceInfo[], nodes: NodeInfo[] = []): Inventory {
+function inventory(
+  services: ServiceInfo[],
+  nodes: NodeInfo[] = [],
+  slices: EndpointSliceInfo[] = [],
+): Inventory {
   return {
     services: new Map(services.map((s) => [`${s.namespace}/${s.name}`, s])),
     nodes: new Map(nodes.map((n) => [n.name, n])),
-    endpointSlices: new Map(),
+    endpointSlices: new Map(slices.map((s) => [`${s.namespace}/${s.name}`, s])),
     hasEndpointSlices: true,
   };
 }
 
-function backend(host: string, port: number, extra: Partial<PlannedBackend> = {}): PlannedBackend {
-  return { address: `${host}:${port}`, host, port, weight: 1, ...extra };
-}
-
-function plan(name: string, backends: PlannedBackend[]): PoolPlan {
-  return { name, listenerAddress: ":8080", backends, excluded: [], warnings: [] };
-}
-
 const annotation = (key: string) => HEALTH_ANNOTATION_PREFIX + key;
 
-Deno.test("baseCheck is the listener's healthCheck settings", () => {
-  const [web, db] = listeners();
-  assert.deepEqual(baseCheck(web!), WEB_CHECK);
-  assert.deepEqual(baseCheck(db!), {
-    enabled: true,
-    intervalMs: 5000,
-    timeoutMs: 500,
-    rise: 1,
-    fall: 1,
-    send: "ping",
-    expect: "pong",
-    maxEjectionPercent: 50,
-  });
+/** `applyHealthAnnotations` with the warnings it collects. */
+function overrideCheck(
+  base: HealthCheckSpec,
+  svc: ServiceInfo,
+  warnings: string[],
+): HealthCheckSpec {
+  return applyHealthAnnotations(base, svc.annotations, `${svc.namespace}/${svc.name}`, warnings);
+}
+
+Deno.test("static backends get the listener's own check", () => {
+  const specs = listeners().map((l, i) => ({
+    ...l,
+    backendPortName: undefined,
+    backends: [{ host: "192.0.2.7", port: 8080 + i, weight: 1 }],
+  }));
+  const plans = resolvePools(inventory([]), specs);
+  assert.deepEqual(healthTargetsOf(plans), [
+    { key: "192.0.2.7:8080", pool: "web", host: "192.0.2.7", port: 8080, check: WEB_CHECK },
+    { key: "192.0.2.7:8081", pool: "db", host: "192.0.2.7", port: 8081, check: DB_CHECK },
+  ]);
 });
 
-Deno.test("overrideCheck applies valid annotations over the listener's values", () => {
+Deno.test("a spec without a health check gives no targets", () => {
+  const [web] = listeners();
+  const { healthCheck: _, ...spec } = web!;
+  const [plan] = resolvePools(inventory([service("web")], [node("n1", "10.0.0.1")]), [spec]);
+  assert.equal(plan!.backends.length, 1);
+  assert.deepEqual(plan!.healthTargets, []);
+});
+
+Deno.test("applyHealthAnnotations applies valid annotations over the listener's values", () => {
   const cases: {
     name: string;
     annotations: Record<string, string>;
@@ -134,7 +167,7 @@ Deno.test("overrideCheck applies valid annotations over the listener's values", 
   }
 });
 
-Deno.test("overrideCheck keeps the listener's value and warns on a bad annotation", () => {
+Deno.test("applyHealthAnnotations keeps the listener's value and warns on a bad annotation", () => {
   const durationSyntax = 'expected a number with a unit (ms, s, m, h), e.g. "5s" or "250ms"';
   const cases: { key: string; value: string; why: string }[] = [
     { key: "interval", value: "fast", why: `Cannot parse duration "fast": ${durationSyntax}` },
@@ -171,7 +204,7 @@ Deno.test("overrideCheck keeps the listener's value and warns on a bad annotatio
   }
 });
 
-Deno.test("overrideCheck applies the good annotations beside bad ones, warnings in key order", () => {
+Deno.test("applyHealthAnnotations applies the good annotations beside bad ones, warnings in key order", () => {
   const warnings: string[] = ["earlier warning"];
   const check = overrideCheck(
     WEB_CHECK,
@@ -197,66 +230,75 @@ Deno.test("overrideCheck applies the good annotations beside bad ones, warnings 
   ]);
 });
 
-Deno.test("overrideCheck does not change the base check", () => {
+Deno.test("applyHealthAnnotations does not change the base check", () => {
   const base = { ...WEB_CHECK };
   overrideCheck(base, service("web", { [annotation("rise")]: "7" }), []);
   assert.deepEqual(base, WEB_CHECK);
 });
 
-Deno.test("healthPlan gives every backend its pool's check, overridden per Service", () => {
-  const inv = inventory([
-    service("tuned", { [annotation("interval")]: "100ms", [annotation("fall")]: "1" }),
-    service("plain"),
-  ]);
-  const { targets, warnings } = healthPlan(
-    [
-      plan("web", [
-        backend("10.0.0.1", 30080, { service: "ns/tuned", node: "n1" }),
-        backend("10.0.0.2", 30080, { service: "ns/tuned", node: "n2" }),
-        backend("10.0.0.1", 30081, { service: "ns/plain", node: "n1" }),
-        backend("192.0.2.7", 8080),
-        // Its Service is gone from the inventory: the listener's check.
-        backend("10.0.0.3", 30082, { service: "ns/vanished" }),
-      ]),
-      plan("db", [backend("10.0.0.9", 5432, { service: "ns/tuned" })]),
-      // No listener of that name: no targets.
-      plan("orphan", [backend("10.0.0.8", 1)]),
+Deno.test("resolution gives every backend its pool's check, overridden per Service", () => {
+  const tuned = service("tuned", { [annotation("interval")]: "100ms", [annotation("fall")]: "1" }, {
+    ports: [
+      { name: "http", protocol: "TCP", port: 80, nodePort: 30080 },
+      { name: "db", protocol: "TCP", port: 5432, nodePort: 30432 },
     ],
-    listeners(),
-    inv,
+  });
+  const plain = service("plain", {}, {
+    ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 30081 }],
+  });
+  const [web, db] = listeners();
+  const plans = resolvePools(
+    inventory([tuned, plain], [node("n1", "10.0.0.1"), node("n2", "10.0.0.2")]),
+    [{ ...web!, backends: [{ host: "192.0.2.7", port: 8080, weight: 1 }] }, db!],
   );
-  const tuned = { ...WEB_CHECK, intervalMs: 100, fall: 1 };
-  const db = baseCheck(listeners()[1]!);
-  assert.deepEqual(targets, [
-    { key: "10.0.0.1:30080", pool: "web", host: "10.0.0.1", port: 30080, check: tuned },
-    { key: "10.0.0.2:30080", pool: "web", host: "10.0.0.2", port: 30080, check: tuned },
+  const tunedCheck = { ...WEB_CHECK, intervalMs: 100, fall: 1 };
+  assert.deepEqual(healthTargetsOf(plans), [
+    { key: "10.0.0.1:30080", pool: "web", host: "10.0.0.1", port: 30080, check: tunedCheck },
     { key: "10.0.0.1:30081", pool: "web", host: "10.0.0.1", port: 30081, check: WEB_CHECK },
+    { key: "10.0.0.2:30080", pool: "web", host: "10.0.0.2", port: 30080, check: tunedCheck },
+    { key: "10.0.0.2:30081", pool: "web", host: "10.0.0.2", port: 30081, check: WEB_CHECK },
     { key: "192.0.2.7:8080", pool: "web", host: "192.0.2.7", port: 8080, check: WEB_CHECK },
-    { key: "10.0.0.3:30082", pool: "web", host: "10.0.0.3", port: 30082, check: WEB_CHECK },
     // Overrides apply over each listener's own check.
     {
-      key: "10.0.0.9:5432",
+      key: "10.0.0.1:30432",
       pool: "db",
-      host: "10.0.0.9",
-      port: 5432,
-      check: { ...db, intervalMs: 100, fall: 1 },
+      host: "10.0.0.1",
+      port: 30432,
+      check: { ...DB_CHECK, intervalMs: 100, fall: 1 },
+    },
+    {
+      key: "10.0.0.2:30432",
+      pool: "db",
+      host: "10.0.0.2",
+      port: 30432,
+      check: { ...DB_CHECK, intervalMs: 100, fall: 1 },
     },
   ]);
-  assert.deepEqual(warnings, new Map());
+  // Targets follow the backends, one each, in order.
+  for (const plan of plans) {
+    assert.deepEqual(plan.healthTargets.map((t) => t.key), plan.backends.map((b) => b.address));
+  }
+  assert.deepEqual(plans.map((p) => p.warnings), [
+    [
+      'Services ns/plain, ns/tuned all have a port named "http" and are merged into one pool; ' +
+      'set "service" or "serviceSelector" to narrow it',
+    ],
+    [],
+  ]);
 });
 
-Deno.test("healthPlan reports a bad annotation once per pool and uses the default", () => {
-  const inv = inventory([service("web", { [annotation("timeout")]: "soon" })]);
-  const backends = [
-    backend("10.0.0.1", 30080, { service: "ns/web", node: "n1" }),
-    backend("10.0.0.2", 30080, { service: "ns/web", node: "n2" }),
-  ];
-  const { targets, warnings } = healthPlan(
-    [plan("web", backends), plan("db", backends)],
+Deno.test("resolution reports a bad annotation once per pool and uses the listener's value", () => {
+  const svc = service("web", { [annotation("timeout")]: "soon" }, {
+    ports: [
+      { name: "http", protocol: "TCP", port: 80, nodePort: 30080 },
+      { name: "db", protocol: "TCP", port: 5432, nodePort: 30432 },
+    ],
+  });
+  const plans = resolvePools(
+    inventory([svc], [node("n1", "10.0.0.1"), node("n2", "10.0.0.2")]),
     listeners(),
-    inv,
   );
-  assert.deepEqual(targets.map((t) => [t.pool, t.check.timeoutMs]), [
+  assert.deepEqual(healthTargetsOf(plans).map((t) => [t.pool, t.check.timeoutMs]), [
     ["web", 1000],
     ["web", 1000],
     ["db", 500],
@@ -265,79 +307,83 @@ Deno.test("healthPlan reports a bad annotation once per pool and uses the defaul
   const warning = `Service ns/web: annotation ${
     annotation("timeout")
   } "soon" ignored: Cannot parse duration "soon": expected a number with a unit (ms, s, m, h), e.g. "5s" or "250ms"`;
-  assert.deepEqual(warnings, new Map([["web", [warning]], ["db", [warning]]]));
+  assert.deepEqual(plans.map((p) => [p.name, p.warnings]), [["web", [warning]], ["db", [
+    warning,
+  ]]]);
 });
 
-Deno.test("healthPlan checks kube-proxy's healthCheckNodePort for Local NodePort backends", () => {
+Deno.test("a Service whose backends are all left out gets no health warning", () => {
+  const svc = service("web", { [annotation("rise")]: "many" });
+  const [plan] = resolvePools(inventory([svc], []), listeners().slice(0, 1));
+  assert.deepEqual(plan!.warnings, ["Service ns/web: the inventory has no nodes"]);
+});
+
+Deno.test("kube-proxy's healthCheckNodePort is checked for Local NodePort backends only", () => {
   const local = service("local", { [annotation("rise")]: "3", [annotation("port")]: "9000" }, {
     externalTrafficPolicy: "Local",
     healthCheckNodePort: 32456,
   });
+  const slice: EndpointSliceInfo = {
+    namespace: "ns",
+    name: "local-abc",
+    serviceName: "local",
+    addressType: "IPv4",
+    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    endpoints: [{ addresses: ["10.244.1.5"], nodeName: "n1", podName: "web-1" }],
+  };
   const cases: {
     name: string;
     service: ServiceInfo;
-    backend: PlannedBackend;
+    spec?: Partial<PoolSpec>;
+    key: string;
     http?: { port: number; path: string };
   }[] = [
     {
       name: "Local NodePort backend",
       service: local,
-      backend: backend("10.0.0.1", 30080, { service: "ns/local", node: "n1" }),
+      key: "10.0.0.1:30080",
       http: { port: 32456, path: "/healthz" },
     },
     {
       name: "Cluster policy",
       service: { ...local, externalTrafficPolicy: "Cluster" },
-      backend: backend("10.0.0.1", 30080, { service: "ns/local", node: "n1" }),
+      key: "10.0.0.1:30080",
     },
     {
       name: "no healthCheckNodePort",
       service: { ...local, healthCheckNodePort: undefined },
-      backend: backend("10.0.0.1", 30080, { service: "ns/local", node: "n1" }),
+      key: "10.0.0.1:30080",
     },
     {
       name: "healthCheckNodePort 0",
       service: { ...local, healthCheckNodePort: 0 },
-      backend: backend("10.0.0.1", 30080, { service: "ns/local", node: "n1" }),
+      key: "10.0.0.1:30080",
     },
     {
       name: "cluster IP backend (no node)",
       service: local,
-      backend: backend("10.96.0.10", 80, { service: "ns/local" }),
+      spec: { backendMode: "clusterip" },
+      key: "10.96.0.10:80",
     },
     {
       // backendMode endpoints: a pod IP on its node; kube-proxy does not listen there.
       name: "endpoint backend with node and pod",
       service: local,
-      backend: backend("10.244.1.5", 8080, { service: "ns/local", node: "n1", pod: "web-1" }),
-    },
-    {
-      name: "endpoint backend with node, not a Pod",
-      service: local,
-      backend: backend("10.244.1.6", 8080, { service: "ns/local", node: "n1" }),
+      spec: { backendMode: "endpoints" },
+      key: "10.244.1.5:8080",
     },
   ];
   for (const c of cases) {
-    const { targets, warnings } = healthPlan(
-      [plan("web", [c.backend])],
-      listeners(),
-      inventory([c.service], [node("n1", "10.0.0.1")]),
+    const plans = resolvePools(
+      inventory([c.service], [node("n1", "10.0.0.1")], [slice]),
+      listeners(c.spec).slice(0, 1),
     );
     const expected: HealthCheckSpec = { ...WEB_CHECK, rise: 3, port: 9000 };
     assert.deepEqual(
-      targets.map((t) => t.check),
-      [c.http === undefined ? expected : { ...expected, http: c.http }],
+      healthTargetsOf(plans).map((t) => [t.key, t.check]),
+      [[c.key, c.http === undefined ? expected : { ...expected, http: c.http }]],
       c.name,
     );
-    assert.deepEqual(warnings, new Map(), c.name);
+    assert.deepEqual(plans[0]!.warnings, [], c.name);
   }
-});
-
-Deno.test("healthPlan without an inventory uses the listener's check", () => {
-  const { targets } = healthPlan(
-    [plan("web", [backend("10.0.0.1", 30080, { service: "ns/web", node: "n1" })])],
-    listeners(),
-    undefined,
-  );
-  assert.deepEqual(targets.map((t) => t.check), [WEB_CHECK]);
 });

@@ -1,0 +1,297 @@
+/**
+ * Config hot reload for `serve`: read the file again, validate it, and apply the difference
+ * through the {@linkcode Runtime} without dropping a connection. Triggers (SIGHUP, a watch
+ * of the file's directory) live in `serve.ts`; this file does one reload at a time.
+ *
+ * @module
+ */
+import {
+  type Config,
+  type ConfigDiff,
+  describeDiff,
+  diffConfig,
+  formatIssue,
+  IN_PLACE_LISTENER_FIELDS,
+  isEmptyDiff,
+  type ListenerConfig,
+  MAX_CONFIG_BYTES,
+  parseConfig,
+  type SettingsConfig,
+} from "../config/mod.ts";
+import type { AdminConfigStatus } from "../admin/mod.ts";
+import { errorMessage } from "../core/error_message.ts";
+import type { PoolPlan } from "../core/plan.ts";
+import { getLogger, type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
+import type { ListenerChanges, Runtime } from "../runtime/mod.ts";
+import { selectListeners, type SourceOptions } from "./_pipeline.ts";
+import type { PlanSource } from "./_plan_source.ts";
+
+/** Opens a plan source for a config; `openSource` outside tests. */
+export type OpenSource = (
+  config: Config,
+  options: SourceOptions,
+  signal: AbortSignal,
+) => Promise<PlanSource>;
+
+/** Options of {@linkcode ConfigReloader}. */
+export interface ConfigReloaderOptions {
+  /** The config file, as given on the command line; also the name in messages. */
+  readonly path: string;
+  /** The running config. */
+  readonly config: Config;
+  /** Bytes the running config was parsed from, for its hash. */
+  readonly bytes: Uint8Array;
+  /** The source of the running config's plans; owned by the reloader from now on. */
+  readonly source: PlanSource;
+  /** How `serve` chose its source (manifests, kubeconfig, context). */
+  readonly sourceOptions: SourceOptions;
+  /** Opens the source of a new config. */
+  readonly openSource: OpenSource;
+  /** `--log-level` and `--log-format` as given: they win over the file's, on reload too. */
+  readonly logFlags: { readonly level?: LogLevel; readonly format?: LogFormat };
+  /** `--admin-address`: replaces `settings.adminAddress` of every config loaded. */
+  readonly adminAddress?: string;
+  /** Aborts sources opened by a reload, with `serve`. */
+  readonly signal: AbortSignal;
+  /** Now, in ms since the epoch. @default {Date.now} */
+  readonly now?: () => number;
+}
+
+/** What one {@linkcode ConfigReloader.reload} did. */
+export type ReloadOutcome = "applied" | "unchanged" | "refused";
+
+/** Settings applied by a reload; the others are read once at start. */
+const RELOADABLE_SETTINGS: ReadonlySet<keyof SettingsConfig> = new Set<keyof SettingsConfig>([
+  "logLevel",
+  "logFormat",
+  "kubeconfigPath",
+  "shutdownDelayMs",
+]);
+
+const log = getLogger("config");
+
+/**
+ * Owns the running config and its plan source across reloads. Create it, start the
+ * {@linkcode Runtime} with {@linkcode ConfigReloader.discovery} and
+ * {@linkcode ConfigReloader.status}, then {@linkcode ConfigReloader.attach} the runtime and
+ * run {@linkcode ConfigReloader.follow} to feed it plans.
+ */
+export class ConfigReloader {
+  readonly #options: ConfigReloaderOptions;
+  readonly #now: () => number;
+  #config: Config;
+  #listeners: readonly ListenerConfig[];
+  #source: PlanSource;
+  #plans: readonly PoolPlan[];
+  #sha256 = "";
+  #succeeded = 0;
+  #failed = 0;
+  #lastSuccessAt: number;
+  #runtime: Runtime | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #isClosed = false;
+
+  /** Takes over the running config and its source; nothing runs until `attach`. */
+  constructor(options: ConfigReloaderOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#config = options.config;
+    this.#source = options.source;
+    this.#listeners = options.source.listeners;
+    this.#plans = options.source.plans;
+    this.#lastSuccessAt = this.#now();
+  }
+
+  /** Hashes the initial bytes; call once before `status`. */
+  async init(): Promise<this> {
+    this.#sha256 = await sha256Hex(this.#options.bytes);
+    return this;
+  }
+
+  /** The config file, as given. */
+  get path(): string {
+    return this.#options.path;
+  }
+
+  /** The running config. */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** The current plan source. */
+  get source(): PlanSource {
+    return this.#source;
+  }
+
+  /** Reload counters and the running file's hash, for metrics. */
+  status(): AdminConfigStatus {
+    return {
+      reloadsSucceeded: this.#succeeded,
+      reloadsFailed: this.#failed,
+      lastSuccessAt: this.#lastSuccessAt,
+      sha256: this.#sha256,
+    };
+  }
+
+  /** The runtime that reloads apply to. */
+  attach(runtime: Runtime): void {
+    this.#runtime = runtime;
+  }
+
+  /**
+   * Hands every plan change of the current source to the runtime, following the source a
+   * reload swaps in, until {@linkcode ConfigReloader.close}.
+   */
+  async follow(): Promise<void> {
+    while (!this.#isClosed) {
+      const source = this.#source;
+      for await (const plans of source.updates()) {
+        if (this.#source !== source) break;
+        this.#plans = plans;
+        try {
+          this.#runtime?.apply(plans);
+        } catch (error) {
+          // Keep serving the pools we have; the next change gets another chance.
+          log.error("Cannot apply new pools, keeping the current ones: {error}", { error });
+        }
+      }
+      if (this.#source === source) return;
+    }
+  }
+
+  /**
+   * Reads the file and applies it. Reloads run one at a time, in call order.
+   * @param onlyIfChanged skip quietly when the file's bytes are those running (file watch)
+   */
+  reload(onlyIfChanged = false): Promise<ReloadOutcome> {
+    const run = () => this.#reload(onlyIfChanged);
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Waits for a reload under way, then closes the current source. Idempotent. */
+  async close(): Promise<void> {
+    this.#isClosed = true;
+    await this.#queue;
+    await this.#source.close();
+  }
+
+  async #reload(onlyIfChanged: boolean): Promise<ReloadOutcome> {
+    const path = this.#options.path;
+    const runtime = this.#runtime;
+    if (this.#isClosed || runtime === undefined) return "refused";
+    let bytes: Uint8Array;
+    let text: string;
+    try {
+      bytes = await Deno.readFile(path);
+      if (bytes.length > MAX_CONFIG_BYTES) {
+        throw new RangeError(`the file is larger than ${MAX_CONFIG_BYTES} bytes`);
+      }
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    } catch (error) {
+      return this.#refuse(`Cannot reload ${path}: ${errorMessage(error)}`);
+    }
+    const sha256 = await sha256Hex(bytes);
+    if (onlyIfChanged && sha256 === this.#sha256) return "unchanged";
+    const parsed = parseConfig(text, path);
+    if (!parsed.ok) {
+      return this.#refuse(
+        `Cannot reload ${path}: ${parsed.issues.length} problem(s), keeping the running config\n` +
+          parsed.issues.map(formatIssue).join("\n"),
+      );
+    }
+    const admin = this.#options.adminAddress;
+    const next = admin === undefined
+      ? parsed.config
+      : { ...parsed.config, settings: { ...parsed.config.settings, adminAddress: admin } };
+    const nextListeners = selectListeners(next, this.#options.sourceOptions);
+    const diff = diffConfig(
+      { ...this.#config, configurations: this.#listeners },
+      { ...next, configurations: nextListeners },
+    );
+    let source: PlanSource | undefined;
+    if (needsNewSource(diff)) {
+      try {
+        // The old source keeps feeding the running pools until this one has its plans.
+        source = await this.#options.openSource(
+          next,
+          this.#options.sourceOptions,
+          this.#options.signal,
+        );
+      } catch (error) {
+        return this.#refuse(`Cannot reload ${path}: cannot discover pools: ${errorMessage(error)}`);
+      }
+    }
+    const changes: ListenerChanges = {
+      add: diff.added,
+      remove: diff.removed.map((l) => l.name),
+      rebind: diff.rebound.map((c) => c.after),
+      update: diff.changed.map((c) => c.after),
+    };
+    try {
+      await runtime.reconfigure(changes, source?.plans ?? this.#plans);
+    } catch (error) {
+      await source?.close();
+      return this.#refuse(
+        `Cannot reload ${path}: ${errorMessage(error)}, keeping the running config`,
+      );
+    }
+    if (source !== undefined) {
+      const old = this.#source;
+      this.#source = source;
+      this.#plans = source.plans;
+      await old.close();
+    }
+    this.#config = next;
+    this.#listeners = nextListeners;
+    this.#sha256 = sha256;
+    this.#succeeded++;
+    this.#lastSuccessAt = this.#now();
+    await this.#applySettings(diff);
+    if (isEmptyDiff(diff)) {
+      log.info("Reloaded {path}: no change", { path });
+      return "unchanged";
+    }
+    log.info(`Reloaded {path}: {summary}`, { path, summary: describeDiff(diff) });
+    const later = diff.settings.filter((key) => !RELOADABLE_SETTINGS.has(key));
+    if (later.length > 0) {
+      log.warn("Settings {settings} of {path} take effect at the next start", {
+        settings: later.join(", "),
+        path,
+      });
+    }
+    return "applied";
+  }
+
+  async #applySettings(diff: ConfigDiff): Promise<void> {
+    if (!diff.settings.includes("logLevel") && !diff.settings.includes("logFormat")) return;
+    const flags = this.#options.logFlags;
+    await setupLogging({
+      level: flags.level ?? this.#config.settings.logLevel,
+      format: flags.format ?? this.#config.settings.logFormat,
+    });
+  }
+
+  #refuse(message: string): ReloadOutcome {
+    this.#failed++;
+    log.error(message);
+    return "refused";
+  }
+}
+
+/**
+ * True when the plans must be resolved again: listeners come or go, a pool's membership
+ * or health settings changed, or where to discover from changed.
+ */
+function needsNewSource(diff: ConfigDiff): boolean {
+  if (diff.added.length > 0 || diff.removed.length > 0 || diff.rebound.length > 0) return true;
+  if (diff.settings.includes("kubeconfigPath")) return true;
+  return diff.changed.some((c) => c.fields.some((f) => !IN_PLACE_LISTENER_FIELDS.has(f)));
+}
+
+/** Hex SHA-256 of `bytes`. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { type Config, parseConfig } from "../config/mod.ts";
+import { healthTargetsOf } from "../resolve/mod.ts";
+import { Runtime } from "../runtime/mod.ts";
+import { ConfigReloader, type OpenSource, sha256Hex } from "./_reload.ts";
+import { openSource } from "./_source.ts";
+
+/** Writes its name to every client, then closes. */
+function startNamed(name: string): { port: number; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const bytes = new TextEncoder().encode(name);
+  const loop = (async () => {
+    for await (const conn of listener) {
+      await conn.write(bytes).catch(() => {});
+      conn.close();
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    close: async () => {
+      listener.close();
+      await loop;
+    },
+  };
+}
+
+async function nameVia(address: string): Promise<string> {
+  const [hostname, port] = address.split(":");
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  try {
+    const buffer = new Uint8Array(64);
+    const n = await conn.read(buffer);
+    return n === null ? "" : new TextDecoder().decode(buffer.subarray(0, n));
+  } finally {
+    conn.close();
+  }
+}
+
+function text(port: number, backend: number, extra = ""): string {
+  return `settings: { adminAddress: "" }
+configurations:
+  - name: web
+    listenerAddress: "127.0.0.1:${port}"
+    healthCheck: { enabled: false }
+    backends: ["127.0.0.1:${backend}"]
+${extra}`;
+}
+
+function parse(source: string, file: string): Config {
+  const result = parseConfig(source, file);
+  assert.ok(result.ok);
+  return result.config;
+}
+
+Deno.test("ConfigReloader keeps the running pools until the new source has its plans", async () => {
+  const a = startNamed("a");
+  const b = startNamed("b");
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.yaml`;
+  const first = text(port, a.port);
+  await Deno.writeTextFile(path, first);
+  const stop = new AbortController();
+  const config = parse(first, path);
+  const source = await openSource(config, {}, stop.signal);
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => release = resolve);
+  let opened = 0;
+  // The real source, opened only once the gate opens: a discovery that takes its time.
+  const slowOpen: OpenSource = async (next, options, signal) => {
+    opened++;
+    await gate;
+    return await openSource(next, options, signal);
+  };
+  const reloader = await new ConfigReloader({
+    path,
+    config,
+    bytes: new TextEncoder().encode(first),
+    source,
+    sourceOptions: {},
+    openSource: slowOpen,
+    logFlags: {},
+    signal: stop.signal,
+  }).init();
+  const runtime = await Runtime.start({
+    listeners: source.listeners,
+    healthTargets: healthTargetsOf,
+    discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
+    config: () => reloader.status(),
+  }, source.plans);
+  reloader.attach(runtime);
+  const following = reloader.follow();
+  const at = `127.0.0.1:${port}`;
+  try {
+    assert.equal(await nameVia(at), "a");
+    assert.equal(reloader.status().sha256, await sha256Hex(new TextEncoder().encode(first)));
+
+    // Same bytes from the file watch: nothing to do, nothing counted.
+    assert.equal(await reloader.reload(true), "unchanged");
+    assert.equal(reloader.status().reloadsSucceeded, 0);
+
+    const second = text(port, b.port, "    idleTimeout: 30s\n");
+    await Deno.writeTextFile(path, second);
+    const reloading = reloader.reload();
+    while (opened === 0) await new Promise((r) => setTimeout(r, 5));
+    // Discovery for the new config is under way: the old pool serves on.
+    assert.equal(await nameVia(at), "a");
+    assert.equal(runtime.snapshot().pools[0]!.backends.length, 1);
+    release();
+    assert.equal(await reloading, "applied");
+    assert.equal(await nameVia(at), "b");
+    assert.equal(runtime.addresses.get("web"), at, "same socket");
+    const status = reloader.status();
+    assert.equal(status.reloadsSucceeded, 1);
+    assert.equal(status.sha256, await sha256Hex(new TextEncoder().encode(second)));
+
+    // Invalid: refused, counted, nothing changes.
+    await Deno.writeTextFile(path, second.replace("30s", "soon"));
+    assert.equal(await reloader.reload(), "refused");
+    assert.equal(reloader.status().reloadsFailed, 1);
+    assert.equal(reloader.status().sha256, status.sha256);
+    assert.equal(await nameVia(at), "b");
+
+    // Settings only (no new source needed): applied in place.
+    await Deno.writeTextFile(path, second.replace("30s", "45s"));
+    const opens = opened;
+    assert.equal(await reloader.reload(), "applied");
+    assert.equal(opened, opens, "in-place changes keep the source");
+    assert.equal(reloader.config.configurations[0]!.idleTimeoutMs, 45_000);
+  } finally {
+    await runtime.stop(0);
+    await reloader.close();
+    stop.abort();
+    await following;
+    await Promise.all([a.close(), b.close()]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
