@@ -6,6 +6,7 @@
  * @module
  */
 import type { Backend, BackendHealth } from "../core/types.ts";
+import type { HealthDetail } from "../pool/mod.ts";
 import type { DataPlaneListener, DataPlaneListenerSnapshot } from "./data_plane.ts";
 
 /** What the control plane calls on a data plane. See {@linkcode DataPlane} for contracts. */
@@ -20,8 +21,14 @@ export interface DataPlaneApi {
   start(): void;
   /** Replaces a pool's membership; unknown names are ignored. */
   setBackends(name: string, backends: readonly Backend[]): void;
-  /** Applies a health verdict; unknown names and keys are ignored. */
-  setHealth(name: string, key: string, health: BackendHealth): void;
+  /**
+   * Changes a running listener's settings in place (a config reload); unknown names are
+   * ignored.
+   * @throws {TypeError} when `spec` has another name or address
+   */
+  update(name: string, spec: DataPlaneListener): void;
+  /** Applies a health verdict, with why and since when; unknown names and keys are ignored. */
+  setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void;
   /** Every listener and its pool, for admin. */
   snapshot(): DataPlaneListenerSnapshot[];
   /** Drains and closes one listener. */

@@ -8,10 +8,10 @@
  */
 import type { Backend, BackendHealth } from "../core/types.ts";
 import type { LogFormat, LogLevel } from "../log/mod.ts";
-import type { PoolSnapshot } from "../pool/mod.ts";
-import type { ListenerStats } from "../proxy/mod.ts";
+import type { HealthDetail, PoolSnapshot } from "../pool/mod.ts";
 import type { DataPlaneListener } from "./data_plane.ts";
 import type { SharedCountsInit } from "./shared_counts.ts";
+import type { ListenerStatsData } from "./worker_stats.ts";
 
 /** A listener as a worker runs it: bound with `reusePort`, counted in a shared slot. */
 export interface WorkerListener extends DataPlaneListener {
@@ -57,6 +57,15 @@ export type ToWorker =
     readonly listeners: readonly WorkerListener[];
   }
   | {
+    /**
+     * New settings of a running listener (a config reload), applied with `DataPlane.update`:
+     * same name and address, socket and connections stay.
+     */
+    readonly type: "update";
+    readonly version: number;
+    readonly listener: WorkerListener;
+  }
+  | {
     /** A pool's membership, with the slot layout it was assigned under. */
     readonly type: "backends";
     readonly version: number;
@@ -72,6 +81,8 @@ export type ToWorker =
     readonly pool: string;
     readonly key: string;
     readonly health: BackendHealth;
+    /** Why and since when, for the pool snapshot. */
+    readonly detail?: HealthDetail;
   }
   | { readonly type: "start"; readonly version: number }
   | {
@@ -101,7 +112,7 @@ export interface WorkerStats {
   readonly listeners: readonly {
     readonly name: string;
     readonly address: string;
-    readonly stats: ListenerStats;
+    readonly stats: ListenerStatsData;
   }[];
   readonly pools: readonly {
     readonly pool: PoolSnapshot;

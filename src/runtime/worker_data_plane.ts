@@ -8,10 +8,10 @@
  * @module
  */
 import { errorMessage } from "../core/error_message.ts";
-import type { Backend, BackendHealth } from "../core/types.ts";
+import type { Backend, BackendCounters, BackendHealth } from "../core/types.ts";
 import { getLogger, type LogFormat, type LogLevel } from "../log/mod.ts";
-import type { PoolBackendSnapshot } from "../pool/mod.ts";
-import type { ListenerStats } from "../proxy/mod.ts";
+import type { HealthDetail } from "../pool/mod.ts";
+import { createListenerStats, type ListenerStats } from "../proxy/mod.ts";
 import type { DataPlaneApi } from "./data_plane_api.ts";
 import type { DataPlaneListener, DataPlaneListenerSnapshot } from "./data_plane.ts";
 import type {
@@ -25,6 +25,13 @@ import type {
 import { workersUnsupported } from "./cpus.ts";
 import { SharedCounts } from "./shared_counts.ts";
 import { NO_SLOT, SlotLayout } from "./slot_layout.ts";
+import {
+  addBackendCounters,
+  addListenerStats,
+  mergeBackendRows,
+  sumListenerStats,
+  zeroBackendCounters,
+} from "./worker_stats.ts";
 
 /** Default of {@linkcode WorkerDataPlaneOptions.statsIntervalMs}. */
 export const DEFAULT_WORKER_STATS_INTERVAL_MS = 250;
@@ -84,8 +91,16 @@ interface Member {
   startedAt: number;
   restarts: number;
   restartDelayMs: number;
-  /** Accepted connections of earlier incarnations, per listener. */
+  /** Counters of earlier incarnations, per listener. */
   readonly retired: Map<string, ListenerStats>;
+  /** Backend totals of earlier incarnations, per pool and backend key. */
+  readonly retiredBackends: Map<string, Map<string, BackendCounters>>;
+}
+
+/** A health verdict as sent, kept to bring a replacement worker up to date. */
+interface Verdict {
+  readonly health: BackendHealth;
+  readonly detail?: HealthDetail;
 }
 
 interface Waiter {
@@ -97,17 +112,6 @@ interface Waiter {
 }
 
 const log = getLogger("worker");
-
-const ZERO_STATS: ListenerStats = {
-  accepted: 0,
-  refused: 0,
-  activeConnections: 0,
-  bytesFromClients: 0,
-  bytesToClients: 0,
-  connectFailures: 0,
-  noBackend: 0,
-  idleTimeouts: 0,
-};
 
 /**
  * A {@linkcode DataPlaneApi} whose listeners run in `workers` Web Workers. Linux only: it
@@ -130,7 +134,9 @@ export class WorkerDataPlane implements DataPlaneApi {
   readonly #rotationLayout: SlotLayout;
   readonly #specs = new Map<string, WorkerListener>();
   readonly #backends = new Map<string, readonly SlottedBackend[]>();
-  readonly #health = new Map<string, Map<string, BackendHealth>>();
+  readonly #health = new Map<string, Map<string, Verdict>>();
+  /** Port of each listener as given to `add` (0 when the workers' port was chosen here). */
+  readonly #givenPorts = new Map<string, number>();
   readonly #waiters = new Set<Waiter>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #version = 0;
@@ -183,6 +189,7 @@ export class WorkerDataPlane implements DataPlaneApi {
       restarts: 0,
       restartDelayMs: delay,
       retired: new Map(),
+      retiredBackends: new Map(),
     }));
     for (const member of this.#members) this.#spawn(member);
   }
@@ -231,10 +238,12 @@ export class WorkerDataPlane implements DataPlaneApi {
         counterSlot: slots.get(spec.name) ?? NO_SLOT,
         rotationSlot: rotation.get(spec.name) ?? NO_SLOT,
       });
+      this.#givenPorts.set(spec.name, spec.port);
       const results = await this.#sendListeners();
       const failed = results.find((r) => r.name === spec.name && r.error !== undefined);
       if (failed !== undefined) {
         this.#specs.delete(spec.name);
+        this.#givenPorts.delete(spec.name);
         this.#listenerLayout.set("listeners", [...this.#specs.keys()]);
         this.#rotationLayout.set("rotation", [...this.#specs.keys()]);
         await this.#sendListeners();
@@ -277,14 +286,48 @@ export class WorkerDataPlane implements DataPlaneApi {
     }));
   }
 
-  /** Sends a health verdict to every worker; unknown names are ignored. */
-  setHealth(name: string, key: string, health: BackendHealth): void {
+  /**
+   * Sends a running listener's new settings to every worker, where `DataPlane.update`
+   * applies them (see there for what changes when); a worker started later gets them too.
+   * Unknown names are ignored.
+   * @throws {TypeError} when `spec` names another listener or address (`host`, `port`)
+   */
+  update(name: string, spec: DataPlaneListener): void {
+    const current = this.#specs.get(name);
+    if (current === undefined) return;
+    if (
+      spec.name !== name || spec.host !== current.host || spec.port !== this.#givenPorts.get(name)
+    ) {
+      throw new TypeError(
+        `Cannot update listener ${name} in place: its name or address changed (remove and add it)`,
+      );
+    }
+    const listener: WorkerListener = {
+      ...spec,
+      port: current.port,
+      counterSlot: current.counterSlot,
+      rotationSlot: current.rotationSlot,
+    };
+    this.#specs.set(name, listener);
+    this.#changedAt.set(name, this.#version + 1);
+    this.#broadcast((version) => ({ type: "update", version, listener }));
+  }
+
+  /** Sends a health verdict, with why and since when, to every worker; unknown names are ignored. */
+  setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void {
     if (!this.#specs.has(name)) return;
     let pool = this.#health.get(name);
     if (pool === undefined) this.#health.set(name, pool = new Map());
-    pool.set(key, health);
+    pool.set(key, { health, ...(detail !== undefined && { detail }) });
     this.#changedAt.set(name, this.#version + 1);
-    this.#broadcast((version) => ({ type: "health", version, pool: name, key, health }));
+    this.#broadcast((version) => ({
+      type: "health",
+      version,
+      pool: name,
+      key,
+      health,
+      ...(detail !== undefined && { detail }),
+    }));
   }
 
   /**
@@ -310,15 +353,25 @@ export class WorkerDataPlane implements DataPlaneApi {
       const first = reports[0];
       if (first === undefined) {
         const health = this.#health.get(spec.name);
-        const backends = (this.#backends.get(spec.name) ?? []).map((b) => ({
-          key: b.key,
-          host: b.host,
-          port: b.port,
-          weight: b.weight,
-          health: health?.get(b.key) ?? "unknown",
-          activeConnections: b.slot === NO_SLOT ? 0 : this.#backendCounts.total(b.slot),
-          isDraining: false,
-        })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        const retired = this.#retiredBackends(spec.name);
+        const backends = (this.#backends.get(spec.name) ?? []).map((b) => {
+          const verdict = health?.get(b.key);
+          const counters = zeroBackendCounters();
+          const old = retired.get(b.key);
+          if (old !== undefined) addBackendCounters(counters, old);
+          return {
+            key: b.key,
+            host: b.host,
+            port: b.port,
+            weight: b.weight,
+            health: verdict?.health ?? "unknown",
+            activeConnections: b.slot === NO_SLOT ? 0 : this.#backendCounts.total(b.slot),
+            isDraining: false,
+            maxConnections: b.maxConnections || (spec.maxConnectionsPerBackend ?? 0),
+            counters,
+            ...(verdict?.detail !== undefined && { healthDetail: verdict.detail }),
+          };
+        }).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
         return {
           name: spec.name,
           address,
@@ -327,22 +380,9 @@ export class WorkerDataPlane implements DataPlaneApi {
           isFailOpen: false,
         };
       }
-      const rows = new Map<string, PoolBackendSnapshot>();
-      for (const report of reports) {
-        for (const b of report.pool.backends) {
-          const seen = rows.get(b.key);
-          rows.set(
-            b.key,
-            seen === undefined ? { ...b } : {
-              ...seen,
-              activeConnections: seen.activeConnections + b.activeConnections,
-              isDraining: seen.isDraining && b.isDraining,
-            },
-          );
-        }
-      }
-      const backends = [...rows.values()].sort((a, b) =>
-        a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+      const backends = mergeBackendRows(
+        reports.flatMap((r) => r.pool.backends),
+        this.#retiredBackends(spec.name),
       );
       return {
         name: spec.name,
@@ -390,7 +430,11 @@ export class WorkerDataPlane implements DataPlaneApi {
     this.#backendLayout.delete(name);
     this.#listenerLayout.set("listeners", [...this.#specs.keys()]);
     this.#rotationLayout.set("rotation", [...this.#specs.keys()]);
-    for (const m of this.#members) m.retired.delete(name);
+    this.#givenPorts.delete(name);
+    for (const m of this.#members) {
+      m.retired.delete(name);
+      m.retiredBackends.delete(name);
+    }
     await this.#sendListeners();
     return 0;
   }
@@ -432,17 +476,25 @@ export class WorkerDataPlane implements DataPlaneApi {
   }
 
   #sumListener(name: string): ListenerStats {
-    const sum: ListenerStats = { ...ZERO_STATS };
-    const add = (s: ListenerStats, withActive: boolean) => {
-      for (const field of Object.keys(sum) as (keyof ListenerStats)[]) {
-        if (field !== "activeConnections" || withActive) sum[field] += s[field];
-      }
-    };
-    for (const m of this.#members) {
+    return sumListenerStats(this.#members.flatMap((m) => {
       const retired = m.retired.get(name);
-      if (retired !== undefined) add(retired, false);
       const live = m.stats?.listeners.find((l) => l.name === name);
-      if (live !== undefined) add(live.stats, true);
+      return [
+        ...(retired !== undefined ? [[retired, false] as const] : []),
+        ...(live !== undefined ? [[live.stats, true] as const] : []),
+      ];
+    }));
+  }
+
+  /** Backend totals of dead incarnations of every worker for one pool, by key. */
+  #retiredBackends(pool: string): Map<string, BackendCounters> {
+    const sum = new Map<string, BackendCounters>();
+    for (const m of this.#members) {
+      for (const [key, counters] of m.retiredBackends.get(pool) ?? []) {
+        let into = sum.get(key);
+        if (into === undefined) sum.set(key, into = zeroBackendCounters());
+        addBackendCounters(into, counters);
+      }
     }
     return sum;
   }
@@ -550,8 +602,15 @@ export class WorkerDataPlane implements DataPlaneApi {
       });
     }
     for (const [pool, verdicts] of this.#health) {
-      for (const [key, health] of verdicts) {
-        send({ type: "health", version: ++this.#version, pool, key, health });
+      for (const [key, { health, detail }] of verdicts) {
+        send({
+          type: "health",
+          version: ++this.#version,
+          pool,
+          key,
+          health,
+          ...(detail !== undefined && { detail }),
+        });
       }
     }
     if (this.#isStarted) send({ type: "start", version: ++this.#version });
@@ -591,11 +650,18 @@ export class WorkerDataPlane implements DataPlaneApi {
     member.worker = undefined;
     // Its connections are gone with it: keep its counters' history, release its counts.
     for (const l of member.stats?.listeners ?? []) {
-      const sum = member.retired.get(l.name) ?? { ...ZERO_STATS };
-      for (const field of Object.keys(sum) as (keyof ListenerStats)[]) {
-        if (field !== "activeConnections") sum[field] += l.stats[field];
-      }
+      const sum = member.retired.get(l.name) ?? createListenerStats();
+      addListenerStats(sum, l.stats, false);
       member.retired.set(l.name, sum);
+    }
+    for (const { pool } of member.stats?.pools ?? []) {
+      let byKey = member.retiredBackends.get(pool.name);
+      if (byKey === undefined) member.retiredBackends.set(pool.name, byKey = new Map());
+      for (const row of pool.backends) {
+        let into = byKey.get(row.key);
+        if (into === undefined) byKey.set(row.key, into = zeroBackendCounters());
+        addBackendCounters(into, row.counters);
+      }
     }
     member.stats = undefined;
     const lost = this.#listenerCounts.reclaim(member.index);

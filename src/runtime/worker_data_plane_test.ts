@@ -73,6 +73,20 @@ Deno.test("workers: connections spread over workers, Maglev tables agree in ever
     const accepted = runtime.workers().map((w) => w.accepted);
     assert.ok(accepted.every((n) => n > 0), `both workers accepted: ${accepted}`);
     assert.equal(runtime.snapshot().listeners[0]!.stats.accepted, count);
+    // Histograms and per-backend totals are summed over workers.
+    await waitFor(
+      () => runtime.snapshot().listeners[0]!.stats.connectionDuration?.count === count,
+      3_000,
+      "one connection duration per closed connection, over both workers",
+    );
+    const merged = runtime.snapshot().listeners[0]!.stats;
+    assert.equal(merged.connectDuration?.count, count, "one connect duration per connect");
+    assert.equal([...merged.connectionDuration?.counts ?? []].reduce((a, b) => a + b, 0), count);
+    const connections = runtime.snapshot().pools[0]!.backends.reduce(
+      (n, b) => n + (b.counters?.connections ?? 0),
+      0,
+    );
+    assert.equal(connections, count, "per-backend totals add up over workers");
 
     const before = runtime.snapshot().pools[0]!.fingerprint;
     assert.ok(before !== undefined);
@@ -125,6 +139,7 @@ Deno.test("workers: maxConnections and least_connections count the whole process
       "refusals reported",
     );
     assert.equal(runtime.snapshot().listeners[0]!.stats.activeConnections, 6);
+    assert.equal(runtime.snapshot().listeners[0]!.stats.refusedByCause?.limit, 6, "by cause");
     // Pool rows come from the workers' reports (at most a stats interval old).
     const rows = () => runtime.snapshot().pools[0]!.backends.map((b) => b.activeConnections);
     await waitFor(() => rows().join() === "3,3", 3_000, `3 connections per backend: ${rows()}`);
@@ -197,6 +212,10 @@ Deno.test("workers: a passive ejection decided by the control plane reaches ever
       assert.equal(await nameVia(address), "live", "a failed dial moves on to the live backend");
     }
     await waitFor(() => health() === "unhealthy", 3_000, "the dead backend ejected");
+    const detail = () =>
+      runtime.snapshot().pools[0]!.backends.find((b) => b.key === deadKey)?.healthDetail;
+    await waitFor(() => detail() !== undefined, 3_000, "health detail reported by workers");
+    assert.equal(detail()!.cause, "passive");
     const stats = () => runtime.snapshot().listeners[0]!.stats;
     await waitFor(
       () => stats().accepted === runtime.workers().reduce((n, w) => n + w.accepted, 0),
@@ -245,5 +264,54 @@ Deno.test("workers: equal-weight round_robin rotates once over the whole process
   } finally {
     await runtime.stop();
     await Promise.all(backends.map((b) => b.close()));
+  }
+});
+
+Deno.test("workers: reconfigure adds a listener in every worker and updates settings in each", async () => {
+  const backend = startEchoNamed("a");
+  const other = startNamed("b");
+  const runtime = await Runtime.start(options({}), [planOf("web", [backend.port])]);
+  const held: HeldClient[] = [];
+  try {
+    const address = runtime.addresses.get("web")!;
+    const web = { ...listenerSpec("web"), healthCheck: CHECK, idleTimeoutMs: 300 };
+    const api = { ...listenerSpec("api"), healthCheck: CHECK };
+    await runtime.reconfigure(
+      { add: [api], remove: [], rebind: [], update: [web] },
+      [planOf("web", [backend.port]), planOf("api", [other.port])],
+    );
+    const apiAddress = runtime.addresses.get("api")!;
+    const acceptedBefore = runtime.workers().map((w) => w.accepted);
+    for (let i = 0; i < 20; i++) assert.equal(await nameVia(apiAddress), "b");
+    await waitFor(
+      () => runtime.workers().every((w) => w.pools.some((p) => p.name === "api")),
+      3_000,
+      "every worker runs the new listener",
+    );
+    // New connections in every worker get the new idle timeout.
+    for (let i = 0; i < 16; i++) held.push(await holdVia(address));
+    assert.ok(held.every((c) => c.name === "a"));
+    await waitFor(
+      () => runtime.snapshot().listeners.find((l) => l.name === "web")!.stats.idleTimeouts === 16,
+      5_000,
+      "every held connection closed by the idle timeout",
+    );
+    const alive = await Promise.all(held.map((c) => c.isAlive(500)));
+    assert.deepEqual(alive.filter((x) => x), [], "none left open");
+    await waitFor(
+      () => runtime.workers().reduce((n, w) => n + w.accepted, 0) >= 36,
+      3_000,
+      "reports",
+    );
+    const acceptedAfter = runtime.workers().map((w) => w.accepted);
+    assert.ok(
+      acceptedAfter.every((n, i) => n > acceptedBefore[i]!),
+      `both workers took connections after the reload: ${acceptedBefore} -> ${acceptedAfter}`,
+    );
+  } finally {
+    for (const c of held) c.conn.close();
+    await runtime.stop();
+    await backend.close();
+    await other.close();
   }
 });

@@ -20,6 +20,7 @@ import {
   type WorkerStats,
 } from "./messages.ts";
 import { SharedCounts } from "./shared_counts.ts";
+import { listenerStatsData } from "./worker_stats.ts";
 import { NO_SLOT } from "./slot_layout.ts";
 
 /** Delay that coalesces the stats posted after a change. */
@@ -44,6 +45,8 @@ class WorkerState {
   readonly #statsTimer: ReturnType<typeof setInterval>;
   #changeTimer: ReturnType<typeof setTimeout> | undefined;
   #queue: Promise<void> = Promise.resolve();
+  /** Listeners removed or replaced, still draining; `stop` waits for them. */
+  readonly #removals = new Set<Promise<unknown>>();
   #isStarted = false;
 
   constructor(init: Extract<ToWorker, { type: "init" }>) {
@@ -69,6 +72,7 @@ class WorkerState {
       reusePort: true,
       counters,
       logger: getLogger("proxy"),
+      accessLogger: getLogger("access"),
       onConnectResult: (pool, key, ok, error) => this.#report(pool, key, ok, error),
     });
     this.#statsTimer = setInterval(() => this.#postStats(), init.statsIntervalMs);
@@ -98,14 +102,19 @@ class WorkerState {
         post({
           type: "bound",
           version: message.version,
-          results: await this.#setListeners(message.listeners),
+          results: this.#setListeners(message.listeners),
         });
         break;
       case "backends":
         this.#setBackends(message.pool, message.backends);
         break;
+      case "update":
+        if (!this.#listeners.has(message.listener.name)) break;
+        this.#listeners.set(message.listener.name, message.listener);
+        this.#plane.update(message.listener.name, message.listener);
+        break;
       case "health":
-        this.#plane.setHealth(message.pool, message.key, message.health);
+        this.#plane.setHealth(message.pool, message.key, message.health, message.detail);
         break;
       case "start":
         this.#isStarted = true;
@@ -115,6 +124,7 @@ class WorkerState {
         clearInterval(this.#statsTimer);
         clearTimeout(this.#changeTimer);
         const forced = await this.#plane.stop(message.drainMs);
+        await Promise.all(this.#removals);
         this.#postStats();
         post({ type: "stopped", version: message.version, forced });
         self.close();
@@ -124,17 +134,25 @@ class WorkerState {
     this.#changed();
   }
 
-  async #setListeners(listeners: readonly WorkerListener[]): Promise<BindResult[]> {
+  #setListeners(listeners: readonly WorkerListener[]): BindResult[] {
     const next = new Map(listeners.map((l) => [l.name, l]));
-    const removals: Promise<number>[] = [];
     for (const [name, old] of this.#listeners) {
       const spec = next.get(name);
       if (spec === undefined || JSON.stringify(spec) !== JSON.stringify(old)) {
         this.#listeners.delete(name);
-        removals.push(this.#plane.remove(name));
+        // The name is free at once; the old socket's connections drain in the background,
+        // so a reload does not wait for them before binding what it adds.
+        const removal = this.#plane.remove(name).catch((error) => {
+          getLogger("worker").error("Worker {worker} cannot drain listener {listener}: {error}", {
+            worker: this.#worker,
+            listener: name,
+            error: errorMessage(error),
+          });
+        });
+        this.#removals.add(removal);
+        removal.finally(() => this.#removals.delete(removal));
       }
     }
-    await Promise.all(removals);
     const results: BindResult[] = [];
     for (const spec of listeners) {
       if (this.#listeners.has(spec.name)) {
@@ -190,7 +208,7 @@ class WorkerState {
     const listeners: WorkerStats["listeners"][number][] = [];
     const pools: WorkerStats["pools"][number][] = [];
     for (const l of this.#plane.snapshot()) {
-      listeners.push({ name: l.name, address: l.address, stats: { ...l.stats } });
+      listeners.push({ name: l.name, address: l.address, stats: listenerStatsData(l.stats) });
       pools.push({
         pool: l.pool,
         isFailOpen: l.isFailOpen,
