@@ -66,6 +66,13 @@ export type ToWorker =
     readonly listener: WorkerListener;
   }
   | {
+    /** New log setup (a reload changed `logLevel` or `logFormat`). */
+    readonly type: "logging";
+    readonly version: number;
+    readonly logLevel: LogLevel;
+    readonly logFormat: LogFormat;
+  }
+  | {
     /** A pool's membership, with the slot layout it was assigned under. */
     readonly type: "backends";
     readonly version: number;

@@ -68,7 +68,10 @@ export interface RuntimeOptions {
    * @default {1}
    */
   readonly workers?: number;
-  /** Log setup of the workers; the same as this isolate's. */
+  /**
+   * Log setup of the workers: the effective one of this isolate (command-line flags over
+   * the config's settings). @default {{ level: "info", format: "text" }}
+   */
   readonly logging?: { readonly level: LogLevel; readonly format: LogFormat };
   /** How often workers post their counters (tests). @default {DEFAULT_WORKER_STATS_INTERVAL_MS} */
   readonly workerStatsIntervalMs?: number;
@@ -281,6 +284,14 @@ export class Runtime {
     });
     this.#removals.add(removal);
     removal.finally(() => this.#removals.delete(removal));
+  }
+
+  /**
+   * Hands a new log setup to the workers (this isolate's own is the caller's to set up);
+   * nothing to do without workers.
+   */
+  setLogging(logging: { readonly level: LogLevel; readonly format: LogFormat }): void {
+    this.#workers?.setLogging(logging.level, logging.format);
   }
 
   /** What the admin endpoints show now. */

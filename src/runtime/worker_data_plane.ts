@@ -144,6 +144,8 @@ export class WorkerDataPlane implements DataPlaneApi {
   readonly #changedAt = new Map<string, number>();
   #isStarted = false;
   #isStopping = false;
+  #logLevel: LogLevel;
+  #logFormat: LogFormat;
 
   /**
    * Starts the workers; they bind nothing until {@linkcode WorkerDataPlane.add}.
@@ -162,6 +164,8 @@ export class WorkerDataPlane implements DataPlaneApi {
       throw new Error(`Cannot run ${options.workers} workers: ${problem}`);
     }
     this.#options = options;
+    this.#logLevel = options.logLevel ?? "info";
+    this.#logFormat = options.logFormat ?? "text";
     this.#backendCounts = SharedCounts.create(
       options.backendSlots ?? DEFAULT_BACKEND_SLOTS,
       options.workers,
@@ -253,6 +257,18 @@ export class WorkerDataPlane implements DataPlaneApi {
     } finally {
       reservation.close();
     }
+  }
+
+  /** Sets up every worker's logging anew, and that of workers started later. */
+  setLogging(level: LogLevel, format: LogFormat): void {
+    this.#logLevel = level;
+    this.#logFormat = format;
+    this.#broadcast((version) => ({
+      type: "logging",
+      version,
+      logLevel: level,
+      logFormat: format,
+    }));
   }
 
   /** Starts accepting in every worker. */
@@ -583,8 +599,8 @@ export class WorkerDataPlane implements DataPlaneApi {
       listenerCounts: this.#listenerCounts.init,
       rotationCounts: this.#rotationCounts.init,
       statsIntervalMs: this.#options.statsIntervalMs ?? DEFAULT_WORKER_STATS_INTERVAL_MS,
-      logLevel: this.#options.logLevel ?? "info",
-      logFormat: this.#options.logFormat ?? "text",
+      logLevel: this.#logLevel,
+      logFormat: this.#logFormat,
     };
     worker.postMessage(init);
     // A replacement catches up with everything the others have, in the same order.

@@ -116,6 +116,9 @@ class WorkerState {
       case "health":
         this.#plane.setHealth(message.pool, message.key, message.health, message.detail);
         break;
+      case "logging":
+        await setupLogging({ level: message.logLevel, format: message.logFormat });
+        break;
       case "start":
         this.#isStarted = true;
         this.#plane.start();
