@@ -176,7 +176,9 @@ async function serve(
   early: { readonly isPending: boolean; stop(): void },
 ): Promise<number> {
   const log = getLogger("serve");
-  const { config, source } = reloader;
+  // The reloader owns the source from now on and replaces it on reload: read it there.
+  const config = reloader.config;
+  const source = reloader.source;
   const fdLimit = readOpenFilesLimit();
   const fdWarning = fdLimit &&
     fdLimitWarning(fdLimit.soft, source.listeners.map((l) => l.maxConnections), {
@@ -197,11 +199,13 @@ async function serve(
   try {
     runtime = await Runtime.start({
       workers,
-      logging: { level: config.settings.logLevel, format: config.settings.logFormat },
+      // Workers log as this isolate does: --log-level and --log-format over the settings.
+      logging: reloader.logging,
       listeners: source.listeners,
       healthTargets: healthTargetsOf,
       discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
       config: () => reloader.status(),
+      // Listeners in this isolate bind with it for a handover; workers always do.
       reusePort: reusePortSupported(),
       admin,
       signal,
