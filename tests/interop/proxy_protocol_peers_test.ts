@@ -140,7 +140,15 @@ class ParsingBackend {
   }
 
   async #accept(): Promise<void> {
-    for await (const conn of this.#listener) {
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        // A peer that reset before accept (ENOTCONN) is not the end of the listener.
+        if (error instanceof Deno.errors.BadResource) return;
+        continue;
+      }
       this.#conns.add(conn);
       const task = this.#serve(conn).finally(() => {
         this.#conns.delete(conn);

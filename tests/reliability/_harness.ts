@@ -56,9 +56,14 @@ export class ServeProcess {
    * `deno run --unstable-net --allow-net --allow-read --allow-env src/main.ts serve -c <file>`,
    * then waits
    * until `/readyz` answers 200. The config must set `settings.adminAddress` to
-   * `127.0.0.1:<adminPort>`.
+   * `127.0.0.1:<adminPort>`. `options.runtimeArgs` go before `src/main.ts`, e.g.
+   * `--inspect=127.0.0.1:9229` to read the heap from outside.
    */
-  static async start(configYaml: string, adminPort: number): Promise<ServeProcess> {
+  static async start(
+    configYaml: string,
+    adminPort: number,
+    options: { readonly runtimeArgs?: readonly string[] } = {},
+  ): Promise<ServeProcess> {
     const dir = await Deno.makeTempDir({ prefix: "nautiluslb_reliability_" });
     const configPath = `${dir}/config.yaml`;
     await Deno.writeTextFile(configPath, configYaml);
@@ -69,6 +74,7 @@ export class ServeProcess {
         "--allow-net",
         "--allow-read",
         "--allow-env",
+        ...(options.runtimeArgs ?? []),
         "src/main.ts",
         "serve",
         "-c",
@@ -437,14 +443,23 @@ export interface ListenerSpec {
   readonly healthCheck?: Readonly<Record<string, string | number | boolean>>;
 }
 
-/** A serve config with the admin server on `127.0.0.1:adminPort` and the given listeners. */
-export function configYaml(adminPort: number, listeners: readonly ListenerSpec[]): string {
+/**
+ * A serve config with the admin server on `127.0.0.1:adminPort` and the given listeners.
+ * `settings` keys are written verbatim under `settings:` (`key: value`), e.g. a quoted
+ * `kubeconfigPath`.
+ */
+export function configYaml(
+  adminPort: number,
+  listeners: readonly ListenerSpec[],
+  settings: Readonly<Record<string, string | number>> = {},
+): string {
   const lines = [
     "settings:",
     "  logLevel: warning",
     `  adminAddress: "127.0.0.1:${adminPort}"`,
     // The whole suite runs against a multi-worker data plane with NAUTILUSLB_TEST_WORKERS=2.
-    ...(TEST_WORKERS === undefined ? [] : [`  workers: ${TEST_WORKERS}`]),
+    ...(TEST_WORKERS === undefined || "workers" in settings ? [] : [`  workers: ${TEST_WORKERS}`]),
+    ...Object.entries(settings).map(([key, value]) => `  ${key}: ${value}`),
     "configurations:",
   ];
   for (const l of listeners) {

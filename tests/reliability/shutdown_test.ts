@@ -50,6 +50,8 @@ Deno.test("SIGTERM drains 100 streaming connections intact, then exits 0", async
         onGreeting: () => greeted++,
       }),
   );
+  // Settle-tracked from here on: a failure before the drain must not leave rejections unheld.
+  const settled = Promise.allSettled(transfers);
   await waitUntil(() => greeted === clients, "every client greeted", 15_000);
 
   const signalledAt = performance.now();
@@ -59,7 +61,7 @@ Deno.test("SIGTERM drains 100 streaming connections intact, then exits 0", async
   assert.equal(readyz, 503, "/readyz right after SIGTERM");
 
   const results = await withTimeout(
-    Promise.allSettled(transfers),
+    settled,
     drainTimeoutMs + 5_000,
     "transfers during the drain",
   );
