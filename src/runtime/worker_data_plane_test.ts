@@ -308,6 +308,32 @@ Deno.test("workers: reconfigure adds a listener in every worker and updates sett
       acceptedAfter.every((n, i) => n > acceptedBefore[i]!),
       `both workers took connections after the reload: ${acceptedBefore} -> ${acceptedAfter}`,
     );
+
+    // A second reload: the API listener goes, web moves to another port; neither waits for
+    // the other's drain in the workers.
+    const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const moved = { ...web, port: free.addr.port };
+    free.close();
+    const started = performance.now();
+    await runtime.reconfigure(
+      { add: [], remove: ["api"], rebind: [moved], update: [] },
+      [planOf("web", [backend.port])],
+    );
+    const tookMs = performance.now() - started;
+    const movedAddress = runtime.addresses.get("web")!;
+    assert.equal(movedAddress, `127.0.0.1:${moved.port}`);
+    for (let i = 0; i < 10; i++) {
+      const c = await holdVia(movedAddress);
+      assert.equal(c.name, "a");
+      c.conn.close();
+    }
+    assert.equal(runtime.addresses.has("api"), false);
+    await waitFor(
+      () => runtime.workers().every((w) => !w.pools.some((p) => p.name === "api")),
+      3_000,
+      "every worker dropped the removed listener",
+    );
+    console.log(`rebind and remove in two workers took ${tookMs.toFixed(0)}ms`);
   } finally {
     for (const c of held) c.conn.close();
     await runtime.stop();

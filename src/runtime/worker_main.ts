@@ -47,7 +47,6 @@ class WorkerState {
   #queue: Promise<void> = Promise.resolve();
   /** Listeners removed or replaced, still draining; `stop` waits for them. */
   readonly #removals = new Set<Promise<unknown>>();
-  #isStarted = false;
 
   constructor(init: Extract<ToWorker, { type: "init" }>) {
     this.#worker = init.worker;
@@ -120,7 +119,6 @@ class WorkerState {
         await setupLogging({ level: message.logLevel, format: message.logFormat });
         break;
       case "start":
-        this.#isStarted = true;
         this.#plane.start();
         break;
       case "stop": {
@@ -173,7 +171,8 @@ class WorkerState {
         results.push({ name: spec.name, error: errorMessage(error) });
       }
     }
-    if (this.#isStarted) this.#plane.start();
+    // New listeners accept on the next `start`, sent once their pools are set: accepting
+    // now would meet an empty pool until the `backends` message arrives.
     return results;
   }
 
