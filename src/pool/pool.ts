@@ -354,8 +354,12 @@ export class Pool implements Picker {
       index = found;
     }
     const entry = eligible[index]!;
+    // A shared count enforces the limit atomically: another worker may have taken the last
+    // place since the check above. That client is refused as `full` (a rare race at the limit).
+    if (entry.counter !== undefined && !entry.counter.tryAcquire(entry.maxConnections)) {
+      return "full";
+    }
     entry.local++;
-    entry.counter?.tryAcquire(0);
     return new PoolLease(this, entry);
   }
 

@@ -535,3 +535,43 @@ Deno.test("Pool keeps health detail for snapshot() and clears it when a backend 
   assert.equal(row(pool, a.key)?.healthDetail, undefined);
   held.release();
 });
+
+Deno.test("Pool with counterOf: maxConnectionsPerBackend holds over every pool sharing the count", () => {
+  const shared = new Map<string, { value: number }>();
+  const counterOf = (key: string) => {
+    const cell = shared.get(key) ?? { value: 0 };
+    shared.set(key, cell);
+    return {
+      get value() {
+        return cell.value;
+      },
+      tryAcquire: (
+        limit: number,
+      ) => (limit > 0 && cell.value >= limit ? false : (cell.value++, true)),
+      release: () => void cell.value--,
+    };
+  };
+  const one = new Pool({
+    name: "web",
+    balancer: new FirstBalancer(),
+    counterOf,
+    maxConnectionsPerBackend: 1,
+  });
+  const two = new Pool({
+    name: "web",
+    balancer: new FirstBalancer(),
+    counterOf,
+    maxConnectionsPerBackend: 1,
+  });
+  one.update([a, b]);
+  two.update([a, b]);
+  const first = lease(one.acquire(CLIENT, NONE));
+  const second = lease(two.acquire(CLIENT, NONE));
+  assert.deepEqual([first.backend.key, second.backend.key], ["a:80", "b:80"]);
+  assert.equal(one.acquire(CLIENT, NONE), "full", "the other pool's leases count");
+  first.release();
+  assert.equal(lease(one.acquire(CLIENT, NONE)).backend.key, "a:80");
+  assert.deepEqual([...shared.values()].map((c) => c.value), [1, 1]);
+  one.close();
+  two.close();
+});
