@@ -341,3 +341,52 @@ Deno.test("workers: reconfigure adds a listener in every worker and updates sett
     await other.close();
   }
 });
+
+Deno.test("workers: PROXY protocol accepted from trusted peers, untrusted ones refused and counted", async () => {
+  const backend = startNamed("a");
+  const runtime = await Runtime.start(
+    options({}, {
+      listeners: [
+        {
+          ...listenerSpec("web"),
+          healthCheck: CHECK,
+          acceptProxyProtocol: true,
+          trustedProxies: ["127.0.0.1/32"],
+          maxConnections: 4,
+        },
+        {
+          ...listenerSpec("strict"),
+          healthCheck: CHECK,
+          acceptProxyProtocol: true,
+          trustedProxies: ["10.0.0.0/8"],
+          maxConnections: 4,
+        },
+      ],
+    }),
+    [planOf("web", [backend.port]), planOf("strict", [backend.port])],
+  );
+  try {
+    const viaHeader = async (address: string): Promise<string> => {
+      const [hostname, port] = address.split(":");
+      const conn = await Deno.connect({ hostname, port: Number(port) });
+      try {
+        await conn.write(new TextEncoder().encode("PROXY TCP4 198.51.100.7 127.0.0.1 5555 80\r\n"));
+        const buffer = new Uint8Array(1);
+        const n = await conn.read(buffer).catch(() => null);
+        return n === null ? "" : new TextDecoder().decode(buffer.subarray(0, n));
+      } finally {
+        conn.close();
+      }
+    };
+    for (let i = 0; i < 12; i++) {
+      assert.equal(await viaHeader(runtime.addresses.get("web")!), "a", "trusted peer forwarded");
+      assert.equal(await viaHeader(runtime.addresses.get("strict")!), "", "untrusted refused");
+    }
+    const strict = () => runtime.snapshot().listeners.find((l) => l.name === "strict")!.stats;
+    await waitFor(() => strict().refusedByCause?.untrusted === 12, 3_000, "refusals by cause");
+    assert.equal(strict().activeConnections, 0, "a refused peer gives its place back");
+  } finally {
+    await runtime.stop();
+    await backend.close();
+  }
+});
