@@ -54,8 +54,7 @@ export class ServeProcess {
   /**
    * Writes `configYaml` to a temporary directory and runs
    * `deno run --unstable-net --allow-net --allow-read --allow-env src/main.ts serve -c <file>`,
-   * then waits
-   * until `/readyz` answers 200. The config must set `settings.adminAddress` to
+   * then waits until `/readyz` answers 200. The config must set `settings.adminAddress` to
    * `127.0.0.1:<adminPort>`. `options.runtimeArgs` go before `src/main.ts`, e.g.
    * `--inspect=127.0.0.1:9229` to read the heap from outside.
    */
