@@ -10,5 +10,6 @@ RUN deno cache src/main.ts
 
 USER deno
 EXPOSE 9090
-ENTRYPOINT ["deno", "run", "--cached-only", "--allow-net", "--allow-read", "--allow-env", "src/main.ts"]
+# --unstable-net: `Deno.listen({ reusePort })`, so `settings.workers` above 1 can share ports.
+ENTRYPOINT ["deno", "run", "--cached-only", "--unstable-net", "--allow-net", "--allow-read", "--allow-env", "src/main.ts"]
 CMD ["serve", "--config", "/etc/nautiluslb/config.yaml"]

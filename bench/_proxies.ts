@@ -10,9 +10,28 @@ import type { BackendPorts } from "./_backends.ts";
 import { CHILD_NOFILE, freePort, type Proc, spawn, waitForPort } from "./_proc.ts";
 
 /** Names of the proxies, in the column order of the report. */
-export const PROXY_NAMES = ["nautiluslb", "haproxy", "bare", "direct"] as const;
+export const PROXY_NAMES = [
+  "nautiluslb",
+  "haproxy",
+  "bare",
+  "direct",
+  "nautiluslb_w2",
+  "haproxy_t2",
+] as const;
 /** One of {@linkcode PROXY_NAMES}. */
 export type ProxyName = typeof PROXY_NAMES[number];
+/** What a run measures unless `--proxies` says otherwise. */
+export const DEFAULT_PROXIES: readonly ProxyName[] = ["nautiluslb", "haproxy", "bare", "direct"];
+/**
+ * `--workers`: one core's worth against two, NautilusLB `workers: 1` / `2` and HAProxy
+ * `nbthread 1` / `2`, all on both cores.
+ */
+export const WORKERS_PROXIES: readonly ProxyName[] = [
+  "nautiluslb",
+  "nautiluslb_w2",
+  "haproxy",
+  "haproxy_t2",
+];
 
 /** Ports a workload connects to. */
 export interface ListenerPorts {
@@ -59,11 +78,12 @@ function routes(ports: ListenerPorts, b: BackendPorts): [string, number, number[
 }
 
 /** NautilusLB config: static backends, round robin, no health checks, no admin, quiet. */
-export function nautilusConfig(ports: ListenerPorts, b: BackendPorts): string {
+export function nautilusConfig(ports: ListenerPorts, b: BackendPorts, workers = 1): string {
   const lines = [
     "settings:",
     "  logLevel: warning",
     '  adminAddress: ""',
+    `  workers: ${workers}`,
     "configurations:",
   ];
   for (const [name, port, backends] of routes(ports, b)) {
@@ -80,11 +100,11 @@ export function nautilusConfig(ports: ListenerPorts, b: BackendPorts): string {
   return lines.join("\n") + "\n";
 }
 
-/** HAProxy config: TCP mode, round robin, one thread, no checks. */
-export function haproxyConfig(ports: ListenerPorts, b: BackendPorts): string {
+/** HAProxy config: TCP mode, round robin, `threads` threads (one by default), no checks. */
+export function haproxyConfig(ports: ListenerPorts, b: BackendPorts, threads = 1): string {
   const lines = [
     "global",
-    "  nbthread 1",
+    `  nbthread ${threads}`,
     `  maxconn ${HAPROXY_MAXCONN}`,
     "defaults",
     "  mode tcp",
@@ -128,12 +148,14 @@ export async function startProxy(name: ProxyName, ctx: ProxyContext): Promise<Ru
       const ports = { http: b.nginx[0], bulkA: b.iperf[0], bulkB: b.iperf[1], idle: b.idle };
       return { name, ports, stop: () => Promise.resolve() };
     }
-    case "nautiluslb": {
+    case "nautiluslb":
+    case "nautiluslb_w2": {
       const ports = listenerPorts();
-      const file = `${ctx.dir}/nautiluslb.yaml`;
-      await Deno.writeTextFile(file, nautilusConfig(ports, b));
+      const file = `${ctx.dir}/${name}.yaml`;
+      await Deno.writeTextFile(file, nautilusConfig(ports, b, name === "nautiluslb_w2" ? 2 : 1));
       const proc = spawn(name, Deno.execPath(), [
         "run",
+        "--unstable-net",
         "--allow-net",
         "--allow-read",
         "--allow-env",
@@ -145,10 +167,11 @@ export async function startProxy(name: ProxyName, ctx: ProxyContext): Promise<Ru
       ], { cpus: ctx.cpus, nofile: CHILD_NOFILE, cwd: ctx.root });
       return await started(name, proc, ports);
     }
-    case "haproxy": {
+    case "haproxy":
+    case "haproxy_t2": {
       const ports = listenerPorts();
-      const file = `${ctx.dir}/haproxy.cfg`;
-      await Deno.writeTextFile(file, haproxyConfig(ports, b));
+      const file = `${ctx.dir}/${name}.cfg`;
+      await Deno.writeTextFile(file, haproxyConfig(ports, b, name === "haproxy_t2" ? 2 : 1));
       const proc = spawn(name, "haproxy", ["-db", "-f", file], {
         cpus: ctx.cpus,
         nofile: CHILD_NOFILE,

@@ -81,7 +81,10 @@ export type Samples = Record<MetricKey, Record<ProxyName, number[]>>;
 export function emptySamples(): Samples {
   const samples = {} as Samples;
   for (const m of METRICS) {
-    samples[m.key] = { nautiluslb: [], haproxy: [], bare: [], direct: [] };
+    samples[m.key] = Object.fromEntries(PROXY_NAMES.map((p) => [p, [] as number[]])) as Record<
+      ProxyName,
+      number[]
+    >;
   }
   return samples;
 }
@@ -148,13 +151,15 @@ function fmt(value: number, digits: number): string {
 
 /** The results table as Markdown. */
 export function resultsTable(samples: Samples): string {
-  const head = ["Metric", ...PROXY_NAMES, "NautilusLB / HAProxy", "NautilusLB / bare"];
+  // Only the proxies this run measured.
+  const shown = PROXY_NAMES.filter((p) => METRICS.some((m) => samples[m.key][p].length > 0));
+  const head = ["Metric", ...shown, "NautilusLB / HAProxy", "NautilusLB / bare"];
   const rows = [
     `| ${head.join(" | ")} |`,
     `|${head.map((_, i) => i === 0 ? "---" : "---:").join("|")}|`,
   ];
   for (const m of METRICS) {
-    const cells = PROXY_NAMES.map((p) => fmt(median(samples[m.key][p]), m.digits));
+    const cells = shown.map((p) => fmt(median(samples[m.key][p]), m.digits));
     const vsHaproxy = fmt(ratio(samples, m.key, "haproxy"), 2);
     const vsBare = fmt(ratio(samples, m.key, "bare"), 2);
     rows.push(`| ${m.label} | ${cells.join(" | ")} | ${vsHaproxy} | ${vsBare} |`);
@@ -217,6 +222,8 @@ export interface ReportMeta {
   readonly fdChecks: readonly FdReport[];
   readonly errors: readonly string[];
   readonly samplesPerCell: string;
+  /** Replaces the sentence on core pinning (`--workers` runs use every core for everything). */
+  readonly pinning?: string;
 }
 
 /** The whole `bench/RESULTS.md`. */
@@ -240,8 +247,10 @@ export function renderReport(samples: Samples, meta: ReportMeta): string {
     `- ${meta.rounds} round(s), ${meta.seconds} s per timed workload; ${meta.samplesPerCell}`,
     "",
     "Each round runs every proxy (in rotated order) through every workload; cells are medians",
-    "over rounds. The proxy is pinned to core 0; load generators (wrk, iperf3, the helper) and",
-    "backends (two nginx, two iperf3 servers, an idle server) to core 1. Loopback only.",
+    "over rounds.",
+    meta.pinning ??
+      "The proxy is pinned to core 0; load generators (wrk, iperf3, the helper) and backends (two nginx, two iperf3 servers, an idle server) to core 1.",
+    "Loopback only.",
     "`direct` is the client talking to one backend with no proxy: the limit of this setup.",
     "`bare` is `bench/bare_proxy.ts`: the same read/write loop style with no features.",
     "",

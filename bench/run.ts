@@ -1,8 +1,9 @@
 /**
  * `deno task bench [--quick] [--rounds N] [--seconds N] [--proxies a,b] [--workloads a,b]
- * [--output FILE] [--no-install]`: NautilusLB side by side with HAProxy, a bare Deno proxy and the direct
- * path, on loopback, interleaved and repeated; prints a Markdown table and writes
- * `bench/RESULTS.md`.
+ * [--output FILE] [--no-install] [--workers]`: NautilusLB side by side with HAProxy, a bare Deno
+ * proxy and the direct path, on loopback, interleaved and repeated; prints a Markdown table and
+ * writes `bench/RESULTS.md`. `--workers` compares NautilusLB `workers: 1`/`2` with HAProxy
+ * `nbthread 1`/`2`, proxy and load on all cores, into `bench/RESULTS_WORKERS.md`.
  *
  * Set `BENCH_NAUTILUS_FLAGS` to pass extra `deno run` flags to NautilusLB (e.g.
  * `--v8-flags=...`).
@@ -11,7 +12,14 @@
  */
 import { type Backends, startBackends } from "./_backends.ts";
 import { CHILD_NOFILE, delay, killAll, rssKiB, run } from "./_proc.ts";
-import { PROXY_NAMES, type ProxyName, type RunningProxy, startProxy } from "./_proxies.ts";
+import {
+  DEFAULT_PROXIES,
+  PROXY_NAMES,
+  type ProxyName,
+  type RunningProxy,
+  startProxy,
+  WORKERS_PROXIES,
+} from "./_proxies.ts";
 import {
   emptySamples,
   type FdReport,
@@ -35,6 +43,8 @@ interface Args {
   readonly isInstallSkipped: boolean;
   readonly idleConnections: number;
   readonly fdConnections: number;
+  /** Proxy and load generators share every core (multi-core proxies). */
+  readonly isMultiCore: boolean;
 }
 
 /** Names for `--workloads`, in the order they run. */
@@ -80,7 +90,9 @@ function parseArgs(argv: readonly string[]): Args {
     }
     return n;
   };
-  const proxies = (value("--proxies")?.split(",") ?? [...PROXY_NAMES]) as ProxyName[];
+  const isMultiCore = argv.includes("--workers");
+  const proxies = (value("--proxies")?.split(",") ??
+    [...(isMultiCore ? WORKERS_PROXIES : DEFAULT_PROXIES)]) as ProxyName[];
   for (const p of proxies) {
     if (!PROXY_NAMES.includes(p)) {
       throw new TypeError(`Cannot use --proxies: unknown proxy '${p}': use ${PROXY_NAMES}`);
@@ -100,10 +112,12 @@ function parseArgs(argv: readonly string[]): Args {
     seconds: int("--seconds", isQuick ? 2 : 5),
     proxies,
     workloads,
-    output: value("--output") ?? `${ROOT}/bench/RESULTS.md`,
+    output: value("--output") ??
+      `${ROOT}/bench/${isMultiCore ? "RESULTS_WORKERS" : "RESULTS"}.md`,
     isInstallSkipped: argv.includes("--no-install"),
     idleConnections: int("--idle-connections", DEFAULT_IDLE_CONNECTIONS),
     fdConnections: int("--fd-connections", 10_000),
+    isMultiCore,
   };
 }
 
@@ -242,8 +256,9 @@ async function main(): Promise<number> {
     });
   }
   const cores = navigator.hardwareConcurrency;
-  const proxyCpus = "0";
-  const loadCpus = cores >= 2 ? "1" : "0";
+  const all = `0-${Math.max(0, cores - 1)}`;
+  const proxyCpus = args.isMultiCore ? all : "0";
+  const loadCpus = args.isMultiCore ? all : cores >= 2 ? "1" : "0";
   if (cores < 2) console.error("Only one core: proxy and load share it; numbers mean little");
   const opts: WorkloadOptions = { cpus: loadCpus, helper: HELPER };
   const samples = emptySamples();
@@ -307,6 +322,10 @@ async function main(): Promise<number> {
     fdChecks,
     errors,
     samplesPerCell: `took ${minutes.toFixed(1)} min`,
+    ...(args.isMultiCore && {
+      pinning:
+        "Proxy, load generators and backends share every core (`--workers`): a proxy with two workers or threads competes with its own load.",
+    }),
   });
   await Deno.writeTextFile(args.output, report);
   // Keep the file as `deno fmt --check` (part of `deno task ok`) wants it.

@@ -9,6 +9,7 @@ import {
   connect,
   delay,
   freePort,
+  isClosedWithin,
   randomBytes,
   readAll,
   readName,
@@ -206,6 +207,65 @@ Deno.test("--watch-config follows a ConfigMap-style ..data symlink swap", async 
     assert.equal(metric(text, 'nautiluslb_config_reloads_total{result="success"}'), 1);
     console.log(`the new listener answered ${took.toFixed(0)}ms after the ..data swap`);
   } finally {
+    await serve.kill();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SIGHUP with workers: 2 adds a listener that answers and an idle timeout every worker applies", async () => {
+  await using echo = startEcho();
+  await using fresh = startNamed("fresh");
+  const admin = freePort();
+  const web: Listener = { name: "web", port: freePort(), backend: echo.port };
+  const added: Listener = { name: "added", port: freePort(), backend: fresh.port };
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.yaml`;
+  await Deno.writeTextFile(path, configText(admin, [web], "  workers: 2\n"));
+  const serve = spawnServe(path, admin);
+  const held: Deno.TcpConn[] = [];
+  try {
+    await waitReady(serve);
+    const accepted = async () => {
+      const text = await serve.metrics();
+      return [0, 1].map((w) =>
+        metric(text, `nautiluslb_worker_connections_accepted_total{worker="${w}"}`) ?? 0
+      );
+    };
+    await Deno.writeTextFile(
+      path,
+      configText(
+        admin,
+        [{ ...web, extra: "    idleTimeout: 1s\n" }, added],
+        "  workers: 3\n",
+      ),
+    );
+    serve.child.kill("SIGHUP");
+    const took = await timeUntilAnswer(added.port, "fresh", 5_000);
+    assert.ok(took >= 0, `the new listener never answered:\n${serve.stderr()}`);
+    // Every worker binds the new listener: many connections all answer.
+    for (let i = 0; i < 20; i++) assert.ok(await answers(added.port, "fresh"), `connection ${i}`);
+    // Workers report every 250 ms: let the counts settle before and after.
+    await delay(700);
+    const before = await accepted();
+    for (let i = 0; i < 16; i++) held.push(await connect(web.port));
+    let after = before;
+    for (let i = 0; i < 100 && after[0]! + after[1]! < before[0]! + before[1]! + 16; i++) {
+      await delay(50);
+      after = await accepted();
+    }
+    await delay(700);
+    after = await accepted();
+    assert.ok(
+      after.every((n, i) => n > before[i]!),
+      `both workers took held connections: ${before} -> ${after}`,
+    );
+    const closed = await Promise.all(held.map((c) => isClosedWithin(c, 6_000)));
+    assert.equal(closed.filter((x) => x).length, 16, "the 1s idle timeout closed every one");
+    assert.match(serve.stderr(), /Reloaded .*config\.yaml: \+1 listener \(added\)/);
+    assert.match(serve.stderr(), /Settings workers of .* take effect at the next start/);
+    console.log(`new listener answered ${took.toFixed(0)}ms after SIGHUP with 2 workers`);
+  } finally {
+    for (const c of held) closeQuietly(c);
     await serve.kill();
     await Deno.remove(dir, { recursive: true });
   }

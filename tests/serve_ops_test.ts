@@ -23,7 +23,11 @@ async function metricsText(port: number): Promise<string> {
   return await res.text();
 }
 
-Deno.test("serve writes an access log, refuses over maxConnectionsPerBackend and exports why", async () => {
+/**
+ * With `workers`, the config says `logFormat: text` and `--log-format json` overrides it:
+ * the access lines, written in the workers, parse as JSON only if the flag reached them.
+ */
+async function accessLogAndLimits(workers: number): Promise<void> {
   const named = startNamed("s0");
   const dir = await Deno.makeTempDir({ prefix: "nautiluslb_ops_" });
   const port = freePort();
@@ -33,8 +37,9 @@ Deno.test("serve writes an access log, refuses over maxConnectionsPerBackend and
     configPath,
     `settings:
   logLevel: error
-  logFormat: json
+  logFormat: ${workers > 1 ? "text" : "json"}
   accessLog: true
+  workers: ${workers}
   adminAddress: "${HOST}:${adminPort}"
 configurations:
   - name: only
@@ -46,7 +51,16 @@ configurations:
 `,
   );
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts", "serve", "-c", configPath],
+    args: [
+      "run",
+      "--unstable-net",
+      "-A",
+      "src/main.ts",
+      ...(workers > 1 ? ["--log-format", "json"] : []),
+      "serve",
+      "-c",
+      configPath,
+    ],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "piped",
@@ -76,8 +90,13 @@ configurations:
     second.close();
     first.close();
     first = undefined;
-    await delay(200);
-    const text = await metricsText(adminPort);
+    // Workers report their counters every 250 ms: wait for both connections, bounded.
+    let text = "";
+    for (let i = 0; i < 30; i++) {
+      await delay(100);
+      text = await metricsText(adminPort);
+      if (/^nautiluslb_connection_duration_seconds_count\{listener="only"\} 2$/m.test(text)) break;
+    }
     assert.match(
       text,
       /^nautiluslb_connections_refused_total\{listener="only",cause="limit"\} 1$/m,
@@ -113,4 +132,12 @@ configurations:
     await named.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("serve writes an access log, refuses over maxConnectionsPerBackend and exports why", async () => {
+  await accessLogAndLimits(1);
+});
+
+Deno.test("serve with workers: 2 writes the access log in the workers with the flags' format and sums their metrics", async () => {
+  await accessLogAndLimits(2);
 });

@@ -346,6 +346,44 @@ export class AdminMetrics {
         if (s.healthTransitions !== undefined) add({}, s.healthTransitions);
       },
     );
+    this.#counter(
+      "nautiluslb_worker_connections_accepted_total",
+      "Client connections accepted by each data-plane worker; absent with workers: 1.",
+      ["worker"],
+      (s, add) => {
+        for (const w of s.workers ?? []) add({ worker: String(w.worker) }, w.accepted);
+      },
+    );
+    this.#gauge(
+      "nautiluslb_worker_connections_active",
+      "Client connections open in each data-plane worker.",
+      ["worker"],
+      (s, add) => {
+        for (const w of s.workers ?? []) add({ worker: String(w.worker) }, w.activeConnections);
+      },
+    );
+    this.#counter(
+      "nautiluslb_worker_restarts_total",
+      "Times each data-plane worker died and was replaced.",
+      ["worker"],
+      (s, add) => {
+        for (const w of s.workers ?? []) add({ worker: String(w.worker) }, w.restarts);
+      },
+    );
+    this.#gauge(
+      "nautiluslb_worker_pool_info",
+      "Always 1; the fingerprint label is the pool's fingerprint in that worker (all equal when they agree).",
+      ["worker", "pool", "fingerprint"],
+      (s, add) => {
+        for (const w of s.workers ?? []) {
+          for (const p of w.pools) {
+            if (p.fingerprint !== undefined) {
+              add({ worker: String(w.worker), pool: p.name, fingerprint: p.fingerprint }, 1);
+            }
+          }
+        }
+      },
+    );
   }
 
   #defineConfig(): void {

@@ -30,4 +30,5 @@ export type {
   AdminPool,
   AdminSnapshot,
   AdminSnapshotSource,
+  AdminWorker,
 } from "./types.ts";

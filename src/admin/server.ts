@@ -217,9 +217,19 @@ export function createAdminHandler(
       case "/pools": {
         const snapshot = take();
         if (snapshot instanceof Error) return text(500, "internal error\n");
-        return new Response(JSON.stringify({ pools: renderPools(snapshot) }, null, 2) + "\n", {
-          headers: { "content-type": "application/json", "cache-control": "no-store" },
-        });
+        return new Response(
+          JSON.stringify(
+            {
+              pools: renderPools(snapshot),
+              ...(snapshot.workers !== undefined && { workers: renderWorkers(snapshot) }),
+            },
+            null,
+            2,
+          ) + "\n",
+          {
+            headers: { "content-type": "application/json", "cache-control": "no-store" },
+          },
+        );
       }
       default: {
         const snapshot = take();
@@ -314,6 +324,19 @@ function renderPools(snapshot: AdminSnapshot): unknown[] {
         ...(b.healthDetail.error === undefined ? {} : { healthError: b.healthDetail.error }),
         healthSince: new Date(b.healthDetail.sinceMs).toISOString(),
       }),
+    })),
+  }));
+}
+
+function renderWorkers(snapshot: AdminSnapshot): unknown[] {
+  return (snapshot.workers ?? []).map((w) => ({
+    worker: w.worker,
+    restarts: w.restarts,
+    accepted: w.accepted,
+    activeConnections: w.activeConnections,
+    pools: w.pools.map((p) => ({
+      name: p.name,
+      ...(p.fingerprint === undefined ? {} : { fingerprint: p.fingerprint }),
     })),
   }));
 }

@@ -138,6 +138,22 @@ export interface AdminSnapshot {
   readonly healthTransitions?: number;
   /** Config reloads and the running config, when the process reloads config. */
   readonly config?: AdminConfigStatus;
+  /** Data-plane workers, when listeners run in workers (`settings.workers` above 1). */
+  readonly workers?: readonly AdminWorker[];
+}
+
+/** One data-plane worker. */
+export interface AdminWorker {
+  /** Index, 0-based; the `worker` label. */
+  readonly worker: number;
+  /** Times it died and was replaced. */
+  readonly restarts: number;
+  /** Client connections it accepted, over all listeners and its restarts. */
+  readonly accepted: number;
+  /** Client connections open in it now. */
+  readonly activeConnections: number;
+  /** Each pool's fingerprint in this worker; every worker shows the same when they agree. */
+  readonly pools: readonly { readonly name: string; readonly fingerprint?: string }[];
 }
 
 /** A function returning the current snapshot. Called once per request that needs it. */

@@ -61,6 +61,10 @@ export interface BalancerOptions {
    * @default {0}
    */
   maglevSeed?: number;
+  /**
+   * `round_robin`: a rotation counter shared across workers (see {@linkcode RoundRobinBalancer}).
+   */
+  roundRobinTicket?: () => number;
 }
 
 /**
@@ -73,7 +77,7 @@ export interface BalancerOptions {
 export function createBalancer(kind: BalancerKind, options: BalancerOptions = {}): Balancer {
   switch (kind) {
     case "round_robin":
-      return new RoundRobinBalancer();
+      return new RoundRobinBalancer({ ticket: options.roundRobinTicket });
     case "least_connections":
       return new LeastConnectionsBalancer();
     case "random_two":

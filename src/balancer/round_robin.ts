@@ -36,6 +36,17 @@ export class RoundRobinBalancer implements Balancer {
   readonly kind: BalancerKind = "round_robin";
   #states = new WeakMap<readonly Candidate[], RoundRobinState>();
   #last: RoundRobinState | undefined;
+  readonly #ticket: (() => number) | undefined;
+
+  /**
+   * @param options.ticket a counter shared with the same pool's balancers in other workers
+   *   (one call per pick, each call a new non-negative integer): with equal weights the
+   *   rotation is then one rotation over the whole process. Without it, or with unequal
+   *   weights, each balancer rotates on its own.
+   */
+  constructor(options: { readonly ticket?: () => number } = {}) {
+    this.#ticket = options.ticket;
+  }
 
   /** Picks the next backend in the weighted rotation; see {@linkcode Balancer.pick}. */
   pick(candidates: readonly Candidate[], _client: ClientInfo): number {
@@ -48,8 +59,10 @@ export class RoundRobinBalancer implements Balancer {
     }
     if (state.totalWeight === 0) return -1;
     if (state.isUniform) {
-      // A full backend loses its turn; the rotation moves on to the next one.
-      let index = state.next;
+      // A full backend loses its turn; the rotation moves on to the next one. With a shared
+      // ticket the turn comes from the process-wide counter, so each worker starts its search
+      // where the whole process is.
+      let index = this.#ticket === undefined ? state.next : this.#ticket() % count;
       for (let step = 0; step < count; step++) {
         const next = index + 1 === count ? 0 : index + 1;
         if (!isFull(candidates[index]!)) {

@@ -50,3 +50,21 @@ Deno.test("RoundRobinBalancer keeps separate state per candidates array", () => 
   const picks = [a, b, a, b, a, b].map((candidates) => balancer.pick(candidates, CLIENT));
   assert.deepEqual(picks, [0, 1, 1, 0, 2, 1]);
 });
+
+Deno.test("RoundRobinBalancer with a shared ticket rotates once over every balancer", () => {
+  let next = 0;
+  const ticket = () => next++;
+  const one = new RoundRobinBalancer({ ticket });
+  const two = new RoundRobinBalancer({ ticket });
+  const candidates = ["a", "b", "c"].map((host) => ({
+    backend: { key: `${host}:80`, host, port: 80, weight: 1 },
+    activeConnections: 0,
+  }));
+  const client = { address: "192.0.2.1", port: 1 };
+  const picks = [one, one, two, one, two, two].map((b) => b.pick(candidates, client));
+  assert.deepEqual(picks, [0, 1, 2, 0, 1, 2]);
+  const weighted = candidates.map((c, i) => ({ ...c, backend: { ...c.backend, weight: i + 1 } }));
+  const before = next;
+  one.pick(weighted, client);
+  assert.equal(next, before, "unequal weights rotate per balancer, without tickets");
+});

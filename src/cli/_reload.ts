@@ -118,6 +118,15 @@ export class ConfigReloader {
     return this.#config;
   }
 
+  /** The log setup in effect: `--log-level`/`--log-format` over the running config's. */
+  get logging(): { readonly level: LogLevel; readonly format: LogFormat } {
+    const flags = this.#options.logFlags;
+    return {
+      level: flags.level ?? this.#config.settings.logLevel,
+      format: flags.format ?? this.#config.settings.logFormat,
+    };
+  }
+
   /** The current plan source. */
   get source(): PlanSource {
     return this.#source;
@@ -266,11 +275,9 @@ export class ConfigReloader {
 
   async #applySettings(diff: ConfigDiff): Promise<void> {
     if (!diff.settings.includes("logLevel") && !diff.settings.includes("logFormat")) return;
-    const flags = this.#options.logFlags;
-    await setupLogging({
-      level: flags.level ?? this.#config.settings.logLevel,
-      format: flags.format ?? this.#config.settings.logFormat,
-    });
+    const logging = this.logging;
+    await setupLogging(logging);
+    this.#runtime?.setLogging(logging);
   }
 
   #refuse(message: string): ReloadOutcome {

@@ -8,7 +8,13 @@ import type { Config, ListenerConfig } from "../config/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
 import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
-import { reusePortSupported, Runtime, type RuntimeOptions } from "../runtime/mod.ts";
+import {
+  availableCpus,
+  reusePortSupported,
+  Runtime,
+  type RuntimeOptions,
+  workersUnsupported,
+} from "../runtime/mod.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { parseHostPort } from "../core/address.ts";
@@ -170,7 +176,9 @@ async function serve(
   early: { readonly isPending: boolean; stop(): void },
 ): Promise<number> {
   const log = getLogger("serve");
-  const { config, source } = reloader;
+  // The reloader owns the source from now on and replaces it on reload: read it there.
+  const config = reloader.config;
+  const source = reloader.source;
   const fdLimit = readOpenFilesLimit();
   const fdWarning = fdLimit &&
     fdLimitWarning(fdLimit.soft, source.listeners.map((l) => l.maxConnections), {
@@ -186,13 +194,18 @@ async function serve(
       address: config.settings.adminAddress,
     };
   }
+  const workers = workerCount(config);
   let runtime: Runtime;
   try {
     runtime = await Runtime.start({
+      workers,
+      // Workers log as this isolate does: --log-level and --log-format over the settings.
+      logging: reloader.logging,
       listeners: source.listeners,
       healthTargets: healthTargetsOf,
       discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
       config: () => reloader.status(),
+      // Listeners in this isolate bind with it for a handover; workers always do.
       reusePort: reusePortSupported(),
       admin,
       signal,
@@ -233,6 +246,30 @@ async function serve(
   await watcher;
   log.info("Stopped; {forced} connection(s) closed at the drain deadline", { forced });
   return EXIT_OK;
+}
+
+/**
+ * `settings.workers` as a number: `auto` is the CPUs the process may use (1 where workers
+ * cannot run, with a warning); an explicit count above 1 where they cannot is refused.
+ */
+function workerCount(config: Config): number {
+  const log = getLogger("serve");
+  const setting = config.settings.workers;
+  const wanted = setting === "auto" ? availableCpus() : setting;
+  if (wanted <= 1) return 1;
+  const problem = workersUnsupported();
+  if (problem === undefined) {
+    log.info("Running the data plane in {workers} workers", { workers: wanted });
+    return wanted;
+  }
+  if (setting === "auto") {
+    log.warn("Running the data plane in the main isolate instead of {workers} workers: {problem}", {
+      workers: wanted,
+      problem,
+    });
+    return 1;
+  }
+  throw new CliError(`Cannot run ${wanted} workers: ${problem}`, EXIT_BAD);
 }
 
 /** Resolves once `signal` aborts (at once when it has). */

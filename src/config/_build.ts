@@ -18,6 +18,7 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
       accessLog: data.settings.accessLog,
       adminAddress: data.settings.adminAddress,
       shutdownDelayMs: data.settings.shutdownDelay,
+      workers: data.settings.workers,
     },
     configurations: data.configurations.map((l): ListenerConfig => {
       const { host, port } = parseHostPort(l.listenerAddress);

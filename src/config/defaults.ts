@@ -6,7 +6,7 @@
  */
 import type { BalancerKind } from "../core/types.ts";
 import type { BackendMode, NodeAddressType } from "../core/pool_spec.ts";
-import type { LogFormat, LogLevel } from "./types.ts";
+import type { LogFormat, LogLevel, WorkerCount } from "./types.ts";
 
 // Owned by the module that applies them; re-exported here so config has one list.
 // `requestTimeout`, `connectTimeout`, `idleTimeout` (as Envoy's tcp_proxy, one hour),
@@ -84,5 +84,12 @@ export const DEFAULT_LOG_FORMAT: LogFormat = "text";
  * who gets traffic (see deploy/kubernetes/deployment.yaml).
  */
 export const DEFAULT_SHUTDOWN_DELAY_MS = 0;
+/**
+ * `settings.workers`: 1 keeps the data path in the main isolate with no Worker at all; see
+ * README ("Workers") for the measurements behind it.
+ */
+export const DEFAULT_WORKERS: WorkerCount = 1;
+/** Upper bound of a numeric `settings.workers`. */
+export const MAX_WORKERS = 256;
 /** `settings.adminAddress`: loopback only, so metrics are not exposed by accident. */
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:9090";

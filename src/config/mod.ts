@@ -25,6 +25,7 @@ export type {
   SettingsConfig,
   StaticBackendSpec,
   WhenAllUnhealthy,
+  WorkerCount,
 } from "./types.ts";
 export type { PoolSpec } from "../core/pool_spec.ts";
 export { ConfigError, type ConfigIssue, formatIssue, formatPath } from "./issue.ts";

@@ -70,6 +70,7 @@ const ORIGINAL_CONFIG: Config = {
     accessLog: false,
     adminAddress: "127.0.0.1:9090",
     shutdownDelayMs: 0,
+    workers: 1,
   },
   configurations: [
     {
@@ -168,6 +169,7 @@ settings:
   accessLog: true
   adminAddress: ""
   shutdownDelay: 5s
+  workers: auto
 configurations:
   - name: db
     listenerAddress: "127.0.0.1:5432"
@@ -220,6 +222,7 @@ configurations:
     accessLog: true,
     adminAddress: "",
     shutdownDelayMs: 5000,
+    workers: "auto",
   });
   const expected: ListenerConfig = {
     name: "db",
@@ -589,6 +592,20 @@ configurations:
       [8, 16, "configurations[0].onRemoval", 'expected one of "drain" or "close", got a string ("kill")'],
       [9, 23, "configurations[0].whenAllUnhealthy", 'expected one of "reject" or "any", got a number (1)'],
       [10, 36, "configurations[0].nodeAddressTypes[1]", 'expected one of "InternalIP", "ExternalIP" or "Hostname", got a string ("internalip"): did you mean "InternalIP"?'],
+    ],
+  },
+  {
+    name: "settings.workers: auto or a count in range",
+    text: listener().replace("configurations", "settings: { workers: 0 }\nconfigurations"),
+    issues: [
+      [1, 22, "settings.workers", "workers 0 is out of range 1-256"],
+    ],
+  },
+  {
+    name: "settings.workers: not a count",
+    text: listener().replace("configurations", 'settings:\n  workers: "two"\nconfigurations'),
+    issues: [
+      [2, 12, "settings.workers", 'expected one of "auto", got a string ("two")'],
     ],
   },
   {

@@ -533,6 +533,27 @@ const settingsSchema = z
       description:
         "On SIGTERM, fail /readyz but keep accepting this long (so load balancers and probes notice) before the drain starts.",
     }),
+    workers: z
+      .union([z.literal("auto"), z.number()], {
+        error: (issue) =>
+          issue.code === "invalid_union" || issue.code === "invalid_value"
+            ? `expected "auto" or an integer 1-${D.MAX_WORKERS}, got ${describeValue(issue.input)}`
+            : undefined,
+      })
+      .superRefine((value, ctx) => {
+        if (value === "auto") return;
+        const message = !Number.isInteger(value)
+          ? `expected "auto" or an integer, got ${value}`
+          : value < 1 || value > D.MAX_WORKERS
+          ? `workers ${value} is out of range 1-${D.MAX_WORKERS}`
+          : undefined;
+        if (message !== undefined) ctx.addIssue({ code: "custom", input: value, message });
+      })
+      .default(D.DEFAULT_WORKERS)
+      .meta({
+        description:
+          'Data-plane workers sharing each listener port (Linux): a count, or "auto" for the CPUs the process may use; 1 runs everything in one isolate.',
+      }),
   })
   .prefault({})
   .meta({ description: "Process-wide settings." });

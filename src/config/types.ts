@@ -97,6 +97,9 @@ export interface ListenerConfig extends PoolSpec {
   readonly proxyHeaderTimeoutMs: number;
 }
 
+/** Data-plane workers: a count, or `auto` for the CPUs the process may use. */
+export type WorkerCount = number | "auto";
+
 /** Process-wide settings. */
 export interface SettingsConfig {
   /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
@@ -114,6 +117,12 @@ export interface SettingsConfig {
    * drain starts. @default {0}
    */
   readonly shutdownDelayMs: number;
+  /**
+   * Data-plane workers (Web Workers sharing each listener port with `reusePort`, Linux only):
+   * a count, or `auto` for the CPUs the process may use; 1 runs listeners in the main isolate.
+   * @default {1}
+   */
+  readonly workers: WorkerCount;
 }
 
 /** A complete configuration. */

@@ -40,6 +40,22 @@ export const CONNECT_DURATION_BUCKETS: readonly number[] = [
 ];
 
 /**
+ * A histogram's numbers as plain data: what {@linkcode Histogram.toData} returns and
+ * {@linkcode Histogram.add} takes, e.g. to post a worker's histogram to the control plane
+ * (a structured clone keeps fields but drops the class).
+ */
+export interface HistogramData {
+  /** Upper bounds, ascending. */
+  readonly bounds: readonly number[];
+  /** Per-bucket counts, one more than `bounds`. */
+  readonly counts: ArrayLike<number>;
+  /** Sum of every observed value. */
+  readonly sum: number;
+  /** Number of observations. */
+  readonly count: number;
+}
+
+/**
  * Counts observations into buckets with upper bounds `bounds` (inclusive, as Prometheus'
  * `le`), plus one overflow bucket. Counts are per bucket, not cumulative; Prometheus'
  * cumulative form is computed at export. Written by one isolate; read it, never write.
@@ -81,5 +97,37 @@ export class Histogram {
     this.counts[i]!++;
     this.sum += value;
     this.count++;
+  }
+
+  /** A plain-data copy, safe to post between isolates and to pass to {@linkcode Histogram.add}. */
+  toData(): HistogramData {
+    return {
+      bounds: [...this.bounds],
+      counts: Array.from(this.counts),
+      sum: this.sum,
+      count: this.count,
+    };
+  }
+
+  /**
+   * Adds another histogram's observations bucket by bucket, e.g. to merge workers'
+   * histograms into one for the process. Only for a histogram the caller owns.
+   * @throws {RangeError} when `other` has other bounds (or a counts length that does not fit)
+   */
+  add(other: HistogramData): void {
+    const bounds = this.bounds;
+    if (
+      other.bounds.length !== bounds.length || other.counts.length !== this.counts.length ||
+      other.bounds.some((b, i) => b !== bounds[i])
+    ) {
+      throw new RangeError(
+        `Cannot add histogram as its bounds differ: expected ${JSON.stringify(bounds)}, got ${
+          JSON.stringify(other.bounds)
+        }`,
+      );
+    }
+    for (let i = 0; i < this.counts.length; i++) this.counts[i]! += other.counts[i]!;
+    this.sum += other.sum;
+    this.count += other.count;
   }
 }

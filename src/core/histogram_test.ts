@@ -16,3 +16,19 @@ Deno.test("Histogram rejects bounds that are not ascending and finite", () => {
   assert.doesNotThrow(() => new Histogram(CONNECTION_DURATION_BUCKETS));
   assert.doesNotThrow(() => new Histogram(CONNECT_DURATION_BUCKETS));
 });
+
+Deno.test("Histogram.add sums another histogram's data, also after a structured clone", () => {
+  const one = new Histogram([1, 5]);
+  const two = new Histogram([1, 5]);
+  for (const v of [0.5, 3, 9]) one.observe(v);
+  for (const v of [3, 4]) two.observe(v);
+  const merged = new Histogram([1, 5]);
+  merged.add(one.toData());
+  merged.add(structuredClone(two.toData()));
+  assert.deepEqual([...merged.counts], [1, 3, 1]);
+  assert.equal(merged.count, 5);
+  assert.equal(merged.sum, 0.5 + 3 + 9 + 3 + 4);
+  assert.throws(() => merged.add(new Histogram([1, 6]).toData()), RangeError);
+  assert.throws(() => merged.add(new Histogram([1]).toData()), RangeError);
+  assert.deepEqual([...merged.counts], [1, 3, 1], "a refused add changes nothing");
+});

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { ConnectionCounter } from "../core/connection_counter.ts";
 import type {
   Backend,
   BackendCounters,
@@ -53,11 +54,18 @@ export interface PoolOptions {
    * Connections each backend takes at most; a backend at its limit is skipped by the
    * balancer, and when every eligible backend is full `acquire` answers `full`. A
    * backend's own `maxConnections` (from its Service's annotation) overrides it. 0 = no limit.
+   * With `counterOf`, the limit is over the shared count (the whole process).
    * @default {0}
    */
   readonly maxConnectionsPerBackend?: number;
   /** Told of every connect outcome, for passive health checking. */
   readonly onConnectResult?: (key: string, ok: boolean, error?: unknown) => void;
+  /**
+   * A counter shared with other pools of the same name (in other workers) for a member, or
+   * `undefined` to count in this pool only. When given, balancers see the shared value; asked
+   * again on every {@linkcode Pool.update}. A lease releases into the counter it acquired from.
+   */
+  readonly counterOf?: (key: string) => ConnectionCounter | undefined;
 }
 
 /** One backend row of {@linkcode Pool.snapshot}. */
@@ -72,7 +80,7 @@ export interface PoolBackendSnapshot {
   readonly weight: number;
   /** `unknown` until {@linkcode Pool.setHealth} gives a verdict. */
   readonly health: BackendHealth;
-  /** Leases not yet released. */
+  /** Leases of this pool not yet released (other workers' connections not included). */
   readonly activeConnections: number;
   /** Removed from the pool, open connections still draining. */
   readonly isDraining: boolean;
@@ -116,7 +124,9 @@ export const DEFAULT_WHEN_ALL_UNHEALTHY: WhenAllUnhealthy = "reject";
 
 class Entry implements Candidate {
   backend: Backend;
-  activeConnections = 0;
+  /** Leases of this pool. */
+  local = 0;
+  counter: ConnectionCounter | undefined;
   maxConnections: number;
   health: BackendHealth = "unknown";
   healthDetail: HealthDetail | undefined;
@@ -130,9 +140,18 @@ class Entry implements Candidate {
     bytesFromBackend: 0,
   };
 
-  constructor(backend: Backend, poolLimit: number) {
+  constructor(backend: Backend, counter: ConnectionCounter | undefined, poolLimit: number) {
     this.backend = backend;
+    this.counter = counter;
     this.maxConnections = backend.maxConnections || poolLimit;
+  }
+
+  /**
+   * What balancers and limits see: the shared count when there is one, so a backend's
+   * connection limit holds for the whole process.
+   */
+  get activeConnections(): number {
+    return this.counter === undefined ? this.local : this.counter.value;
   }
 }
 
@@ -142,10 +161,12 @@ class PoolLease implements Lease {
   readonly counters: BackendCounters;
   #entry: Entry | undefined;
   #pool: Pool;
+  #counter: ConnectionCounter | undefined;
 
   constructor(pool: Pool, entry: Entry) {
     this.#pool = pool;
     this.#entry = entry;
+    this.#counter = entry.counter;
     this.backend = entry.backend;
     this.signal = entry.controller.signal;
     this.counters = entry.counters;
@@ -159,6 +180,7 @@ class PoolLease implements Lease {
     const entry = this.#entry;
     if (entry === undefined) return;
     this.#entry = undefined;
+    this.#counter?.release();
     this.#pool.releaseEntry(entry);
   }
 }
@@ -177,6 +199,7 @@ export class Pool implements Picker {
   #onRemoval: OnRemoval;
   #whenAllUnhealthy: WhenAllUnhealthy;
   #onConnectResult: PoolOptions["onConnectResult"];
+  #counterOf: PoolOptions["counterOf"];
   #maxPerBackend: number;
   #entries = new Map<string, Entry>();
   /** Candidates handed to the balancer; a new array whenever eligibility changes. */
@@ -191,6 +214,7 @@ export class Pool implements Picker {
     this.#onRemoval = options.onRemoval ?? DEFAULT_ON_REMOVAL;
     this.#whenAllUnhealthy = options.whenAllUnhealthy ?? DEFAULT_WHEN_ALL_UNHEALTHY;
     this.#onConnectResult = options.onConnectResult;
+    this.#counterOf = options.counterOf;
     this.#maxPerBackend = options.maxConnectionsPerBackend ?? DEFAULT_MAX_CONNECTIONS_PER_BACKEND;
   }
 
@@ -223,10 +247,14 @@ export class Pool implements Picker {
       keep.add(backend.key);
       const entry = this.#entries.get(backend.key);
       if (entry === undefined) {
-        this.#entries.set(backend.key, new Entry(backend, this.#maxPerBackend));
+        this.#entries.set(
+          backend.key,
+          new Entry(backend, this.#counterOf?.(backend.key), this.#maxPerBackend),
+        );
         continue;
       }
       entry.backend = backend;
+      if (this.#counterOf !== undefined) entry.counter = this.#counterOf(backend.key);
       entry.maxConnections = backend.maxConnections || this.#maxPerBackend;
       if (entry.isDraining) {
         entry.isDraining = false;
@@ -326,14 +354,19 @@ export class Pool implements Picker {
       index = found;
     }
     const entry = eligible[index]!;
-    entry.activeConnections++;
+    // A shared count enforces the limit atomically: another worker may have taken the last
+    // place since the check above. That client is refused as `full` (a rare race at the limit).
+    if (entry.counter !== undefined && !entry.counter.tryAcquire(entry.maxConnections)) {
+      return "full";
+    }
+    entry.local++;
     return new PoolLease(this, entry);
   }
 
   /** @internal Called by leases. */
   releaseEntry(entry: Entry): void {
-    entry.activeConnections--;
-    if (entry.isDraining && entry.activeConnections === 0) this.#forget(entry);
+    entry.local--;
+    if (entry.isDraining && entry.local === 0) this.#forget(entry);
   }
 
   /** @internal Called by leases. */
@@ -356,7 +389,7 @@ export class Pool implements Picker {
         port: e.backend.port,
         weight: e.backend.weight,
         health: e.health,
-        activeConnections: e.activeConnections,
+        activeConnections: e.local,
         isDraining: e.isDraining,
         maxConnections: e.maxConnections,
         counters: { ...e.counters },
@@ -378,7 +411,7 @@ export class Pool implements Picker {
   }
 
   #remove(entry: Entry): void {
-    if (entry.activeConnections === 0) {
+    if (entry.local === 0) {
       this.#forget(entry);
       return;
     }

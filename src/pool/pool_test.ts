@@ -463,6 +463,46 @@ Deno.test("Pool.close() aborts every lease and stops drain timers", () => {
   onB.release();
 });
 
+Deno.test("Pool with counterOf: balancers see the shared count, snapshot and drain its own", () => {
+  const shared = new Map<string, { value: number }>();
+  const counterOf = (key: string) => {
+    const cell = shared.get(key) ?? { value: 0 };
+    shared.set(key, cell);
+    return {
+      get value() {
+        return cell.value;
+      },
+      tryAcquire: () => (cell.value++, true),
+      release: () => void cell.value--,
+    };
+  };
+  const least = {
+    kind: "least_connections" as const,
+    pick: (cs: readonly Candidate[]) =>
+      cs.reduce((best, c, i) => (c.activeConnections < cs[best]!.activeConnections ? i : best), 0),
+  };
+  const one = new Pool({ name: "web", balancer: least, counterOf });
+  const two = new Pool({ name: "web", balancer: least, counterOf });
+  one.update([a, b]);
+  two.update([a, b]);
+  const first = lease(one.acquire(CLIENT, NONE));
+  assert.equal(first.backend.key, a.key);
+  const second = lease(two.acquire(CLIENT, NONE));
+  assert.equal(second.backend.key, b.key, "the other pool's lease on a counts");
+  assert.equal(row(one, a.key)?.activeConnections, 1);
+  assert.equal(row(two, a.key)?.activeConnections, 0, "snapshot shows this pool's leases");
+  one.update([b]);
+  assert.equal(row(one, a.key)?.isDraining, true);
+  first.release();
+  first.release();
+  assert.equal(shared.get(a.key)?.value, 0, "released once into the counter");
+  assert.equal(row(one, a.key), undefined, "drained by its own count");
+  second.release();
+  assert.equal(shared.get(b.key)?.value, 0);
+  one.close();
+  two.close();
+});
+
 Deno.test("Pool skips backends at maxConnectionsPerBackend and answers 'full' when all are", () => {
   const pool = new Pool({
     name: "web",
@@ -494,4 +534,44 @@ Deno.test("Pool keeps health detail for snapshot() and clears it when a backend 
   pool.update([a]);
   assert.equal(row(pool, a.key)?.healthDetail, undefined);
   held.release();
+});
+
+Deno.test("Pool with counterOf: maxConnectionsPerBackend holds over every pool sharing the count", () => {
+  const shared = new Map<string, { value: number }>();
+  const counterOf = (key: string) => {
+    const cell = shared.get(key) ?? { value: 0 };
+    shared.set(key, cell);
+    return {
+      get value() {
+        return cell.value;
+      },
+      tryAcquire: (
+        limit: number,
+      ) => (limit > 0 && cell.value >= limit ? false : (cell.value++, true)),
+      release: () => void cell.value--,
+    };
+  };
+  const one = new Pool({
+    name: "web",
+    balancer: new FirstBalancer(),
+    counterOf,
+    maxConnectionsPerBackend: 1,
+  });
+  const two = new Pool({
+    name: "web",
+    balancer: new FirstBalancer(),
+    counterOf,
+    maxConnectionsPerBackend: 1,
+  });
+  one.update([a, b]);
+  two.update([a, b]);
+  const first = lease(one.acquire(CLIENT, NONE));
+  const second = lease(two.acquire(CLIENT, NONE));
+  assert.deepEqual([first.backend.key, second.backend.key], ["a:80", "b:80"]);
+  assert.equal(one.acquire(CLIENT, NONE), "full", "the other pool's leases count");
+  first.release();
+  assert.equal(lease(one.acquire(CLIENT, NONE)).backend.key, "a:80");
+  assert.deepEqual([...shared.values()].map((c) => c.value), [1, 1]);
+  one.close();
+  two.close();
 });

@@ -4,6 +4,7 @@
  * @module
  */
 import type { CidrList } from "../core/cidr.ts";
+import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
 import {
   CONNECT_DURATION_BUCKETS,
@@ -79,6 +80,11 @@ export interface ProxyListenerOptions {
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Passed to `Deno.listen`. @default {false} */
   readonly reusePort?: boolean;
+  /**
+   * Counts this listener's connections against `maxConnections` together with listeners of
+   * the same name in other workers (process-wide limit); the listener's own count when absent.
+   */
+  readonly connectionCounter?: ConnectionCounter;
   /**
    * Expect a PROXY protocol header on every connection; its source address becomes the
    * client address for balancing, logs and the header sent on to backends. Off when absent.
@@ -308,7 +314,12 @@ export class ProxyListener {
         closeQuietly(conn);
         return;
       }
-      if (max > 0 && this.stats.activeConnections >= max) {
+      const counter = this.#options.connectionCounter;
+      if (
+        counter === undefined
+          ? max > 0 && this.stats.activeConnections >= max
+          : !counter.tryAcquire(max)
+      ) {
         this.stats.refused++;
         this.stats.refusedByCause.limit++;
         if (this.#options.accessLogger !== undefined) {
@@ -335,6 +346,7 @@ export class ProxyListener {
     const accept = this.#options.acceptProxyProtocol;
     if (accept !== undefined && !accept.trustedProxies.contains(client.address)) {
       this.stats.refusedByCause.untrusted++;
+      this.#options.connectionCounter?.release();
       closeQuietly(conn);
       this.#logProxyIssue(client, "untrusted", "peer is not in trustedProxies");
       return;
@@ -345,6 +357,7 @@ export class ProxyListener {
       : this.#acceptThenForward(conn, client, accept);
     const task = forwarding.finally(() => {
       this.stats.activeConnections--;
+      this.#options.connectionCounter?.release();
       this.#tasks.delete(task);
       if (this.#tasks.size === 0) this.#drained?.();
     });

@@ -131,3 +131,103 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** A loopback server that writes its name to every client, then echoes until the client closes. */
+export function startEchoNamed(name: string): NamedBackend {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const tasks = new Set<Promise<void>>();
+  const bytes = new TextEncoder().encode(name);
+  const loop = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      const task = (async () => {
+        try {
+          await conn.write(bytes);
+          const buffer = new Uint8Array(1024);
+          while (true) {
+            const n = await conn.read(buffer);
+            if (n === null) break;
+            await conn.write(buffer.subarray(0, n));
+          }
+        } catch {
+          // reset by the peer
+        } finally {
+          conns.delete(conn);
+          try {
+            conn.close();
+          } catch {
+            // closed already
+          }
+        }
+      })();
+      tasks.add(task);
+      task.finally(() => tasks.delete(task));
+    }
+  })().catch(() => {});
+  const port = listener.addr.port;
+  return {
+    name,
+    port,
+    key: `127.0.0.1:${port}`,
+    close: async () => {
+      try {
+        listener.close();
+      } catch {
+        // closed already
+      }
+      await loop;
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // closed already
+        }
+      }
+      await Promise.all(tasks);
+    },
+  };
+}
+
+/** A client connection held open: the backend name it got (`""` when refused). */
+export interface HeldClient {
+  readonly conn: Deno.TcpConn;
+  readonly name: string;
+  /** True while the proxied connection still echoes a byte within `timeoutMs`. */
+  isAlive(timeoutMs?: number): Promise<boolean>;
+}
+
+/** Connects to `address`, reads the backend's name (waiting up to `timeoutMs`) and holds on. */
+export async function holdVia(address: string, nameLength = 1, timeoutMs = 3_000) {
+  const [hostname, port] = address.split(":");
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  const read = async (n: number, ms: number): Promise<string> => {
+    const buffer = new Uint8Array(n);
+    let got = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), ms));
+    try {
+      while (got < n) {
+        const r = await Promise.race([conn.read(buffer.subarray(got)).catch(() => null), timeout]);
+        if (r === null) break;
+        got += r;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return new TextDecoder().decode(buffer.subarray(0, got));
+  };
+  const name = await read(nameLength, timeoutMs);
+  return {
+    conn,
+    name,
+    isAlive: async (ms = 2_000) => {
+      try {
+        await conn.write(new Uint8Array([120]));
+      } catch {
+        return false;
+      }
+      return (await read(1, ms)) === "x";
+    },
+  } satisfies HeldClient;
+}

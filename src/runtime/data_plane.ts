@@ -8,6 +8,7 @@
  */
 import { createBalancer } from "../balancer/mod.ts";
 import { type CidrList, parseCidrList } from "../core/cidr.ts";
+import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
@@ -90,6 +91,21 @@ export interface DataPlaneOptions {
    * @default {false}
    */
   readonly reusePort?: boolean;
+  /**
+   * Process-wide connection counts shared with other workers; each listener and pool counts
+   * for itself only when absent (or when a function returns `undefined`).
+   */
+  readonly counters?: DataPlaneCounters;
+}
+
+/** Where a worker's data plane counts connections so every worker sees the process total. */
+export interface DataPlaneCounters {
+  /** The listener's counter for its `maxConnections`. */
+  listener(name: string): ConnectionCounter | undefined;
+  /** A backend's active connection counter, asked on every membership change. */
+  backend(pool: string, key: string): ConnectionCounter | undefined;
+  /** The pool's shared `round_robin` rotation: each call returns the next ticket. */
+  rotation?(pool: string): (() => number) | undefined;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -151,15 +167,18 @@ export class DataPlane {
       ? { trustedProxies: trustedProxiesOf(spec), headerTimeoutMs: spec.proxyHeaderTimeoutMs }
       : undefined;
     const report = this.#options.onConnectResult;
+    const counters = this.#options.counters;
     const pool = new Pool({
       name: spec.name,
       balancer: createBalancer(spec.balancer, {
         maglevTableSize: spec.maglevTableSize,
         maglevSeed: spec.maglevSeed,
+        roundRobinTicket: counters?.rotation?.(spec.name),
       }),
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
+      counterOf: counters === undefined ? undefined : (key) => counters.backend(spec.name, key),
       maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
       onConnectResult: report === undefined
         ? undefined
@@ -181,6 +200,7 @@ export class DataPlane {
       dial: this.#options.dial,
       ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
       reusePort: this.#options.reusePort,
+      connectionCounter: counters?.listener(spec.name),
     });
     let addr: Deno.NetAddr;
     try {
@@ -237,6 +257,7 @@ export class DataPlane {
         ? createBalancer(spec.balancer, {
           maglevTableSize: spec.maglevTableSize,
           maglevSeed: spec.maglevSeed,
+          roundRobinTicket: this.#options.counters?.rotation?.(spec.name),
         })
         : unit.pool.balancer,
       drainTimeoutMs: spec.drainTimeoutMs,

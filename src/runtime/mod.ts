@@ -23,6 +23,14 @@ export {
   type DataPlaneListenerSnapshot,
   type DataPlaneOptions,
 } from "./data_plane.ts";
+export { availableCpus, parseCpuList, workersUnsupported } from "./cpus.ts";
+export type { DataPlaneApi } from "./data_plane_api.ts";
+export {
+  DEFAULT_WORKER_STATS_INTERVAL_MS,
+  WorkerDataPlane,
+  type WorkerDataPlaneOptions,
+  type WorkerSnapshot,
+} from "./worker_data_plane.ts";
 export {
   backendsOf,
   type ListenerChanges,

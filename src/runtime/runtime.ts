@@ -22,8 +22,10 @@ import {
   type HealthTransition,
   type ProbeFunction,
 } from "../health/mod.ts";
-import { getLogger } from "../log/mod.ts";
+import { getLogger, type LogFormat, type LogLevel } from "../log/mod.ts";
 import { DataPlane, type DataPlaneListener } from "./data_plane.ts";
+import type { DataPlaneApi } from "./data_plane_api.ts";
+import { WorkerDataPlane, type WorkerSnapshot } from "./worker_data_plane.ts";
 
 /** A listener as the runtime runs it: the data-plane part plus what the control plane needs. */
 export interface RuntimeListener extends DataPlaneListener {
@@ -61,8 +63,22 @@ export interface RuntimeOptions {
   /** Cuts the first check round short when aborted; does not stop the runtime. */
   readonly signal?: AbortSignal;
   /**
+   * Data-plane workers: 1 runs listeners in this isolate; more run every listener in each of
+   * that many Web Workers, bound with `reusePort` (Linux, `--unstable-net`).
+   * @default {1}
+   */
+  readonly workers?: number;
+  /**
+   * Log setup of the workers: the effective one of this isolate (command-line flags over
+   * the config's settings). @default {{ level: "info", format: "text" }}
+   */
+  readonly logging?: { readonly level: LogLevel; readonly format: LogFormat };
+  /** How often workers post their counters (tests). @default {DEFAULT_WORKER_STATS_INTERVAL_MS} */
+  readonly workerStatsIntervalMs?: number;
+  /**
    * Binds listeners with `SO_REUSEPORT` (Linux; needs `--unstable-net`), so a second
-   * process can bind the same addresses for a handover while this one still runs.
+   * process can bind the same addresses for a handover while this one still runs. With
+   * `workers` above 1 listeners bind with `SO_REUSEPORT` whatever this says.
    * @default {false}
    */
   readonly reusePort?: boolean;
@@ -112,7 +128,8 @@ export class Runtime {
   readonly #listeners: Map<string, RuntimeListener>;
   /** Listeners removed by a reconfigure, still draining; `stop` waits for them. */
   readonly #removals = new Set<Promise<unknown>>();
-  readonly #data: DataPlane;
+  readonly #data: DataPlaneApi;
+  readonly #workers: WorkerDataPlane | undefined;
   readonly #health: HealthScheduler;
   readonly #adminStop = new AbortController();
   #admin: AdminServer | undefined;
@@ -128,12 +145,26 @@ export class Runtime {
       probe: options.probe,
       onTransition: (t) => this.#onTransition(t),
     });
-    this.#data = new DataPlane({
-      reusePort: options.reusePort,
-      logger: getLogger("proxy"),
-      accessLogger: getLogger("access"),
-      onConnectResult: (pool, key, ok, error) => this.#health.reportPassive(pool, key, ok, error),
-    });
+    const onConnectResult = (pool: string, key: string, ok: boolean, error?: string) => {
+      this.#health.reportPassive(pool, key, ok, error);
+    };
+    if ((options.workers ?? 1) > 1) {
+      this.#workers = new WorkerDataPlane({
+        workers: options.workers ?? 1,
+        onConnectResult,
+        logLevel: options.logging?.level,
+        logFormat: options.logging?.format,
+        statsIntervalMs: options.workerStatsIntervalMs,
+      });
+      this.#data = this.#workers;
+    } else {
+      this.#data = new DataPlane({
+        reusePort: options.reusePort,
+        logger: getLogger("proxy"),
+        accessLogger: getLogger("access"),
+        onConnectResult,
+      });
+    }
   }
 
   /**
@@ -192,7 +223,9 @@ export class Runtime {
         Deno.listen({
           hostname: spec.host === "" ? "0.0.0.0" : spec.host,
           port: spec.port,
-          reusePort: this.#options.reusePort === true ? true : undefined,
+          reusePort: this.#options.reusePort === true || this.#workers !== undefined
+            ? true
+            : undefined,
         }).close();
       } catch (error) {
         problems.push(`${spec.name} on ${hostPort(spec)}: ${errorMessage(error)}`);
@@ -253,6 +286,14 @@ export class Runtime {
     removal.finally(() => this.#removals.delete(removal));
   }
 
+  /**
+   * Hands a new log setup to the workers (this isolate's own is the caller's to set up);
+   * nothing to do without workers.
+   */
+  setLogging(logging: { readonly level: LogLevel; readonly format: LogFormat }): void {
+    this.#workers?.setLogging(logging.level, logging.format);
+  }
+
   /** What the admin endpoints show now. */
   snapshot(): AdminSnapshot {
     const listeners = this.#data.snapshot();
@@ -268,7 +309,18 @@ export class Runtime {
       })),
       healthTransitions: this.#transitions,
       ...(this.#options.config !== undefined && { config: this.#options.config() }),
+      ...(this.#workers !== undefined && { workers: this.#workers.workers() }),
     };
+  }
+
+  /** Each data-plane worker's counters and fingerprints; empty with `workers: 1`. */
+  workers(): WorkerSnapshot[] {
+    return this.#workers?.workers() ?? [];
+  }
+
+  /** Test hook: makes data-plane worker `index` fail as a bug would; no-op with `workers: 1`. */
+  crashWorkerForTesting(index: number): void {
+    this.#workers?.crashWorkerForTesting(index);
   }
 
   /** From now on `/readyz` fails; listeners keep accepting until {@linkcode Runtime.stop}. */
@@ -309,7 +361,7 @@ export class Runtime {
       await this.#firstRound();
     }
     try {
-      for (const listener of this.#listeners.values()) this.#data.add(listener);
+      for (const listener of this.#listeners.values()) await this.#data.add(listener);
     } catch (error) {
       await this.#abandon();
       throw new Error(`Cannot start listeners: ${errorMessage(error)}`, { cause: error });

@@ -17,6 +17,8 @@ const BACKEND_SCRIPT = fileURLToPath(new URL("./_backend.ts", import.meta.url));
 /** Start-up includes loading npm modules on a busy machine; generous, but bounded. */
 export const READY_MS = 30_000;
 const decoder = new TextDecoder();
+/** `settings.workers` for every serve the suite starts, when set; the default otherwise. */
+const TEST_WORKERS = Deno.env.get("NAUTILUSLB_TEST_WORKERS");
 
 /** Drains a byte stream into a string, so a child never blocks on a full pipe. */
 function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
@@ -51,8 +53,8 @@ export class ServeProcess {
 
   /**
    * Writes `configYaml` to a temporary directory and runs
-   * `deno run --allow-net --allow-read --allow-env src/main.ts serve -c <file>`, then waits
-   * until `/readyz` answers 200. The config must set `settings.adminAddress` to
+   * `deno run --unstable-net --allow-net --allow-read --allow-env src/main.ts serve -c <file>`,
+   * then waits until `/readyz` answers 200. The config must set `settings.adminAddress` to
    * `127.0.0.1:<adminPort>`. `options.runtimeArgs` go before `src/main.ts`, e.g.
    * `--inspect=127.0.0.1:9229` to read the heap from outside.
    */
@@ -67,6 +69,7 @@ export class ServeProcess {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
+        "--unstable-net",
         "--allow-net",
         "--allow-read",
         "--allow-env",
@@ -453,6 +456,8 @@ export function configYaml(
     "settings:",
     "  logLevel: warning",
     `  adminAddress: "127.0.0.1:${adminPort}"`,
+    // The whole suite runs against a multi-worker data plane with NAUTILUSLB_TEST_WORKERS=2.
+    ...(TEST_WORKERS === undefined || "workers" in settings ? [] : [`  workers: ${TEST_WORKERS}`]),
     ...Object.entries(settings).map(([key, value]) => `  ${key}: ${value}`),
     "configurations:",
   ];

@@ -110,7 +110,13 @@ Deno.test("idle clients are reclaimed by idleTimeout and resources return to bas
   // may not add more than the first round's whole peak growth again.
   const first = await idleRound(serve, port, idleTimeoutMs, baseline);
   const second = await idleRound(serve, port, idleTimeoutMs, baseline);
-  const idleTimeouts = await serve.metric("nautiluslb_listener_idle_timeouts_total");
+  // With workers the counters arrive with their next report: poll, bounded.
+  let idleTimeouts = 0;
+  for (let i = 0; i < 30; i++) {
+    idleTimeouts = await serve.metric("nautiluslb_listener_idle_timeouts_total");
+    if (idleTimeouts >= 2 * IDLE_CLIENTS) break;
+    await delay(100);
+  }
   assert.ok(idleTimeouts >= 2 * IDLE_CLIENTS, `idle timeouts counted: ${idleTimeouts}`);
   const firstGrowthKiB = Math.max(first.peak.rssKiB - baseline.rssKiB, 0);
   assert.ok(

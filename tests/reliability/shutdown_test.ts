@@ -56,9 +56,15 @@ Deno.test("SIGTERM drains 100 streaming connections intact, then exits 0", async
 
   const signalledAt = performance.now();
   serve.kill("SIGTERM");
-  const readyz = await serve.adminStatus("/readyz");
+  // The signal and the request race inside serve: a request taken before the signal is
+  // handled still sees 200. Poll, bounded; the time is reported.
+  let readyz = await serve.adminStatus("/readyz");
+  for (let i = 0; i < 20 && readyz !== 503; i++) {
+    await delay(50);
+    readyz = await serve.adminStatus("/readyz");
+  }
   const readyzMs = performance.now() - signalledAt;
-  assert.equal(readyz, 503, "/readyz right after SIGTERM");
+  assert.equal(readyz, 503, "/readyz within a second of SIGTERM");
 
   const results = await withTimeout(
     settled,
