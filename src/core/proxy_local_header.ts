@@ -12,8 +12,8 @@ import type { ProxyProtocolVersion } from "./types.ts";
 
 /** `PROXY UNKNOWN\r\n`. */
 const V1_UNKNOWN = Uint8Array.from("PROXY UNKNOWN\r\n", (c) => c.charCodeAt(0));
-/** The 12-byte v2 signature, version 2 with command `LOCAL`, family `UNSPEC`, length 0. */
-const V2_LOCAL = Uint8Array.of(
+/** The 12-byte PROXY protocol v2 signature (`\r\n\r\n\0\r\nQUIT\n`). */
+export const PROXY_V2_SIGNATURE: Uint8Array = Uint8Array.of(
   0x0d,
   0x0a,
   0x0d,
@@ -26,11 +26,9 @@ const V2_LOCAL = Uint8Array.of(
   0x49,
   0x54,
   0x0a,
-  0x20,
-  0x00,
-  0x00,
-  0x00,
 );
+/** The v2 signature, version 2 with command `LOCAL`, family `UNSPEC`, length 0. */
+const V2_LOCAL = Uint8Array.of(...PROXY_V2_SIGNATURE, 0x20, 0x00, 0x00, 0x00);
 
 /**
  * The header a self-made connection sends first.

@@ -18,7 +18,7 @@ import {
   parseIPv6Into,
 } from "../core/ip.ts";
 
-import { proxyLocalHeader } from "../core/proxy_local_header.ts";
+import { PROXY_V2_SIGNATURE, proxyLocalHeader } from "../core/proxy_local_header.ts";
 import type { ProxyProtocolVersion } from "../core/types.ts";
 
 export type { ProxyProtocolVersion };
@@ -48,22 +48,6 @@ export type ProxyHeaderInfo =
     readonly destination: ProxyEndpoint;
   }
   | { readonly command: "local" };
-
-/** The 12-byte v2 signature (`\r\n\r\n\0\r\nQUIT\n`). */
-const PROXY_V2_SIGNATURE: Uint8Array = Uint8Array.of(
-  0x0d,
-  0x0a,
-  0x0d,
-  0x0a,
-  0x00,
-  0x0d,
-  0x0a,
-  0x51,
-  0x55,
-  0x49,
-  0x54,
-  0x0a,
-);
 
 /** The v1 line limit including CRLF (`PROXY TCP6 <39> <39> 65535 65535\r\n` fits). */
 export const PROXY_V1_MAX_BYTES = 107;
