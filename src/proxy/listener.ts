@@ -132,6 +132,8 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
 export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
 
 const LOG_EVERY_MS = 1000;
+/** How long shutdown waits for an accept that was already under way when the socket closed. */
+const ACCEPT_LOOP_END_MS = 1000;
 
 /**
  * The access log line's message template; its properties are `client` (`address:port`),
@@ -179,6 +181,8 @@ export class ProxyListener {
   #listener: Deno.TcpListener | undefined;
   #tasks = new Set<Promise<unknown>>();
   #isStopping = false;
+  /** Settles when the accept loop of {@linkcode ProxyListener.serve} has ended. */
+  #acceptLoop: Promise<void> | undefined;
   #lastRefusedLogAt = -Infinity;
   #refusedSinceLog = 0;
   #lastFailureLogAt = -Infinity;
@@ -284,59 +288,61 @@ export class ProxyListener {
     let max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#isServing = true;
     this.#startSweeper(this.#generation);
-    while (!this.#isStopping) {
-      max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (this.#isStopping || error instanceof Deno.errors.BadResource) return;
-        // EMFILE and friends: keep the listener, back off briefly, log at most once a second.
-        const now = performance.now();
-        this.#acceptErrorsSinceLog++;
-        if (now - this.#lastAcceptErrorLogAt >= LOG_EVERY_MS) {
-          this.#lastAcceptErrorLogAt = now;
-          const suppressed = this.#acceptErrorsSinceLog - 1;
-          this.#acceptErrorsSinceLog = 0;
-          this.#options.logger?.error(
-            "Cannot accept on listener {listener}: {error}" +
-              (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
-            { listener: this.name, error: String(error), suppressed },
-          );
+    let loopEnded!: () => void;
+    this.#acceptLoop = new Promise<void>((resolve) => loopEnded = resolve);
+    try {
+      while (!this.#isStopping) {
+        max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+        let conn: Deno.TcpConn;
+        try {
+          conn = await listener.accept();
+        } catch (error) {
+          if (this.#isStopping || error instanceof Deno.errors.BadResource) return;
+          // EMFILE and friends: keep the listener, back off briefly, log at most once a second.
+          const now = performance.now();
+          this.#acceptErrorsSinceLog++;
+          if (now - this.#lastAcceptErrorLogAt >= LOG_EVERY_MS) {
+            this.#lastAcceptErrorLogAt = now;
+            const suppressed = this.#acceptErrorsSinceLog - 1;
+            this.#acceptErrorsSinceLog = 0;
+            this.#options.logger?.error(
+              "Cannot accept on listener {listener}: {error}" +
+                (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
+              { listener: this.name, error: String(error), suppressed },
+            );
+          }
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
         }
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      this.stats.accepted++;
-      if (this.#isStopping) {
-        // Accepted just as shutdown began: shutdown may already have stopped waiting.
-        this.stats.refused++;
-        closeQuietly(conn);
-        return;
-      }
-      const counter = this.#options.connectionCounter;
-      if (
-        counter === undefined
-          ? max > 0 && this.stats.activeConnections >= max
-          : !counter.tryAcquire(max)
-      ) {
-        this.stats.refused++;
-        this.stats.refusedByCause.limit++;
-        if (this.#options.accessLogger !== undefined) {
-          const remote = conn.remoteAddr;
-          this.#logAccess({
-            client: { address: remote.hostname, port: remote.port },
-            bytesFromClient: 0,
-            bytesToClient: 0,
-            durationMs: 0,
-            outcome: "limit",
-          });
+        // Accepted just as shutdown began is still accepted: the kernel handed it to us, so it is
+        // forwarded and drained like the others (shutdown waits for this loop to end first).
+        this.stats.accepted++;
+        const counter = this.#options.connectionCounter;
+        if (
+          counter === undefined
+            ? max > 0 && this.stats.activeConnections >= max
+            : !counter.tryAcquire(max)
+        ) {
+          this.stats.refused++;
+          this.stats.refusedByCause.limit++;
+          if (this.#options.accessLogger !== undefined) {
+            const remote = conn.remoteAddr;
+            this.#logAccess({
+              client: { address: remote.hostname, port: remote.port },
+              bytesFromClient: 0,
+              bytesToClient: 0,
+              durationMs: 0,
+              outcome: "limit",
+            });
+          }
+          closeQuietly(conn);
+          this.#logRefused(max);
+          continue;
         }
-        closeQuietly(conn);
-        this.#logRefused(max);
-        continue;
+        this.#start(conn);
       }
-      this.#start(conn);
+    } finally {
+      loopEnded();
     }
   }
 
@@ -429,6 +435,16 @@ export class ProxyListener {
       this.#listener?.close();
     } catch {
       // already closed
+    }
+    // A connection the kernel handed over just before the close is forwarded by the accept
+    // loop; wait for the loop to end so it is among the connections that drain.
+    if (this.#acceptLoop !== undefined) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#acceptLoop,
+        new Promise<void>((resolve) => timer = setTimeout(resolve, ACCEPT_LOOP_END_MS)),
+      ]);
+      clearTimeout(timer);
     }
     if (this.#tasks.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
