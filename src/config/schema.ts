@@ -20,6 +20,7 @@ import { describeValue, listValues } from "./_messages.ts";
 import { suggest } from "../core/suggest.ts";
 import { isPrime } from "../balancer/mod.ts";
 import * as D from "./defaults.ts";
+import { errorMessage } from "../core/error_message.ts";
 
 /** Longest accepted duration: timers in JavaScript overflow past 2^31-1 ms (about 24.8 days). */
 export const MAX_DURATION_MS = 596 * 3_600_000;
@@ -121,7 +122,7 @@ export function checkAddress(
   try {
     host = parseHostPort(text).host;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     const marker = `address "${text}": `;
     const at = message.indexOf(marker);
     const detail = at < 0 ? message : message.slice(at + marker.length);
@@ -499,7 +500,7 @@ function checkCidr(text: string): string | undefined {
     return undefined;
   } catch (error) {
     // `Cannot parse CIDR "x": detail` → `detail`: the prefix repeats what the caller says.
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     return message.replace(/^Cannot (?:parse|use) CIDR "[^"]*": /, "");
   }
 }

@@ -14,6 +14,7 @@
 import { formatHostPort } from "../core/address.ts";
 import { proxyLocalHeader } from "../core/proxy_local_header.ts";
 import type { ProxyProtocolVersion } from "../core/types.ts";
+import { errorMessage } from "../core/error_message.ts";
 
 /** Where a probe connects. `host` is a name or an IP address without brackets. */
 export interface ProbeTarget {
@@ -296,7 +297,7 @@ async function readStatusLine(conn: Deno.Conn): Promise<string | undefined> {
 
 /** `ConnectionRefused: Connection refused (os error 111)` → `connection refused`. */
 function describeError(cause: unknown): string {
-  const message = cause instanceof Error ? cause.message : String(cause);
+  const message = errorMessage(cause);
   const text = message.replace(/\s*\(os error \d+\)$/, "").trim();
   if (text === "") return cause instanceof Error ? cause.name : "failed";
   return text[0]!.toLowerCase() + text.slice(1);

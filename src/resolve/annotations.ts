@@ -6,6 +6,7 @@
 import { parseDurationMs } from "../core/duration.ts";
 import type { BackendMode, HealthCheckSpec } from "../core/pool_spec.ts";
 import type { ProxyProtocolVersion } from "../core/types.ts";
+import { errorMessage } from "../core/error_message.ts";
 
 /** A Service joins pools only when this annotation is `"true"`. */
 export const ANNOTATION_ENABLED = "nautiluslb.cloudresty.io/enabled";
@@ -141,7 +142,7 @@ export function applyHealthAnnotations(
       try {
         ms = parseDurationMs(raw);
       } catch (error) {
-        bad(error instanceof Error ? error.message : String(error));
+        bad(errorMessage(error));
         continue;
       }
       if (ms < 1) {
