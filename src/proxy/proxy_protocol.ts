@@ -550,47 +550,29 @@ function scanV2(bytes: Uint8Array, length: number, cap: number): Scan {
   }
   const isStream = transport === V2_TRANSPORT_STREAM;
   const a = V2_FIXED_BYTES;
-  if (family === V2_AF_INET) {
+  if (family === V2_AF_INET || family === V2_AF_INET6) {
+    const isV4 = family === V2_AF_INET;
     if (!isStream) {
       return {
         kind: "header",
-        header: { version: "v2", command: "proxy", family: "udp4" },
+        header: { version: "v2", command: "proxy", family: isV4 ? "udp4" : "udp6" },
         headerBytes,
       };
     }
+    // Source address, destination address, source port, destination port (section 2.2).
+    const size = isV4 ? 4 : 16;
+    const format = isV4 ? formatIPv4 : formatIPv6;
+    const ports = a + 2 * size;
     return {
       kind: "header",
       header: {
         version: "v2",
         command: "proxy",
-        family: "tcp4",
-        source: { address: formatIPv4(bytes, a), port: (bytes[a + 8]! << 8) | bytes[a + 9]! },
+        family: isV4 ? "tcp4" : "tcp6",
+        source: { address: format(bytes, a), port: (bytes[ports]! << 8) | bytes[ports + 1]! },
         destination: {
-          address: formatIPv4(bytes, a + 4),
-          port: (bytes[a + 10]! << 8) | bytes[a + 11]!,
-        },
-      },
-      headerBytes,
-    };
-  }
-  if (family === V2_AF_INET6) {
-    if (!isStream) {
-      return {
-        kind: "header",
-        header: { version: "v2", command: "proxy", family: "udp6" },
-        headerBytes,
-      };
-    }
-    return {
-      kind: "header",
-      header: {
-        version: "v2",
-        command: "proxy",
-        family: "tcp6",
-        source: { address: formatIPv6(bytes, a), port: (bytes[a + 32]! << 8) | bytes[a + 33]! },
-        destination: {
-          address: formatIPv6(bytes, a + 16),
-          port: (bytes[a + 34]! << 8) | bytes[a + 35]!,
+          address: format(bytes, a + size),
+          port: (bytes[ports + 2]! << 8) | bytes[ports + 3]!,
         },
       },
       headerBytes,
