@@ -79,7 +79,7 @@ const INVALID: readonly { readonly file: string; readonly lines: readonly string
   {
     file: "examples/invalid/yaml_syntax.yaml",
     lines: [
-      "examples/invalid/yaml_syntax.yaml:5:1: invalid YAML: tabs are not allowed as indentation",
+      "examples/invalid/yaml_syntax.yaml:5:1: invalid YAML: tab characters must not be used in indentation",
     ],
   },
   {

@@ -1,64 +1,43 @@
 /**
  * Maps document paths (`["configurations", 1, "listenerAddress"]`) to 1-based line and
- * column in the YAML source, through the parsed document's node ranges.
+ * column in the YAML source, through the {@linkcode SourceNode} tree of the parsed document.
  *
  * @module
  */
-import {
-  type Alias,
-  type Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  type LineCounter,
-  type Node,
-  type Pair,
-  type YAMLMap,
-} from "yaml";
 import { type ConfigIssue, formatPath } from "./issue.ts";
+import type { SourceEntry, SourceNode } from "./_yaml.ts";
 
 /** Which part of a `key: value` pair an issue points at. */
 export type Target = "value" | "key";
 
 interface Found {
   /** Deepest node reached; `undefined` for an empty document. */
-  readonly node: Node | undefined;
-  /** Key node of the pair holding `node`, when `node` is a map value. */
-  readonly keyNode: Node | undefined;
+  readonly node: SourceNode | undefined;
+  /** The entry holding `node`, when `node` is a map value. */
+  readonly entry: SourceEntry | undefined;
   /** Whether the whole path was found. */
   readonly isComplete: boolean;
 }
 
-function keyText(node: unknown): string {
-  return isScalar(node) ? String(node.value) : String(node);
-}
-
 /**
- * Finds positions of paths in one parsed document. Each map's keys are indexed on first use,
- * so locating an issue costs the depth of its path, not the size of the document.
+ * Finds positions of paths in one parsed document. Locating an issue costs the depth of its
+ * path, not the size of the document; the first position asked for indexes the line starts.
  */
 export class Locator {
-  readonly #doc: Document;
-  readonly #lines: LineCounter;
+  readonly #text: string;
+  readonly #root: SourceNode | undefined;
   readonly #file: string;
-  readonly #aliases: ReadonlyMap<Alias, Node>;
-  readonly #keys = new WeakMap<YAMLMap, Map<string, Pair>>();
+  #lineStarts: number[] | undefined;
 
   /**
-   * @param aliases the node each alias refers to; aliases not in it are treated as values
-   *   without children
+   * @param text the source the offsets are in
+   * @param root the document's positions; `undefined` when there is no document
+   * @param file the name to put in issues
    */
-  constructor(
-    doc: Document,
-    lines: LineCounter,
-    file: string,
-    aliases: ReadonlyMap<Alias, Node> = new Map(),
-  ) {
-    this.#doc = doc;
-    this.#lines = lines;
+  constructor(text: string, root: SourceNode | undefined, file: string) {
+    this.#text = text;
+    this.#root = root;
     this.#file = file;
-    this.#aliases = aliases;
   }
 
   /** Whether `path` exists in the document (a key written with an empty value counts). */
@@ -66,10 +45,17 @@ export class Locator {
     return this.#find(path).isComplete;
   }
 
-  /** Line and column of the source offset `offset`. */
+  /** Line and column (1-based, in UTF-16 code units) of the source offset `offset`. */
   position(offset: number): { line: number; column: number } {
-    const { line, col } = this.#lines.linePos(offset);
-    return { line, column: col };
+    const starts = this.#lineStarts ??= lineStarts(this.#text);
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (starts[mid]! <= offset) low = mid;
+      else high = mid - 1;
+    }
+    return { line: low + 1, column: offset - starts[low]! + 1 };
   }
 
   /**
@@ -78,8 +64,9 @@ export class Locator {
    */
   issue(path: readonly PropertyKey[], message: string, target: Target = "value"): ConfigIssue {
     const found = this.#find(path);
-    const node = target === "key" && found.isComplete && found.keyNode ? found.keyNode : found.node;
-    const offset = node?.range?.[0] ?? 0;
+    const offset = target === "key" && found.isComplete && found.entry !== undefined
+      ? found.entry.keyStart
+      : found.node?.start ?? 0;
     return { file: this.#file, ...this.position(offset), path: formatPath(path), message };
   }
 
@@ -89,41 +76,33 @@ export class Locator {
   }
 
   #find(path: readonly PropertyKey[]): Found {
-    let node: unknown = this.#doc.contents ?? undefined;
-    let keyNode: Node | undefined;
+    let node = this.#root;
+    let entry: SourceEntry | undefined;
     for (const segment of path) {
-      if (isAlias(node)) node = this.#aliases.get(node);
-      let next: unknown;
-      let nextKey: Node | undefined;
-      if (isMap(node)) {
-        const pair = this.#pairs(node).get(String(segment));
-        if (pair !== undefined) {
-          nextKey = pair.key as Node;
-          next = pair.value ?? pair.key;
-        }
-      } else if (isSeq(node) && typeof segment === "number") {
+      if (node?.target !== undefined) node = node.target;
+      let next: SourceNode | undefined;
+      let nextEntry: SourceEntry | undefined;
+      if (node?.entries !== undefined) {
+        nextEntry = node.entries.get(String(segment));
+        next = nextEntry?.value;
+      } else if (node?.items !== undefined && typeof segment === "number") {
         next = node.items[segment];
       }
-      if (next === undefined || next === null) {
-        return { node: node as Node | undefined, keyNode, isComplete: false };
-      }
+      if (next === undefined) return { node, entry, isComplete: false };
       node = next;
-      keyNode = nextKey;
+      entry = nextEntry;
     }
-    return { node: node as Node | undefined, keyNode, isComplete: true };
+    return { node, entry, isComplete: true };
   }
+}
 
-  /** The first pair of each key of `map`. */
-  #pairs(map: YAMLMap): Map<string, Pair> {
-    let pairs = this.#keys.get(map);
-    if (pairs === undefined) {
-      pairs = new Map();
-      for (const pair of map.items) {
-        const name = keyText(pair.key);
-        if (!pairs.has(name)) pairs.set(name, pair);
-      }
-      this.#keys.set(map, pairs);
-    }
-    return pairs;
+/** Offsets at which each line starts: after `\n`, `\r\n` or a lone `\r`. */
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) starts.push(i + 1);
+    else if (c === 0x0d && text.charCodeAt(i + 1) !== 0x0a) starts.push(i + 1);
   }
+  return starts;
 }

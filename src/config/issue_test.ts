@@ -15,8 +15,12 @@ Deno.test("formatIssue() writes FILE:LINE:COLUMN: PATH: message", () => {
     "config.yaml:12:7: configurations[1].listenerAddress: port 70000 is out of range 1-65535",
   );
   assert.equal(
-    formatIssue({ ...ISSUE, path: "", message: "invalid YAML: tabs are not allowed" }),
-    "config.yaml:12:7: invalid YAML: tabs are not allowed",
+    formatIssue({
+      ...ISSUE,
+      path: "",
+      message: "invalid YAML: tab characters must not be used in indentation",
+    }),
+    "config.yaml:12:7: invalid YAML: tab characters must not be used in indentation",
   );
 });
 

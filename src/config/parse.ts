@@ -2,7 +2,7 @@
  * YAML text to a validated, defaulted, frozen {@linkcode Config}, reporting every problem at
  * once with its line and column.
  *
- * Stages: YAML syntax (the `yaml` package, with a `LineCounter` for positions), the zod schema
+ * Stages: YAML syntax (`_yaml.ts`: data, positions, repeated keys, aliases), the zod schema
  * (types, ranges, formats, unknown keys), then checks across values (duplicate names, address
  * conflicts, listeners without backends). Each stage runs even when an earlier one found
  * problems, except that schema checks are skipped when the YAML itself is broken, since its
@@ -10,13 +10,11 @@
  *
  * @module
  */
-import { type Document, LineCounter, parseDocument, type YAMLError } from "yaml";
-import { errorMessage } from "../core/error_message.ts";
 import type { Config } from "./types.ts";
 import type { ConfigIssue } from "./issue.ts";
 import { configSchema } from "./schema.ts";
 import { Locator } from "./_locate.ts";
-import { indexTree, toData } from "./_tree.ts";
+import { parseYaml } from "./_yaml.ts";
 import { key } from "./_messages.ts";
 import { withoutNulls } from "./_raw.ts";
 import { fallbackMessage, schemaIssues } from "./_schema_issues.ts";
@@ -42,31 +40,13 @@ export type ParseResult =
  * @param file the name to put in issues, as the user wrote it (e.g. `config.yaml`)
  */
 export function parseConfig(text: string, file: string): ParseResult {
-  const lines = new LineCounter();
-  let doc: Document;
-  try {
-    // Duplicate keys are found by `indexTree`: the package's own check is quadratic.
-    doc = parseDocument(text, {
-      lineCounter: lines,
-      prettyErrors: false,
-      uniqueKeys: false,
-    });
-  } catch (error) {
-    // Only pathological input gets here (e.g. nesting deep enough to exhaust the stack).
-    const at = new Locator(parseDocument(""), lines, file);
-    return fail([at.issueAtOffset(0, `invalid YAML: ${sentence(errorMessage(error))}`)]);
-  }
-  const tree = indexTree(doc);
-  const at = new Locator(doc, lines, file, tree.aliases);
-  const issues: ConfigIssue[] = doc.errors.map((error) => yamlIssue(error, at));
-  for (const problem of tree.problems) {
-    issues.push(at.issueAtOffset(problem.offset, problem.message));
-  }
-  // Duplicate keys leave a well-formed document (the last one wins); keep checking then.
-  const isShapeKnown = doc.errors.length === 0 && tree.problems.every((p) => p.isShapeKnown);
-  if (!isShapeKnown) return fail(issues);
+  const yaml = parseYaml(text);
+  const at = new Locator(text, yaml.root, file);
+  const issues = yaml.problems.map((problem) => at.issueAtOffset(problem.offset, problem.message));
+  // Repeated keys leave a well-formed document (the last one wins); keep checking then.
+  if (!yaml.problems.every((p) => p.isShapeKnown)) return fail(issues);
 
-  const data = withoutNulls(toData(doc, tree));
+  const data = withoutNulls(yaml.data);
   if (data === null || data === undefined) {
     issues.push(
       at.issueAtOffset(0, `the file has no content: expected a map with ${key("configurations")}`),
@@ -86,21 +66,27 @@ export function parseConfig(text: string, file: string): ParseResult {
 }
 
 function fail(issues: ConfigIssue[]): ParseResult {
-  return { ok: false, issues: sortIssues(unique(issues)) };
+  return { ok: false, issues: unique(sortIssues(issues)) };
 }
 
 /**
- * Drops repeats of an issue (same place, same message). A value can fail two checks that word
- * their failure the same way, e.g. `1e308` is both not a safe integer and out of range.
+ * Drops repeats of an issue (same place, same message) from issues in document order. A value
+ * can fail two checks that word their failure the same way, e.g. `1e308` is both not a safe
+ * integer and out of range.
  */
 function unique(issues: ConfigIssue[]): ConfigIssue[] {
-  const seen = new Set<string>();
-  return issues.filter((issue) => {
-    const id = `${issue.line}:${issue.column}:${issue.path}:${issue.message}`;
-    if (seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
+  const out: ConfigIssue[] = [];
+  let here = 0; // first issue in `out` at the current line and column
+  for (const issue of issues) {
+    const first = out[here];
+    if (first === undefined || first.line !== issue.line || first.column !== issue.column) {
+      here = out.length;
+    } else if (
+      out.slice(here).some((seen) => seen.path === issue.path && seen.message === issue.message)
+    ) continue;
+    out.push(issue);
+  }
+  return out;
 }
 
 /** Document order; stable, so problems at one spot keep the order they were found in. */
@@ -109,24 +95,4 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
     .map((issue, i) => ({ issue, i }))
     .sort((a, b) => a.issue.line - b.issue.line || a.issue.column - b.issue.column || a.i - b.i)
     .map(({ issue }) => issue);
-}
-
-// ---------------------------------------------------------------------------------------
-// YAML stage
-
-function yamlIssue(error: YAMLError, at: Locator): ConfigIssue {
-  const [start] = error.pos;
-  if (error.code === "MULTIPLE_DOCS") {
-    return at.issueAtOffset(
-      start,
-      "invalid YAML: expected one document, found more: remove the extra `---`",
-    );
-  }
-  return at.issueAtOffset(start, `invalid YAML: ${sentence(error.message)}`);
-}
-
-/** Lower-cases the first letter (unless it starts an acronym) and drops a final period. */
-function sentence(message: string): string {
-  const text = message.trim().replace(/\.$/, "");
-  return /^[A-Z][a-z]/.test(text) ? text[0]!.toLowerCase() + text.slice(1) : text;
 }

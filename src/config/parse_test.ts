@@ -303,12 +303,12 @@ const ERROR_CASES: readonly { name: string; text: string; issues: readonly Expec
   {
     name: "YAML syntax error",
     text: 'configurations:\n  - name: "web\n',
-    issues: [[3, 1, "", 'invalid YAML: missing closing "quote']],
+    issues: [[3, 1, "", "invalid YAML: unexpected end of the stream within a double quoted scalar"]],
   },
   {
     name: "tab indentation",
     text: "configurations:\n\t- name: web\n",
-    issues: [[2, 1, "", "invalid YAML: tabs are not allowed as indentation"]],
+    issues: [[2, 1, "", "invalid YAML: tab characters must not be used in indentation"]],
   },
   {
     name: "more than one document",
