@@ -37,13 +37,15 @@ function node(name: string, ip: string, ready: "True" | "False" = "True"): KubeO
   };
 }
 
-async function withCluster(fn: (fake: FakeKubeApi, config: string) => Promise<void>) {
-  await using fake = await FakeKubeApi.start();
-  fake.upsert(node("node-a", "127.0.0.2"));
-  fake.upsert(node("node-b", "127.0.0.3"));
-  fake.upsert(service("development", "mongodb-service"));
-  fake.upsert(service("development", "plain", false));
-  fake.upsert(service("other", "mongodb-service"));
+/**
+ * Writes a config whose kubeconfig points at `fake`, with `configurations` (YAML list items
+ * as they stand under the key), to a temporary directory and calls `fn` with its path.
+ */
+async function withConfig(
+  fake: FakeKubeApi,
+  configurations: string,
+  fn: (config: string) => Promise<void>,
+): Promise<void> {
   const kubeconfig = await fake.kubeconfig();
   const dir = await Deno.makeTempDir();
   try {
@@ -54,28 +56,93 @@ async function withCluster(fn: (fake: FakeKubeApi, config: string) => Promise<vo
   kubeconfigPath: ${JSON.stringify(kubeconfig)}
   logLevel: warning
 configurations:
-  - name: mongodb_internal_service
-    listenerAddress: ":27017"
-    backendPortName: mongodb
-    namespace: development
-`,
+${configurations}`,
     );
-    await fn(fake, config);
+    await fn(config);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
+/** A fake API with two ready nodes and three Services, and a config for one listener. */
+async function withCluster(fn: (fake: FakeKubeApi, config: string) => Promise<void>) {
+  await using fake = await FakeKubeApi.start();
+  fake.upsert(node("node-a", "127.0.0.2"));
+  fake.upsert(node("node-b", "127.0.0.3"));
+  fake.upsert(service("development", "mongodb-service"));
+  fake.upsert(service("development", "plain", false));
+  fake.upsert(service("other", "mongodb-service"));
+  await withConfig(
+    fake,
+    `  - name: mongodb_internal_service
+    listenerAddress: ":27017"
+    backendPortName: mongodb
+    namespace: development
+`,
+    (config) => fn(fake, config),
+  );
+}
+
+/** Runs `discover -c <config> ...args` through the CLI and returns its decoded output. */
+async function discover(config: string, ...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/main.ts", "discover", "-c", config, ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** `discover --watch` running as a child process. */
+interface DiscoverWatch {
+  /** What it printed so far. */
+  readonly stdout: string;
+  /** Polls until stdout contains `text`; throws after 15 s, naming `what`. */
+  until(what: string, text: string): Promise<void>;
+  /** Sends SIGTERM, waits for the exit and asserts exit code 0. */
+  stop(): Promise<void>;
+}
+
+function watchDiscover(config: string): DiscoverWatch {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/main.ts", "discover", "-c", config, "--watch"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stdout = "";
+  const reading = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
+  })();
+  const stderr = new Response(child.stderr).text();
+  return {
+    get stdout() {
+      return stdout;
+    },
+    async until(what, text) {
+      const deadline = performance.now() + 15_000;
+      while (!stdout.includes(text)) {
+        if (performance.now() > deadline) {
+          throw new Error(`Timed out waiting for ${what}: ${stdout}`);
+        }
+        await delay(10);
+      }
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await reading;
+      assert.equal(status.code, 0, await stderr);
+    },
+  };
+}
+
 Deno.test("discover -o json prints the documented contract from a live API", async () => {
   await withCluster(async (_fake, config) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "discover", "-c", config, "-o", "json"],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, decode(out.stderr));
-    assert.deepEqual(JSON.parse(decode(out.stdout)), {
+    const out = await discover(config, "-o", "json");
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout), {
       pools: [{
         name: "mongodb_internal_service",
         listenerAddress: ":27017",
@@ -93,58 +160,32 @@ Deno.test("discover -o json prints the documented contract from a live API", asy
 
 Deno.test("discover --watch prints a NotReady node's removal with its reason", async () => {
   await withCluster(async (fake, config) => {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "discover", "-c", config, "--watch"],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let stdout = "";
-    const reading = (async () => {
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
-    })();
-    const stderr = new Response(child.stderr).text();
-    const until = async (what: string, check: () => boolean) => {
-      const deadline = performance.now() + 15_000;
-      while (!check()) {
-        if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-        await delay(10);
-      }
-    };
+    const watch = watchDiscover(config);
     try {
-      await until("the first table", () => stdout.includes("127.0.0.3:30017"));
+      await watch.until("the first table", "127.0.0.3:30017");
       const t0 = performance.now();
       fake.upsert(node("node-a", "127.0.0.2", "False"));
-      await until("the removal", () => stdout.includes("- 127.0.0.2:30017"));
+      await watch.until("the removal", "- 127.0.0.2:30017");
       const ms = performance.now() - t0;
       assert.match(
-        stdout,
+        watch.stdout,
         /Z {2}mongodb_internal_service {2}- 127\.0\.0\.2:30017 {2}development\/mongodb-service node-a {2}node-not-ready \(Ready condition is False\)/,
       );
       assert.ok(ms < 1000, `the change took ${ms} ms`);
       fake.upsert(node("node-a", "127.0.0.2", "True"));
-      await until("the return", () => stdout.includes("+ 127.0.0.2:30017"));
+      await watch.until("the return", "+ 127.0.0.2:30017");
     } finally {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await reading;
-      const err = await stderr;
-      assert.equal(status.code, 0, err);
+      await watch.stop();
     }
   });
 });
 
 Deno.test("discover exits 2 with a clear message when the kubeconfig does not exist", async () => {
   await withCluster(async (_fake, config) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "discover", "-c", config, "--kubeconfig", "/nonexistent"],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const out = await discover(config, "--kubeconfig", "/nonexistent");
     assert.equal(out.code, 2);
     assert.equal(
-      decode(out.stderr),
+      out.stderr,
       "nautiluslb: Cannot discover from Kubernetes: Cannot read kubeconfig '/nonexistent': file does not exist\n",
     );
   });
@@ -155,13 +196,7 @@ async function discoverOffline(configYaml: string, ...args: string[]) {
   const dir = await Deno.makeTempDir({ prefix: "nautiluslb_discover_" });
   try {
     await Deno.writeTextFile(`${dir}/config.yaml`, configYaml);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "discover", "-c", `${dir}/config.yaml`, ...args],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+    return await discover(`${dir}/config.yaml`, ...args);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -310,64 +345,34 @@ Deno.test("discover --watch says when a backend becomes a terminating fallback",
   });
   fake.upsert(headless);
   fake.upsert(slice({ ready: true, serving: true, terminating: false }));
-  const kubeconfig = await fake.kubeconfig();
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(
-      `${dir}/config.yaml`,
-      `settings:
-  kubeconfigPath: ${JSON.stringify(kubeconfig)}
-  logLevel: warning
-configurations:
-  - name: web
+  await withConfig(
+    fake,
+    `  - name: web
     listenerAddress: ":80"
     backendPortName: http
     namespace: shop
 `,
-    );
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "discover", "-c", `${dir}/config.yaml`, "--watch"],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let stdout = "";
-    const reading = (async () => {
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
-    })();
-    const stderr = new Response(child.stderr).text();
-    const until = async (what: string, check: () => boolean) => {
-      const deadline = performance.now() + 15_000;
-      while (!check()) {
-        if (performance.now() > deadline) {
-          throw new Error(`Timed out waiting for ${what}: ${stdout}`);
-        }
-        await delay(10);
+    async (config) => {
+      const watch = watchDiscover(config);
+      try {
+        await watch.until("the first table", "10.244.1.7:8080");
+        fake.upsert(slice({ ready: false, serving: true, terminating: true }));
+        await watch.until("the change", "~ 10.244.1.7:8080");
+        assert.match(
+          watch.stdout,
+          /Z {2}web {2}~ 10\.244\.1\.7:8080 {2}shop\/web node-a {2}serving-terminating \(the Service has no ready endpoint; still serving\)/,
+        );
+        fake.upsert(slice({ ready: false, serving: false, terminating: true }));
+        await watch.until("the removal", "- 10.244.1.7:8080");
+        assert.match(
+          watch.stdout,
+          /- 10\.244\.1\.7:8080 {2}shop\/web node-a {2}terminating \(endpoint is terminating\)/,
+        );
+      } finally {
+        await watch.stop();
       }
-    };
-    try {
-      await until("the first table", () => stdout.includes("10.244.1.7:8080"));
-      fake.upsert(slice({ ready: false, serving: true, terminating: true }));
-      await until("the change", () => stdout.includes("~ 10.244.1.7:8080"));
-      assert.match(
-        stdout,
-        /Z {2}web {2}~ 10\.244\.1\.7:8080 {2}shop\/web node-a {2}serving-terminating \(the Service has no ready endpoint; still serving\)/,
-      );
-      fake.upsert(slice({ ready: false, serving: false, terminating: true }));
-      await until("the removal", () => stdout.includes("- 10.244.1.7:8080"));
-      assert.match(
-        stdout,
-        /- 10\.244\.1\.7:8080 {2}shop\/web node-a {2}terminating \(endpoint is terminating\)/,
-      );
-    } finally {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await reading;
-      assert.equal(status.code, 0, await stderr);
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+    },
+  );
 });
 
 Deno.test("discover -o json carries a Service's max-connections-per-backend, and warns on a bad one", async () => {
@@ -378,23 +383,16 @@ Deno.test("discover -o json carries a Service's max-connections-per-backend, and
       "nautiluslb.cloudresty.io/max-connections-per-backend": "250",
     };
     fake.upsert(limited);
-    const run = () =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "src/main.ts", "discover", "-c", config, "-o", "json"],
-        cwd: ROOT,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    const out = await run();
-    assert.equal(out.code, 0, decode(out.stderr));
-    const pool = JSON.parse(decode(out.stdout)).pools[0];
+    const out = await discover(config, "-o", "json");
+    assert.equal(out.code, 0, out.stderr);
+    const pool = JSON.parse(out.stdout).pools[0];
     assert.deepEqual(pool.backends.map((b: { maxConnections?: number }) => b.maxConnections), [
       250,
       250,
     ]);
     limited.metadata.annotations["nautiluslb.cloudresty.io/max-connections-per-backend"] = "lots";
     fake.upsert(limited);
-    const bad = JSON.parse(decode((await run()).stdout)).pools[0];
+    const bad = JSON.parse((await discover(config, "-o", "json")).stdout).pools[0];
     assert.deepEqual(bad.backends.map((b: { maxConnections?: number }) => b.maxConnections), [
       undefined,
       undefined,

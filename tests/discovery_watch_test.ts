@@ -3,156 +3,9 @@
  * events, bookmarks, 410 Gone, dropped watches, API outages, EndpointSlice API versions.
  */
 import assert from "node:assert/strict";
-import type { Inventory } from "../src/core/inventory.ts";
-import {
-  type DiscoveryStatus,
-  KubernetesDiscovery,
-  type KubernetesDiscoveryOptions,
-} from "../src/discovery/mod.ts";
-import { FakeKubeApi, type FakeKubeApiOptions, type KubeObject } from "./fake_kube_api.ts";
-
-const ANNOTATION = "nautiluslb.cloudresty.io/enabled";
-
-function service(namespace: string, name: string, extra: { port?: number } = {}): KubeObject {
-  return {
-    kind: "Service",
-    metadata: { name, namespace, annotations: { [ANNOTATION]: "true" } },
-    spec: {
-      type: "NodePort",
-      clusterIP: "10.0.0.10",
-      clusterIPs: ["10.0.0.10"],
-      ports: [{ name: "http", protocol: "TCP", port: extra.port ?? 80, nodePort: 30080 }],
-    },
-  };
-}
-
-function node(name: string, ready: "True" | "False" = "True", ip = "127.0.0.2"): KubeObject {
-  return {
-    kind: "Node",
-    metadata: { name, labels: { "kubernetes.io/hostname": name } },
-    spec: {},
-    status: {
-      addresses: [{ type: "InternalIP", address: ip }],
-      conditions: [{ type: "Ready", status: ready }],
-    },
-  };
-}
-
-function slice(namespace: string, name: string, serviceName: string): KubeObject {
-  return {
-    kind: "EndpointSlice",
-    metadata: { name, namespace, labels: { "kubernetes.io/service-name": serviceName } },
-    addressType: "IPv4",
-    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-    endpoints: [{ addresses: ["10.1.0.5"], conditions: { ready: true }, nodeName: "n1" }],
-  };
-}
-
-function endpoints(namespace: string, name: string): KubeObject {
-  return {
-    kind: "Endpoints",
-    metadata: { name, namespace },
-    subsets: [{
-      addresses: [{ ip: "10.1.0.7", nodeName: "n1" }],
-      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-    }],
-  };
-}
-
-/** A running discovery plus what it reported. */
-interface Harness extends AsyncDisposable {
-  readonly fake: FakeKubeApi;
-  readonly discovery: KubernetesDiscovery;
-  readonly changes: Inventory[];
-  readonly statuses: DiscoveryStatus[];
-  readonly initial: Inventory;
-  /** Resolves with the first inventory (current or future) that satisfies `predicate`. */
-  waitFor(predicate: (inv: Inventory) => boolean, timeoutMs?: number): Promise<Inventory>;
-  /** Resolves when a status satisfying `predicate` has been reported. */
-  waitForStatus(predicate: (s: DiscoveryStatus) => boolean, timeoutMs?: number): Promise<void>;
-}
-
-async function harness(
-  setup: (fake: FakeKubeApi) => void = () => {},
-  options: Partial<KubernetesDiscoveryOptions> = {},
-  fakeOptions: FakeKubeApiOptions = {},
-): Promise<Harness> {
-  const fake = await FakeKubeApi.start(fakeOptions);
-  setup(fake);
-  const kubeconfigPath = await fake.kubeconfig();
-  const ac = new AbortController();
-  const changes: Inventory[] = [];
-  const statuses: DiscoveryStatus[] = [];
-  const listeners = new Set<() => void>();
-  const notify = () => {
-    for (const l of [...listeners]) l();
-  };
-  const discovery = new KubernetesDiscovery({
-    kubeconfigPath,
-    namespaces: "all",
-    signal: ac.signal,
-    backoff: { initialMs: 20, maxMs: 200 },
-    onChange: (inv) => {
-      changes.push(inv);
-      notify();
-    },
-    onStatus: (s) => {
-      statuses.push(s);
-      notify();
-    },
-    ...options,
-  });
-  const close = async () => {
-    ac.abort();
-    await discovery.finished;
-    await fake.close();
-  };
-  let initial: Inventory;
-  try {
-    initial = await discovery.start();
-  } catch (error) {
-    await close();
-    throw error;
-  }
-  const until = (check: () => boolean, timeoutMs: number, what: string) =>
-    new Promise<void>((resolve, reject) => {
-      if (check()) return resolve();
-      const listener = () => {
-        if (!check()) return;
-        listeners.delete(listener);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        listeners.delete(listener);
-        reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      listeners.add(listener);
-    });
-  return {
-    fake,
-    discovery,
-    changes,
-    statuses,
-    initial,
-    async waitFor(predicate, timeoutMs = 3000) {
-      await until(() => predicate(discovery.inventory!), timeoutMs, "an inventory");
-      return discovery.inventory!;
-    },
-    async waitForStatus(predicate, timeoutMs = 3000) {
-      await until(() => statuses.some(predicate), timeoutMs, "a status");
-    },
-    [Symbol.asyncDispose]: close,
-  };
-}
-
-function populate(fake: FakeKubeApi): void {
-  fake.upsert(service("a", "web"));
-  fake.upsert(service("b", "db"));
-  fake.upsert(node("n1"));
-  fake.upsert(node("n2", "False", "127.0.0.3"));
-  fake.upsert(slice("a", "web-abc", "web"));
-}
+import { type DiscoveryStatus, KubernetesDiscovery } from "../src/discovery/mod.ts";
+import { endpoints, node, populate, service, slice, startDiscovery } from "./_discovery_driver.ts";
+import { FakeKubeApi } from "./fake_kube_api.ts";
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
@@ -160,7 +13,7 @@ function median(values: readonly number[]): number {
 }
 
 Deno.test("discovery lists Services, Nodes and EndpointSlices before start() resolves", async () => {
-  await using h = await harness(populate);
+  await using h = await startDiscovery({ setup: populate });
   assert.deepEqual([...h.initial.services.keys()], ["a/web", "b/db"]);
   assert.deepEqual([...h.initial.nodes.keys()], ["n1", "n2"]);
   assert.deepEqual([...h.initial.endpointSlices.keys()], ["a/web-abc"]);
@@ -177,7 +30,7 @@ Deno.test("discovery lists Services, Nodes and EndpointSlices before start() res
 });
 
 Deno.test("discovery watches only the given namespaces; nodes stay cluster-wide", async () => {
-  await using h = await harness(populate, { namespaces: ["a"] });
+  await using h = await startDiscovery({ setup: populate, discovery: { namespaces: ["a"] } });
   assert.deepEqual([...h.initial.services.keys()], ["a/web"]);
   assert.deepEqual([...h.initial.endpointSlices.keys()], ["a/web-abc"]);
   assert.equal(h.initial.nodes.size, 2);
@@ -188,15 +41,18 @@ Deno.test("discovery watches only the given namespaces; nodes stay cluster-wide"
 });
 
 Deno.test("discovery follows all pages of a paginated list", async () => {
-  await using h = await harness((fake) => {
-    for (let i = 0; i < 7; i++) fake.upsert(service("a", `s${i}`));
-  }, { pageSize: 2 });
+  await using h = await startDiscovery({
+    setup: (fake) => {
+      for (let i = 0; i < 7; i++) fake.upsert(service("a", `s${i}`));
+    },
+    discovery: { pageSize: 2 },
+  });
   assert.equal(h.initial.services.size, 7);
   assert.ok(h.fake.requests.some((r) => r.includes("continue=")));
 });
 
 Deno.test("discovery reflects add, modify and delete within a second", async () => {
-  await using h = await harness(populate);
+  await using h = await startDiscovery({ setup: populate });
   const latencies: number[] = [];
   for (let i = 0; i < 10; i++) {
     let t0 = performance.now();
@@ -230,7 +86,7 @@ Deno.test("discovery reflects add, modify and delete within a second", async () 
 });
 
 Deno.test("discovery coalesces a burst of events into few snapshots", async () => {
-  await using h = await harness(populate);
+  await using h = await startDiscovery({ setup: populate });
   for (let i = 0; i < 100; i++) h.fake.upsert(service("a", `burst${i}`));
   await h.waitFor((inv) => inv.services.has("a/burst99"));
   assert.ok(h.changes.length <= 20, `${h.changes.length} snapshots for 100 events`);
@@ -239,7 +95,7 @@ Deno.test("discovery coalesces a burst of events into few snapshots", async () =
 });
 
 Deno.test("discovery resumes a dropped watch from the last BOOKMARK", async () => {
-  await using h = await harness(populate);
+  await using h = await startDiscovery({ setup: populate });
   h.fake.upsert(node("n3")); // moves the resourceVersion past the services' last event
   await h.waitFor((inv) => inv.nodes.has("n3"));
   h.fake.bookmark();
@@ -262,7 +118,7 @@ Deno.test("discovery resumes a dropped watch from the last BOOKMARK", async () =
 });
 
 Deno.test("discovery reconnects after every watch connection is dropped", async () => {
-  await using h = await harness(populate);
+  await using h = await startDiscovery({ setup: populate });
   for (let i = 0; i < 3; i++) {
     h.fake.dropWatches();
     h.fake.upsert(node(`drop${i}`));
@@ -275,7 +131,7 @@ Deno.test("discovery reconnects after every watch connection is dropped", async 
 });
 
 Deno.test("discovery relists after 410 Gone sent as an ERROR event", async () => {
-  await using h = await harness(populate);
+  await using h = await startDiscovery({ setup: populate });
   const before = h.fake.requests.length;
   h.fake.compact();
   h.fake.upsert(service("a", "after-gone"));
@@ -288,7 +144,7 @@ Deno.test("discovery relists after 410 Gone sent as an ERROR event", async () =>
 });
 
 Deno.test("discovery relists after HTTP 410 Gone on re-watch", async () => {
-  await using h = await harness(populate, {}, { goneAs: "http" });
+  await using h = await startDiscovery({ setup: populate, fake: { goneAs: "http" } });
   await h.fake.stop();
   h.fake.upsert(service("a", "while-down"));
   h.fake.compact();
@@ -298,7 +154,7 @@ Deno.test("discovery relists after HTTP 410 Gone on re-watch", async () => {
 });
 
 Deno.test("discovery keeps the last inventory while the API is down and catches up after", async () => {
-  await using h = await harness(populate);
+  await using h = await startDiscovery({ setup: populate });
   const changesBefore = h.changes.length;
   await h.fake.stop();
   await h.waitForStatus((s) => s.state === "disconnected");
@@ -320,7 +176,10 @@ Deno.test("discovery keeps the last inventory while the API is down and catches 
 });
 
 Deno.test("discovery uses discovery.k8s.io/v1beta1 when v1 is not served", async () => {
-  await using h = await harness(populate, {}, { discoveryVersions: ["v1beta1"] });
+  await using h = await startDiscovery({
+    setup: populate,
+    fake: { discoveryVersions: ["v1beta1"] },
+  });
   assert.equal(h.discovery.endpointsSource, "discovery.k8s.io/v1beta1");
   assert.equal(h.initial.hasEndpointSlices, true);
   assert.deepEqual([...h.initial.endpointSlices.keys()], ["a/web-abc"]);
@@ -330,14 +189,13 @@ Deno.test("discovery uses discovery.k8s.io/v1beta1 when v1 is not served", async
 });
 
 Deno.test("discovery falls back to core/v1 Endpoints when no EndpointSlice API is served", async () => {
-  await using h = await harness(
-    (fake) => {
+  await using h = await startDiscovery({
+    setup: (fake) => {
       populate(fake);
       fake.upsert(endpoints("a", "web"));
     },
-    {},
-    { discoveryVersions: [] },
-  );
+    fake: { discoveryVersions: [] },
+  });
   assert.equal(h.discovery.endpointsSource, "v1/endpoints");
   assert.equal(h.initial.hasEndpointSlices, true);
   assert.deepEqual([...h.initial.endpointSlices.keys()], ["a/web"]);
@@ -345,7 +203,11 @@ Deno.test("discovery falls back to core/v1 Endpoints when no EndpointSlice API i
 });
 
 Deno.test("discovery reports no EndpointSlices when neither API nor fallback is available", async () => {
-  await using h = await harness(populate, { endpointsFallback: false }, { discoveryVersions: [] });
+  await using h = await startDiscovery({
+    setup: populate,
+    discovery: { endpointsFallback: false },
+    fake: { discoveryVersions: [] },
+  });
   assert.equal(h.initial.hasEndpointSlices, false);
   assert.equal(h.initial.endpointSlices.size, 0);
   assert.equal(h.initial.services.size, 2);
@@ -354,7 +216,7 @@ Deno.test("discovery reports no EndpointSlices when neither API nor fallback is 
 });
 
 Deno.test("discovery switches EndpointSlice API version when the server stops serving v1", async () => {
-  await using h = await harness(populate);
+  await using h = await startDiscovery({ setup: populate });
   h.fake.setDiscoveryVersions(["v1beta1"]);
   await h.waitForStatus((s) => s.endpointsSource === "discovery.k8s.io/v1beta1");
   h.fake.upsert(slice("a", "web-new", "web"));
@@ -363,10 +225,13 @@ Deno.test("discovery switches EndpointSlice API version when the server stops se
 
 Deno.test("discovery survives an onChange callback that throws", async () => {
   let calls = 0;
-  await using h = await harness(populate, {
-    onChange: () => {
-      calls++;
-      throw new Error("consumer bug");
+  await using h = await startDiscovery({
+    setup: populate,
+    discovery: {
+      onChange: () => {
+        calls++;
+        throw new Error("consumer bug");
+      },
     },
   });
   const poll = async (key: string) => {

@@ -14,7 +14,7 @@ import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from "pr
 import { DISCOVERY_STATES } from "../core/discovery_state.ts";
 import type { Histogram } from "../core/histogram.ts";
 import { BACKEND_HEALTHS, REFUSAL_CAUSES } from "../core/types.ts";
-import type { AdminBackend, AdminSnapshot } from "./types.ts";
+import type { AdminBackend, AdminListenerStats, AdminSnapshot, AdminWorker } from "./types.ts";
 
 /** Options of {@linkcode AdminMetrics}. */
 export interface AdminMetricsOptions {
@@ -105,14 +105,15 @@ export class AdminMetrics {
   }
 
   #define(): void {
+    const perListener =
+      (value: (st: AdminListenerStats) => number): Fill<"listener"> => (s, add) => {
+        for (const l of s.listeners) add({ listener: l.name }, value(l.stats));
+      };
     const listenerCounter = (
       suffix: string,
       help: string,
-      value: (s: AdminSnapshot["listeners"][number]["stats"]) => number,
-    ) =>
-      this.#counter(`nautiluslb_listener_${suffix}`, help, ["listener"], (s, add) => {
-        for (const l of s.listeners) add({ listener: l.name }, value(l.stats));
-      });
+      value: (st: AdminListenerStats) => number,
+    ) => this.#counter(`nautiluslb_listener_${suffix}`, help, ["listener"], perListener(value));
     listenerCounter(
       "connections_accepted_total",
       "Client connections accepted by the listener.",
@@ -127,9 +128,7 @@ export class AdminMetrics {
       "nautiluslb_listener_connections_active",
       "Client connections currently open on the listener.",
       ["listener"],
-      (s, add) => {
-        for (const l of s.listeners) add({ listener: l.name }, l.stats.activeConnections);
-      },
+      perListener((st) => st.activeConnections),
     );
     this.#counter(
       "nautiluslb_listener_bytes_total",
@@ -169,31 +168,32 @@ export class AdminMetrics {
         }
       },
     );
+    const perListenerHistogram =
+      (value: (st: AdminListenerStats) => Histogram | undefined): HistogramFill => (s, add) => {
+        for (const l of s.listeners) {
+          const h = value(l.stats);
+          if (h !== undefined) add({ labels: { listener: l.name }, histogram: h });
+        }
+      };
     this.#histogram(
       "nautiluslb_connection_duration_seconds",
       "Time from accept to close of client connections, refused ones included.",
-      (s, add) => {
-        for (const l of s.listeners) {
-          const h = l.stats.connectionDuration;
-          if (h !== undefined) add({ labels: { listener: l.name }, histogram: h });
-        }
-      },
+      perListenerHistogram((st) => st.connectionDuration),
     );
     this.#histogram(
       "nautiluslb_backend_connect_duration_seconds",
       "Time to establish a backend connection, per listener; failed attempts are not observed.",
-      (s, add) => {
-        for (const l of s.listeners) {
-          const h = l.stats.connectDuration;
-          if (h !== undefined) add({ labels: { listener: l.name }, histogram: h });
-        }
-      },
+      perListenerHistogram((st) => st.connectDuration),
     );
 
+    /** One series per backend; a backend whose value is `undefined` has none. */
     const perBackend =
-      (value: (b: AdminBackend) => number): Fill<"pool" | "backend"> => (s, add) => {
+      (value: (b: AdminBackend) => number | undefined): Fill<"pool" | "backend"> => (s, add) => {
         for (const p of s.pools) {
-          for (const b of p.backends) add({ pool: p.name, backend: b.key }, value(b));
+          for (const b of p.backends) {
+            const v = value(b);
+            if (v !== undefined) add({ pool: p.name, backend: b.key }, v);
+          }
         }
       };
     this.#gauge(
@@ -222,28 +222,17 @@ export class AdminMetrics {
       ["pool", "backend"],
       perBackend((b) => b.activeConnections),
     );
-    const perBackendCounter = (
-      value: (b: AdminBackend) => number | undefined,
-    ): Fill<"pool" | "backend"> =>
-    (s, add) => {
-      for (const p of s.pools) {
-        for (const b of p.backends) {
-          const v = value(b);
-          if (v !== undefined) add({ pool: p.name, backend: b.key }, v);
-        }
-      }
-    };
     this.#counter(
       "nautiluslb_backend_connections_total",
       "Connections established to the backend while it is in the pool.",
       ["pool", "backend"],
-      perBackendCounter((b) => b.counters?.connections),
+      perBackend((b) => b.counters?.connections),
     );
     this.#counter(
       "nautiluslb_backend_connect_failures_total",
       "Failed connect attempts to the backend, whatever the cause.",
       ["pool", "backend"],
-      perBackendCounter((b) => b.counters?.connectFailures),
+      perBackend((b) => b.counters?.connectFailures),
     );
     this.#counter(
       "nautiluslb_backend_bytes_total",
@@ -346,29 +335,26 @@ export class AdminMetrics {
         if (s.healthTransitions !== undefined) add({}, s.healthTransitions);
       },
     );
+    const perWorker = (value: (w: AdminWorker) => number): Fill<"worker"> => (s, add) => {
+      for (const w of s.workers ?? []) add({ worker: String(w.worker) }, value(w));
+    };
     this.#counter(
       "nautiluslb_worker_connections_accepted_total",
       "Client connections accepted by each data-plane worker; absent with workers: 1.",
       ["worker"],
-      (s, add) => {
-        for (const w of s.workers ?? []) add({ worker: String(w.worker) }, w.accepted);
-      },
+      perWorker((w) => w.accepted),
     );
     this.#gauge(
       "nautiluslb_worker_connections_active",
       "Client connections open in each data-plane worker.",
       ["worker"],
-      (s, add) => {
-        for (const w of s.workers ?? []) add({ worker: String(w.worker) }, w.activeConnections);
-      },
+      perWorker((w) => w.activeConnections),
     );
     this.#counter(
       "nautiluslb_worker_restarts_total",
       "Times each data-plane worker died and was replaced.",
       ["worker"],
-      (s, add) => {
-        for (const w of s.workers ?? []) add({ worker: String(w.worker) }, w.restarts);
-      },
+      perWorker((w) => w.restarts),
     );
     this.#gauge(
       "nautiluslb_worker_pool_info",
@@ -416,22 +402,38 @@ export class AdminMetrics {
   }
 
   #counter<L extends string>(name: string, help: string, labelNames: L[], fill: Fill<L>): void {
+    new Counter<L>(
+      this.#collected(name, help, labelNames, fill, (counter: Counter<L>, labels, value) => {
+        // Counters reject negative values; a bad value drops that series, not the scrape.
+        if (Number.isFinite(value) && value >= 0) counter.inc(labels, value);
+      }),
+    );
+  }
+
+  /**
+   * prom-client options of a counter or gauge in this registry whose `collect()` resets the
+   * metric and hands each value `fill` adds for the current snapshot to `put`.
+   */
+  #collected<M extends { reset(): void }, L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[],
+    fill: Fill<L>,
+    put: (metric: M, labels: Labels<L>, value: number) => void,
+  ) {
     const current = () => this.#current;
-    new Counter<L>({
+    return {
       name,
       help,
       labelNames,
       registers: [this.#registry],
-      collect() {
+      collect(this: M) {
         this.reset();
         const snapshot = current();
         if (snapshot === undefined) return;
-        // Counters reject negative values; a bad value drops that series, not the scrape.
-        fill(snapshot, (labels, value) => {
-          if (Number.isFinite(value) && value >= 0) this.inc(labels, value);
-        });
+        fill(snapshot, (labels, value) => put(this, labels, value));
       },
-    });
+    };
   }
 
   /**
@@ -481,20 +483,10 @@ export class AdminMetrics {
   }
 
   #gauge<L extends string>(name: string, help: string, labelNames: L[], fill: Fill<L>): void {
-    const current = () => this.#current;
-    new Gauge<L>({
-      name,
-      help,
-      labelNames,
-      registers: [this.#registry],
-      collect() {
-        this.reset();
-        const snapshot = current();
-        if (snapshot === undefined) return;
-        fill(snapshot, (labels, value) => {
-          if (Number.isFinite(value)) this.set(labels, value);
-        });
-      },
-    });
+    new Gauge<L>(
+      this.#collected(name, help, labelNames, fill, (gauge: Gauge<L>, labels, value) => {
+        if (Number.isFinite(value)) gauge.set(labels, value);
+      }),
+    );
   }
 }

@@ -8,7 +8,15 @@
  */
 import { fileURLToPath } from "node:url";
 import { GREETING_BYTES } from "./_backend.ts";
-import { closeQuietly, delay, readExactly, sha256Hex, withTimeout, writeAll } from "../_helpers.ts";
+import {
+  closeQuietly,
+  delay,
+  freePort,
+  readExactly,
+  sha256Hex,
+  withTimeout,
+  writeAll,
+} from "../_helpers.ts";
 
 export { GREETING_BYTES };
 
@@ -474,4 +482,56 @@ export function configYaml(
     lines.push(`    backends: [${l.backends.map((b) => `"${b}"`).join(", ")}]`);
   }
   return lines.join("\n") + "\n";
+}
+
+/** A {@linkcode ServeProcess} with one listener, as {@linkcode serveOneListener} starts it. */
+export interface OneListenerServe extends AsyncDisposable {
+  readonly serve: ServeProcess;
+  /** Port of the listener on `127.0.0.1`. */
+  readonly port: number;
+}
+
+/**
+ * Starts serve with the one listener `listener`, it and the admin server on free ports of
+ * `127.0.0.1`, and waits until it is ready. Disposing stops serve.
+ */
+export async function serveOneListener(
+  listener: Omit<ListenerSpec, "port">,
+): Promise<OneListenerServe> {
+  const adminPort = freePort();
+  const port = freePort();
+  const serve = await ServeProcess.start(configYaml(adminPort, [{ ...listener, port }]), adminPort);
+  return { serve, port, [Symbol.asyncDispose]: () => serve.stop() };
+}
+
+/** A {@linkcode OneListenerServe} in front of one {@linkcode BackendProcess}. */
+export interface BackendBehindServe extends OneListenerServe {
+  readonly backend: BackendProcess;
+}
+
+/**
+ * Starts a backend process named `name` and serve with one listener, also named `name`, in
+ * front of it; `extra` keys go under the listener as in {@linkcode ListenerSpec}. Disposing
+ * stops serve, then the backend.
+ */
+export async function serveOneBackend(
+  name: string,
+  extra: ListenerSpec["extra"] = {},
+): Promise<BackendBehindServe> {
+  const backend = await BackendProcess.start(name);
+  try {
+    const { serve, port } = await serveOneListener({ name, backends: [backend.key], extra });
+    return {
+      backend,
+      serve,
+      port,
+      async [Symbol.asyncDispose]() {
+        await serve.stop();
+        await backend.kill();
+      },
+    };
+  } catch (error) {
+    await backend.kill();
+    throw error;
+  }
 }

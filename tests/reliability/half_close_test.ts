@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import {
   closeQuietly,
   connect,
-  freePort,
   randomBytes,
   readAll,
   readExactly,
@@ -18,7 +17,7 @@ import {
   withTimeout,
   writeAll,
 } from "../_helpers.ts";
-import { configYaml, report, ServeProcess } from "./_harness.ts";
+import { report, serveOneListener } from "./_harness.ts";
 
 const ITERATIONS = 200;
 const CONCURRENCY = 10;
@@ -39,12 +38,11 @@ function startHalfCloser(): TestServer {
 
 Deno.test("backend-first half-close delivers every byte then EOF, 200 times", async () => {
   await using backend = startHalfCloser();
-  const adminPort = freePort();
-  const port = freePort();
-  await using _serve = await ServeProcess.start(
-    configYaml(adminPort, [{ name: "half", port, backends: [`127.0.0.1:${backend.port}`] }]),
-    adminPort,
-  );
+  await using rig = await serveOneListener({
+    name: "half",
+    backends: [`127.0.0.1:${backend.port}`],
+  });
+  const { port } = rig;
   const expected = new Map<number, string>();
   for (const size of SIZES) expected.set(size, await sha256Hex(SOURCE.subarray(0, size)));
 

@@ -10,19 +10,17 @@ import {
   closeQuietly,
   connect,
   delay,
-  freePort,
   isClosedWithin,
   randomBytes,
   readExactly,
   withTimeout,
 } from "../_helpers.ts";
 import {
-  BackendProcess,
-  configYaml,
   echoTransfer,
   GREETING_BYTES,
   report,
-  ServeProcess,
+  serveOneBackend,
+  type ServeProcess,
   waitUntil,
 } from "./_harness.ts";
 
@@ -86,19 +84,12 @@ function usage(serve: ServeProcess): Usage {
 }
 
 Deno.test("idle clients are reclaimed by idleTimeout and resources return to baseline", async () => {
-  await using backend = await BackendProcess.start("idle");
-  const adminPort = freePort();
-  const port = freePort();
   const idleTimeoutMs = 3_000;
-  await using serve = await ServeProcess.start(
-    configYaml(adminPort, [{
-      name: "idle",
-      port,
-      backends: [backend.key],
-      extra: { idleTimeout: `${idleTimeoutMs}ms`, maxConnections: 0 },
-    }]),
-    adminPort,
-  );
+  await using rig = await serveOneBackend("idle", {
+    idleTimeout: `${idleTimeoutMs}ms`,
+    maxConnections: 0,
+  });
+  const { serve, port } = rig;
   // Warm up the data path once, so the baseline includes what the first connection loads.
   const warm = await echoTransfer(await connect(port), randomBytes(256 * 1024));
   assert.equal(warm.receivedSha, warm.sentSha);
@@ -140,19 +131,9 @@ Deno.test("idle clients are reclaimed by idleTimeout and resources return to bas
 });
 
 Deno.test("a flood beyond maxConnections is refused at once; admitted clients are unhurt", async () => {
-  await using backend = await BackendProcess.start("flood");
-  const adminPort = freePort();
-  const port = freePort();
   const maxConnections = 20;
-  await using serve = await ServeProcess.start(
-    configYaml(adminPort, [{
-      name: "flood",
-      port,
-      backends: [backend.key],
-      extra: { maxConnections },
-    }]),
-    adminPort,
-  );
+  await using rig = await serveOneBackend("flood", { maxConnections });
+  const { serve, port } = rig;
   let greeted = 0;
   const admitted = Array.from(
     { length: maxConnections },

@@ -5,14 +5,18 @@
  * (never emptied), status says what is wrong, nothing crashes or rejects unhandled.
  */
 import assert from "node:assert/strict";
-import type { Inventory } from "../../src/core/inventory.ts";
-import {
-  type DiscoveryStatus,
-  KubernetesDiscovery,
-  type KubernetesDiscoveryOptions,
-} from "../../src/discovery/mod.ts";
+import { type DiscoveryStatus, KubernetesDiscovery } from "../../src/discovery/mod.ts";
 import { resetLogging, setupLogging } from "../../src/log/mod.ts";
-import { FakeKubeApi, type FakeKubeApiOptions, type KubeObject } from "../fake_kube_api.ts";
+import {
+  type DiscoveryDriver,
+  type DiscoveryDriverOptions,
+  node,
+  populate,
+  service,
+  startDiscovery,
+} from "../_discovery_driver.ts";
+import { delay } from "../_helpers.ts";
+import { FakeKubeApi } from "../fake_kube_api.ts";
 
 /** How long the API is down in the outage scenario. */
 const OUTAGE_MS = 3_000;
@@ -21,149 +25,53 @@ const WAIT_MS = 5_000;
 /** Window over which request rates are counted. */
 const RATE_WINDOW_MS = 1_000;
 
-const ANNOTATION = "nautiluslb.cloudresty.io/enabled";
-
-function service(namespace: string, name: string): KubeObject {
-  return {
-    kind: "Service",
-    metadata: { name, namespace, annotations: { [ANNOTATION]: "true" } },
-    spec: {
-      type: "NodePort",
-      clusterIP: "10.0.0.10",
-      ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 30080 }],
-    },
-  };
-}
-
-function node(name: string): KubeObject {
-  return {
-    kind: "Node",
-    metadata: { name },
-    status: {
-      addresses: [{ type: "InternalIP", address: "127.0.0.2" }],
-      conditions: [{ type: "Ready", status: "True" }],
-    },
-  };
-}
-
-function slice(namespace: string, name: string, serviceName: string): KubeObject {
-  return {
-    kind: "EndpointSlice",
-    metadata: { name, namespace, labels: { "kubernetes.io/service-name": serviceName } },
-    addressType: "IPv4",
-    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-    endpoints: [{ addresses: ["10.1.0.5"], conditions: { ready: true }, nodeName: "n1" }],
-  };
-}
-
-function populate(fake: FakeKubeApi): void {
-  fake.upsert(service("a", "web"));
-  fake.upsert(service("b", "db"));
-  fake.upsert(node("n1"));
-  fake.upsert(node("n2"));
-  fake.upsert(slice("a", "web-abc", "web"));
-}
-
-interface Harness extends AsyncDisposable {
-  readonly fake: FakeKubeApi;
-  readonly discovery: KubernetesDiscovery;
-  readonly changes: Inventory[];
-  readonly statuses: DiscoveryStatus[];
+/** A discovery on the populated fake, with its log lines and unhandled rejections. */
+interface Harness extends DiscoveryDriver {
   readonly logs: string[];
   readonly unhandled: unknown[];
-  waitFor(predicate: (inv: Inventory) => boolean, what: string): Promise<Inventory>;
-  waitForStatus(predicate: (s: DiscoveryStatus) => boolean, what: string): Promise<DiscoveryStatus>;
   /** Asserts the inventory still has everything `populate` put in. */
   assertKept(): void;
 }
 
 async function harness(
-  options: Partial<KubernetesDiscoveryOptions> = {},
-  fakeOptions: FakeKubeApiOptions = {},
+  discovery: DiscoveryDriverOptions["discovery"] = {},
+  fake: DiscoveryDriverOptions["fake"] = {},
 ): Promise<Harness> {
   const logs: string[] = [];
   await setupLogging({ level: "trace", write: (line) => logs.push(line) });
   const unhandled: unknown[] = [];
   const onUnhandled = (e: PromiseRejectionEvent) => unhandled.push(e.reason);
   globalThis.addEventListener("unhandledrejection", onUnhandled);
-  const fake = await FakeKubeApi.start(fakeOptions);
-  populate(fake);
-  const ac = new AbortController();
-  const changes: Inventory[] = [];
-  const statuses: DiscoveryStatus[] = [];
-  const listeners = new Set<() => void>();
-  const notify = () => [...listeners].forEach((l) => l());
-  const discovery = new KubernetesDiscovery({
-    kubeconfigPath: await fake.kubeconfig(),
-    namespaces: "all",
-    signal: ac.signal,
-    backoff: { initialMs: 20, maxMs: 200 },
-    onChange: (inv) => {
-      changes.push(inv);
-      notify();
-    },
-    onStatus: (s) => {
-      statuses.push(s);
-      notify();
-    },
-    ...options,
-  });
-  const close = async () => {
-    ac.abort();
-    await discovery.finished;
-    await fake.close();
+  const restore = async () => {
     globalThis.removeEventListener("unhandledrejection", onUnhandled);
     await resetLogging();
   };
+  let driver: DiscoveryDriver;
   try {
-    await discovery.start();
+    driver = await startDiscovery({ setup: populate, discovery, fake, waitMs: WAIT_MS });
   } catch (error) {
-    await close();
+    await restore();
     throw error;
   }
-  const until = <T>(check: () => T | undefined, what: string) =>
-    new Promise<T>((resolve, reject) => {
-      const first = check();
-      if (first !== undefined) return resolve(first);
-      const listener = () => {
-        const value = check();
-        if (value === undefined) return;
-        listeners.delete(listener);
-        clearTimeout(timer);
-        resolve(value);
-      };
-      const timer = setTimeout(() => {
-        listeners.delete(listener);
-        reject(new Error(`Timed out after ${WAIT_MS} ms waiting for ${what}`));
-      }, WAIT_MS);
-      listeners.add(listener);
-    });
   return {
-    fake,
-    discovery,
-    changes,
-    statuses,
+    ...driver,
     logs,
     unhandled,
-    waitFor: (predicate, what) =>
-      until(() => predicate(discovery.inventory!) ? discovery.inventory! : undefined, what),
-    waitForStatus: (predicate, what) => until(() => statuses.find(predicate), what),
     assertKept() {
-      const inv = discovery.inventory!;
+      const inv = driver.discovery.inventory!;
       assert.deepEqual([...inv.services.keys()], ["a/web", "b/db"]);
       assert.deepEqual([...inv.nodes.keys()], ["n1", "n2"]);
       assert.deepEqual([...inv.endpointSlices.keys()], ["a/web-abc"]);
       assert.ok(
-        changes.every((c) => c.services.size > 0 && c.nodes.size > 0),
+        driver.changes.every((c) => c.services.size > 0 && c.nodes.size > 0),
         "no emptied inventory was emitted",
       );
     },
-    [Symbol.asyncDispose]: close,
+    async [Symbol.asyncDispose]() {
+      await driver[Symbol.asyncDispose]();
+      await restore();
+    },
   };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Requests matching `pattern` that arrive within {@linkcode RATE_WINDOW_MS}. */

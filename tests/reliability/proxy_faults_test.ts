@@ -21,6 +21,7 @@ import {
   echoTransfer,
   GREETING_BYTES,
   report,
+  serveOneListener,
   ServeProcess,
   type TransferResult,
   waitUntil,
@@ -32,18 +33,12 @@ const ignoreNetns = ignoreWithoutNetns();
 Deno.test("a backend killed mid-transfer hurts only its own clients and is ejected", async () => {
   const backends = await Promise.all(["b0", "b1", "b2"].map((n) => BackendProcess.start(n)));
   const [, victim] = backends as [BackendProcess, BackendProcess, BackendProcess];
-  const adminPort = freePort();
-  const port = freePort();
-  const serve = await ServeProcess.start(
-    configYaml(adminPort, [{
-      name: "faults",
-      port,
-      backends: backends.map((b) => b.key),
-      extra: { balancer: "round_robin", connectTimeout: "1s", requestTimeout: "3s" },
-      healthCheck: { interval: "250ms", timeout: "250ms", rise: 2, fall: 2 },
-    }]),
-    adminPort,
-  );
+  const { serve, port } = await serveOneListener({
+    name: "faults",
+    backends: backends.map((b) => b.key),
+    extra: { balancer: "round_robin", connectTimeout: "1s", requestTimeout: "3s" },
+    healthCheck: { interval: "250ms", timeout: "250ms", rise: 2, fall: 2 },
+  });
   try {
     const clients = 9;
     const payloads = Array.from({ length: clients }, () => randomBytes(4 * 1024 * 1024));
@@ -242,17 +237,12 @@ Deno.test({
     await using ns = await NetNs.create();
     await using slow = await BackendProcess.start("slow", ns.address, 0, ns.execPrefix);
     const method = await ns.degrade(100, 1);
-    const adminPort = freePort();
-    const port = freePort();
-    await using _serve = await ServeProcess.start(
-      configYaml(adminPort, [{
-        name: "lossy",
-        port,
-        backends: [slow.key],
-        extra: { connectTimeout: "3s", requestTimeout: "10s" },
-      }]),
-      adminPort,
-    );
+    await using rig = await serveOneListener({
+      name: "lossy",
+      backends: [slow.key],
+      extra: { connectTimeout: "3s", requestTimeout: "10s" },
+    });
+    const { port } = rig;
     const started = performance.now();
     const results = await withTimeout(
       Promise.all(Array.from({ length: 4 }, async () => {

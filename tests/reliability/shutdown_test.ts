@@ -10,35 +10,16 @@ import {
   closeQuietly,
   connect,
   delay,
-  freePort,
   randomBytes,
   readExactly,
   withTimeout,
 } from "../_helpers.ts";
-import {
-  BackendProcess,
-  configYaml,
-  echoTransfer,
-  GREETING_BYTES,
-  report,
-  ServeProcess,
-  waitUntil,
-} from "./_harness.ts";
+import { echoTransfer, GREETING_BYTES, report, serveOneBackend, waitUntil } from "./_harness.ts";
 
 Deno.test("SIGTERM drains 100 streaming connections intact, then exits 0", async () => {
-  await using backend = await BackendProcess.start("drain");
-  const adminPort = freePort();
-  const port = freePort();
   const drainTimeoutMs = 15_000;
-  await using serve = await ServeProcess.start(
-    configYaml(adminPort, [{
-      name: "drain",
-      port,
-      backends: [backend.key],
-      extra: { drainTimeout: `${drainTimeoutMs}ms` },
-    }]),
-    adminPort,
-  );
+  await using rig = await serveOneBackend("drain", { drainTimeout: `${drainTimeoutMs}ms` });
+  const { serve, port } = rig;
   const clients = 100;
   let greeted = 0;
   const transfers = Array.from(
@@ -91,18 +72,8 @@ Deno.test("SIGTERM drains 100 streaming connections intact, then exits 0", async
 });
 
 Deno.test("a second SIGTERM during the drain exits at once", async () => {
-  await using backend = await BackendProcess.start("held");
-  const adminPort = freePort();
-  const port = freePort();
-  await using serve = await ServeProcess.start(
-    configYaml(adminPort, [{
-      name: "held",
-      port,
-      backends: [backend.key],
-      extra: { drainTimeout: "60s" },
-    }]),
-    adminPort,
-  );
+  await using rig = await serveOneBackend("held", { drainTimeout: "60s" });
+  const { serve, port } = rig;
   const held = await connect(port);
   try {
     await withTimeout(readExactly(held, GREETING_BYTES), 10_000, "greeting");
