@@ -70,7 +70,7 @@ export function unknownKeyMessage(objectPath: Path, name: string): string {
 }
 
 /** The schema's keys of one map, folded once: a config with many unknown keys asks often. */
-interface KnownKeys {
+export interface KnownKeys {
   readonly names: readonly string[];
   readonly folded: readonly string[];
   /** {@linkcode letterMask} of each folded name. */
@@ -88,7 +88,7 @@ function sectionOf(objectPath: Path): string {
 /** Keys by path array: all unknown keys of one map come with the same array. */
 const knownKeysByPath = new WeakMap<Path, KnownKeys>();
 
-function knownKeys(objectPath: Path): KnownKeys {
+export function knownKeys(objectPath: Path): KnownKeys {
   const asked = knownKeysByPath.get(objectPath);
   if (asked !== undefined) return asked;
   const section = sectionOf(objectPath);
@@ -117,7 +117,7 @@ function fold(word: string): string {
  * none) that costs the sum of the lengths, and the letters one word has and the other lacks
  * altogether (a bit mask each) a cheaper, weaker one that rules out most candidates first.
  */
-function plausible(word: string, known: KnownKeys): string[] {
+export function plausible(word: string, known: KnownKeys): string[] {
   const folded = fold(word);
   const mask = letterMask(folded);
   const found: string[] = [];
@@ -160,13 +160,22 @@ function letterDistance(a: string, b: string): number {
 }
 
 /**
- * One bit per code unit modulo 32. A bit set in one word's mask and not the other's stands
- * for at least one letter the other word lacks, so the bits make a lower bound of
- * {@linkcode letterDistance} even where two letters share a bit.
+ * One bit per letter `a`-`z`, six bits shared by the digits, one bit per other code unit
+ * modulo 32. A bit set in one word's mask and not the other's stands for at least one
+ * character the other word lacks, so the bits make a lower bound of
+ * {@linkcode letterDistance} even where two characters share a bit.
  */
 function letterMask(word: string): number {
   let mask = 0;
-  for (let i = 0; i < word.length; i++) mask |= 1 << (word.charCodeAt(i) & 31);
+  for (let i = 0; i < word.length; i++) {
+    const c = word.charCodeAt(i);
+    const bit = c >= 0x61 && c <= 0x7a
+      ? c - 0x61
+      : c >= 0x30 && c <= 0x39
+      ? 26 + (c - 0x30) % 6
+      : c & 31;
+    mask |= 1 << bit;
+  }
   return mask;
 }
 
