@@ -270,3 +270,60 @@ Deno.test("SIGHUP with workers: 2 adds a listener that answers and an idle timeo
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SIGHUP moves the admin server to a new adminAddress; a taken one is refused and the old serves on", async () => {
+  await using named = startNamed("n");
+  const [first, second] = [freePort(), freePort()];
+  const web: Listener = { name: "web", port: freePort(), backend: named.port };
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.yaml`;
+  await Deno.writeTextFile(path, configText(first, [web]));
+  const serve = spawnServe(path, first);
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const status = async (port: number, route: string): Promise<number> => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${route}`);
+      await res.body?.cancel();
+      return res.status;
+    } catch {
+      return 0;
+    }
+  };
+  try {
+    await waitReady(serve);
+    await Deno.writeTextFile(path, configText(second, [web]));
+    serve.child.kill("SIGHUP");
+    const deadline = performance.now() + 10_000;
+    while (performance.now() < deadline && await status(second, "/readyz") !== 200) await delay(20);
+    assert.equal(
+      await status(second, "/readyz"),
+      200,
+      `not on the new address:\n${serve.stderr()}`,
+    );
+    assert.equal(await status(first, "/healthz"), 0, "the old address is closed");
+    assert.match(serve.stderr(), /Reloaded .*config\.yaml: .*settings: adminAddress/);
+    assert.doesNotMatch(serve.stderr(), /adminAddress of .* take effect at the next start/);
+
+    await Deno.writeTextFile(path, configText(taken.addr.port, [web]));
+    serve.child.kill("SIGHUP");
+    const failures = async () => {
+      const res = await fetch(`http://127.0.0.1:${second}/metrics`);
+      return metric(await res.text(), 'nautiluslb_config_reloads_total{result="failure"}');
+    };
+    const until = performance.now() + 10_000;
+    while (performance.now() < until && await failures() !== 1) await delay(20);
+    assert.equal(await failures(), 1, `the reload was not refused:\n${serve.stderr()}`);
+    assert.match(
+      serve.stderr(),
+      new RegExp(
+        `Cannot reload .*config\\.yaml: Cannot start admin server on 127\\.0\\.0\\.1:${taken.addr.port}: .*in use.*, keeping the running config`,
+      ),
+    );
+    assert.equal(await status(second, "/healthz"), 200, "the running admin server serves on");
+    assert.ok(await answers(web.port, "n"), "traffic goes on");
+  } finally {
+    taken.close();
+    await serve.kill();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

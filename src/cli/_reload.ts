@@ -19,10 +19,11 @@ import {
   type SettingsConfig,
 } from "../config/mod.ts";
 import type { AdminConfigStatus } from "../admin/mod.ts";
+import { parseHostPort } from "../core/address.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { getLogger, type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
-import type { ListenerChanges, Runtime } from "../runtime/mod.ts";
+import type { ListenerChanges, Runtime, RuntimeAdmin } from "../runtime/mod.ts";
 import { selectListeners, type SourceOptions } from "./_pipeline.ts";
 import type { PlanSource } from "./_plan_source.ts";
 
@@ -62,6 +63,7 @@ export type ReloadOutcome = "applied" | "unchanged" | "refused";
 
 /** Settings applied by a reload; the others are read once at start. */
 const RELOADABLE_SETTINGS: ReadonlySet<keyof SettingsConfig> = new Set<keyof SettingsConfig>([
+  "adminAddress",
   "logLevel",
   "logFormat",
   "kubeconfigPath",
@@ -237,6 +239,9 @@ export class ConfigReloader {
       remove: diff.removed.map((l) => l.name),
       rebind: diff.rebound.map((c) => c.after),
       update: diff.changed.map((c) => c.after),
+      // The new admin server binds with the new listeners; the old one closes after.
+      ...(diff.settings.includes("adminAddress") &&
+        { admin: adminOf(next.settings.adminAddress) ?? null }),
     };
     try {
       await runtime.reconfigure(changes, source?.plans ?? this.#plans);
@@ -285,6 +290,18 @@ export class ConfigReloader {
     log.error(message);
     return "refused";
   }
+}
+
+/**
+ * Where the admin server of `settings.adminAddress` listens; `undefined` for `""` (no admin
+ * server). A missing host (`:9090`) is loopback, so metrics are not exposed by accident.
+ * @throws {SyntaxError|RangeError} when `address` is not a valid `host:port` (config
+ *   validates it first)
+ */
+export function adminOf(address: string): RuntimeAdmin | undefined {
+  if (address === "") return undefined;
+  const { host, port } = parseHostPort(address);
+  return { hostname: host === "" ? "127.0.0.1" : host, port, address };
 }
 
 /**

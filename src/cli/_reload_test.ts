@@ -138,3 +138,108 @@ Deno.test("ConfigReloader keeps the running pools until the new source has its p
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** `/healthz` status on `port`, or 0 when nothing answers there. */
+async function healthz(port: number): Promise<number> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    await res.body?.cancel();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+function freePort(): number {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = probe.addr;
+  probe.close();
+  return port;
+}
+
+Deno.test("ConfigReloader moves the admin server to a new adminAddress, or turns it off and on", async () => {
+  const backend = startNamed("a");
+  const port = freePort();
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.yaml`;
+  const withAdmin = (address: string) =>
+    text(port, backend.port).replace(`adminAddress: ""`, `adminAddress: "${address}"`);
+  const [first, second] = [freePort(), freePort()];
+  const initial = withAdmin(`127.0.0.1:${first}`);
+  await Deno.writeTextFile(path, initial);
+  const stop = new AbortController();
+  const config = parse(initial, path);
+  const source = await openSource(config, {}, stop.signal);
+  const reloader = await new ConfigReloader({
+    path,
+    config,
+    bytes: new TextEncoder().encode(initial),
+    source,
+    sourceOptions: {},
+    openSource,
+    logFlags: {},
+    signal: stop.signal,
+  }).init();
+  const runtime = await Runtime.start({
+    listeners: source.listeners,
+    healthTargets: healthTargetsOf,
+    discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
+    config: () => reloader.status(),
+    admin: { hostname: "127.0.0.1", port: first, address: `127.0.0.1:${first}` },
+  }, source.plans);
+  reloader.attach(runtime);
+  const following = reloader.follow();
+  // A function, so assertions do not narrow it for the rest of the test.
+  const adminAddr = () => runtime.adminAddr;
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    assert.equal(await healthz(first), 200);
+
+    // A new address: served there, the old one closed.
+    await Deno.writeTextFile(path, withAdmin(`127.0.0.1:${second}`));
+    assert.equal(await reloader.reload(), "applied");
+    assert.equal(adminAddr()?.port, second);
+    assert.equal(await healthz(second), 200);
+    assert.equal(await healthz(first), 0, "the old admin address is closed");
+    assert.equal(reloader.config.settings.adminAddress, `127.0.0.1:${second}`);
+
+    // A taken address: refused, the running admin server serves on, nothing else changes.
+    await Deno.writeTextFile(
+      path,
+      withAdmin(`127.0.0.1:${taken.addr.port}`).replace(
+        "healthCheck:",
+        "idleTimeout: 9s\n    healthCheck:",
+      ),
+    );
+    assert.equal(await reloader.reload(), "refused");
+    assert.equal(reloader.status().reloadsFailed, 1);
+    assert.equal(await healthz(second), 200, "the running admin server serves on");
+    assert.equal(adminAddr()?.port, second);
+    assert.equal(reloader.config.settings.adminAddress, `127.0.0.1:${second}`);
+    assert.notEqual(reloader.config.configurations[0]!.idleTimeoutMs, 9_000, "nothing applied");
+
+    // "" turns admin off; an address turns it on again.
+    await Deno.writeTextFile(path, withAdmin(""));
+    assert.equal(await reloader.reload(), "applied");
+    assert.equal(adminAddr(), undefined);
+    assert.equal(await healthz(second), 0);
+    await Deno.writeTextFile(path, withAdmin(`:${first}`));
+    assert.equal(await reloader.reload(), "applied");
+    assert.deepEqual(
+      [adminAddr()?.hostname, adminAddr()?.port],
+      ["127.0.0.1", first],
+      "a missing host is loopback",
+    );
+    assert.equal(await healthz(first), 200);
+    assert.equal(await nameVia(`127.0.0.1:${port}`), "a", "traffic untouched throughout");
+    assert.equal(reloader.status().reloadsSucceeded, 3);
+  } finally {
+    taken.close();
+    await runtime.stop(0);
+    await reloader.close();
+    stop.abort();
+    await following;
+    await backend.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

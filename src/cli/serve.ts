@@ -8,13 +8,7 @@ import type { Config, ListenerConfig } from "../config/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
 import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
-import {
-  availableCpus,
-  reusePortSupported,
-  Runtime,
-  type RuntimeOptions,
-  workersUnsupported,
-} from "../runtime/mod.ts";
+import { availableCpus, reusePortSupported, Runtime, workersUnsupported } from "../runtime/mod.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { parseHostPort } from "../core/address.ts";
@@ -22,7 +16,7 @@ import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
 import { openFromFlags, openSource, type PlanSource } from "./_source.ts";
 import { globalsOf, parseLogFormat, parseLogLevel } from "./_common.ts";
-import { ConfigReloader } from "./_reload.ts";
+import { adminOf, ConfigReloader } from "./_reload.ts";
 import { onSighup, watchConfigDir } from "./_config_watch.ts";
 
 export { backendsOf } from "../runtime/mod.ts";
@@ -134,10 +128,8 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
   for (const listener of config.configurations) {
     tryBind(listener.name, listener.listenerAddress, bindHost(listener), listener.port);
   }
-  if (config.settings.adminAddress !== "") {
-    const { host, port } = parseHostPort(config.settings.adminAddress);
-    tryBind("admin", config.settings.adminAddress, host === "" ? "127.0.0.1" : host, port);
-  }
+  const admin = adminOf(config.settings.adminAddress);
+  if (admin !== undefined) tryBind("admin", admin.address, admin.hostname, admin.port);
   for (const plan of plans) {
     if (plan.backends.length === 0) problems.push(`${plan.name}: pool has no backends`);
     else if (poolsDown([plan], health).length > 0) {
@@ -185,15 +177,7 @@ async function serve(
       hardLimit: fdLimit.hard,
     });
   if (fdWarning) log.warn(fdWarning);
-  let admin: RuntimeOptions["admin"];
-  if (config.settings.adminAddress !== "") {
-    const { host, port } = parseHostPort(config.settings.adminAddress);
-    admin = {
-      hostname: host === "" ? "127.0.0.1" : host,
-      port,
-      address: config.settings.adminAddress,
-    };
-  }
+  const admin = adminOf(config.settings.adminAddress);
   const workers = workerCount(config);
   let runtime: Runtime;
   try {

@@ -54,7 +54,9 @@ export interface PoolOptions {
    * Connections each backend takes at most; a backend at its limit is skipped by the
    * balancer, and when every eligible backend is full `acquire` answers `full`. A
    * backend's own `maxConnections` (from its Service's annotation) overrides it. 0 = no limit.
-   * With `counterOf`, the limit is over the shared count (the whole process).
+   * With `counterOf`, the limit is over the shared count (the whole process); a client
+   * that loses a backend's last place to another pool sharing the count takes another
+   * backend, and is refused only when every backend is full.
    * @default {0}
    */
   readonly maxConnectionsPerBackend?: number;
@@ -330,37 +332,55 @@ export class Pool implements Picker {
       index = this.#balancer.pick(eligible, client);
       if (index < 0) return eligible.some(isFullEntry) ? "full" : "all_unhealthy";
     }
-    if (
-      after !== undefined || (exclude.size > 0 && exclude.has(eligible[index]!.backend.key)) ||
-      isFullEntry(eligible[index]!)
-    ) {
-      // Walk on from the start point to the next untried backend, so the policy (and a
-      // Maglev table) keeps working without rebuilding anything.
-      const n = eligible.length;
-      let found = -1;
-      let isAnyFull = false;
-      for (let step = 0; step < n; step++) {
-        const j = (index + step) % n;
-        const e = eligible[j]!;
-        if (exclude.has(e.backend.key) || !(e.backend.weight > 0)) continue;
-        if (isFullEntry(e)) {
-          isAnyFull = true;
-          continue;
+    let isAnyFull = false;
+    /** Backends whose last place another worker took between the check and the count. */
+    let lost: Set<Entry> | undefined;
+    let mayAskAgain = after === undefined;
+    let entry = eligible[index]!;
+    let shouldWalk = after !== undefined || exclude.has(entry.backend.key) || isFullEntry(entry);
+    // Each round either returns or loses one more backend for good: at most n + 1 rounds.
+    while (true) {
+      if (shouldWalk) {
+        // Walk on from the start point to the next untried backend, so the policy (and a
+        // Maglev table) keeps working without rebuilding anything.
+        const n = eligible.length;
+        let found = -1;
+        for (let step = 0; step < n; step++) {
+          const j = (index + step) % n;
+          const e = eligible[j]!;
+          if (exclude.has(e.backend.key) || !(e.backend.weight > 0) || lost?.has(e)) continue;
+          if (isFullEntry(e)) {
+            isAnyFull = true;
+            continue;
+          }
+          found = j;
+          break;
         }
-        found = j;
-        break;
+        if (found < 0) return isAnyFull ? "full" : "exhausted";
+        index = found;
+        entry = eligible[index]!;
       }
-      if (found < 0) return isAnyFull ? "full" : "exhausted";
-      index = found;
+      // A shared count enforces the limit atomically: another worker may have taken the last
+      // place since the check above.
+      if (entry.counter === undefined || entry.counter.tryAcquire(entry.maxConnections)) {
+        entry.local++;
+        return new PoolLease(this, entry);
+      }
+      (lost ??= new Set()).add(entry);
+      isAnyFull = true;
+      shouldWalk = true;
+      if (!mayAskAgain) continue;
+      // Ask the balancer once more: the lost backend reads full now, so every policy passes
+      // it over as it does a full backend (round robin takes the next turn, Maglev falls
+      // through its table). Once only, so a lost race moves a rotation one extra step at
+      // most; a second lost race walks on in key order.
+      mayAskAgain = false;
+      const again = this.#balancer.pick(eligible, client);
+      if (again < 0) return "full";
+      index = again;
+      entry = eligible[index]!;
+      shouldWalk = exclude.has(entry.backend.key) || isFullEntry(entry) || lost.has(entry);
     }
-    const entry = eligible[index]!;
-    // A shared count enforces the limit atomically: another worker may have taken the last
-    // place since the check above. That client is refused as `full` (a rare race at the limit).
-    if (entry.counter !== undefined && !entry.counter.tryAcquire(entry.maxConnections)) {
-      return "full";
-    }
-    entry.local++;
-    return new PoolLease(this, entry);
   }
 
   /** @internal Called by leases. */

@@ -93,6 +93,17 @@ export type ToWorker =
   }
   | { readonly type: "start"; readonly version: number }
   | {
+    /**
+     * Stop one listener as `DataPlane.remove` does: no new clients, open connections get up
+     * to `drainMs` (the listener's `drainTimeoutMs` when absent), then are closed. Answered
+     * with `removed` once drained; later messages do not wait for the drain.
+     */
+    readonly type: "remove";
+    readonly version: number;
+    readonly name: string;
+    readonly drainMs?: number;
+  }
+  | {
     /** Stop every listener, draining up to `drainMs`; answered with `stopped`. */
     readonly type: "stop";
     readonly version: number;
@@ -141,6 +152,12 @@ export type FromWorker =
     readonly error?: string;
   }
   | { readonly type: "stats"; readonly stats: WorkerStats }
+  | {
+    /** A `remove` drained: `forced` connections were still open at its deadline. */
+    readonly type: "removed";
+    readonly version: number;
+    readonly forced: number;
+  }
   | { readonly type: "stopped"; readonly version: number; readonly forced: number };
 
 /**

@@ -35,6 +35,7 @@ export {
   backendsOf,
   type ListenerChanges,
   Runtime,
+  type RuntimeAdmin,
   type RuntimeListener,
   type RuntimeOptions,
   type StopResult,

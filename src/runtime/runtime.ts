@@ -44,15 +44,8 @@ export interface RuntimeOptions {
   readonly healthTargets: (plans: readonly PoolPlan[]) => readonly HealthTarget[];
   /** Where discovery stands now, for `/readyz` and metrics. */
   readonly discovery: () => AdminDiscoveryStatus;
-  /**
-   * Admin server address to bind, and `address` as written in config for messages; no
-   * admin server when absent.
-   */
-  readonly admin?: {
-    readonly hostname: string;
-    readonly port: number;
-    readonly address: string;
-  };
+  /** Where the admin server listens; no admin server when absent. */
+  readonly admin?: RuntimeAdmin;
   /**
    * Re-admit delay of a backend ejected passively while its active checks are off.
    * @default {DEFAULT_PASSIVE_COOLDOWN_MS}
@@ -86,9 +79,20 @@ export interface RuntimeOptions {
   readonly config?: () => AdminConfigStatus;
 }
 
+/** Where the admin server listens ({@linkcode RuntimeOptions.admin}). */
+export interface RuntimeAdmin {
+  /** Interface to bind, e.g. `127.0.0.1`. */
+  readonly hostname: string;
+  /** Port to bind; 0 picks a free one (tests). */
+  readonly port: number;
+  /** The address as written in config, for messages. */
+  readonly address: string;
+}
+
 /**
- * A change of listeners for {@linkcode Runtime.reconfigure}, e.g. from a config diff. Names
- * not running are ignored in `remove` and `update`.
+ * A change of listeners (and of the admin server's address) for
+ * {@linkcode Runtime.reconfigure}, e.g. from a config diff. Names not running are ignored in
+ * `remove` and `update`.
  */
 export interface ListenerChanges {
   /** New listeners; every one binds before anything else changes. */
@@ -99,6 +103,12 @@ export interface ListenerChanges {
   readonly rebind: readonly RuntimeListener[];
   /** Running listeners with new settings for new connections (`DataPlane.update`). */
   readonly update: readonly RuntimeListener[];
+  /**
+   * Where the admin server listens from now on: `null` stops it, absent keeps it as it is.
+   * A new address binds with the new listeners (all or nothing); the old server closes once
+   * the change is through. The same `hostname` and `port` keep the running server.
+   */
+  readonly admin?: RuntimeAdmin | null;
 }
 
 /** What {@linkcode Runtime.stop} did. */
@@ -113,6 +123,13 @@ const FIRST_ROUND_MARGIN_MS = 100;
 const log = getLogger("serve");
 const healthLog = getLogger("health");
 
+/** A started admin server and what stops it. */
+interface RunningAdmin {
+  readonly spec: RuntimeAdmin;
+  readonly server: AdminServer;
+  readonly stop: AbortController;
+}
+
 /**
  * The running load balancer. Owns the data plane (listeners, pools), the health scheduler
  * and the admin server; nothing else writes to them.
@@ -126,13 +143,15 @@ const healthLog = getLogger("health");
 export class Runtime {
   readonly #options: RuntimeOptions;
   readonly #listeners: Map<string, RuntimeListener>;
-  /** Listeners removed by a reconfigure, still draining; `stop` waits for them. */
+  /**
+   * Listeners removed by a reconfigure, still draining, and admin servers replaced by one,
+   * still finishing their requests; `stop` waits for them.
+   */
   readonly #removals = new Set<Promise<unknown>>();
   readonly #data: DataPlaneApi;
   readonly #workers: WorkerDataPlane | undefined;
   readonly #health: HealthScheduler;
-  readonly #adminStop = new AbortController();
-  #admin: AdminServer | undefined;
+  #admin: RunningAdmin | undefined;
   #transitions = 0;
   #isStopping = false;
   #isStopped = false;
@@ -187,7 +206,7 @@ export class Runtime {
 
   /** The admin server's bound address, when it runs. */
   get adminAddr(): Deno.NetAddr | undefined {
-    return this.#admin?.addr;
+    return this.#admin?.server.addr;
   }
 
   /**
@@ -212,8 +231,11 @@ export class Runtime {
    * bound is closed and nothing changes. Then listeners with new settings are updated in
    * place, rebound ones move (the old socket drains), removed ones stop accepting and drain
    * in the background (`stop` waits for them), and new ones accept once their pools are set.
-   * Listeners not named keep their sockets, pools, health and connections.
-   * @throws {Error} `Cannot bind N listener(s): …` (nothing changed), or after `stop`
+   * Listeners not named keep their sockets, pools, health and connections. A new admin
+   * address is bound with the new listeners, before anything changes; once the change is
+   * through, the old admin server stops accepting and finishes its requests.
+   * @throws {Error} `Cannot bind N listener(s): …` and/or `Cannot start admin server on …: …`
+   *   (nothing changed, the running admin server serves on), or after `stop`
    */
   async reconfigure(changes: ListenerChanges, plans: readonly PoolPlan[]): Promise<void> {
     if (this.#isStopped) throw new Error("Cannot reconfigure: the runtime is stopped");
@@ -244,9 +266,34 @@ export class Runtime {
         problems.push(`${spec.name} on ${hostPort(spec)}: ${errorMessage(error)}`);
       }
     }
-    if (problems.length > 0) {
+    let admin: RunningAdmin | undefined;
+    let adminProblem: string | undefined;
+    if (changes.admin != null && !isSameAdmin(this.#admin?.spec, changes.admin)) {
+      try {
+        admin = await this.#startAdmin(changes.admin);
+      } catch (error) {
+        adminProblem = errorMessage(error);
+      }
+    }
+    if (problems.length > 0 || adminProblem !== undefined || this.#isStopped) {
       await Promise.all(bound.map((name) => this.#data.remove(name, 0)));
-      throw new Error(`Cannot bind ${problems.length} listener(s): ${problems.join("; ")}`);
+      this.#retireAdmin(admin);
+      if (this.#isStopped) throw new Error("Cannot reconfigure: the runtime is stopped");
+      const parts = problems.length > 0
+        ? [`Cannot bind ${problems.length} listener(s): ${problems.join("; ")}`]
+        : [];
+      if (adminProblem !== undefined) parts.push(adminProblem);
+      throw new Error(parts.join("; "));
+    }
+    if (changes.admin === null || admin !== undefined) {
+      const old = this.#admin;
+      this.#admin = admin;
+      this.#retireAdmin(old);
+      if (old !== undefined) {
+        log.info("Closed the admin server on {address}", { address: old.spec.address });
+      }
+    } else if (changes.admin !== undefined && this.#admin !== undefined) {
+      this.#admin = { ...this.#admin, spec: changes.admin };
     }
     for (const spec of changes.add) this.#listeners.set(spec.name, spec);
     for (const spec of changes.update) {
@@ -346,8 +393,10 @@ export class Runtime {
     const forced = await this.#data.stop(drainMs);
     await Promise.all(this.#removals);
     await this.#health.close();
-    this.#adminStop.abort();
-    await this.#admin?.finished;
+    const admin = this.#admin;
+    this.#admin = undefined;
+    admin?.stop.abort();
+    await admin?.server.finished;
     return { forced };
   }
 
@@ -378,18 +427,10 @@ export class Runtime {
     const admin = this.#options.admin;
     if (admin !== undefined) {
       try {
-        this.#admin = await startAdminServer({
-          hostname: admin.hostname,
-          port: admin.port,
-          signal: this.#adminStop.signal,
-          snapshot: () => this.snapshot(),
-        });
+        this.#admin = await this.#startAdmin(admin);
       } catch (error) {
         await this.#abandon();
-        throw new Error(
-          `Cannot start admin server on ${admin.address}: ${errorMessage(error)}`,
-          { cause: error },
-        );
+        throw error;
       }
     }
     this.#data.start();
@@ -402,6 +443,40 @@ export class Runtime {
         backends: l.pool.backends.filter((b) => !b.isDraining).length,
       });
     }
+  }
+
+  /** @throws {Error} `Cannot start admin server on …: …`, with the bind error as `cause` */
+  async #startAdmin(spec: RuntimeAdmin): Promise<RunningAdmin> {
+    const stop = new AbortController();
+    try {
+      const server = await startAdminServer({
+        hostname: spec.hostname,
+        port: spec.port,
+        signal: stop.signal,
+        snapshot: () => this.snapshot(),
+      });
+      return { spec, server, stop };
+    } catch (error) {
+      // A bind failure names the address already: keep the system's words only.
+      const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
+      throw new Error(`Cannot start admin server on ${spec.address}: ${errorMessage(cause)}`, {
+        cause,
+      });
+    }
+  }
+
+  /** Stops accepting on `admin` at once; `stop` waits for its requests under way. */
+  #retireAdmin(admin: RunningAdmin | undefined): void {
+    if (admin === undefined) return;
+    admin.stop.abort();
+    const finished = admin.server.finished.catch((error) => {
+      log.error("Admin server on {address} failed while closing: {error}", {
+        address: admin.spec.address,
+        error,
+      });
+    });
+    this.#removals.add(finished);
+    finished.finally(() => this.#removals.delete(finished));
   }
 
   async #firstRound(): Promise<void> {
@@ -447,6 +522,12 @@ export class Runtime {
       healthLog.info("Backend {backend} of pool {pool} is {to} ({cause})", fields);
     }
   }
+}
+
+/** True when `next` binds where `running` is bound (a port of 0 always binds anew). */
+function isSameAdmin(running: RuntimeAdmin | undefined, next: RuntimeAdmin): boolean {
+  return running !== undefined && next.port !== 0 && running.hostname === next.hostname &&
+    running.port === next.port;
 }
 
 function hostPort(spec: DataPlaneListener): string {

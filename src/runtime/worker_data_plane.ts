@@ -47,7 +47,7 @@ const MAX_RESTART_DELAY_MS = 5_000;
 const STABLE_AFTER_MS = 10_000;
 /** How long a worker may take to answer a `listeners` message (binding, draining removals). */
 const BIND_TIMEOUT_MS = 30_000;
-/** Extra time over the drain deadline for workers to report they stopped. */
+/** Extra time over a drain deadline for workers to report they stopped or removed a listener. */
 const STOP_MARGIN_MS = 2_000;
 
 /** Options of {@linkcode WorkerDataPlane}. */
@@ -435,11 +435,16 @@ export class WorkerDataPlane implements DataPlaneApi {
   }
 
   /**
-   * Stops one listener in every worker; each drains for the listener's `drainTimeoutMs`.
-   * @returns 0: workers do not report how many connections the drain deadline closed
+   * Stops one listener in every worker, as `DataPlane.remove` does: no new clients, open
+   * connections get up to `drainMs` (the listener's `drainTimeoutMs` by default), then are
+   * closed. The name is free at once; resolves once every worker has drained (or died, or
+   * not answered within the drain time and a margin).
+   * @returns connections closed at the deadline, over all workers; 0 for an unknown name
    */
-  async remove(name: string): Promise<number> {
-    if (!this.#specs.delete(name)) return 0;
+  async remove(name: string, drainMs?: number): Promise<number> {
+    const spec = this.#specs.get(name);
+    if (spec === undefined) return 0;
+    this.#specs.delete(name);
     this.#backends.delete(name);
     this.#health.delete(name);
     this.#changedAt.delete(name);
@@ -451,8 +456,22 @@ export class WorkerDataPlane implements DataPlaneApi {
       m.retired.delete(name);
       m.retiredBackends.delete(name);
     }
-    await this.#sendListeners();
-    return 0;
+    const waiter = this.#broadcast((version) => ({
+      type: "remove",
+      version,
+      name,
+      ...(drainMs !== undefined && { drainMs }),
+    }));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      waiter.done,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, (drainMs ?? spec.drainTimeoutMs) + STOP_MARGIN_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.#waiters.delete(waiter);
+    return waiter.forced.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -483,6 +502,9 @@ export class WorkerDataPlane implements DataPlaneApi {
       m.worker?.terminate();
       m.worker = undefined;
     }
+    // Terminated workers answer nothing more: end every wait (a removal still draining).
+    for (const w of this.#waiters) w.resolve();
+    this.#waiters.clear();
     return waiter.forced.reduce((a, b) => a + b, 0);
   }
 
@@ -551,7 +573,7 @@ export class WorkerDataPlane implements DataPlaneApi {
       m.worker.postMessage(message);
       waiter.remaining.add(m.index);
     }
-    if (message.type === "listeners" || message.type === "stop") {
+    if (message.type === "listeners" || message.type === "remove" || message.type === "stop") {
       if (waiter.remaining.size === 0) resolve();
       else this.#waiters.add(waiter);
     } else {
@@ -654,6 +676,7 @@ export class WorkerDataPlane implements DataPlaneApi {
       case "stats":
         member.stats = message.stats;
         break;
+      case "removed":
       case "stopped":
         this.#answered(member, message.version, undefined, message.forced);
         break;

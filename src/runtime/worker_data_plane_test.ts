@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { PoolPlan } from "../core/plan.ts";
 import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
 import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
+import { WorkerDataPlane } from "./worker_data_plane.ts";
 import {
   closedPort,
   type HeldClient,
@@ -387,6 +388,48 @@ Deno.test("workers: PROXY protocol accepted from trusted peers, untrusted ones r
     assert.equal(strict().activeConnections, 0, "a refused peer gives its place back");
   } finally {
     await runtime.stop();
+    await backend.close();
+  }
+});
+
+Deno.test("WorkerDataPlane.remove() drains for drainMs when given, else for drainTimeoutMs", async () => {
+  const backend = startEchoNamed("a");
+  const plane = new WorkerDataPlane({ workers: 2, statsIntervalMs: 50 });
+  const held: HeldClient[] = [];
+  try {
+    const member = { key: backend.key, host: "127.0.0.1", port: backend.port, weight: 1 };
+    const addressOf = (addr: Deno.NetAddr) => `${addr.hostname}:${addr.port}`;
+    const web = addressOf(await plane.add(listenerSpec("web", { drainTimeoutMs: 60_000 })));
+    const api = addressOf(await plane.add(listenerSpec("api", { drainTimeoutMs: 400 })));
+    plane.setBackends("web", [member]);
+    plane.setBackends("api", [member]);
+    plane.start();
+    for (let i = 0; i < 8; i++) held.push(await holdVia(web));
+    const onApi = await holdVia(api);
+    held.push(onApi);
+    assert.ok(held.every((c) => c.name === "a"), `names: ${held.map((c) => c.name)}`);
+
+    // An explicit drain time wins over the listener's minute.
+    let started = performance.now();
+    const forced = await plane.remove("web", 100);
+    let tookMs = performance.now() - started;
+    const alive = await Promise.all(held.slice(0, 8).map((c) => c.isAlive(500)));
+    assert.equal(alive.filter((x) => x).length, 0, "none of the removed listener's left open");
+    assert.equal(forced, 8, "every open connection closed at the 100ms deadline");
+    assert.ok(tookMs >= 90 && tookMs < 3_000, `drained for ${tookMs.toFixed(0)}ms`);
+    assert.ok(await onApi.isAlive(), "the other listener's connection is untouched");
+    assert.deepEqual(plane.names, ["api"]);
+
+    // Without one, the listener's own drainTimeoutMs.
+    started = performance.now();
+    assert.equal(await plane.remove("api"), 1);
+    tookMs = performance.now() - started;
+    assert.ok(tookMs >= 390 && tookMs < 3_000, `drained for ${tookMs.toFixed(0)}ms`);
+    assert.equal(await onApi.isAlive(500), false);
+    assert.equal(await plane.remove("api", 0), 0, "an unknown name");
+  } finally {
+    for (const c of held) c.conn.close();
+    await plane.stop(0);
     await backend.close();
   }
 });

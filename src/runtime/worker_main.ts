@@ -118,6 +118,13 @@ class WorkerState {
       case "logging":
         await setupLogging({ level: message.logLevel, format: message.logFormat });
         break;
+      case "remove": {
+        const version = message.version;
+        void this.#drain(message.name, message.drainMs, (forced) => {
+          post({ type: "removed", version, forced });
+        });
+        break;
+      }
       case "start":
         this.#plane.start();
         break;
@@ -140,18 +147,7 @@ class WorkerState {
     for (const [name, old] of this.#listeners) {
       const spec = next.get(name);
       if (spec === undefined || JSON.stringify(spec) !== JSON.stringify(old)) {
-        this.#listeners.delete(name);
-        // The name is free at once; the old socket's connections drain in the background,
-        // so a reload does not wait for them before binding what it adds.
-        const removal = this.#plane.remove(name).catch((error) => {
-          getLogger("worker").error("Worker {worker} cannot drain listener {listener}: {error}", {
-            worker: this.#worker,
-            listener: name,
-            error: errorMessage(error),
-          });
-        });
-        this.#removals.add(removal);
-        removal.finally(() => this.#removals.delete(removal));
+        void this.#drain(name);
       }
     }
     const results: BindResult[] = [];
@@ -174,6 +170,27 @@ class WorkerState {
     // New listeners accept on the next `start`, sent once their pools are set: accepting
     // now would meet an empty pool until the `backends` message arrives.
     return results;
+  }
+
+  /**
+   * Removes a listener: the name is free at once; its connections drain in the background
+   * for up to `drainMs` (its own `drainTimeoutMs` by default), so a reload does not wait for
+   * them before binding what it adds. `done` gets the connections closed at the deadline
+   * (0 when the drain failed) before `stop` stops waiting for this drain.
+   */
+  #drain(name: string, drainMs?: number, done?: (forced: number) => void): Promise<void> {
+    this.#listeners.delete(name);
+    const removal = this.#plane.remove(name, drainMs).catch((error) => {
+      getLogger("worker").error("Worker {worker} cannot drain listener {listener}: {error}", {
+        worker: this.#worker,
+        listener: name,
+        error: errorMessage(error),
+      });
+      return 0;
+    }).then((forced) => done?.(forced));
+    this.#removals.add(removal);
+    removal.finally(() => this.#removals.delete(removal));
+    return removal;
   }
 
   #setBackends(pool: string, backends: readonly SlottedBackend[]): void {
