@@ -135,3 +135,27 @@ function parseLimit(text: string): number | undefined {
 function formatLimit(n: number): string {
   return n === Infinity ? "unlimited" : String(n);
 }
+
+/**
+ * What to do about an `accept` or `connect` error, when it says the process is out of file
+ * descriptors (`EMFILE`: this process's limit; `ENFILE`: the whole system's).
+ *
+ * Start-up can only warn about a low limit when it can read it, which Deno allows with
+ * `--allow-all` alone; this hint reaches the operator under the least permissions too, at the
+ * moment the limit is hit.
+ *
+ * @returns a sentence to append to the error's log line, or `""` for any other error
+ */
+export function fdExhaustionHint(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const text = String(error);
+  if (code === "EMFILE" || /\(os error 24\)/.test(text)) {
+    return `: the process is out of file descriptors; each proxied connection holds ` +
+      `${FDS_PER_CONNECTION}, so raise "ulimit -n" or LimitNOFILE above ` +
+      `${FDS_PER_CONNECTION} × maxConnections`;
+  }
+  if (code === "ENFILE" || /\(os error 23\)/.test(text)) {
+    return `: the system is out of file descriptors; raise fs.file-max`;
+  }
+  return "";
+}

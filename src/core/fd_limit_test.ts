@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   DEFAULT_RESERVED_FDS,
+  fdExhaustionHint,
   fdLimitWarning,
   parseOpenFilesLimit,
   readOpenFilesLimit,
@@ -107,4 +108,22 @@ Deno.test("readOpenFilesLimit: the shell fallback and /proc agree, under a low l
   } finally {
     await Deno.remove(file);
   }
+});
+
+Deno.test("fdExhaustionHint: says what to raise for EMFILE and ENFILE only", () => {
+  let emfile: unknown;
+  try {
+    // Not a real exhaustion: Deno's error for it, as `accept` would throw it.
+    throw Object.assign(new Error("Too many open files (os error 24)"), { code: "EMFILE" });
+  } catch (error) {
+    emfile = error;
+  }
+  assert.match(
+    fdExhaustionHint(emfile),
+    /out of file descriptors.*raise "ulimit -n" or LimitNOFILE/,
+  );
+  assert.match(fdExhaustionHint(new Error("Too many open files (os error 24)")), /ulimit -n/);
+  assert.match(fdExhaustionHint({ code: "ENFILE" }), /system is out of file descriptors/);
+  assert.equal(fdExhaustionHint(new Deno.errors.ConnectionReset("reset")), "");
+  assert.equal(fdExhaustionHint(null), "");
 });

@@ -6,6 +6,7 @@
 import type { CidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
+import { fdExhaustionHint } from "../core/fd_limit.ts";
 import {
   CONNECT_DURATION_BUCKETS,
   CONNECTION_DURATION_BUCKETS,
@@ -306,9 +307,14 @@ export class ProxyListener {
             const suppressed = this.#acceptErrorsSinceLog - 1;
             this.#acceptErrorsSinceLog = 0;
             this.#options.logger?.error(
-              "Cannot accept on listener {listener}: {error}" +
+              "Cannot accept on listener {listener}: {error}{hint}" +
                 (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
-              { listener: this.name, error: String(error), suppressed },
+              {
+                listener: this.name,
+                error: String(error),
+                hint: fdExhaustionHint(error),
+                suppressed,
+              },
             );
           }
           await new Promise((r) => setTimeout(r, 50));

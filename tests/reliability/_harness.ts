@@ -64,29 +64,36 @@ export class ServeProcess {
    * `deno run --unstable-net --allow-net --allow-read --allow-env src/main.ts serve -c <file>`,
    * then waits until `/readyz` answers 200. The config must set `settings.adminAddress` to
    * `127.0.0.1:<adminPort>`. `options.runtimeArgs` go before `src/main.ts`, e.g.
-   * `--inspect=127.0.0.1:9229` to read the heap from outside.
+   * `--inspect=127.0.0.1:9229` to read the heap from outside; `options.openFilesLimit` runs it
+   * under that `ulimit -n` (hard and soft).
    */
   static async start(
     configYaml: string,
     adminPort: number,
-    options: { readonly runtimeArgs?: readonly string[] } = {},
+    options: { readonly runtimeArgs?: readonly string[]; readonly openFilesLimit?: number } = {},
   ): Promise<ServeProcess> {
     const dir = await Deno.makeTempDir({ prefix: "nautiluslb_reliability_" });
     const configPath = `${dir}/config.yaml`;
     await Deno.writeTextFile(configPath, configYaml);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--unstable-net",
-        "--allow-net",
-        "--allow-read",
-        "--allow-env",
-        ...(options.runtimeArgs ?? []),
-        "src/main.ts",
-        "serve",
-        "-c",
-        configPath,
-      ],
+    const argv = [
+      Deno.execPath(),
+      "run",
+      "--unstable-net",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      ...(options.runtimeArgs ?? []),
+      "src/main.ts",
+      "serve",
+      "-c",
+      configPath,
+    ];
+    if (options.openFilesLimit !== undefined) {
+      // `exec` keeps the pid, so `pid` is serve's own.
+      argv.unshift("bash", "-c", `ulimit -n ${options.openFilesLimit} && exec "$@"`, "bash");
+    }
+    const child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
       cwd: REPO_ROOT,
       stdin: "null",
       stdout: "piped",

@@ -2,12 +2,24 @@
  * Running out of file descriptors must not take the admin server or health checks down:
  * a child process under `ulimit -n 64` exhausts its descriptors, then frees them, and the
  * admin server answers again by itself; a probe made while exhausted is a local error,
- * not a verdict on the backend.
+ * not a verdict on the backend. And `serve` under a low limit logs what to raise (it cannot
+ * read the limit at start with its permissions) and serves again once descriptors are free.
  */
 import assert from "node:assert/strict";
+import { freePort } from "../_helpers.ts";
+import {
+  BackendProcess,
+  configYaml,
+  echoTransfer,
+  ServeProcess,
+  type TransferResult,
+  waitUntil,
+} from "./_harness.ts";
 
 const CHILD = new URL("./_fd_exhaustion_child.ts", import.meta.url).pathname;
 const FD_LIMIT = 64;
+/** Enough for serve to start with its listener and admin server, not for 128 clients. */
+const SERVE_FD_LIMIT = 128;
 
 interface Step {
   readonly step: string;
@@ -137,4 +149,53 @@ Deno.test("admin and probes survive descriptor exhaustion and recover by themsel
     assert.doesNotMatch(stderr, /Unhandled rejection|Uncaught|panicked/, stderr);
     assert.equal(status.code, 0, stderr);
   }
+});
+
+Deno.test("serve out of descriptors says what to raise, and serves again once they are free", async () => {
+  await using backend = await BackendProcess.start("fd");
+  const adminPort = freePort();
+  const port = freePort();
+  const serve = await ServeProcess.start(
+    configYaml(adminPort, [{ name: "fd", port, backends: [backend.key] }]),
+    adminPort,
+    { openFilesLimit: SERVE_FD_LIMIT },
+  );
+  const clients: Deno.TcpConn[] = [];
+  try {
+    // Each forwarded client holds two of serve's descriptors: these are more than it has.
+    for (let i = 0; i < SERVE_FD_LIMIT; i++) {
+      clients.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    }
+    await waitUntil(
+      () => /Cannot accept on listener fd/.test(serve.output),
+      "an accept error logged",
+      10_000,
+    );
+    assert.match(
+      serve.output,
+      /Cannot accept on listener fd: .*the process is out of file descriptors; each proxied connection holds 2, so raise "ulimit -n" or LimitNOFILE/,
+    );
+    for (const client of clients.splice(0)) client.close();
+    // Served again once descriptors are free: a transfer through it arrives intact.
+    let result: TransferResult | undefined;
+    await waitUntil(
+      async () => {
+        try {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          result = await echoTransfer(conn, new Uint8Array(1024).fill(7));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      "a transfer through serve",
+      10_000,
+    );
+    assert.equal(result?.backend, "fd");
+    assert.equal(result?.receivedSha, result?.sentSha);
+  } finally {
+    for (const client of clients) client.close();
+    await serve.stop();
+  }
+  assert.doesNotMatch(serve.output, /Unhandled rejection|Uncaught|panicked/, serve.output);
 });
