@@ -25,16 +25,17 @@ interface Found {
  */
 export class Locator {
   readonly #text: string;
-  readonly #root: SourceNode | undefined;
+  readonly #root: () => SourceNode | undefined;
   readonly #file: string;
   #lineStarts: number[] | undefined;
 
   /**
    * @param text the source the offsets are in
-   * @param root the document's positions; `undefined` when there is no document
+   * @param root the document's positions, asked for on the first issue that needs one;
+   *   `undefined` when there is no document
    * @param file the name to put in issues
    */
-  constructor(text: string, root: SourceNode | undefined, file: string) {
+  constructor(text: string, root: () => SourceNode | undefined, file: string) {
     this.#text = text;
     this.#root = root;
     this.#file = file;
@@ -76,7 +77,7 @@ export class Locator {
   }
 
   #find(path: readonly PropertyKey[]): Found {
-    let node = this.#root;
+    let node = this.#root();
     let entry: SourceEntry | undefined;
     for (const segment of path) {
       if (node?.target !== undefined) node = node.target;

@@ -303,7 +303,7 @@ const ERROR_CASES: readonly { name: string; text: string; issues: readonly Expec
   {
     name: "YAML syntax error",
     text: 'configurations:\n  - name: "web\n',
-    issues: [[3, 1, "", "invalid YAML: unexpected end of the stream within a double quoted scalar"]],
+    issues: [[3, 1, "", "invalid YAML: deficient indentation"]],
   },
   {
     name: "tab indentation",
