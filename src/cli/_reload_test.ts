@@ -52,6 +52,38 @@ function parse(source: string, file: string): Config {
   return result.config;
 }
 
+/** A reloader and the runtime it drives, as `serve` starts them. */
+async function startReloading(options: {
+  readonly path: string;
+  readonly config: Config;
+  readonly text: string;
+  readonly source: Awaited<ReturnType<OpenSource>>;
+  readonly openSource: OpenSource;
+  readonly signal: AbortSignal;
+  readonly admin?: Parameters<typeof Runtime.start>[0]["admin"];
+}): Promise<{ reloader: ConfigReloader; runtime: Runtime }> {
+  const { source } = options;
+  const reloader = await new ConfigReloader({
+    path: options.path,
+    config: options.config,
+    bytes: new TextEncoder().encode(options.text),
+    source,
+    sourceOptions: {},
+    openSource: options.openSource,
+    logFlags: {},
+    signal: options.signal,
+  }).init();
+  const runtime = await Runtime.start({
+    listeners: source.listeners,
+    healthTargets: healthTargetsOf,
+    discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
+    config: () => reloader.status(),
+    ...(options.admin === undefined ? {} : { admin: options.admin }),
+  }, source.plans);
+  reloader.attach(runtime);
+  return { reloader, runtime };
+}
+
 Deno.test("ConfigReloader keeps the running pools until the new source has its plans", async () => {
   const a = startNamed("a");
   const b = startNamed("b");
@@ -74,23 +106,14 @@ Deno.test("ConfigReloader keeps the running pools until the new source has its p
     await gate;
     return await openSource(next, options, signal);
   };
-  const reloader = await new ConfigReloader({
+  const { reloader, runtime } = await startReloading({
     path,
     config,
-    bytes: new TextEncoder().encode(first),
+    text: first,
     source,
-    sourceOptions: {},
     openSource: slowOpen,
-    logFlags: {},
     signal: stop.signal,
-  }).init();
-  const runtime = await Runtime.start({
-    listeners: source.listeners,
-    healthTargets: healthTargetsOf,
-    discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
-    config: () => reloader.status(),
-  }, source.plans);
-  reloader.attach(runtime);
+  });
   const following = reloader.follow();
   const at = `127.0.0.1:${port}`;
   try {
@@ -170,24 +193,15 @@ Deno.test("ConfigReloader moves the admin server to a new adminAddress, or turns
   const stop = new AbortController();
   const config = parse(initial, path);
   const source = await openSource(config, {}, stop.signal);
-  const reloader = await new ConfigReloader({
+  const { reloader, runtime } = await startReloading({
     path,
     config,
-    bytes: new TextEncoder().encode(initial),
+    text: initial,
     source,
-    sourceOptions: {},
     openSource,
-    logFlags: {},
     signal: stop.signal,
-  }).init();
-  const runtime = await Runtime.start({
-    listeners: source.listeners,
-    healthTargets: healthTargetsOf,
-    discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
-    config: () => reloader.status(),
     admin: { hostname: "127.0.0.1", port: first, address: `127.0.0.1:${first}` },
-  }, source.plans);
-  reloader.attach(runtime);
+  });
   const following = reloader.follow();
   // A function, so assertions do not narrow it for the rest of the test.
   const adminAddr = () => runtime.adminAddr;
