@@ -36,24 +36,25 @@ function fold(word: string): string {
 }
 
 /**
- * Picks the candidate closest to `word`, or `undefined` when none is close enough to be a
- * likely typo (more than a third of the longer word differs). Case, `_` and `-` are ignored,
- * and a word that starts exactly one candidate suggests that candidate.
+ * Picks the closest candidate among those close enough to be a likely typo of `word` (at most
+ * a third of the longer of the two words differs), or `undefined` when none is. Case, `_` and
+ * `-` are ignored; ties go to the earlier candidate. A word that starts exactly one candidate
+ * suggests that candidate when no other is close enough.
  */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
   const folded = fold(word);
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
-    const distance = editDistance(folded, fold(candidate));
-    if (distance < bestDistance) {
+    const other = fold(candidate);
+    const limit = Math.max(1, Math.floor(Math.max(folded.length, other.length) / 3));
+    const distance = editDistance(folded, other);
+    if (distance <= limit && distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  if (best === undefined) return undefined;
-  const limit = Math.max(1, Math.floor(Math.max(folded.length, best.length) / 3));
-  if (bestDistance <= limit) return best;
+  if (best !== undefined) return best;
   // A cut-short word (`warn` for `warning`) is a likely slip even when far in distance.
   const prefixed = folded.length >= 3 ? candidates.filter((c) => fold(c).startsWith(folded)) : [];
   return prefixed.length === 1 ? prefixed[0] : undefined;

@@ -25,6 +25,8 @@ Deno.test("suggest() picks a close candidate, or none", () => {
     ["RequestTimeout", "requestTimeout"],
     ["nmae", "name"],
     ["names", "name"],
+    // "name" is as near in edits, but not near enough for a word this long: "namespace" is.
+    ["namapce", "namespace"],
     ["request", "requestTimeout"],
     ["timeout", undefined],
     ["frobnicate", undefined],
