@@ -5,7 +5,7 @@ import { Pool } from "../pool/mod.ts";
 import { EMPTY_INVENTORY } from "../core/inventory.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { plansFrom, selectListeners, staticPlans, withFingerprints } from "./_pipeline.ts";
-import { backendsOf } from "./serve.ts";
+import { backendsOf } from "../runtime/mod.ts";
 
 const CONFIG = `
 configurations:
