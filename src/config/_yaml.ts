@@ -3,12 +3,16 @@
  * cost grows linearly with the text.
  *
  * `js-yaml` parses the text into a flat stream of events that carry source offsets (a map or
- * list opens, a scalar, an alias, a collection closes). One walk over the events builds the
- * {@linkcode SourceNode} tree and finds repeated keys, unknown aliases, alias cycles and alias
- * bombs; only a document without those is built into data, by `js-yaml` from the same events:
- * maps become objects, an alias the same object as its anchor's value (shared, never copied),
- * and of a repeated key the last value is kept. Scalars resolve by the YAML 1.2 core schema
- * (`yes` is a string, `0x1F` a number, `1_000` a string).
+ * list opens, a scalar, an alias, a collection closes), and builds data from those events:
+ * maps become objects, an alias the same object as its anchor's value (shared, never copied).
+ * A walk over the events builds the {@linkcode SourceNode} tree and finds repeated keys,
+ * unknown aliases, alias cycles and alias bombs. A document of one part without aliases (most
+ * configs) is built straight away, the parser refusing repeated keys, and walked only when an
+ * issue needs a position; any other is walked first and built only when the walk found nothing
+ * that leaves its shape unknown (of a repeated key, the last value counts).
+ *
+ * Scalars resolve by the YAML 1.2 core schema (`yes` is a string, `0x1F` a number, `1_000` a
+ * string; a float too large for a number, `1e310`, stays a string).
  *
  * @module
  */
