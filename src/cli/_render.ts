@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { stringify as toYaml } from "yaml";
+import { dump as toYaml } from "js-yaml";
 import type { ExcludedBackend, PlannedBackend, PoolPlan } from "../core/plan.ts";
 import { formatTable } from "./_table.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { type ConfigIssue, formatPath } from "./issue.ts";
-import type { SourceEntry, SourceNode } from "./_yaml.ts";
+import type { SourceEntry, SourceNode } from "../core/yaml.ts";
 
 /** Which part of a `key: value` pair an issue points at. */
 export type Target = "value" | "key";

@@ -2,7 +2,7 @@
  * YAML text to a validated, defaulted, frozen {@linkcode Config}, reporting every problem at
  * once with its line and column.
  *
- * Stages: YAML syntax (`_yaml.ts`: data, positions, repeated keys, aliases), the zod schema
+ * Stages: YAML syntax (`core/yaml.ts`: data, positions, repeated keys, aliases), the zod schema
  * (types, ranges, formats, unknown keys), then checks across values (duplicate names, address
  * conflicts, listeners without backends). Each stage runs even when an earlier one found
  * problems, except that schema checks are skipped when the YAML itself is broken, since its
@@ -14,7 +14,7 @@ import type { Config } from "./types.ts";
 import type { ConfigIssue } from "./issue.ts";
 import { configSchema } from "./schema.ts";
 import { Locator } from "./_locate.ts";
-import { parseYaml } from "./_yaml.ts";
+import { parseYaml } from "../core/yaml.ts";
 import { key } from "./_messages.ts";
 import { withoutNulls } from "./_raw.ts";
 import { fallbackMessage, schemaIssues } from "./_schema_issues.ts";

@@ -349,7 +349,8 @@ const ERROR_CASES: readonly { name: string; text: string; issues: readonly Expec
   {
     name: "nesting deeper than any config needs",
     text: "x: " + "[".repeat(150) + "]".repeat(150) + "\n" + listener(),
-    issues: [[1, 104, "", "invalid YAML: nesting is deeper than 100 levels"]],
+    // The top-level map is level 1: the 100th list, at column 103, is level 101.
+    issues: [[1, 103, "", "invalid YAML: nesting is deeper than 100 levels"]],
   },
   {
     name: "a number beyond every range, once",

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { isCollection, isPair, LineCounter, type Node, parseAllDocuments } from "yaml";
+import { parseYaml, type SourceNode } from "../core/yaml.ts";
 import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { convertObject } from "./convert.ts";
@@ -30,8 +30,7 @@ const MANIFEST_EXTENSIONS = [".yaml", ".yml", ".json"];
 
 /**
  * Deepest nesting of maps and lists accepted in a manifest document. The deepest real objects,
- * CustomResourceDefinitions with their OpenAPI schemas, need a few dozen levels; the YAML
- * parser recurses per level and runs out of stack near a thousand.
+ * CustomResourceDefinitions with their OpenAPI schemas, need a few dozen levels.
  */
 export const MAX_MANIFEST_DEPTH = 200;
 
@@ -91,35 +90,24 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
   const collector = new Collector();
   const errors: string[] = [];
   for (const source of sources) {
-    const lineCounter = new LineCounter();
-    const documents = parseAllDocuments(source.text, { lineCounter, prettyErrors: false });
+    const lines = lineStarts(source.text);
     const where = (offset: number) => {
-      const { line, col } = lineCounter.linePos(offset);
-      return `${source.name}:${line}:${col}`;
+      const { line, column } = position(lines, offset);
+      return `${source.name}:${line}:${column}`;
     };
     let hasObject = false;
-    documents.forEach((document, d) => {
-      // Before the parser's own errors: past the limit they are mostly a stack overflow.
-      const tooDeep = firstTooDeep(document.contents);
-      if (tooDeep !== undefined) {
-        errors.push(`${where(tooDeep)}: nesting is deeper than ${MAX_MANIFEST_DEPTH} levels`);
-        return;
-      }
-      const [error] = document.errors;
-      if (error !== undefined) {
-        // Later errors of one document are mostly echoes of the first.
-        errors.push(`${where(error.pos[0])}: ${error.message}`);
+    documentsOf(source.text).forEach(({ offset, text }, d) => {
+      const yaml = parseYaml(text, { maxDepth: MAX_MANIFEST_DEPTH });
+      const [problem] = yaml.problems;
+      if (problem !== undefined) {
+        // Later problems of one document are mostly echoes of the first.
+        errors.push(`${where(offset + problem.offset)}: ${problem.message}`);
         return;
       }
       if (errors.length > 0) return;
-      const start = document.contents?.range[0] ?? document.range[0];
-      let content: unknown;
-      try {
-        content = document.toJS({ maxAliasCount: 1000 });
-      } catch (error) {
-        errors.push(`${where(start)}: ${errorMessage(error)}`);
-        return;
-      }
+      const content = yaml.data;
+      if (content === undefined || content === null) return; // an empty document
+      const start = offset + (yaml.root()?.start ?? 0);
       const doc = `document ${d + 1}`;
       const listed = listItems(content);
       if (listed === undefined) {
@@ -128,11 +116,11 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
         return;
       }
       hasObject ||= listed.isObject || listed.items.some(isKubernetesObject);
+      let list: SourceNode | undefined = yaml.root();
+      for (const key of listed.path) list = list?.entries?.get(key)?.value;
       listed.items.forEach((item, i) => {
-        const node = document.getIn([...listed.path, i], true) as {
-          range?: [number, number, number];
-        };
-        collector.add(item, where(node?.range?.[0] ?? start), `${doc}, item ${i + 1}`);
+        const at = list?.items?.[i]?.start;
+        collector.add(item, where(at === undefined ? start : offset + at), `${doc}, item ${i + 1}`);
       });
     });
     if (!hasObject && errors.length === 0) {
@@ -145,27 +133,42 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
 }
 
 /**
- * The source offset of the first map or list (in document order) nested deeper than
- * {@linkcode MAX_MANIFEST_DEPTH}, the top-level value being level 1; `undefined` when none is.
- * Iterative, so it holds on documents deep enough to exhaust the stack.
+ * The documents of a YAML stream, each with its offset in `text`. A line that starts with
+ * `---` (then a space or its end) can only be a document start: YAML forbids it inside a
+ * document, so the stream splits there without being parsed. What comes before the first
+ * one is a document when it holds more than comments and directives.
  */
-function firstTooDeep(contents: Node | null): number | undefined {
-  const stack: { node: unknown; depth: number }[] = [{ node: contents, depth: 1 }];
-  while (stack.length > 0) {
-    const { node, depth } = stack.pop()!;
-    if (!isCollection(node)) continue;
-    if (depth > MAX_MANIFEST_DEPTH) return node.range?.[0] ?? 0;
-    const children: unknown[] = [];
-    for (const item of node.items) {
-      if (isPair(item)) children.push(item.key, item.value);
-      else children.push(item);
+function documentsOf(text: string): { offset: number; text: string }[] {
+  const documents: { offset: number; text: string }[] = [];
+  let start = 0;
+  for (const match of text.matchAll(/^---(?=[ \t\r\n]|$)/gm)) {
+    const before = text.slice(start, match.index);
+    if (start > 0 || /^[ \t]*[^\s#%]/m.test(before)) {
+      documents.push({ offset: start, text: before });
     }
-    // Reversed, so the first child is walked first and the result is in document order.
-    for (let i = children.length - 1; i >= 0; i--) {
-      stack.push({ node: children[i], depth: depth + 1 });
-    }
+    start = match.index;
   }
-  return undefined;
+  documents.push({ offset: start, text: text.slice(start) });
+  return documents;
+}
+
+/** Offsets at which each line starts. */
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
+  return starts;
+}
+
+/** 1-based line and column of `offset`. */
+function position(starts: readonly number[], offset: number): { line: number; column: number } {
+  let low = 0;
+  let high = starts.length - 1;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (starts[mid]! <= offset) low = mid;
+    else high = mid - 1;
+  }
+  return { line: low + 1, column: offset - starts[low]! + 1 };
 }
 
 /** An object with a `kind`: what the API server would accept as one. */

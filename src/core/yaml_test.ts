@@ -11,12 +11,12 @@ import {
   visit,
 } from "yaml";
 import {
-  MAX_ALIAS_EXPANSION,
-  MAX_NESTING_DEPTH,
+  DEFAULT_MAX_ALIAS_EXPANSION,
+  DEFAULT_MAX_NESTING_DEPTH,
   parseYaml,
   type SourceEntry,
   type SourceNode,
-} from "./_yaml.ts";
+} from "./yaml.ts";
 
 /** `[line, column]` (1-based) of `offset` in `text`. */
 function lineColumn(text: string, offset: number): [number, number] {
@@ -271,20 +271,35 @@ Deno.test("parseYaml() stops alias bombs, cycles and deep nesting with a located
   assert.equal(exploded.problems.length, 1);
   assert.match(
     exploded.problems[0]!.message,
-    new RegExp(`aliases expand to more than ${MAX_ALIAS_EXPANSION} values: reduce the use of`),
+    new RegExp(
+      `aliases expand to more than ${DEFAULT_MAX_ALIAS_EXPANSION} values: reduce the use of`,
+    ),
   );
 
   const cycle = parseYaml("x: &x [1, *x]\n");
   assert.deepEqual(cycle.problems.map((p) => [p.offset, p.isShapeKnown]), [[10, false]]);
 
-  // Far deeper than the parser's stack could take: stopped early, at the first level too deep.
-  const deep = "[".repeat(100_000) + "]".repeat(100_000);
-  const tooDeep = parseYaml(deep);
-  assert.deepEqual(tooDeep.problems, [{
-    offset: MAX_NESTING_DEPTH,
-    message: `invalid YAML: nesting is deeper than ${MAX_NESTING_DEPTH} levels`,
+  // The top-level list is level 1: the 101st list is the first one too deep.
+  const tooDeep = "[".repeat(DEFAULT_MAX_NESTING_DEPTH + 1) +
+    "]".repeat(DEFAULT_MAX_NESTING_DEPTH + 1);
+  assert.deepEqual(parseYaml(tooDeep).problems, [{
+    offset: DEFAULT_MAX_NESTING_DEPTH,
+    message: `invalid YAML: nesting is deeper than ${DEFAULT_MAX_NESTING_DEPTH} levels`,
     isShapeKnown: false,
   }]);
-  const justDeepEnough = "[".repeat(MAX_NESTING_DEPTH) + "]".repeat(MAX_NESTING_DEPTH);
+  const justDeepEnough = "[".repeat(DEFAULT_MAX_NESTING_DEPTH) +
+    "]".repeat(DEFAULT_MAX_NESTING_DEPTH);
   assert.deepEqual(parseYaml(justDeepEnough).problems, []);
+  // Far deeper than the parser's stack could take: stopped early, inside the part too deep.
+  const deep = "[".repeat(100_000) + "]".repeat(100_000);
+  const [problem, ...more] = parseYaml(deep).problems;
+  assert.deepEqual(more, []);
+  assert.equal(
+    problem?.message,
+    `invalid YAML: nesting is deeper than ${DEFAULT_MAX_NESTING_DEPTH} levels`,
+  );
+  assert.ok(
+    problem.offset >= DEFAULT_MAX_NESTING_DEPTH && problem.offset < 1_000,
+    `${problem.offset}`,
+  );
 });

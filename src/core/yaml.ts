@@ -28,13 +28,30 @@ import {
 } from "js-yaml";
 
 /**
- * Most values that aliases may add to the document by expansion. Real configs use a handful;
- * "billion laughs" documents multiply a few bytes into billions of values.
+ * Most values that aliases may add to a document by expansion, by default. Real documents use
+ * a handful; "billion laughs" documents multiply a few bytes into billions of values.
  */
-export const MAX_ALIAS_EXPANSION = 100_000;
+export const DEFAULT_MAX_ALIAS_EXPANSION = 100_000;
 
-/** Most maps and lists nested in one another. A config needs fewer than ten. */
-export const MAX_NESTING_DEPTH = 100;
+/**
+ * Most maps and lists nested in one another, by default, the top-level one being level 1. A
+ * config needs fewer than ten.
+ */
+export const DEFAULT_MAX_NESTING_DEPTH = 100;
+
+/** Options of {@linkcode parseYaml}. */
+export interface ParseYamlOptions {
+  /**
+   * Most maps and lists nested in one another, the top-level one being level 1. Up to 2,000.
+   * @default {DEFAULT_MAX_NESTING_DEPTH}
+   */
+  readonly maxDepth?: number;
+  /**
+   * Most values aliases may add by expansion.
+   * @default {DEFAULT_MAX_ALIAS_EXPANSION}
+   */
+  readonly maxAliasExpansion?: number;
+}
 
 /** Where one value stands in the source. */
 export interface SourceNode {
@@ -109,25 +126,28 @@ class Stop extends Error {
 /**
  * Parses one YAML document. Never throws for bad input: broken YAML, a second document,
  * unknown aliases, aliases that refer to the value containing them or expand beyond
- * {@linkcode MAX_ALIAS_EXPANSION} values, nesting beyond {@linkcode MAX_NESTING_DEPTH} and
- * repeated keys come back as problems.
+ * `maxAliasExpansion` values, nesting beyond `maxDepth` and repeated keys come back as
+ * problems, with messages that start `invalid YAML: `.
  */
-export function parseYaml(text: string): ParsedYaml {
+export function parseYaml(text: string, options: ParseYamlOptions = {}): ParsedYaml {
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_NESTING_DEPTH;
+  const maxAliasExpansion = options.maxAliasExpansion ?? DEFAULT_MAX_ALIAS_EXPANSION;
   let events: ReturnType<typeof parseEvents>;
   try {
-    // The parser refuses a collection at depth `maxDepth`, counting the outermost flow
-    // collection as depth 1: so at most MAX_NESTING_DEPTH levels pass.
-    events = parseEvents(text, { maxDepth: MAX_NESTING_DEPTH + 1 });
+    // The parser recurses per level (its stack runs out near 10,000) and counts levels its
+    // own way: its limit only guards the stack, the walk below holds the exact one.
+    events = parseEvents(text, { maxDepth: PARSER_DEPTH_FACTOR * maxDepth + 10 });
   } catch (error) {
-    return { data: undefined, root: () => undefined, problems: [problemOf(error, text)] };
+    return { data: undefined, root: () => undefined, problems: [problemOf(error, text, maxDepth)] };
   }
   // Most documents have one part and no alias: then the parser alone can build the data,
   // refusing repeated keys, and positions wait until an issue needs one.
-  if (isPlain(events)) {
+  if (isPlain(events, maxDepth)) {
     try {
       const [data] = constructFromEvents(events, { source: text, schema: CORE_SCHEMA });
       let root: { node: SourceNode | undefined } | undefined;
-      return { data, root: () => (root ??= { node: walk(text, events, []) }).node, problems: [] };
+      const build = () => walk(text, events, [], maxAliasExpansion, maxDepth);
+      return { data, root: () => (root ??= { node: build() }).node, problems: [] };
     } catch {
       // A repeated key, an unknown tag: the walk below says where.
     }
@@ -135,7 +155,7 @@ export function parseYaml(text: string): ParsedYaml {
   const problems: YamlProblem[] = [];
   let node: SourceNode | undefined;
   try {
-    node = walk(text, events, problems);
+    node = walk(text, events, problems, maxAliasExpansion, maxDepth);
   } catch (error) {
     if (!(error instanceof Stop)) throw error;
     problems.push(error.problem);
@@ -148,27 +168,53 @@ export function parseYaml(text: string): ParsedYaml {
     return { data, root, problems };
   } catch (error) {
     // An unknown tag (`!foo`, `!!binary`), a map or list as a key.
-    problems.push(problemOf(error, text));
+    problems.push(problemOf(error, text, maxDepth));
     problems.sort((a, b) => a.offset - b.offset);
     return { data: undefined, root, problems };
   }
 }
 
-/** Whether the events hold one document and no alias (which need the walk's checks). */
-function isPlain(events: ReturnType<typeof parseEvents>): boolean {
+/**
+ * Whether the events hold one document, no alias and no nesting past `maxDepth`: then the
+ * walk has nothing to find but positions.
+ */
+function isPlain(events: ReturnType<typeof parseEvents>, maxDepth: number): boolean {
   let documents = 0;
+  let depth = 0; // open documents and collections
   for (const event of events) {
-    if (event.type === EVENT_ID.ALIAS) return false;
-    if (event.type === EVENT_ID.DOCUMENT && ++documents > 1) return false;
+    switch (event.type) {
+      case EVENT_ID.ALIAS:
+        return false;
+      case EVENT_ID.DOCUMENT:
+        if (++documents > 1) return false;
+        depth++;
+        break;
+      case EVENT_ID.MAPPING:
+      case EVENT_ID.SEQUENCE:
+        // One for the document: the top-level collection is level 1.
+        if (++depth - 1 > maxDepth) return false;
+        break;
+      case EVENT_ID.POP:
+        depth--;
+        break;
+    }
   }
   return true;
 }
+
+/**
+ * The parser's own depth limit, as a multiple of the one asked for: above any count of the
+ * parser's for a document within the limit, below where its stack runs out (~10,000).
+ */
+const PARSER_DEPTH_FACTOR = 4;
 
 /** Builds the source tree from the events, pushing problems; throws {@link Stop}. */
 function walk(
   text: string,
   events: ReturnType<typeof parseEvents>,
   problems: YamlProblem[],
+  maxAliasExpansion: number,
+  maxDepth: number,
 ): SourceNode | undefined {
   const stack: Open[] = [];
   const anchors = new Map<string, Anchor>();
@@ -242,6 +288,13 @@ function walk(
         break;
       case EVENT_ID.MAPPING:
       case EVENT_ID.SEQUENCE: {
+        if (stack.length >= maxDepth) {
+          throw new Stop({
+            offset: event.start,
+            message: `invalid YAML: nesting is deeper than ${maxDepth} levels`,
+            isShapeKnown: false,
+          });
+        }
         const node = event.type === EVENT_ID.MAPPING
           ? { start: event.start, entries: new Map<string, SourceEntry>() }
           : { start: event.start, items: [] as SourceNode[] };
@@ -277,11 +330,11 @@ function walk(
           });
         }
         expansion += anchor.size;
-        if (expansion > MAX_ALIAS_EXPANSION) {
+        if (expansion > maxAliasExpansion) {
           throw new Stop({
             offset,
             message:
-              `invalid YAML: aliases expand to more than ${MAX_ALIAS_EXPANSION} values: reduce the use of \`*${name}\``,
+              `invalid YAML: aliases expand to more than ${maxAliasExpansion} values: reduce the use of \`*${name}\``,
             isShapeKnown: false,
           });
         }
@@ -376,13 +429,13 @@ function secondDocument(text: string): number {
   return 0;
 }
 
-function problemOf(error: unknown, text: string): YamlProblem {
+function problemOf(error: unknown, text: string, maxDepth: number): YamlProblem {
   if (error instanceof YAMLException) {
     const offset = Math.min(error.mark?.position ?? 0, text.length);
     if (error.reason.startsWith("nesting exceeded maxDepth")) {
       return {
         offset,
-        message: `invalid YAML: nesting is deeper than ${MAX_NESTING_DEPTH} levels`,
+        message: `invalid YAML: nesting is deeper than ${maxDepth} levels`,
         isShapeKnown: false,
       };
     }
