@@ -39,6 +39,14 @@ function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done
   return { text: () => text, done };
 }
 
+/** How {@linkcode ServeProcess.start} runs `serve`. */
+export interface ServeOptions {
+  /** `deno run` flags before `src/main.ts`, e.g. `--v8-flags=…`. */
+  readonly runtimeArgs?: readonly string[];
+  /** `ulimit -n` (hard and soft) to run it under. */
+  readonly openFilesLimit?: number;
+}
+
 /** A running `serve` process. */
 export class ServeProcess {
   readonly child: Deno.ChildProcess;
@@ -70,7 +78,7 @@ export class ServeProcess {
   static async start(
     configYaml: string,
     adminPort: number,
-    options: { readonly runtimeArgs?: readonly string[]; readonly openFilesLimit?: number } = {},
+    options: ServeOptions = {},
   ): Promise<ServeProcess> {
     const dir = await Deno.makeTempDir({ prefix: "nautiluslb_reliability_" });
     const configPath = `${dir}/config.yaml`;
@@ -504,10 +512,15 @@ export interface OneListenerServe extends AsyncDisposable {
  */
 export async function serveOneListener(
   listener: Omit<ListenerSpec, "port">,
+  options: ServeOptions = {},
 ): Promise<OneListenerServe> {
   const adminPort = freePort();
   const port = freePort();
-  const serve = await ServeProcess.start(configYaml(adminPort, [{ ...listener, port }]), adminPort);
+  const serve = await ServeProcess.start(
+    configYaml(adminPort, [{ ...listener, port }]),
+    adminPort,
+    options,
+  );
   return { serve, port, [Symbol.asyncDispose]: () => serve.stop() };
 }
 
@@ -524,10 +537,14 @@ export interface BackendBehindServe extends OneListenerServe {
 export async function serveOneBackend(
   name: string,
   extra: ListenerSpec["extra"] = {},
+  options: ServeOptions = {},
 ): Promise<BackendBehindServe> {
   const backend = await BackendProcess.start(name);
   try {
-    const { serve, port } = await serveOneListener({ name, backends: [backend.key], extra });
+    const { serve, port } = await serveOneListener(
+      { name, backends: [backend.key], extra },
+      options,
+    );
     return {
       backend,
       serve,
