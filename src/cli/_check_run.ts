@@ -6,7 +6,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { PoolPlan } from "../core/plan.ts";
 import { writeOut } from "../log/mod.ts";
-import { parseOutput } from "./_common.ts";
+import { parseOutput, PLAN_OUTPUT_FORMATS } from "./_common.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { type BackendHealthReport, renderPlans } from "./_render.ts";
@@ -31,10 +31,7 @@ export async function runCheck(
   setExit: (code: number) => void,
   signal: AbortSignal,
 ): Promise<void> {
-  const format = parseOutput(options.output, ["table", "json", "yaml"]) as
-    | "table"
-    | "json"
-    | "yaml";
+  const format = parseOutput(options.output, PLAN_OUTPUT_FORMATS);
   const concurrency = Number(options.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new CliError(

@@ -96,9 +96,16 @@ export async function setupLoggingFrom(
 /** Output formats of `discover` and `check`. */
 export type OutputFormat = "table" | "json" | "yaml";
 
-/** Checks `-o` values. @throws {CliError} usage error */
-export function parseOutput(value: string, allowed: readonly string[]): string {
-  if (allowed.includes(value)) return value;
+/** The `-o` values of `discover` and `check`. */
+export const PLAN_OUTPUT_FORMATS: readonly OutputFormat[] = ["table", "json", "yaml"];
+
+/**
+ * Checks an `-o` value against the formats a command has.
+ * @returns `value`, as one of `allowed`
+ * @throws {CliError} usage error
+ */
+export function parseOutput<T extends string>(value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new CliError(
     `Cannot use --output "${value}": expected one of ${allowed.join(", ")}`,
     EXIT_USAGE,

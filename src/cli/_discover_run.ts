@@ -5,7 +5,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { writeOut } from "../log/mod.ts";
-import { parseOutput } from "./_common.ts";
+import { parseOutput, PLAN_OUTPUT_FORMATS } from "./_common.ts";
 import { EXIT_OK } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
 import { openFromFlags } from "./_source.ts";
@@ -33,10 +33,7 @@ export async function runDiscover(
   setExit: (code: number) => void,
   signal: AbortSignal,
 ): Promise<void> {
-  const format = parseOutput(options.output, ["table", "json", "yaml"]) as
-    | "table"
-    | "json"
-    | "yaml";
+  const format = parseOutput(options.output, PLAN_OUTPUT_FORMATS);
   const { source } = await openFromFlags(command, options, signal);
   try {
     let current = withFingerprints(source.plans, source.listeners);

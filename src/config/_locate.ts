@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { LineIndex } from "../core/line_index.ts";
 import { type ConfigIssue, formatPath } from "./issue.ts";
 import type { SourceEntry, SourceNode } from "../core/yaml.ts";
 
@@ -27,7 +28,7 @@ export class Locator {
   readonly #text: string;
   readonly #root: () => SourceNode | undefined;
   readonly #file: string;
-  #lineStarts: number[] | undefined;
+  #lines: LineIndex | undefined;
 
   /**
    * @param text the source the offsets are in
@@ -48,15 +49,7 @@ export class Locator {
 
   /** Line and column (1-based, in UTF-16 code units) of the source offset `offset`. */
   position(offset: number): { line: number; column: number } {
-    const starts = this.#lineStarts ??= lineStarts(this.#text);
-    let low = 0;
-    let high = starts.length - 1;
-    while (low < high) {
-      const mid = (low + high + 1) >> 1;
-      if (starts[mid]! <= offset) low = mid;
-      else high = mid - 1;
-    }
-    return { line: low + 1, column: offset - starts[low]! + 1 };
+    return (this.#lines ??= new LineIndex(this.#text)).position(offset);
   }
 
   /**
@@ -95,15 +88,4 @@ export class Locator {
     }
     return { node, entry, isComplete: true };
   }
-}
-
-/** Offsets at which each line starts: after `\n`, `\r\n` or a lone `\r`. */
-function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x0a) starts.push(i + 1);
-    else if (c === 0x0d && text.charCodeAt(i + 1) !== 0x0a) starts.push(i + 1);
-  }
-  return starts;
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { LineIndex } from "../core/line_index.ts";
 import { parseYaml, type SourceNode } from "../core/yaml.ts";
 import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
 import { errorMessage } from "../core/error_message.ts";
@@ -90,9 +91,9 @@ export function parseManifests(sources: readonly ManifestSource[]): LoadedManife
   const collector = new Collector();
   const errors: string[] = [];
   for (const source of sources) {
-    const lines = lineStarts(source.text);
+    const lines = new LineIndex(source.text);
     const where = (offset: number) => {
-      const { line, column } = position(lines, offset);
+      const { line, column } = lines.position(offset);
       return `${source.name}:${line}:${column}`;
     };
     let hasObject = false;
@@ -150,25 +151,6 @@ function documentsOf(text: string): { offset: number; text: string }[] {
   }
   documents.push({ offset: start, text: text.slice(start) });
   return documents;
-}
-
-/** Offsets at which each line starts. */
-function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
-  return starts;
-}
-
-/** 1-based line and column of `offset`. */
-function position(starts: readonly number[], offset: number): { line: number; column: number } {
-  let low = 0;
-  let high = starts.length - 1;
-  while (low < high) {
-    const mid = (low + high + 1) >> 1;
-    if (starts[mid]! <= offset) low = mid;
-    else high = mid - 1;
-  }
-  return { line: low + 1, column: offset - starts[low]! + 1 };
 }
 
 /** An object with a `kind`: what the API server would accept as one. */
