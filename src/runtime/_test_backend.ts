@@ -18,18 +18,31 @@ export interface NamedBackend {
 
 /** Starts a {@linkcode NamedBackend} on a free port. */
 export function startNamed(name: string): NamedBackend {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const tasks = new Set<Promise<void>>();
   const bytes = new TextEncoder().encode(name);
+  return startBackend(name, async (conn) => {
+    await conn.write(bytes);
+  });
+}
+
+/**
+ * A loopback server on a free port that runs `serve` for every connection, then closes it.
+ * Closing the server also closes the connections still open, and waits for every `serve`.
+ */
+function startBackend(name: string, serve: (conn: Deno.Conn) => Promise<void>): NamedBackend {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const tasks = new Set<Promise<void>>();
   const loop = (async () => {
     for await (const conn of listener) {
+      conns.add(conn);
       const task = (async () => {
         try {
-          await conn.write(bytes);
+          await serve(conn);
         } catch {
-          // the client left first
+          // the client left first, or reset
         } finally {
-          conn.close();
+          conns.delete(conn);
+          closeQuietly(conn);
         }
       })();
       tasks.add(task);
@@ -42,15 +55,20 @@ export function startNamed(name: string): NamedBackend {
     port,
     key: `127.0.0.1:${port}`,
     close: async () => {
-      try {
-        listener.close();
-      } catch {
-        // closed already
-      }
+      closeQuietly(listener);
       await loop;
+      for (const conn of conns) closeQuietly(conn);
       await Promise.all(tasks);
     },
   };
+}
+
+function closeQuietly(closable: { close(): void }): void {
+  try {
+    closable.close();
+  } catch {
+    // closed already
+  }
 }
 
 /** A port nothing listens on (bound, then released). */
@@ -134,59 +152,16 @@ export async function waitFor(
 
 /** A loopback server that writes its name to every client, then echoes until the client closes. */
 export function startEchoNamed(name: string): NamedBackend {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const tasks = new Set<Promise<void>>();
   const bytes = new TextEncoder().encode(name);
-  const loop = (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      const task = (async () => {
-        try {
-          await conn.write(bytes);
-          const buffer = new Uint8Array(1024);
-          while (true) {
-            const n = await conn.read(buffer);
-            if (n === null) break;
-            await conn.write(buffer.subarray(0, n));
-          }
-        } catch {
-          // reset by the peer
-        } finally {
-          conns.delete(conn);
-          try {
-            conn.close();
-          } catch {
-            // closed already
-          }
-        }
-      })();
-      tasks.add(task);
-      task.finally(() => tasks.delete(task));
+  return startBackend(name, async (conn) => {
+    await conn.write(bytes);
+    const buffer = new Uint8Array(1024);
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      await conn.write(buffer.subarray(0, n));
     }
-  })().catch(() => {});
-  const port = listener.addr.port;
-  return {
-    name,
-    port,
-    key: `127.0.0.1:${port}`,
-    close: async () => {
-      try {
-        listener.close();
-      } catch {
-        // closed already
-      }
-      await loop;
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // closed already
-        }
-      }
-      await Promise.all(tasks);
-    },
-  };
+  });
 }
 
 /** A client connection held open: the backend name it got (`""` when refused). */
