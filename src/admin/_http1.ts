@@ -28,6 +28,7 @@
 import type { Logger } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { Http1Error, indexOfHeadEnd, type ParsedHead, parseHead } from "./_http1_head.ts";
+import { sleep } from "../core/sleep.ts";
 
 /** Options of {@linkcode serveHttp1}; every field is required, defaults live with the caller. */
 export interface Http1ServerOptions {
@@ -381,17 +382,4 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // Already closed.
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -28,6 +28,7 @@ import {
   type ResourceTarget,
 } from "./reflector.ts";
 import { RetryWaker } from "./_retry_waker.ts";
+import { sleep } from "../core/sleep.ts";
 
 export type { DiscoveryState };
 
@@ -472,17 +473,4 @@ function describeError(r: Reflector): string {
   const failure = classifyError(error);
   const label = failure === "unauthorized" || failure === "forbidden" ? `${failure}: ` : "";
   return redactSecrets(`Cannot watch ${r.describe()}: ${label}${detail}`);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
