@@ -290,6 +290,23 @@ export async function waitFor(
   }
 }
 
+/**
+ * Polls `check` every 25 ms until it resolves true; returns the elapsed ms, throws after `ms`.
+ * For async checks; {@linkcode waitFor} polls a synchronous predicate faster.
+ */
+export async function waitUntil(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  ms: number,
+): Promise<number> {
+  const started = performance.now();
+  while (!(await check())) {
+    if (performance.now() - started > ms) throw new Error(`Timed out after ${ms}ms: ${what}`);
+    await delay(25);
+  }
+  return performance.now() - started;
+}
+
 /** Resolves after `ms`. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { CliProcess, type CliResult, runCli } from "./_cli.ts";
 import { e2eSkipReason, KubeCluster, nodeObject, serviceObject } from "./_cluster.ts";
-import { closeQuietly, delay, freePort, readAll, withTimeout } from "../_helpers.ts";
+import { closeQuietly, delay, freePort, readAll, waitUntil, withTimeout } from "../_helpers.ts";
 
 const skipReason = e2eSkipReason();
 if (skipReason) console.warn(`rbac e2e skipped: ${skipReason}`);
@@ -267,14 +267,6 @@ async function ping(port: number): Promise<string> {
   }
 }
 
-async function waitUntil(what: string, ms: number, check: () => Promise<boolean> | boolean) {
-  const deadline = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${ms} ms: ${what}`);
-    await delay(50);
-  }
-}
-
 /** GETs every admin page; each body (with its status) as a transcript. */
 async function adminPages(admin: string, when: string): Promise<Transcript[]> {
   const pages: Transcript[] = [];
@@ -445,13 +437,17 @@ configurations:
           "-c",
           config,
         ]);
-        await waitUntil("serve forwards to node-a", 30_000, async () => {
-          try {
-            return (await ping(lbPort)) === "ping -> hello from node-a";
-          } catch {
-            return false;
-          }
-        });
+        await waitUntil(
+          async () => {
+            try {
+              return (await ping(lbPort)) === "ping -> hello from node-a";
+            } catch {
+              return false;
+            }
+          },
+          "serve forwards to node-a",
+          30_000,
+        );
         transcripts.push(...await adminPages(admin, "serving"));
         const pools = JSON.parse(transcripts.find((p) => p.label.includes("/pools"))!.text);
         assert.ok(JSON.stringify(pools).includes(`127.0.0.2:${nodePort}`), JSON.stringify(pools));
@@ -547,9 +543,9 @@ configurations:
       await t.step("the API server down: commands fail cleanly, serve keeps its pool", async () => {
         await cluster.stopApiserver();
         await waitUntil(
+          () => serve!.stderr.includes("unreachable"),
           "serve reports the outage",
           20_000,
-          () => serve!.stderr.includes("unreachable"),
         );
         assert.equal(await ping(lbPort), "ping -> hello from node-a");
         transcripts.push(...await adminPages(admin, "API down"));

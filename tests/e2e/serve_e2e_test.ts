@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { CliProcess, runCli } from "./_cli.ts";
 import { e2eSkipReason, KubeCluster, nodeObject, serviceObject } from "./_cluster.ts";
-import { closeQuietly, delay, freePort, readAll, withTimeout } from "../_helpers.ts";
+import { closeQuietly, delay, freePort, readAll, waitUntil, withTimeout } from "../_helpers.ts";
 
 const skipReason = e2eSkipReason();
 if (skipReason) console.warn(`serve e2e skipped: ${skipReason}`);
@@ -34,14 +34,6 @@ async function ask(port: number): Promise<string> {
     return new TextDecoder().decode(await withTimeout(readAll(conn), 5000, "answer"));
   } finally {
     closeQuietly(conn);
-  }
-}
-
-async function waitUntil(what: string, ms: number, check: () => Promise<boolean> | boolean) {
-  const deadline = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${ms}ms: ${what}`);
-    await delay(20);
   }
 }
 
@@ -95,14 +87,18 @@ configurations:
 
       serve = new CliProcess(["serve", "-c", config]);
       watch = new CliProcess(["discover", "-c", config, "--watch"]);
-      await waitUntil("serve accepts", 20_000, async () => {
-        try {
-          return (await ask(lbPort)).startsWith("node-");
-        } catch {
-          return false;
-        }
-      });
-      await waitUntil("discover --watch printed the pool", 20_000, () => watch!.stdout.includes(b));
+      await waitUntil(
+        async () => {
+          try {
+            return (await ask(lbPort)).startsWith("node-");
+          } catch {
+            return false;
+          }
+        },
+        "serve accepts",
+        20_000,
+      );
+      await waitUntil(() => watch!.stdout.includes(b), "discover --watch printed the pool", 20_000);
 
       await t.step("serve routes to every Ready node", async () => {
         const seen = new Set<string>();
@@ -116,18 +112,22 @@ configurations:
           const t0 = performance.now();
           await cluster.setNodeReady("node-a", "False");
           await waitUntil(
+            () => watch!.stdout.includes(`- ${a}`),
             "discover --watch shows the removal",
             1000,
-            () => watch!.stdout.includes(`- ${a}`),
           );
           const watchMs = performance.now() - t0;
           assert.match(watch!.stdout, new RegExp(`- ${a.replaceAll(".", "\\.")}.*node-not-ready`));
           // New connections avoid node-a: 10 answers in a row from node-b.
           let streak = 0;
-          await waitUntil("serve avoids node-a", 1000, async () => {
-            streak = (await ask(lbPort)) === "node-b" ? streak + 1 : 0;
-            return streak >= 10;
-          });
+          await waitUntil(
+            async () => {
+              streak = (await ask(lbPort)) === "node-b" ? streak + 1 : 0;
+              return streak >= 10;
+            },
+            "serve avoids node-a",
+            1000,
+          );
           const serveMs = performance.now() - t0;
           console.log(
             `NotReady -> discover --watch: ${watchMs.toFixed(0)} ms, serve: ${
@@ -151,9 +151,9 @@ configurations:
         const t0 = performance.now();
         await cluster.setNodeReady("node-a", "True");
         await waitUntil(
+          async () => (await ask(lbPort)) === "node-a",
           "node-a is back in the pool",
           45_000,
-          async () => (await ask(lbPort)) === "node-a",
         );
         console.log(
           `change after the apiserver returned -> serve: ${(performance.now() - t0).toFixed(0)} ms`,
@@ -163,7 +163,7 @@ configurations:
 
       await t.step("a deleted Service empties the pool: new connections are closed", async () => {
         await cluster.delete("Service", "e2e", "web");
-        await waitUntil("pool empty", 5000, async () => (await ask(lbPort)) === "");
+        await waitUntil(async () => (await ask(lbPort)) === "", "pool empty", 5000);
       });
 
       await t.step("SIGTERM stops serve and discover --watch with exit 0", async () => {

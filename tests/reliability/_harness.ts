@@ -19,6 +19,7 @@ import {
 } from "../_helpers.ts";
 
 export { GREETING_BYTES };
+export { waitUntil } from "../_helpers.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BACKEND_SCRIPT = fileURLToPath(new URL("./_backend.ts", import.meta.url));
@@ -434,20 +435,6 @@ export async function echoTransfer(
   } finally {
     closeQuietly(conn);
   }
-}
-
-/** Polls `check` every 25 ms until it resolves true; returns the elapsed ms, throws after `ms`. */
-export async function waitUntil(
-  check: () => Promise<boolean> | boolean,
-  what: string,
-  ms: number,
-): Promise<number> {
-  const started = performance.now();
-  while (!(await check())) {
-    if (performance.now() - started > ms) throw new Error(`Timed out after ${ms}ms: ${what}`);
-    await delay(25);
-  }
-  return performance.now() - started;
 }
 
 /** Prints one measured figure in a grep-able form. */
