@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { CliProcess, type CliResult, runCli } from "./_cli.ts";
 import { e2eSkipReason, KubeCluster, nodeObject, serviceObject } from "./_cluster.ts";
-import { closeQuietly, delay, freePort, readAll, waitUntil, withTimeout } from "../_helpers.ts";
+import { closeQuietly, freePort, readAll, waitUntil, withTimeout } from "../_helpers.ts";
 
 const skipReason = e2eSkipReason();
 if (skipReason) console.warn(`rbac e2e skipped: ${skipReason}`);
