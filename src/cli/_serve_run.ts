@@ -15,9 +15,9 @@ import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { parseHostPort } from "../core/address.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
-import { openFromFlags, openSource, type PlanSource } from "./_source.ts";
+import { openFromFlags } from "./_open.ts";
+import { adminOf, ConfigReloader, openSource, type PlanSource } from "../control/mod.ts";
 import { globalsOf, parseLogFormat, parseLogLevel } from "./_common.ts";
-import { adminOf, ConfigReloader } from "./_reload.ts";
 import { onSighup, watchConfigDir } from "./_config_watch.ts";
 
 /** `serve`'s own options, as the command line gives them. */
@@ -48,7 +48,7 @@ export async function runServe(
     early.stop();
     throw error;
   }
-  const { source } = opened;
+  const { source, sha256 } = opened;
   let config = opened.config;
   if (options.adminAddress !== undefined) {
     config = {
@@ -62,10 +62,10 @@ export async function runServe(
       return;
     }
     const globals = globalsOf(command);
-    const reloader = await new ConfigReloader({
+    const reloader = new ConfigReloader({
       path: globals.config,
       config,
-      bytes: await Deno.readFile(globals.config),
+      sha256,
       source,
       sourceOptions: {
         fromManifests: options.fromManifests,
@@ -79,7 +79,7 @@ export async function runServe(
       },
       adminAddress: options.adminAddress,
       signal,
-    }).init();
+    });
     try {
       setExit(await serve(reloader, signal, options.watchConfig === true, early));
     } finally {
