@@ -28,6 +28,8 @@
 import type { Logger } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { Http1Error, indexOfHeadEnd, type ParsedHead, parseHead } from "./_http1_head.ts";
+import { AcceptBackoff } from "../core/accept_backoff.ts";
+import { closeQuietly, writeAll } from "../core/io.ts";
 import { sleep } from "../core/sleep.ts";
 
 /** Options of {@linkcode serveHttp1}; every field is required, defaults live with the caller. */
@@ -75,9 +77,6 @@ export interface Http1Server {
 /** Request body bytes read and dropped at most; larger bodies get 413 and a close. */
 export const MAX_DISCARDED_BODY_BYTES = 64 * 1024;
 
-/** First and last delay after a failed `accept`, doubling in between. */
-const ACCEPT_BACKOFF_MIN_MS = 10;
-const ACCEPT_BACKOFF_MAX_MS = 1000;
 /** At most one warning per this period for accept errors and shedding, so abuse cannot flood logs. */
 const WARN_INTERVAL_MS = 10_000;
 const READ_CHUNK_BYTES = 16 * 1024;
@@ -164,16 +163,15 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
   };
 
   const acceptLoop = async () => {
-    let backoffMs = 0;
+    const backoff = new AcceptBackoff();
     while (!signal.aborted) {
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
-        backoffMs = 0;
+        backoff.reset();
       } catch (error) {
         if (signal.aborted || error instanceof Deno.errors.BadResource) break;
         stats.acceptErrors++;
-        backoffMs = Math.min(ACCEPT_BACKOFF_MAX_MS, Math.max(ACCEPT_BACKOFF_MIN_MS, backoffMs * 2));
         const now = performance.now();
         if (now - lastAcceptWarnAt >= WARN_INTERVAL_MS) {
           lastAcceptWarnAt = now;
@@ -182,7 +180,7 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
             error: errorMessage(error),
           });
         }
-        await sleep(backoffMs, signal);
+        await sleep(backoff.next(), signal);
         continue;
       }
       stats.accepted++;
@@ -369,17 +367,4 @@ function plain(status: number, body: string): Response {
     status,
     headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
   });
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import { errorMessage } from "../core/error_message.ts";
+import { closeQuietly, writeAll } from "../core/io.ts";
 import type { Histogram } from "../core/histogram.ts";
 import type { BackendCounters, ClientInfo, Lease, Picker, RefusalCause } from "../core/types.ts";
 import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
@@ -545,16 +546,8 @@ class Session implements Forwarding {
     if (this.isClosed) return;
     this.isClosed = true;
     this.#connecting?.abort(new Deno.errors.Interrupted("connection closed"));
-    try {
-      this.#client.close();
-    } catch {
-      // already closed
-    }
-    try {
-      this.#backend?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(this.#client);
+    if (this.#backend !== undefined) closeQuietly(this.#backend);
   }
 }
 
@@ -578,11 +571,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
 /** The address a client connected to, as a PROXY header destination. */

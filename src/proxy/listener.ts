@@ -5,6 +5,10 @@
  */
 import type { CidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
+import { AcceptBackoff } from "../core/accept_backoff.ts";
+import { settledWithin } from "../core/deadline.ts";
+import { closeQuietly } from "../core/io.ts";
+import { sleep } from "../core/sleep.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { fdExhaustionHint } from "../core/fd_limit.ts";
 import {
@@ -292,6 +296,7 @@ export class ProxyListener {
     let loopEnded!: () => void;
     this.#acceptLoop = new Promise<void>((resolve) => loopEnded = resolve);
     try {
+      const backoff = new AcceptBackoff();
       while (!this.#isStopping) {
         max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
         let conn: Deno.TcpConn;
@@ -317,9 +322,10 @@ export class ProxyListener {
               },
             );
           }
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(backoff.next());
           continue;
         }
+        backoff.reset();
         // Accepted just as shutdown began is still accepted: the kernel handed it to us, so it is
         // forwarded and drained like the others (shutdown waits for this loop to end first).
         this.stats.accepted++;
@@ -437,28 +443,12 @@ export class ProxyListener {
    */
   async shutdown(drainTimeoutMs: number): Promise<number> {
     this.#isStopping = true;
-    try {
-      this.#listener?.close();
-    } catch {
-      // already closed
-    }
+    if (this.#listener !== undefined) closeQuietly(this.#listener);
     // A connection the kernel handed over just before the close is forwarded by the accept
     // loop; wait for the loop to end so it is among the connections that drain.
-    if (this.#acceptLoop !== undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#acceptLoop,
-        new Promise<void>((resolve) => timer = setTimeout(resolve, ACCEPT_LOOP_END_MS)),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.#acceptLoop !== undefined) await settledWithin(this.#acceptLoop, ACCEPT_LOOP_END_MS);
     if (this.#tasks.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.#drained = resolve),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, drainTimeoutMs)),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(new Promise<void>((resolve) => this.#drained = resolve), drainTimeoutMs);
     }
     let forced = 0;
     for (const generation of this.#generations) {
@@ -543,12 +533,4 @@ interface Generation {
   readonly options: ForwardOptions;
   readonly live: Set<Forwarding>;
   sweeper: ReturnType<typeof setInterval> | undefined;
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // gone already
-  }
 }

@@ -12,6 +12,7 @@ import type {
   AdminSnapshot,
 } from "../admin/mod.ts";
 import { startAdminServer } from "../admin/mod.ts";
+import { settledWithin } from "../core/deadline.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import type { Backend } from "../core/types.ts";
@@ -482,12 +483,7 @@ export class Runtime {
   async #firstRound(): Promise<void> {
     const timeouts = [...this.#listeners.values()].map((l) => l.healthCheck.timeoutMs);
     const roundMs = Math.max(0, ...timeouts) + FIRST_ROUND_MARGIN_MS;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#health.runOnce(this.#options.signal),
-      new Promise((resolve) => timer = setTimeout(resolve, roundMs)),
-    ]).catch(() => {});
-    clearTimeout(timer);
+    await settledWithin(this.#health.runOnce(this.#options.signal), roundMs);
   }
 
   async #abandon(): Promise<void> {
