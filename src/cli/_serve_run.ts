@@ -5,14 +5,14 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import type { Config, ListenerConfig } from "../config/mod.ts";
+import type { Config } from "../config/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
 import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
 import { availableCpus, reusePortSupported, Runtime, workersUnsupported } from "../runtime/mod.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
-import { parseHostPort } from "../core/address.ts";
+import { bindHostname, parseHostPort } from "../core/address.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
 import { openFromFlags } from "./_open.ts";
@@ -91,10 +91,6 @@ export async function runServe(
   }
 }
 
-function bindHost(listener: ListenerConfig): string {
-  return listener.host === "" ? "0.0.0.0" : listener.host;
-}
-
 /**
  * `serve --dry-run`: what `discover` resolves, one health round as `check` runs it, and
  * whether every listener (and the admin address) could bind. Binds nothing for traffic.
@@ -115,7 +111,7 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
     }
   };
   for (const listener of config.configurations) {
-    tryBind(listener.name, listener.listenerAddress, bindHost(listener), listener.port);
+    tryBind(listener.name, listener.listenerAddress, bindHostname(listener.host), listener.port);
   }
   const admin = adminOf(config.settings.adminAddress);
   if (admin !== undefined) tryBind("admin", admin.address, admin.hostname, admin.port);

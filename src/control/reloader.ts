@@ -21,7 +21,7 @@ import {
   type SettingsConfig,
 } from "../config/mod.ts";
 import type { AdminConfigStatus } from "../admin/mod.ts";
-import { parseHostPort } from "../core/address.ts";
+import { bindHostname, parseHostPort } from "../core/address.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { getLogger, type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
@@ -287,7 +287,7 @@ export class ConfigReloader {
 export function adminOf(address: string): RuntimeAdmin | undefined {
   if (address === "") return undefined;
   const { host, port } = parseHostPort(address);
-  return { hostname: host === "" ? "127.0.0.1" : host, port, address };
+  return { hostname: bindHostname(host, "127.0.0.1"), port, address };
 }
 
 /**

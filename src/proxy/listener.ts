@@ -29,6 +29,7 @@ import {
   type InboundProxy,
 } from "./forward.ts";
 import { readProxyHeader } from "./read_proxy_header.ts";
+import { bindHostname } from "../core/address.ts";
 
 /**
  * Accepting PROXY protocol (v1 and v2, told apart by their first bytes) from an outer load
@@ -274,7 +275,7 @@ export class ProxyListener {
 
   /** Binds the address. Throws `Deno.errors.AddrInUse`, `PermissionDenied`, … as Deno does. */
   listen(): Deno.NetAddr {
-    const hostname = this.#options.hostname === "" ? "0.0.0.0" : this.#options.hostname;
+    const hostname = bindHostname(this.#options.hostname);
     this.#listener = Deno.listen({
       hostname,
       port: this.#options.port,

@@ -20,6 +20,7 @@ import {
   type WhenAllUnhealthy,
 } from "../pool/mod.ts";
 import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
+import { bindHostname } from "../core/address.ts";
 
 /**
  * What the data plane needs to know of one listener. Plain data (structured-clone safe);
@@ -187,7 +188,7 @@ export class DataPlane {
     });
     const listener = new ProxyListener({
       name: spec.name,
-      hostname: spec.host === "" ? "0.0.0.0" : spec.host,
+      hostname: bindHostname(spec.host),
       port: spec.port,
       picker: pool,
       requestTimeoutMs: spec.requestTimeoutMs,
