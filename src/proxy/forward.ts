@@ -9,6 +9,7 @@
  */
 import { errorMessage } from "../core/error_message.ts";
 import { closeQuietly, writeAll } from "../core/io.ts";
+import type { ForwardSpec } from "../core/listener_spec.ts";
 import type { Histogram } from "../core/histogram.ts";
 import type { BackendCounters, ClientInfo, Lease, Picker, RefusalCause } from "../core/types.ts";
 import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
@@ -17,17 +18,9 @@ import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
  * The knobs and sinks of {@linkcode forward}; one object shared by every connection of a
  * listener, so nothing is allocated per connection for them.
  */
-export interface ForwardOptions {
+export interface ForwardOptions extends ForwardSpec {
   /** Chooses a backend per connect attempt. */
   readonly picker: Picker;
-  /** Budget from accept to an established backend connection, across attempts. */
-  readonly requestTimeoutMs: number;
-  /** Per connect attempt, capped by what is left of `requestTimeoutMs`. */
-  readonly connectTimeoutMs: number;
-  /** Close after this long with no bytes either way. 0 disables. */
-  readonly idleTimeoutMs: number;
-  /** Distinct backends tried per client connection. */
-  readonly maxConnectAttempts: number;
   /** Dials a backend; `Deno.connect` unless replaced (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Counters to add to; written by every connection of the listener. */

@@ -8,6 +8,7 @@ import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { AcceptBackoff } from "../core/accept_backoff.ts";
 import { settledWithin } from "../core/deadline.ts";
 import { closeQuietly } from "../core/io.ts";
+import type { ListenerSpec } from "../core/listener_spec.ts";
 import { sleep } from "../core/sleep.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { fdExhaustionHint } from "../core/fd_limit.ts";
@@ -55,8 +56,25 @@ export interface AcceptProxyProtocolOptions {
 /** Default of {@linkcode AcceptProxyProtocolOptions.headerTimeoutMs}. */
 export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 3_000;
 
-/** Options of {@linkcode ProxyListener}. */
-export interface ProxyListenerOptions {
+/**
+ * What {@linkcode ProxyListener.update} may change on a running listener: these fields of
+ * the {@linkcode ListenerSpec}, each optional. Absent: {@linkcode DEFAULT_REQUEST_TIMEOUT_MS},
+ * {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}, {@linkcode DEFAULT_IDLE_TIMEOUT_MS},
+ * {@linkcode DEFAULT_MAX_CONNECTIONS}, {@linkcode DEFAULT_MAX_CONNECT_ATTEMPTS}.
+ */
+export type ProxyListenerSettings = Partial<
+  Pick<
+    ListenerSpec,
+    | "requestTimeoutMs"
+    | "connectTimeoutMs"
+    | "idleTimeoutMs"
+    | "maxConnections"
+    | "maxConnectAttempts"
+  >
+>;
+
+/** Options of {@linkcode ProxyListener}: its settings, and what it binds and runs with. */
+export interface ProxyListenerOptions extends ProxyListenerSettings {
   /** Listener name, for logs and metrics. */
   readonly name: string;
   /** Address to bind; `""` or `"0.0.0.0"` for all IPv4 interfaces, `"::"` for all. */
@@ -65,16 +83,6 @@ export interface ProxyListenerOptions {
   readonly port: number;
   /** Chooses a backend per connect attempt (usually a pool); not closed by the listener. */
   readonly picker: Picker;
-  /** Budget from accept to an established backend connection, across attempts. @default {5000} */
-  readonly requestTimeoutMs?: number;
-  /** Per connect attempt, capped by what is left of `requestTimeoutMs`. @default {2000} */
-  readonly connectTimeoutMs?: number;
-  /** 0 disables. @default {3600000} */
-  readonly idleTimeoutMs?: number;
-  /** Concurrent client connections; excess is closed at once. 0 = unlimited. @default {10000} */
-  readonly maxConnections?: number;
-  /** Distinct backends tried per client connection. @default {3} */
-  readonly maxConnectAttempts?: number;
   /** Gets accept errors and rate-limited failure warnings; when absent nothing is logged. */
   readonly logger?: Logger;
   /**
@@ -97,19 +105,6 @@ export interface ProxyListenerOptions {
    */
   readonly acceptProxyProtocol?: AcceptProxyProtocolOptions;
 }
-
-/**
- * What {@linkcode ProxyListener.update} may change on a running listener; the same fields
- * and defaults as {@linkcode ProxyListenerOptions}.
- */
-export type ProxyListenerSettings = Pick<
-  ProxyListenerOptions,
-  | "requestTimeoutMs"
-  | "connectTimeoutMs"
-  | "idleTimeoutMs"
-  | "maxConnections"
-  | "maxConnectAttempts"
->;
 
 /**
  * Counters of a listener, read by metrics. Monotonic except `activeConnections`.
