@@ -11,7 +11,7 @@ import { getLogger, writeOut } from "../log/mod.ts";
 import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
 import { availableCpus, reusePortSupported, Runtime, workersUnsupported } from "../runtime/mod.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
-import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
+import { DEFAULT_PROBE_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
 import { bindHostname, parseHostPort } from "../core/address.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
@@ -98,7 +98,7 @@ export async function runServe(
 async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
   const plans = source.plans;
   const targets = healthTargetsOf(plans);
-  const health = await probeAll(targets, DEFAULT_CHECK_CONCURRENCY, signal);
+  const health = await probeAll(targets, DEFAULT_PROBE_CONCURRENCY, signal);
   writeOut(renderPlans(plans, { format: "table", explain: true, health }));
   const problems: string[] = [];
   const tryBind = (what: string, address: string, hostname: string, port: number) => {
