@@ -14,15 +14,13 @@ export type PlanSourceFailure = "unreadable" | "stopped";
 
 /** A plan source could not open; the message names what was read, once. */
 export class PlanSourceError extends Error {
-  /** Why the source could not open. */
-  readonly failure: PlanSourceFailure;
+  override name = "PlanSourceError";
+
   /**
    * @param message sentence case, no trailing period; already says which input failed
    * @param failure why the source could not open
    */
-  constructor(message: string, failure: PlanSourceFailure, options?: ErrorOptions) {
+  constructor(message: string, readonly failure: PlanSourceFailure, options?: ErrorOptions) {
     super(message, options);
-    this.name = "PlanSourceError";
-    this.failure = failure;
   }
 }

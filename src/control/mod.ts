@@ -12,15 +12,7 @@
  */
 export { PlanSourceError, type PlanSourceFailure } from "./errors.ts";
 export type { PlanSource } from "./plan_source.ts";
-export {
-  inventoryFromManifests,
-  needsKubernetes,
-  plansFrom,
-  selectListeners,
-  type SourceOptions,
-  staticPlans,
-  withFingerprints,
-} from "./plans.ts";
+export * from "./plans.ts";
 export { type OpenSource, openSource } from "./open_source.ts";
 export {
   INITIAL_SYNC_TIMEOUT_MS,
