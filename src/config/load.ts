@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { fileErrorMessage } from "../core/error_message.ts";
 import { closeQuietly } from "../core/io.ts";
 import { sha256Hex } from "../core/sha256.ts";
 import { ConfigError, type ConfigIssue } from "./issue.ts";
@@ -217,9 +218,7 @@ function firstInvalidUtf8(bytes: Uint8Array): number | undefined {
 }
 
 function readError(path: string, error: unknown): Error {
-  const detail = error instanceof Error
-    ? error.message.replace(/: [a-z]+ '[^']*'$/, "")
-    : String(error);
+  const detail = fileErrorMessage(error);
   const message = `Cannot read config ${JSON.stringify(path)}: ${detail}`;
   if (error instanceof Error) {
     const Class = error.constructor as new (message: string, options?: ErrorOptions) => Error;
