@@ -1,0 +1,148 @@
+/**
+ * `serve` bind checks through the real entry point: a listener that cannot bind is named with
+ * its address; a second `serve` on a port another one serves is refused (SO_REUSEPORT would
+ * let it bind silently and take a share of the traffic) unless it says it is a handover
+ * (`serve --handover`), which then shares the port.
+ */
+import assert from "node:assert/strict";
+import { closeQuietly, delay, freePort, HOST, readName, startNamed } from "./_helpers.ts";
+import { spawnServe, waitReady } from "./_serve_process.ts";
+
+async function withConfig(
+  yaml: string,
+  fn: (path: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/config.yaml`;
+    await Deno.writeTextFile(path, yaml);
+    await fn(path);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function config(listener: string, backend: number, admin: number): string {
+  return `settings: { adminAddress: "${HOST}:${admin}", logLevel: warning }
+configurations:
+  - name: web
+    listenerAddress: "${listener}"
+    drainTimeout: 1s
+    maxConnections: 100
+    healthCheck: { enabled: false }
+    backends: ["${HOST}:${backend}"]
+`;
+}
+
+/** Waits for the process to exit; returns its code (SIGKILL after `ms`). */
+async function exitCode(child: Deno.ChildProcess, ms = 30_000): Promise<number> {
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited
+    }
+  }, ms);
+  try {
+    return (await child.status).code;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Names the backends that `count` new connections to `port` reach. */
+async function namesOf(port: number, count: number): Promise<string[]> {
+  const names: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const conn = await Deno.connect({ hostname: HOST, port });
+    try {
+      names.push(await readName(conn, 1));
+    } finally {
+      closeQuietly(conn);
+    }
+  }
+  return names;
+}
+
+Deno.test("serve names the listener and the address it cannot bind", async () => {
+  await using backend = startNamed("a");
+  // 192.0.2.0/24 (TEST-NET-1, RFC 5737) is on no interface: the bind fails with EADDRNOTAVAIL.
+  await withConfig(config("192.0.2.1:8080", backend.port, freePort()), async (path) => {
+    const serve = spawnServe(path, 0);
+    const code = await exitCode(serve.child);
+    await serve.kill();
+    assert.equal(code, 1);
+    assert.equal(
+      serve.stderr(),
+      "nautiluslb: Cannot start listeners: web: cannot bind 192.0.2.1:8080: " +
+        "Cannot assign requested address (os error 99)\n",
+    );
+  });
+});
+
+Deno.test("a second serve on a served port is refused; with --handover it shares it", async () => {
+  await using first = startNamed("1");
+  await using second = startNamed("2");
+  const port = freePort();
+  const firstAdmin = freePort();
+  const secondAdmin = freePort();
+  const listener = `${HOST}:${port}`;
+  await withConfig(config(listener, first.port, firstAdmin), async (firstPath) => {
+    await withConfig(config(listener, second.port, secondAdmin), async (secondPath) => {
+      const old = spawnServe(firstPath, firstAdmin);
+      try {
+        await waitReady(old);
+        const refused = spawnServe(secondPath, secondAdmin);
+        const code = await exitCode(refused.child);
+        await refused.kill();
+        assert.equal(code, 1, refused.stderr());
+        assert.equal(
+          refused.stderr(),
+          `nautiluslb: Cannot start listeners: web: cannot bind ${listener}: ` +
+            "Address already in use (os error 98): another process serves it (to take over " +
+            "from a running serve, start the new one with serve --handover)\n",
+        );
+        assert.deepEqual(new Set(await namesOf(port, 20)), new Set(["1"]), "the first serves all");
+
+        const handover = spawnServe(secondPath, secondAdmin, { args: ["--handover"] });
+        try {
+          await waitReady(handover);
+          // The kernel spreads new connections over both processes' sockets.
+          const seen = new Set<string>();
+          for (let round = 0; round < 20 && seen.size < 2; round++) {
+            for (const name of await namesOf(port, 20)) seen.add(name);
+            await delay(10);
+          }
+          assert.deepEqual(seen, new Set(["1", "2"]));
+          assert.equal(handover.stderr(), "");
+        } finally {
+          await handover.kill();
+        }
+      } finally {
+        await old.kill();
+      }
+    });
+  });
+});
+
+Deno.test("serve --handover refuses an address held without SO_REUSEPORT, naming it", async () => {
+  await using backend = startNamed("a");
+  const taken = Deno.listen({ hostname: HOST, port: 0 });
+  try {
+    const listener = `${HOST}:${taken.addr.port}`;
+    await withConfig(config(listener, backend.port, freePort()), async (path) => {
+      const serve = spawnServe(path, 0, { args: ["--handover"] });
+      const code = await exitCode(serve.child);
+      await serve.kill();
+      assert.equal(code, 1);
+      assert.equal(
+        serve.stderr(),
+        `nautiluslb: Cannot start listeners: web: cannot bind ${listener}: ` +
+          "Address already in use (os error 98): the process that serves it does not share it " +
+          "(SO_REUSEPORT), so it cannot be handed over\n",
+      );
+    });
+  } finally {
+    taken.close();
+  }
+});
