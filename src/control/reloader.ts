@@ -188,13 +188,17 @@ export class ConfigReloader {
       loaded = await loadConfigFile(path, { signal: this.#options.signal });
     } catch (error) {
       if (error instanceof ConfigError) {
+        const problems = error.issues.map(formatIssue);
         return this.#refuse(
-          `Cannot reload ${path}: ${error.issues.length} problem(s), keeping the running config\n` +
-            error.issues.map(formatIssue).join("\n"),
+          "Cannot reload {path}: {count} problem(s), keeping the running config\n{problems}",
+          { path, count: problems.length, problems: problems.join("\n"), issues: problems },
         );
       }
       // The reader's message names the file already.
-      return this.#refuse(`Cannot reload, keeping the running config: ${errorMessage(error)}`);
+      return this.#refuse("Cannot reload, keeping the running config: {error}", {
+        path,
+        error: errorMessage(error),
+      });
     }
     const { sha256 } = loaded;
     if (onlyIfChanged && sha256 === this.#sha256) return "unchanged";
@@ -217,7 +221,10 @@ export class ConfigReloader {
           this.#options.signal,
         );
       } catch (error) {
-        return this.#refuse(`Cannot reload ${path}: cannot discover pools: ${errorMessage(error)}`);
+        return this.#refuse(
+          "Cannot reload {path}: cannot discover pools, keeping the running config: {error}",
+          { path, error: errorMessage(error) },
+        );
       }
     }
     const changes: ListenerChanges = {
@@ -233,9 +240,10 @@ export class ConfigReloader {
       await runtime.reconfigure(changes, source?.plans ?? this.#plans);
     } catch (error) {
       await source?.close();
-      return this.#refuse(
-        `Cannot reload ${path}: ${errorMessage(error)}, keeping the running config`,
-      );
+      return this.#refuse("Cannot reload {path}, keeping the running config: {error}", {
+        path,
+        error: errorMessage(error),
+      });
     }
     if (source !== undefined) {
       const old = this.#source;
@@ -253,14 +261,8 @@ export class ConfigReloader {
       log.info("Reloaded {path}: no change", { path });
       return "unchanged";
     }
-    log.info(`Reloaded {path}: {summary}`, { path, summary: describeDiff(diff) });
-    const later = diff.settings.filter((key) => !RELOADABLE_SETTINGS.has(key));
-    if (later.length > 0) {
-      log.warn("Settings {settings} of {path} take effect at the next start", {
-        settings: later.join(", "),
-        path,
-      });
-    }
+    log.info("Reloaded {path}: {summary}", { path, summary: describeDiff(diff) });
+    this.#logSettingEffects(diff, nextListeners);
     return "applied";
   }
 
@@ -271,9 +273,50 @@ export class ConfigReloader {
     this.#runtime?.setLogging(logging);
   }
 
-  #refuse(message: string): ReloadOutcome {
+  /**
+   * Says what a changed setting that is not applied as such did: `settings.accessLog` is the
+   * default of every listener without its own, so it took effect with those listeners (or
+   * changed nothing); the others wait for the next start.
+   */
+  #logSettingEffects(diff: ConfigDiff, listeners: readonly ListenerConfig[]): void {
+    const later: string[] = [];
+    for (const key of diff.settings) {
+      if (RELOADABLE_SETTINGS.has(key)) continue;
+      if (key !== "accessLog") {
+        later.push(key);
+        continue;
+      }
+      const inheriting = [...diff.rebound, ...diff.changed]
+        .filter((c) => c.fields.includes("accessLog"))
+        .map((c) => c.name);
+      const accessLog = this.#config.settings.accessLog ? "on" : "off";
+      if (inheriting.length > 0) {
+        log.info("Access log {accessLog} from now on for listener(s) {listeners} of {path}", {
+          accessLog,
+          listeners: inheriting.join(", "),
+          path: this.#options.path,
+        });
+      } else {
+        log.info(
+          "settings.accessLog of {path} changed no listener: {reason}",
+          {
+            path: this.#options.path,
+            reason: listeners.length === 0 ? "there are none" : "each sets its own accessLog",
+          },
+        );
+      }
+    }
+    if (later.length > 0) {
+      log.warn("Settings {settings} of {path} take effect at the next start", {
+        settings: later.join(", "),
+        path: this.#options.path,
+      });
+    }
+  }
+
+  #refuse(message: string, properties: Record<string, unknown>): ReloadOutcome {
     this.#failed++;
-    log.error(message);
+    log.error(message, properties);
     return "refused";
   }
 }
