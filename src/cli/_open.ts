@@ -33,6 +33,7 @@ export async function openFromFlags(
       namespace: flags.namespace,
       kubeconfig: flags.kubeconfig,
       context: flags.context,
+      isOneShot: flags.isOneShot,
     }, signal);
     return { ...loaded, source };
   } catch (error) {

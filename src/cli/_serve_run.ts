@@ -46,7 +46,11 @@ export async function runServe(
   if (!options.dryRun) early.stop = onSighup(() => early.isPending = true);
   let opened;
   try {
-    opened = await openFromFlags(command, options, signal);
+    opened = await openFromFlags(
+      command,
+      { ...options, isOneShot: options.dryRun === true },
+      signal,
+    );
   } catch (error) {
     early.stop();
     throw error;
