@@ -251,12 +251,13 @@ export class ConfigReloader {
       this.#plans = source.plans;
       await old.close();
     }
+    const loggingBefore = this.logging;
     this.#config = next;
     this.#listeners = nextListeners;
     this.#sha256 = sha256;
     this.#succeeded++;
     this.#lastSuccessAt = this.#now();
-    await this.#applySettings(diff);
+    await this.#applyLogging(loggingBefore);
     if (isEmptyDiff(diff)) {
       log.info("Reloaded {path}: no change", { path });
       return "unchanged";
@@ -266,21 +267,40 @@ export class ConfigReloader {
     return "applied";
   }
 
-  async #applySettings(diff: ConfigDiff): Promise<void> {
-    if (!diff.settings.includes("logLevel") && !diff.settings.includes("logFormat")) return;
+  /** Sets logging up again when the level or format in effect changed. */
+  async #applyLogging(before: { readonly level: LogLevel; readonly format: LogFormat }) {
     const logging = this.logging;
+    if (logging.level === before.level && logging.format === before.format) return;
     await setupLogging(logging);
     this.#runtime?.setLogging(logging);
   }
 
   /**
-   * Says what a changed setting that is not applied as such did: `settings.accessLog` is the
-   * default of every listener without its own, so it took effect with those listeners (or
-   * changed nothing); the others wait for the next start.
+   * Says what a changed setting that is not simply applied did: one a start flag overrides
+   * changed nothing; `settings.accessLog` is the default of every listener without its own,
+   * so it took effect with those listeners (or changed nothing); the others wait for the
+   * next start.
    */
   #logSettingEffects(diff: ConfigDiff, listeners: readonly ListenerConfig[]): void {
     const later: string[] = [];
+    const flags = this.#options.logFlags;
+    const overridden: Partial<Record<keyof SettingsConfig, string | undefined>> = {
+      logLevel: flags.level === undefined ? undefined : `--log-level ${flags.level}`,
+      logFormat: flags.format === undefined ? undefined : `--log-format ${flags.format}`,
+      kubeconfigPath: this.#options.sourceOptions.kubeconfig === undefined
+        ? undefined
+        : "--kubeconfig",
+    };
     for (const key of diff.settings) {
+      const flag = overridden[key];
+      if (flag !== undefined) {
+        log.info("settings.{key} of {path} changed, but {flag} given at start still wins", {
+          key,
+          path: this.#options.path,
+          flag,
+        });
+        continue;
+      }
       if (RELOADABLE_SETTINGS.has(key)) continue;
       if (key !== "accessLog") {
         later.push(key);

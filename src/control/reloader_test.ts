@@ -63,6 +63,7 @@ async function startReloading(options: {
   readonly openSource: OpenSource;
   readonly signal: AbortSignal;
   readonly admin?: Parameters<typeof Runtime.start>[0]["admin"];
+  readonly logFlags?: ConstructorParameters<typeof ConfigReloader>[0]["logFlags"];
 }): Promise<{ reloader: ConfigReloader; runtime: Runtime }> {
   const { source } = options;
   const reloader = new ConfigReloader({
@@ -72,7 +73,7 @@ async function startReloading(options: {
     source,
     sourceOptions: {},
     openSource: options.openSource,
-    logFlags: {},
+    logFlags: options.logFlags ?? {},
     signal: options.signal,
   });
   const runtime = await Runtime.start({
@@ -357,3 +358,45 @@ Deno.test({
       }
     }),
 });
+
+Deno.test("ConfigReloader says when a start flag overrides a changed setting", () =>
+  jsonLogs(async (records) => {
+    const a = startNamed("a");
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/config.yaml`;
+    const first = text(freePort(), a.port);
+    await Deno.writeTextFile(path, first);
+    const stop = new AbortController();
+    const config = parse(first, path);
+    const source = await openSource(config, {}, stop.signal);
+    const { reloader, runtime } = await startReloading({
+      path,
+      config,
+      text: first,
+      source,
+      openSource,
+      signal: stop.signal,
+      logFlags: { level: "info" },
+    });
+    try {
+      await Deno.writeTextFile(
+        path,
+        first.replace('adminAddress: ""', 'adminAddress: "", logLevel: debug'),
+      );
+      assert.equal(await reloader.reload(), "applied");
+      const messages = records().map((r) => r.message);
+      assert.ok(
+        messages.includes(
+          `settings.logLevel of ${path} changed, but --log-level info given at start still wins`,
+        ),
+        messages.join("\n"),
+      );
+      assert.ok(!records().some((r) => r.level === "DEBUG"), "the flag's level still holds");
+    } finally {
+      await runtime.stop(0);
+      await reloader.close();
+      stop.abort();
+      await a.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  }));
