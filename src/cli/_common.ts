@@ -3,8 +3,14 @@
  *
  * @module
  */
-import { type Config, ConfigError, formatIssue, loadConfigFile } from "../config/mod.ts";
-import { type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
+import {
+  type Config,
+  ConfigError,
+  type ConfigIssue,
+  formatIssue,
+  loadConfigFile,
+} from "../config/mod.ts";
+import { getLogger, type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { CliError, EXIT_BAD, EXIT_USAGE } from "./_errors.ts";
 
@@ -44,12 +50,17 @@ export function parseLogFormat(value: string): LogFormat {
 /**
  * Loads and validates the config file.
  * @param signal stops waiting for and reading the file (SIGINT/SIGTERM)
+ * @param onWarning gets each warning of a valid config (see {@linkcode logConfigWarnings})
  * @throws {CliError} exit 1 with every issue when invalid, exit 2 when unreadable or
  *   interrupted
  */
-export async function loadConfig(path: string, signal?: AbortSignal): Promise<Config> {
+export async function loadConfig(
+  path: string,
+  signal?: AbortSignal,
+  onWarning?: (warning: ConfigIssue) => void,
+): Promise<Config> {
   try {
-    return await loadConfigFile(path, { signal });
+    return await loadConfigFile(path, { signal, onWarning });
   } catch (error) {
     throw configLoadError(path, error, signal);
   }
@@ -110,4 +121,9 @@ export function parseOutput<T extends string>(value: string, allowed: readonly T
     `Cannot use --output "${value}": expected one of ${allowed.join(", ")}`,
     EXIT_USAGE,
   );
+}
+
+/** Logs config warnings once logging is set up, each with its file, line and column. */
+export function logConfigWarnings(warnings: readonly ConfigIssue[]): void {
+  for (const w of warnings) getLogger("config").warn("{warning}", { warning: formatIssue(w) });
 }

@@ -16,7 +16,8 @@ import {
   staticPlans,
 } from "./_pipeline.ts";
 import { openKubernetes } from "./_kubernetes.ts";
-import { globalsOf, loadConfig, setupLoggingFrom } from "./_common.ts";
+import { globalsOf, loadConfig, logConfigWarnings, setupLoggingFrom } from "./_common.ts";
+import type { ConfigIssue } from "../config/mod.ts";
 import type { PlanSource, SourceStatus } from "./_plan_source.ts";
 import { Latest } from "../core/latest.ts";
 
@@ -83,8 +84,10 @@ export async function openFromFlags(
   signal: AbortSignal,
 ): Promise<{ config: Config; source: PlanSource }> {
   const globals = globalsOf(command);
-  const config = await loadConfig(globals.config, signal);
+  const configWarnings: ConfigIssue[] = [];
+  const config = await loadConfig(globals.config, signal, (w) => configWarnings.push(w));
   await setupLoggingFrom(globals, config);
+  logConfigWarnings(configWarnings);
   const source = await openSource(config, {
     fromManifests: flags.fromManifests,
     namespace: flags.namespace,

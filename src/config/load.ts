@@ -92,16 +92,17 @@ export async function readConfigText(
  * Reads and parses a config file.
  *
  * @param path file to read; also the name used in issues
- * @returns the validated config (warnings are dropped; use {@linkcode parseConfig} to see them)
+ * @returns the validated config; its warnings go to `options.onWarning`, in document order
  * @throws {ConfigError} when the file is readable but not a valid config
  * @throws what {@linkcode readConfigText} throws when the file cannot be read
  */
 export async function loadConfigFile(
   path: string,
-  options: ReadConfigOptions = {},
+  options: ReadConfigOptions & { readonly onWarning?: (warning: ConfigIssue) => void } = {},
 ): Promise<Config> {
   const result = parseConfig(await readConfigText(path, options), path);
   if (!result.ok) throw new ConfigError(result.issues);
+  if (options.onWarning !== undefined) { for (const w of result.warnings) options.onWarning(w); }
   return result.config;
 }
 

@@ -7,12 +7,13 @@
 import type { BalancerKind } from "../core/types.ts";
 import type {
   BackendMode,
+  BindingPolicy,
   NodeAddressType,
   PoolSpec,
   StaticBackendSpec,
 } from "../core/pool_spec.ts";
 
-export type { BackendMode, NodeAddressType, StaticBackendSpec };
+export type { BackendMode, BindingPolicy, NodeAddressType, StaticBackendSpec };
 
 import type { LogFormat, LogLevel } from "../log/mod.ts";
 import type { OnRemoval, WhenAllUnhealthy } from "../pool/mod.ts";
@@ -21,11 +22,23 @@ import type { HealthCheckSpec } from "../health/mod.ts";
 export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 
 /**
- * Active and passive health check settings of one listener: the health module's check
- * without the HTTP variant, which comes from Kubernetes (`healthCheckNodePort`), not config.
- * Defaults: enabled, interval 2s, timeout 1s, rise 2, fall 3, maxEjectionPercent 50.
+ * Active and passive health check settings of one listener; `http` is set for
+ * `healthCheck.type: http`. Defaults: enabled, interval 2s, timeout 1s, rise 2, fall 3,
+ * maxEjectionPercent 50.
  */
-export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
+export type HealthCheckConfig = HealthCheckSpec;
+
+/**
+ * Source address rules (CIDR blocks as written), checked on the transport peer before a
+ * byte is read. A peer in `deny` is refused; otherwise, with `allow` non-empty, a peer
+ * outside it is refused. Deny wins.
+ */
+export interface AccessConfig {
+  /** Peers that may connect; `[]` allows every peer not denied. */
+  readonly allow: readonly string[];
+  /** Peers refused whatever `allow` says. */
+  readonly deny: readonly string[];
+}
 
 /**
  * One listener: an address to accept on and the pool it forwards to. `proxyProtocol`
@@ -95,6 +108,22 @@ export interface ListenerConfig extends PoolSpec {
   readonly trustedProxies: readonly string[];
   /** Time from accept to a complete PROXY header. @default {3000} */
   readonly proxyHeaderTimeoutMs: number;
+  /**
+   * Source ACL: the listener's `access.allow` (else `settings.access.allow`), and the union of
+   * both `deny` lists, so a settings-wide blocklist always holds.
+   */
+  readonly access: AccessConfig;
+  /**
+   * Concurrent connections from one client address, across workers; excess is refused with
+   * cause `source_limit`. With `acceptProxyProtocol` the address from the header counts.
+   * 0 = unlimited. @default {0}
+   */
+  readonly maxConnectionsPerSource: number;
+  /**
+   * A backend that joins the pool or turns healthy ramps its share of new connections from
+   * near 0 to its full weight over this long. 0 = off. @default {0}
+   */
+  readonly slowStartMs: number;
 }
 
 /** Data-plane workers: a count, or `auto` for the CPUs the process may use. */
@@ -102,6 +131,10 @@ export type WorkerCount = number | "auto";
 
 /** Process-wide settings. */
 export interface SettingsConfig {
+  /** Binding policy of listeners that set none. @default {"portName"} */
+  readonly binding: BindingPolicy;
+  /** Source ACL every listener starts from (see {@linkcode ListenerConfig.access}). */
+  readonly access: AccessConfig;
   /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
   readonly kubeconfigPath: string;
   /** Least severe level logged; `--log-level` overrides it. @default {"info"} */
