@@ -158,7 +158,7 @@ export class AdminMetrics {
     );
     this.#counter(
       "nautiluslb_connections_refused_total",
-      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer).",
+      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), acl (source address refused by access rules), source_limit (maxConnectionsPerSource reached).",
       ["listener", "cause"],
       (s, add) => {
         for (const l of s.listeners) {

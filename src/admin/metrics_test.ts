@@ -158,7 +158,14 @@ Deno.test("AdminMetrics renders refusals by cause, duration histograms and backe
     listeners: [{
       ...base.listeners[0]!,
       stats: stats({
-        refusedByCause: { limit: 4, no_backend: 2, proxy_header: 1, untrusted: 0 },
+        refusedByCause: {
+          limit: 4,
+          no_backend: 2,
+          proxy_header: 1,
+          untrusted: 0,
+          acl: 3,
+          source_limit: 5,
+        },
         connectionDuration,
         connectDuration,
       }),
@@ -185,6 +192,8 @@ Deno.test("AdminMetrics renders refusals by cause, duration histograms and backe
       'nautiluslb_connections_refused_total{listener="a",cause="no_backend"} 2',
       'nautiluslb_connections_refused_total{listener="a",cause="proxy_header"} 1',
       'nautiluslb_connections_refused_total{listener="a",cause="untrusted"} 0',
+      'nautiluslb_connections_refused_total{listener="a",cause="acl"} 3',
+      'nautiluslb_connections_refused_total{listener="a",cause="source_limit"} 5',
       "# TYPE nautiluslb_connection_duration_seconds histogram",
       'nautiluslb_connection_duration_seconds_bucket{listener="a",le="0.1"} 1',
       'nautiluslb_connection_duration_seconds_bucket{listener="a",le="1"} 3',

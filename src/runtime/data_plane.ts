@@ -7,8 +7,12 @@
  * @module
  */
 import { createBalancer } from "../balancer/mod.ts";
-import { type CidrList, parseCidrList } from "../core/cidr.ts";
-import type { ConnectionCounter } from "../core/connection_counter.ts";
+import { CidrList, parseCidrList } from "../core/cidr.ts";
+import {
+  type ConnectionCounter,
+  LocalSourceCounter,
+  type SourceCounter,
+} from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
@@ -19,7 +23,7 @@ import {
   type PoolSnapshot,
   type WhenAllUnhealthy,
 } from "../pool/mod.ts";
-import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
+import { Admission, type ListenerStats, ProxyListener } from "../proxy/mod.ts";
 
 /**
  * What the data plane needs to know of one listener. Plain data (structured-clone safe);
@@ -71,6 +75,10 @@ export interface DataPlaneListener {
    * @default {false}
    */
   readonly accessLog?: boolean;
+  /** Source ACL (CIDR blocks; validated by config); deny wins. @default {{ allow: [], deny: [] }} */
+  readonly access?: { readonly allow: readonly string[]; readonly deny: readonly string[] };
+  /** Concurrent connections per client address, process-wide; 0 = unlimited. @default {0} */
+  readonly maxConnectionsPerSource?: number;
 }
 
 /** Options of {@linkcode DataPlane}. */
@@ -106,6 +114,8 @@ export interface DataPlaneCounters {
   backend(pool: string, key: string): ConnectionCounter | undefined;
   /** The pool's shared `round_robin` rotation: each call returns the next ticket. */
   rotation?(pool: string): (() => number) | undefined;
+  /** The listener's per-source counts for `maxConnectionsPerSource`, shared by workers. */
+  source?(name: string): SourceCounter | undefined;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -126,6 +136,8 @@ export interface DataPlaneListenerSnapshot {
 
 interface Unit {
   spec: DataPlaneListener;
+  /** Kept across reloads so open connections stay counted per source. */
+  readonly sourceCounter: SourceCounter;
   readonly pool: Pool;
   readonly listener: ProxyListener;
   serving: Promise<void> | undefined;
@@ -168,6 +180,8 @@ export class DataPlane {
       : undefined;
     const report = this.#options.onConnectResult;
     const counters = this.#options.counters;
+    const sourceCounter = counters?.source?.(spec.name) ?? new LocalSourceCounter();
+    const admission = admissionOf(spec, sourceCounter);
     const pool = new Pool({
       name: spec.name,
       balancer: createBalancer(spec.balancer, {
@@ -201,6 +215,7 @@ export class DataPlane {
       ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
       reusePort: this.#options.reusePort,
       connectionCounter: counters?.listener(spec.name),
+      admission,
     });
     let addr: Deno.NetAddr;
     try {
@@ -209,7 +224,7 @@ export class DataPlane {
       pool.close();
       throw error;
     }
-    this.#units.set(spec.name, { spec, pool, listener, serving: undefined });
+    this.#units.set(spec.name, { spec, sourceCounter, pool, listener, serving: undefined });
     return addr;
   }
 
@@ -227,7 +242,8 @@ export class DataPlane {
    * Changes a running listener's settings for a config reload: timeouts, limits and
    * `maxConnectAttempts` apply to connections accepted from now on (open ones keep theirs);
    * `balancer` and the Maglev settings take a new balancer for the next pick;
-   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy` at once.
+   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy`, the source
+   * ACL and `maxConnectionsPerSource` at once (for new connections; per-source counts stay).
    * The socket, pool members, their health and every open connection stay. Unknown names
    * are ignored.
    * @throws {TypeError} when `spec` names another address (`host`, `port`): that is a
@@ -249,6 +265,7 @@ export class DataPlane {
       idleTimeoutMs: spec.idleTimeoutMs,
       maxConnections: spec.maxConnections,
       maxConnectAttempts: spec.maxConnectAttempts,
+      admission: admissionOf(spec, unit.sourceCounter),
     });
     const isNewBalancer = spec.balancer !== before.balancer ||
       spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
@@ -316,6 +333,23 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * The listener's admission rules, or `undefined` when it has neither ACL nor per-source limit.
+ * @throws {RangeError} when an ACL entry is not a CIDR block (config rejects that first)
+ */
+function admissionOf(spec: DataPlaneListener, sourceCounter: SourceCounter): Admission | undefined {
+  const allow = spec.access?.allow ?? [];
+  const deny = spec.access?.deny ?? [];
+  const max = spec.maxConnectionsPerSource ?? 0;
+  if (allow.length === 0 && deny.length === 0 && max === 0) return undefined;
+  return new Admission({
+    allow: CidrList.from(allow),
+    deny: CidrList.from(deny),
+    maxConnectionsPerSource: max,
+    sourceCounter,
+  });
 }
 
 /**
