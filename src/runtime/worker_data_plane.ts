@@ -24,6 +24,7 @@ import type {
 } from "./messages.ts";
 import { workersUnsupported } from "./cpus.ts";
 import { SharedCounts } from "./shared_counts.ts";
+import { SharedSourceCounts } from "./shared_source_counts.ts";
 import { NO_SLOT, SlotLayout } from "./slot_layout.ts";
 import {
   addBackendCounters,
@@ -131,6 +132,7 @@ export class WorkerDataPlane implements DataPlaneApi {
   readonly #listenerLayout: SlotLayout;
   /** Shared `round_robin` rotations, one per listener; any start value is as good. */
   readonly #rotationCounts: SharedCounts;
+  readonly #sourceCounts: SharedSourceCounts;
   readonly #rotationLayout: SlotLayout;
   readonly #specs = new Map<string, WorkerListener>();
   readonly #backends = new Map<string, readonly SlottedBackend[]>();
@@ -184,6 +186,7 @@ export class WorkerDataPlane implements DataPlaneApi {
     );
     this.#rotationCounts = SharedCounts.create(this.#listenerCounts.slots, 1);
     this.#rotationLayout = new SlotLayout(this.#rotationCounts.slots, () => true);
+    this.#sourceCounts = SharedSourceCounts.create(options.workers);
     const delay = options.restartDelayMs ?? DEFAULT_WORKER_RESTART_DELAY_MS;
     this.#members = Array.from({ length: options.workers }, (_, index) => ({
       index,
@@ -620,6 +623,7 @@ export class WorkerDataPlane implements DataPlaneApi {
       backendCounts: this.#backendCounts.init,
       listenerCounts: this.#listenerCounts.init,
       rotationCounts: this.#rotationCounts.init,
+      sourceCounts: this.#sourceCounts.init,
       statsIntervalMs: this.#options.statsIntervalMs ?? DEFAULT_WORKER_STATS_INTERVAL_MS,
       logLevel: this.#logLevel,
       logFormat: this.#logFormat,
@@ -705,6 +709,7 @@ export class WorkerDataPlane implements DataPlaneApi {
     member.stats = undefined;
     const lost = this.#listenerCounts.reclaim(member.index);
     this.#backendCounts.reclaim(member.index);
+    this.#sourceCounts.reclaim(member.index);
     for (const waiter of [...this.#waiters]) this.#answered(member, waiter.version, [], 0);
     if (this.#isStopping) {
       log.error("Worker {worker} died while stopping: {error}", {
