@@ -79,6 +79,8 @@ export interface DataPlaneListener {
   readonly access?: { readonly allow: readonly string[]; readonly deny: readonly string[] };
   /** Concurrent connections per client address, process-wide; 0 = unlimited. @default {0} */
   readonly maxConnectionsPerSource?: number;
+  /** Ramp of a joining or recovered backend's weight (see `PoolOptions.slowStartMs`). @default {0} */
+  readonly slowStartMs?: number;
 }
 
 /** Options of {@linkcode DataPlane}. */
@@ -194,6 +196,7 @@ export class DataPlane {
       whenAllUnhealthy: spec.whenAllUnhealthy,
       counterOf: counters === undefined ? undefined : (key) => counters.backend(spec.name, key),
       maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
+      slowStartMs: spec.slowStartMs,
       onConnectResult: report === undefined
         ? undefined
         : (key, ok, error) =>
@@ -280,6 +283,7 @@ export class DataPlane {
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
+      slowStartMs: spec.slowStartMs,
     });
   }
 
