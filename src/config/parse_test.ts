@@ -881,3 +881,113 @@ Deno.test("parseConfig() resolves 10,000 aliases in bounded time", () => {
   assert.deepEqual(issues, [[1, 1, "w", "unknown key `w`"]]);
   assert.ok(elapsedMs < 8_000, `took ${elapsedMs.toFixed(0)} ms of CPU time`);
 });
+
+Deno.test("parseConfig() reads binding, namespaces, access, per-source limit, node filters, slow start and HTTP checks", () => {
+  const { config, warnings } = parseOk(`settings:
+  binding: explicit
+  access: { allow: ["10.0.0.0/8"], deny: ["10.9.0.0/16"] }
+configurations:
+  - name: web
+    listenerAddress: ":80"
+    backendPortName: http
+    namespaces: [shop, payments, shop]
+    skipControlPlane: true
+    nodeSelector: { lb.example/edge: "true" }
+    access: { deny: ["10.6.0.0/16", "10.9.0.0/16"] }
+    maxConnectionsPerSource: 20
+    slowStart: 30s
+    healthCheck:
+      type: http
+      port: 8081
+      http: { path: /ready, host: app.example, expectStatus: "200,204-206" }
+  - name: open
+    listenerAddress: ":81"
+    backendPortName: http
+    namespaces: ["*"]
+    binding: portName
+    access: { allow: ["192.0.2.0/24"] }
+`);
+  const [web, open] = config.configurations;
+  assert.deepEqual(web!.namespaces, ["payments", "shop"]);
+  assert.equal(web!.binding, "explicit");
+  assert.equal(web!.skipControlPlane, true);
+  assert.deepEqual(web!.nodeSelector, { "lb.example/edge": "true" });
+  assert.deepEqual(web!.access, {
+    allow: ["10.0.0.0/8"],
+    deny: ["10.9.0.0/16", "10.6.0.0/16"],
+  });
+  assert.equal(web!.maxConnectionsPerSource, 20);
+  assert.equal(web!.slowStartMs, 30_000);
+  assert.deepEqual(web!.healthCheck.http, {
+    path: "/ready",
+    host: "app.example",
+    expectStatus: [[200, 200], [204, 206]],
+  });
+  assert.equal(web!.healthCheck.port, 8081);
+  assert.equal(open!.namespaces, undefined, '["*"] is every namespace');
+  assert.equal(open!.binding, "portName");
+  assert.deepEqual(open!.access, { allow: ["192.0.2.0/24"], deny: ["10.9.0.0/16"] });
+  assert.deepEqual(warnings.map((w) => [w.line, w.path]), [[18, "configurations[1]"]]);
+});
+
+Deno.test("parseConfig() locates bad namespaces, access entries and HTTP check settings", () => {
+  assert.deepEqual(
+    issuesOf(listener(
+      "namespace: shop",
+      'namespaces: ["*", "Shop"]',
+      'access: { allow: ["10.0.0.1/8"], deny: [nope] }',
+      "binding: byName",
+      "healthCheck: { type: http, http: { path: ready, expectStatus: 700 } }",
+    )),
+    [
+      [
+        5,
+        16,
+        "configurations[0].namespace",
+        "`namespace` and `namespaces` cannot both be set: list it in `namespaces`",
+      ],
+      [
+        6,
+        17,
+        "configurations[0].namespaces",
+        '"*" already means every namespace: drop the other entries or the "*"',
+      ],
+      [
+        6,
+        23,
+        "configurations[0].namespaces[1]",
+        "invalid namespace \"Shop\": must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
+      ],
+      [
+        7,
+        23,
+        "configurations[0].access.allow[0]",
+        'invalid CIDR "10.0.0.1/8": host bits are set after the /8 prefix, did you mean "10.0.0.0/8"?',
+      ],
+      [
+        7,
+        45,
+        "configurations[0].access.deny[0]",
+        'invalid CIDR "nope": "nope" is not an IPv4 address',
+      ],
+      [
+        8,
+        14,
+        "configurations[0].binding",
+        'expected one of "portName" or "explicit", got a string ("byName")',
+      ],
+      [
+        9,
+        46,
+        "configurations[0].healthCheck.http.path",
+        'invalid path "ready": expected "/" first and no spaces',
+      ],
+      [
+        9,
+        67,
+        "configurations[0].healthCheck.http.expectStatus",
+        'invalid status "700": expected a status 100-599 or a range like "200-399"',
+      ],
+    ],
+  );
+});
