@@ -250,6 +250,12 @@ export class AdminMetrics {
       },
     );
     this.#gauge(
+      "nautiluslb_backend_weight",
+      "Weight of the backend in effect now: below its configured weight while it slow-starts.",
+      ["pool", "backend"],
+      perBackend((b) => b.weight),
+    );
+    this.#gauge(
       "nautiluslb_backend_draining",
       "1 while the backend is removed from its pool and its connections drain.",
       ["pool", "backend"],

@@ -24,6 +24,8 @@ Deno.test("AdminMetrics renders listener counters and gauges with exact values",
       'nautiluslb_listener_connect_failures_total{listener="a"} 5',
       'nautiluslb_listener_no_backend_total{listener="a"} 6',
       'nautiluslb_listener_idle_timeouts_total{listener="a"} 7',
+      "# TYPE nautiluslb_backend_weight gauge",
+      'nautiluslb_backend_weight{pool="a",backend="10.0.0.2:80"} 2',
     ]
   ) {
     assert.ok(got.has(line), `missing line: ${line}\n${text}`);
