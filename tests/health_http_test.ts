@@ -187,7 +187,7 @@ Deno.test("HTTP checks: Host decides the vhost, expectStatus the verdict, redire
   assert.equal((await on("/teapot", "app.example", "200,418")).ok, true);
   // Only the status line is read: a 16 MiB body is never downloaded.
   const big = await on("/big", "app.example", "200");
-  assert.equal(big.ok, true, big.error);
+  assert.equal(big.ok, true, big.error ?? "");
   assert.ok(big.latencyMs < 500, `probe took ${big.latencyMs} ms`);
 });
 
