@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { probeTarget } from "../src/health/mod.ts";
-import type { HealthCheckSpec } from "../src/core/pool_spec.ts";
-import { parseStatusRanges } from "../src/config/schema.ts";
+import type { HealthCheckSpec } from "../src/health/mod.ts";
+import { parseStatusRanges } from "../src/config/mod.ts";
 import { freePort } from "./_helpers.ts";
 
 const ROOT = new URL("../", import.meta.url);

@@ -37,6 +37,7 @@ export {
   readConfigText,
 } from "./load.ts";
 export * from "./defaults.ts";
+export { parseStatusRanges } from "./schema.ts";
 export {
   type ConfigDiff,
   describeDiff,
