@@ -6,11 +6,11 @@
 import {
   type Config,
   ConfigError,
-  type ConfigIssue,
   formatIssue,
   loadConfigFile,
+  type LoadedConfig,
 } from "../config/mod.ts";
-import { getLogger, type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
+import { type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { CliError, EXIT_BAD, EXIT_USAGE } from "./_errors.ts";
 
@@ -48,19 +48,14 @@ export function parseLogFormat(value: string): LogFormat {
 }
 
 /**
- * Loads and validates the config file.
+ * Loads and validates the config file, with the hash of the bytes parsed.
  * @param signal stops waiting for and reading the file (SIGINT/SIGTERM)
- * @param onWarning gets each warning of a valid config (see {@linkcode logConfigWarnings})
  * @throws {CliError} exit 1 with every issue when invalid, exit 2 when unreadable or
  *   interrupted
  */
-export async function loadConfig(
-  path: string,
-  signal?: AbortSignal,
-  onWarning?: (warning: ConfigIssue) => void,
-): Promise<Config> {
+export async function loadConfig(path: string, signal?: AbortSignal): Promise<LoadedConfig> {
   try {
-    return await loadConfigFile(path, { signal, onWarning });
+    return await loadConfigFile(path, { signal });
   } catch (error) {
     throw configLoadError(path, error, signal);
   }
@@ -68,8 +63,8 @@ export async function loadConfig(
 
 /**
  * The CLI error for a config that could not be loaded: every issue (exit 1) for a
- * {@linkcode ConfigError}, else the read error's own message, which already names the file
- * (exit 2).
+ * {@linkcode ConfigError}, else the reader's own message, which names the file already
+ * (exit 2). Only an interruption, whose reason knows no file, gets the name added.
  */
 export function configLoadError(path: string, error: unknown, signal?: AbortSignal): CliError {
   if (error instanceof ConfigError) {
@@ -83,9 +78,7 @@ export function configLoadError(path: string, error: unknown, signal?: AbortSign
   const detail = errorMessage(error);
   const message = signal?.aborted && error === signal.reason
     ? `Cannot read config ${JSON.stringify(path)}: interrupted: ${detail}`
-    : /^Cannot read config /.test(detail)
-    ? detail
-    : `Cannot read config ${JSON.stringify(path)}: ${detail}`;
+    : detail;
   return new CliError(message, EXIT_USAGE, { cause: error });
 }
 
@@ -121,9 +114,4 @@ export function parseOutput<T extends string>(value: string, allowed: readonly T
     `Cannot use --output "${value}": expected one of ${allowed.join(", ")}`,
     EXIT_USAGE,
   );
-}
-
-/** Logs config warnings once logging is set up, each with its file, line and column. */
-export function logConfigWarnings(warnings: readonly ConfigIssue[]): void {
-  for (const w of warnings) getLogger("config").warn("{warning}", { warning: formatIssue(w) });
 }
