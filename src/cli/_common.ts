@@ -89,7 +89,7 @@ function nextStep(error: unknown): string {
       "config.yaml of the NautilusLB repository";
   }
   if (error instanceof Deno.errors.PermissionDenied) {
-    return ": make it readable (chmod o+r PATH) or run as a user who may read it";
+    return ": make it readable for the user nautiluslb runs as";
   }
   return "";
 }

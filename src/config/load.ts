@@ -223,9 +223,7 @@ function firstInvalidUtf8(bytes: Uint8Array): number | undefined {
  */
 function readFailure(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "there is no such file";
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return "permission denied: this user may not read it";
-  }
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (error instanceof Deno.errors.IsADirectory) return "it is a directory, not a file";
   return fileErrorMessage(error);
 }

@@ -14,9 +14,9 @@ export const API_CONNECT_TIMEOUT_MS = 2_000;
 /**
  * Opens (and closes) one TCP connection to the host and port of `server`.
  *
- * Skipped (resolves) when an HTTP(S) proxy is configured in the environment, since requests
- * then go through the proxy, not straight to the server; and for a URL it cannot parse
- * (the client reports that itself).
+ * Resolves `undefined` for a URL it cannot parse (the client reports that itself). Callers
+ * whose requests go through an HTTP(S) proxy should not ask: the server may well be
+ * unreachable directly.
  *
  * @param server the API server URL, e.g. `https://10.0.0.1:6443`
  * @returns `undefined` when it accepted a connection, else why not, in a few words
@@ -34,7 +34,6 @@ export async function apiUnreachable(
   } catch {
     return undefined;
   }
-  if (usesProxy(url)) return undefined;
   const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = url.port !== "" ? Number(url.port) : url.protocol === "http:" ? 80 : 443;
   const connecting = Deno.connect({ hostname, port });
@@ -54,16 +53,4 @@ export async function apiUnreachable(
     }
     return message;
   }
-}
-
-/** Whether requests to `url` go through a proxy named in the environment. */
-function usesProxy(url: URL): boolean {
-  const env = (name: string) => Deno.env.get(name) ?? Deno.env.get(name.toLowerCase()) ?? "";
-  const proxy = url.protocol === "http:" ? env("HTTP_PROXY") : env("HTTPS_PROXY");
-  if (proxy === "") return false;
-  const host = url.hostname;
-  return !env("NO_PROXY").split(",").map((s) => s.trim()).some((entry) =>
-    entry === "*" ||
-    entry !== "" && (host === entry || host.endsWith(entry.startsWith(".") ? entry : `.${entry}`))
-  );
 }
