@@ -22,8 +22,8 @@ async function withConfig(
   }
 }
 
-function config(listener: string, backend: number, admin: number): string {
-  return `settings: { adminAddress: "${HOST}:${admin}", logLevel: warning }
+function config(listener: string, backend: number, admin: number, workers = 1): string {
+  return `settings: { adminAddress: "${HOST}:${admin}", logLevel: warning, workers: ${workers} }
 configurations:
   - name: web
     listenerAddress: "${listener}"
@@ -80,50 +80,56 @@ Deno.test("serve names the listener and the address it cannot bind", async () =>
   });
 });
 
-Deno.test("a second serve on a served port is refused; with --handover it shares it", async () => {
-  await using first = startNamed("1");
-  await using second = startNamed("2");
-  const port = freePort();
-  const firstAdmin = freePort();
-  const secondAdmin = freePort();
-  const listener = `${HOST}:${port}`;
-  await withConfig(config(listener, first.port, firstAdmin), async (firstPath) => {
-    await withConfig(config(listener, second.port, secondAdmin), async (secondPath) => {
-      const old = spawnServe(firstPath, firstAdmin);
-      try {
-        await waitReady(old);
-        const refused = spawnServe(secondPath, secondAdmin);
-        const code = await exitCode(refused.child);
-        await refused.kill();
-        assert.equal(code, 1, refused.stderr());
-        assert.equal(
-          refused.stderr(),
-          `nautiluslb: Cannot start listeners: web: cannot bind ${listener}: ` +
-            "Address already in use (os error 98): another process serves it (to take over " +
-            "from a running serve, start the new one with serve --handover)\n",
-        );
-        assert.deepEqual(new Set(await namesOf(port, 20)), new Set(["1"]), "the first serves all");
-
-        const handover = spawnServe(secondPath, secondAdmin, { args: ["--handover"] });
+for (const workers of [1, 2]) {
+  Deno.test(`a second serve on a served port is refused; with --handover it shares it (workers: ${workers})`, async () => {
+    await using first = startNamed("1");
+    await using second = startNamed("2");
+    const port = freePort();
+    const firstAdmin = freePort();
+    const secondAdmin = freePort();
+    const listener = `${HOST}:${port}`;
+    await withConfig(config(listener, first.port, firstAdmin, workers), async (firstPath) => {
+      await withConfig(config(listener, second.port, secondAdmin, workers), async (secondPath) => {
+        const old = spawnServe(firstPath, firstAdmin);
         try {
-          await waitReady(handover);
-          // The kernel spreads new connections over both processes' sockets.
-          const seen = new Set<string>();
-          for (let round = 0; round < 20 && seen.size < 2; round++) {
-            for (const name of await namesOf(port, 20)) seen.add(name);
-            await delay(10);
+          await waitReady(old);
+          const refused = spawnServe(secondPath, secondAdmin);
+          const code = await exitCode(refused.child);
+          await refused.kill();
+          assert.equal(code, 1, refused.stderr());
+          assert.equal(
+            refused.stderr(),
+            `nautiluslb: Cannot start listeners: web: cannot bind ${listener}: ` +
+              "Address already in use (os error 98): another process serves it (to take over " +
+              "from a running serve, start the new one with serve --handover)\n",
+          );
+          assert.deepEqual(
+            new Set(await namesOf(port, 20)),
+            new Set(["1"]),
+            "the first serves all",
+          );
+
+          const handover = spawnServe(secondPath, secondAdmin, { args: ["--handover"] });
+          try {
+            await waitReady(handover);
+            // The kernel spreads new connections over both processes' sockets.
+            const seen = new Set<string>();
+            for (let round = 0; round < 20 && seen.size < 2; round++) {
+              for (const name of await namesOf(port, 20)) seen.add(name);
+              await delay(10);
+            }
+            assert.deepEqual(seen, new Set(["1", "2"]));
+            assert.equal(handover.stderr(), "");
+          } finally {
+            await handover.kill();
           }
-          assert.deepEqual(seen, new Set(["1", "2"]));
-          assert.equal(handover.stderr(), "");
         } finally {
-          await handover.kill();
+          await old.kill();
         }
-      } finally {
-        await old.kill();
-      }
+      });
     });
   });
-});
+}
 
 Deno.test("serve --handover refuses an address held without SO_REUSEPORT, naming it", async () => {
   await using backend = startNamed("a");
