@@ -67,14 +67,15 @@ async function namesOf(port: number, count: number): Promise<string[]> {
 Deno.test("serve names the listener and the address it cannot bind", async () => {
   await using backend = startNamed("a");
   // 192.0.2.0/24 (TEST-NET-1, RFC 5737) is on no interface: the bind fails with EADDRNOTAVAIL.
-  await withConfig(config("192.0.2.1:8080", backend.port, freePort()), async (path) => {
+  const address = `192.0.2.1:${freePort()}`;
+  await withConfig(config(address, backend.port, freePort()), async (path) => {
     const serve = spawnServe(path, 0);
     const code = await exitCode(serve.child);
     await serve.kill();
     assert.equal(code, 1);
     assert.equal(
       serve.stderr(),
-      "nautiluslb: Cannot start listeners: web: cannot bind 192.0.2.1:8080: " +
+      `nautiluslb: Cannot start listeners: web: cannot bind ${address}: ` +
         "Cannot assign requested address (os error 99)\n",
     );
   });
