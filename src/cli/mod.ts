@@ -11,12 +11,12 @@ import { addCheckCommand } from "./check.ts";
 import { addDiscoverCommand } from "./discover.ts";
 import { addServeCommand } from "./serve.ts";
 import { addValidateCommand } from "./validate.ts";
-import denoJson from "../../deno.json" with { type: "json" };
+import { VERSION } from "../core/version.ts";
 
 export { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE };
 
 /** The version printed by `--version`. */
-export const VERSION: string = denoJson.version;
+export { VERSION };
 
 /** Options of {@linkcode run}. */
 export interface RunOptions {
