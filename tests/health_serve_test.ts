@@ -94,7 +94,7 @@ class Serve {
     this.adminPort = adminPort;
     this.port = port;
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "serve", "-c", `${dir}/config.yaml`],
+      args: ["run", "--quiet", "-A", "src/main.ts", "serve", "-c", `${dir}/config.yaml`],
       cwd: REPO_ROOT,
       stdin: "null",
       stdout: "piped",
