@@ -138,3 +138,167 @@ export async function exchange(
     conn.close();
   }
 }
+
+/** Process credentials as the kernel holds them after `exec`: what a supervisor sets up. */
+export interface Credentials {
+  readonly uid: number;
+  readonly gid: number;
+  /** Capability names without `CAP_`, lower case (`net_bind_service`). */
+  readonly bounding: readonly string[];
+  readonly inheritable: readonly string[];
+  readonly ambient: readonly string[];
+  readonly noNewPrivs: boolean;
+}
+
+/** `setpriv` arguments that give the command exactly `c` (run as root). */
+export function setprivArgs(c: Credentials): string[] {
+  const set = (caps: readonly string[]) => ["-all", ...caps.map((x) => `+${x}`)].join(",");
+  return [
+    "setpriv",
+    `--reuid=${c.uid}`,
+    `--regid=${c.gid}`,
+    "--clear-groups",
+    `--bounding-set=${set(c.bounding)}`,
+    `--inh-caps=${set(c.inheritable)}`,
+    `--ambient-caps=${set(c.ambient)}`,
+    ...(c.noNewPrivs ? ["--no-new-privs"] : []),
+    "--",
+  ];
+}
+
+/**
+ * A named network namespace `dep-<suffix>` joined to this one by a veth pair on
+ * 10.234.<octet>.0/24: this side is `.1`, the namespace `.2`. Stands for a host or a pod.
+ */
+export class Netns {
+  readonly name: string;
+  readonly hostIp: string;
+  readonly nsIp: string;
+  readonly #veth: string;
+
+  private constructor(suffix: string, octet: number) {
+    this.name = `dep-${suffix}`;
+    this.#veth = `dep-${suffix}-h`;
+    this.hostIp = `10.234.${octet}.1`;
+    this.nsIp = `10.234.${octet}.2`;
+  }
+
+  /** Creates the namespace (replacing a leftover of an aborted run). */
+  static async create(suffix: string, octet: number): Promise<Netns> {
+    const ns = new Netns(suffix, octet);
+    await ns.close();
+    try {
+      await sh("ip", ["netns", "add", ns.name]);
+      await sh("ip", [
+        "link",
+        "add",
+        ns.#veth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        ns.name,
+      ]);
+      await sh("ip", ["addr", "add", `${ns.hostIp}/24`, "dev", ns.#veth]);
+      await sh("ip", ["link", "set", ns.#veth, "up"]);
+      await sh("ip", ["-n", ns.name, "addr", "add", `${ns.nsIp}/24`, "dev", "eth0"]);
+      await sh("ip", ["-n", ns.name, "link", "set", "eth0", "up"]);
+      await sh("ip", ["-n", ns.name, "link", "set", "lo", "up"]);
+    } catch (error) {
+      await ns.close();
+      throw error;
+    }
+    return ns;
+  }
+
+  /** Sets a sysctl inside the namespace, as the runtime does for a pod's `sysctls`. */
+  async sysctl(key: string, value: string): Promise<void> {
+    await sh("ip", ["netns", "exec", this.name, "sysctl", "-q", "-w", `${key}=${value}`]);
+  }
+
+  /** `argv` run inside the namespace. */
+  exec(argv: readonly string[]): string[] {
+    return ["ip", "netns", "exec", this.name, ...argv];
+  }
+
+  /** Deletes the namespace and with it both ends of the veth pair; idempotent. */
+  async close(): Promise<void> {
+    await new Deno.Command("ip", { args: ["netns", "del", this.name], stderr: "null" }).output();
+    await new Deno.Command("ip", { args: ["link", "del", this.#veth], stderr: "null" }).output();
+  }
+}
+
+/**
+ * A copy of what `serve` needs that another user can read: the Deno binary, `src/` with
+ * `deno.json` and `deno.lock`, and the npm packages (hard links into the Deno cache).
+ */
+export interface ReadableRuntime {
+  readonly dir: string;
+  readonly deno: string;
+  /** Holds `src/main.ts`: stands for /opt/nautiluslb. */
+  readonly app: string;
+  readonly denoDir: string;
+  close(): Promise<void>;
+}
+
+/** Builds a {@linkcode ReadableRuntime} whose cache directory `owner` may write. */
+export async function readableRuntime(owner: number): Promise<ReadableRuntime> {
+  const sourceDenoDir = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`;
+  await sh(Deno.execPath(), ["cache", "--quiet", "src/main.ts"], { cwd: REPO_ROOT });
+  const dir = await Deno.makeTempDir({ prefix: "nautiluslb-runtime-" });
+  await Deno.chmod(dir, 0o755);
+  const app = `${dir}/app`;
+  const denoDir = `${dir}/deno-dir`;
+  await Deno.mkdir(app);
+  await Deno.mkdir(denoDir);
+  await sh("cp", ["-r", `${REPO_ROOT}src`, `${REPO_ROOT}deno.json`, `${REPO_ROOT}deno.lock`, app]);
+  await sh("cp", ["-al", `${sourceDenoDir}/npm`, `${denoDir}/npm`]);
+  await sh("chmod", ["-R", "a+rX", app, denoDir]);
+  await Deno.chown(denoDir, owner, null);
+  const deno = `${dir}/deno`;
+  await Deno.copyFile(Deno.execPath(), deno);
+  await Deno.chmod(deno, 0o755);
+  return { dir, deno, app, denoDir, close: () => Deno.remove(dir, { recursive: true }) };
+}
+
+/** A TCP server on `hostname` that sends `name` to each client, then closes the connection. */
+export class NamedServer {
+  readonly port: number;
+  readonly #listener: Deno.TcpListener;
+  readonly #done: Promise<void>;
+
+  constructor(hostname: string, name: string) {
+    const listener = Deno.listen({ hostname, port: 0 });
+    this.#listener = listener;
+    this.port = listener.addr.port;
+    const bytes = new TextEncoder().encode(name);
+    this.#done = (async () => {
+      for await (const conn of listener) {
+        conn.write(bytes).catch(() => {}).finally(() => conn.close());
+      }
+    })().catch(() => {});
+  }
+
+  /** Stops accepting; a client connecting afterwards is refused. */
+  async close(): Promise<void> {
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+    await this.#done;
+  }
+}
+
+/** Kills `child` if it still runs, waits for it and returns its stderr (for failure messages). */
+export async function stopChild(child: Deno.ChildProcess): Promise<string> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // exited already
+  }
+  const out = await child.output();
+  return new TextDecoder().decode(out.stderr);
+}
