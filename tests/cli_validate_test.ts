@@ -125,7 +125,15 @@ Deno.test("validate exits 2 when the file cannot be read, saying so once", async
 
 Deno.test("a command that loads a missing config says so once", async () => {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "-A", "src/main.ts", "-c", "examples/invalid/does_not_exist.yaml", "check"],
+    args: [
+      "run",
+      "--quiet",
+      "-A",
+      "src/main.ts",
+      "-c",
+      "examples/invalid/does_not_exist.yaml",
+      "check",
+    ],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",

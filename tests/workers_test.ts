@@ -140,7 +140,17 @@ configurations:
     assert.ok(used.size >= 2, `19 sources spread over backends: ${[...used]}`);
 
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "-A", "src/main.ts", "discover", "-c", `${dir}/config0.yaml`, "-o", "json"],
+      args: [
+        "run",
+        "--quiet",
+        "-A",
+        "src/main.ts",
+        "discover",
+        "-c",
+        `${dir}/config0.yaml`,
+        "-o",
+        "json",
+      ],
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",
