@@ -2,7 +2,8 @@
 # Installs what the deployment tests (tests/deploy/) need with apt-get, only what is missing:
 # podman, buildah, runc and debootstrap (the image), Prometheus and promtool (monitoring),
 # systemd-analyze, setpriv and prlimit (the systemd unit and the pods' credentials), ip and
-# sysctl (network namespaces), kubectl (kustomize; Debian's kubernetes-client). Then puts
+# sysctl (network namespaces), kubectl (kustomize; Debian's kubernetes-client), podman's network
+# backend (netavark, aardvark-dns, iptables). Then puts
 # Deno at /usr/local/bin/deno as docs/deploy.md does on a VM, where the unit runs it.
 # Idempotent and non-interactive; waits for another apt process to release its lock.
 set -euo pipefail
@@ -36,6 +37,10 @@ for cmd in "${!WANT[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/sbin/$cmd" ]; then
     missing+=("${WANT[$cmd]}")
   fi
+done
+# Packages without a command on PATH: podman's network backend and what it programs.
+for pkg in netavark aardvark-dns iptables; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
