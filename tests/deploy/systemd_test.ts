@@ -2,7 +2,8 @@
  * `deploy/systemd/nautiluslb.service`: `systemd-analyze verify` is clean, and the unit's
  * command, run with the unit's credentials (a non-root user, the one ambient capability,
  * no_new_privs, LimitNOFILE), binds :80 and forwards traffic, reloads on the unit's
- * ExecReload signal and stops cleanly on SIGTERM. The host is a network namespace.
+ * ExecReload signal and stops cleanly on SIGTERM; without the ambient capability it stops at
+ * once saying what to change. The host is a network namespace.
  */
 import assert from "node:assert/strict";
 import {
@@ -130,28 +131,30 @@ deployTest(
           );
         }
       }
-      child = new Deno.Command(
-        ns.exec([
+      const spawn = (c: Credentials) => {
+        const argv = ns.exec([
           "prlimit",
           `--nofile=${nofile}:${nofile}`,
-          ...setprivArgs(credentials),
+          ...setprivArgs(c),
           ...exec,
-        ])[0]!,
-        {
-          args: ns.exec([
-            "prlimit",
-            `--nofile=${nofile}:${nofile}`,
-            ...setprivArgs(credentials),
-            ...exec,
-          ]).slice(1),
+        ]);
+        return new Deno.Command(argv[0]!, {
+          args: argv.slice(1),
           cwd: etc,
           env,
           clearEnv: true,
           stdin: "null",
           stdout: "piped",
           stderr: "piped",
-        },
-      ).spawn();
+        }).spawn();
+      };
+      // Without AmbientCapabilities the same command stops at once, saying what to change.
+      const bare = await spawn({ ...credentials, inheritable: [], ambient: [] }).output();
+      const bareErr = new TextDecoder().decode(bare.stderr);
+      assert.notEqual(bare.code, 0, bareErr);
+      assert.match(bareErr, /port 80 is privileged and this process lacks CAP_NET_BIND_SERVICE/);
+
+      child = spawn(credentials);
       let hasExited = false;
       child.status.then(() => hasExited = true);
       const answer = await pollFor("traffic through :80", 30_000, async () => {
