@@ -45,8 +45,7 @@ export const MAX_CONNECT_ATTEMPTS_LIMIT = 10;
 export const DEFAULT_BALANCER: BalancerKind = "round_robin";
 /** Weight of a static backend written without one. */
 export const DEFAULT_BACKEND_WEIGHT = 1;
-/** Largest accepted backend weight. */
-export const MAX_BACKEND_WEIGHT = 1_000;
+export { MAX_BACKEND_WEIGHT, MAX_HEALTH_COUNT } from "../core/pool_spec.ts";
 /** `backendMode`. */
 export const DEFAULT_BACKEND_MODE: BackendMode = "auto";
 /** `nodeAddressTypes`: the first type a node has wins. */

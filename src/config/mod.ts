@@ -32,6 +32,7 @@ export { ConfigError, type ConfigIssue, formatIssue, formatPath } from "./issue.
 export { parseConfig, type ParseResult } from "./parse.ts";
 export {
   loadConfigFile,
+  type LoadedConfig,
   MAX_CONFIG_BYTES,
   type ReadConfigOptions,
   readConfigText,

@@ -273,10 +273,10 @@ const healthCheckSchema = z
     timeout: duration(D.DEFAULT_HEALTH_CHECK_TIMEOUT_MS, { isZeroAllowed: false }).meta({
       description: "How long one probe may take.",
     }),
-    rise: intInRange(1, 100).default(D.DEFAULT_HEALTH_CHECK_RISE).meta({
+    rise: intInRange(1, D.MAX_HEALTH_COUNT).default(D.DEFAULT_HEALTH_CHECK_RISE).meta({
       description: "Consecutive successful probes before a backend counts as healthy.",
     }),
-    fall: intInRange(1, 100).default(D.DEFAULT_HEALTH_CHECK_FALL).meta({
+    fall: intInRange(1, D.MAX_HEALTH_COUNT).default(D.DEFAULT_HEALTH_CHECK_FALL).meta({
       description: "Consecutive failed probes before a backend counts as unhealthy.",
     }),
     port: intInRange(1, 65535, "port").optional().meta({

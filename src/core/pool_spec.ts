@@ -7,6 +7,12 @@
 
 import type { ProxyProtocolVersion } from "./types.ts";
 
+/** Largest backend weight, in config and in the weight annotation. */
+export const MAX_BACKEND_WEIGHT = 1_000;
+
+/** Largest `rise` or `fall` count, in config and in the health annotations. */
+export const MAX_HEALTH_COUNT = 100;
+
 /**
  * How to check one backend. The listener's `healthCheck` settings; resolution overrides them
  * per Service (annotations) and adds `http` for kube-proxy's `healthCheckNodePort`.
@@ -21,9 +27,9 @@ export interface HealthCheckSpec {
   readonly intervalMs: number;
   /** Budget of one probe. */
   readonly timeoutMs: number;
-  /** Consecutive successes to become healthy. */
+  /** Consecutive successes to become healthy, 1 to {@linkcode MAX_HEALTH_COUNT}. */
   readonly rise: number;
-  /** Consecutive failures to become unhealthy. */
+  /** Consecutive failures to become unhealthy, 1 to {@linkcode MAX_HEALTH_COUNT}. */
   readonly fall: number;
   /** Probe this port instead of the backend's own (TCP checks). */
   readonly port?: number;

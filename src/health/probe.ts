@@ -15,6 +15,7 @@ import { formatHostPort } from "../core/address.ts";
 import { proxyLocalHeader } from "../core/proxy_local_header.ts";
 import type { ProxyProtocolVersion } from "../core/types.ts";
 import { errorMessage } from "../core/error_message.ts";
+import { writeAll } from "../core/io.ts";
 
 /** Where a probe connects. `host` is a name or an IP address without brackets. */
 export interface ProbeTarget {
@@ -255,11 +256,6 @@ async function withConnection(
   return isLocalError
     ? { ok: false, latencyMs: elapsed(), error: `local error: ${error}`, isLocalError }
     : { ok: false, latencyMs: elapsed(), error };
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
 
 /** Reads until `expected` shows up in the decoded text, EOF, or the byte limit. */

@@ -19,15 +19,12 @@ import type {
   NoBackendReason,
   Picker,
 } from "../core/types.ts";
+import type { OnRemoval, WhenAllUnhealthy } from "../core/listener_spec.ts";
 
 /** Health of a backend as the pool sees it; `unknown` (not checked yet) is eligible. */
 export type { BackendHealth };
 
-/** What a removed backend's open connections get. */
-export type OnRemoval = "drain" | "close";
-
-/** What new connections get when no backend is healthy. */
-export type WhenAllUnhealthy = "reject" | "any";
+export type { OnRemoval, WhenAllUnhealthy };
 
 /** Options of {@linkcode Pool}. */
 export interface PoolOptions {

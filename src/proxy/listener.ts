@@ -5,6 +5,11 @@
  */
 import type { CidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
+import { AcceptBackoff } from "../core/accept_backoff.ts";
+import { settledWithin } from "../core/deadline.ts";
+import { closeQuietly } from "../core/io.ts";
+import type { ListenerSpec } from "../core/listener_spec.ts";
+import { sleep } from "../core/sleep.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { fdExhaustionHint } from "../core/fd_limit.ts";
 import {
@@ -25,6 +30,7 @@ import {
   type InboundProxy,
 } from "./forward.ts";
 import { readProxyHeader } from "./read_proxy_header.ts";
+import { bindHostname } from "../core/address.ts";
 
 /**
  * Accepting PROXY protocol (v1 and v2, told apart by their first bytes) from an outer load
@@ -50,8 +56,25 @@ export interface AcceptProxyProtocolOptions {
 /** Default of {@linkcode AcceptProxyProtocolOptions.headerTimeoutMs}. */
 export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 3_000;
 
-/** Options of {@linkcode ProxyListener}. */
-export interface ProxyListenerOptions {
+/**
+ * What {@linkcode ProxyListener.update} may change on a running listener: these fields of
+ * the {@linkcode ListenerSpec}, each optional. Absent: {@linkcode DEFAULT_REQUEST_TIMEOUT_MS},
+ * {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}, {@linkcode DEFAULT_IDLE_TIMEOUT_MS},
+ * {@linkcode DEFAULT_MAX_CONNECTIONS}, {@linkcode DEFAULT_MAX_CONNECT_ATTEMPTS}.
+ */
+export type ProxyListenerSettings = Partial<
+  Pick<
+    ListenerSpec,
+    | "requestTimeoutMs"
+    | "connectTimeoutMs"
+    | "idleTimeoutMs"
+    | "maxConnections"
+    | "maxConnectAttempts"
+  >
+>;
+
+/** Options of {@linkcode ProxyListener}: its settings, and what it binds and runs with. */
+export interface ProxyListenerOptions extends ProxyListenerSettings {
   /** Listener name, for logs and metrics. */
   readonly name: string;
   /** Address to bind; `""` or `"0.0.0.0"` for all IPv4 interfaces, `"::"` for all. */
@@ -60,16 +83,6 @@ export interface ProxyListenerOptions {
   readonly port: number;
   /** Chooses a backend per connect attempt (usually a pool); not closed by the listener. */
   readonly picker: Picker;
-  /** Budget from accept to an established backend connection, across attempts. @default {5000} */
-  readonly requestTimeoutMs?: number;
-  /** Per connect attempt, capped by what is left of `requestTimeoutMs`. @default {2000} */
-  readonly connectTimeoutMs?: number;
-  /** 0 disables. @default {3600000} */
-  readonly idleTimeoutMs?: number;
-  /** Concurrent client connections; excess is closed at once. 0 = unlimited. @default {10000} */
-  readonly maxConnections?: number;
-  /** Distinct backends tried per client connection. @default {3} */
-  readonly maxConnectAttempts?: number;
   /** Gets accept errors and rate-limited failure warnings; when absent nothing is logged. */
   readonly logger?: Logger;
   /**
@@ -92,19 +105,6 @@ export interface ProxyListenerOptions {
    */
   readonly acceptProxyProtocol?: AcceptProxyProtocolOptions;
 }
-
-/**
- * What {@linkcode ProxyListener.update} may change on a running listener; the same fields
- * and defaults as {@linkcode ProxyListenerOptions}.
- */
-export type ProxyListenerSettings = Pick<
-  ProxyListenerOptions,
-  | "requestTimeoutMs"
-  | "connectTimeoutMs"
-  | "idleTimeoutMs"
-  | "maxConnections"
-  | "maxConnectAttempts"
->;
 
 /**
  * Counters of a listener, read by metrics. Monotonic except `activeConnections`.
@@ -270,7 +270,7 @@ export class ProxyListener {
 
   /** Binds the address. Throws `Deno.errors.AddrInUse`, `PermissionDenied`, … as Deno does. */
   listen(): Deno.NetAddr {
-    const hostname = this.#options.hostname === "" ? "0.0.0.0" : this.#options.hostname;
+    const hostname = bindHostname(this.#options.hostname);
     this.#listener = Deno.listen({
       hostname,
       port: this.#options.port,
@@ -292,6 +292,7 @@ export class ProxyListener {
     let loopEnded!: () => void;
     this.#acceptLoop = new Promise<void>((resolve) => loopEnded = resolve);
     try {
+      const backoff = new AcceptBackoff();
       while (!this.#isStopping) {
         max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
         let conn: Deno.TcpConn;
@@ -317,9 +318,10 @@ export class ProxyListener {
               },
             );
           }
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(backoff.next());
           continue;
         }
+        backoff.reset();
         // Accepted just as shutdown began is still accepted: the kernel handed it to us, so it is
         // forwarded and drained like the others (shutdown waits for this loop to end first).
         this.stats.accepted++;
@@ -437,28 +439,12 @@ export class ProxyListener {
    */
   async shutdown(drainTimeoutMs: number): Promise<number> {
     this.#isStopping = true;
-    try {
-      this.#listener?.close();
-    } catch {
-      // already closed
-    }
+    if (this.#listener !== undefined) closeQuietly(this.#listener);
     // A connection the kernel handed over just before the close is forwarded by the accept
     // loop; wait for the loop to end so it is among the connections that drain.
-    if (this.#acceptLoop !== undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#acceptLoop,
-        new Promise<void>((resolve) => timer = setTimeout(resolve, ACCEPT_LOOP_END_MS)),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.#acceptLoop !== undefined) await settledWithin(this.#acceptLoop, ACCEPT_LOOP_END_MS);
     if (this.#tasks.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.#drained = resolve),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, drainTimeoutMs)),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(new Promise<void>((resolve) => this.#drained = resolve), drainTimeoutMs);
     }
     let forced = 0;
     for (const generation of this.#generations) {
@@ -543,12 +529,4 @@ interface Generation {
   readonly options: ForwardOptions;
   readonly live: Set<Forwarding>;
   sweeper: ReturnType<typeof setInterval> | undefined;
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // gone already
-  }
 }

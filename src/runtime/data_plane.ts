@@ -10,68 +10,33 @@ import { createBalancer } from "../balancer/mod.ts";
 import { type CidrList, parseCidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
-import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
+import type { Backend, BackendHealth } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
-import {
-  type HealthDetail,
-  type OnRemoval,
-  Pool,
-  type PoolSnapshot,
-  type WhenAllUnhealthy,
-} from "../pool/mod.ts";
+import { type HealthDetail, Pool, type PoolSnapshot } from "../pool/mod.ts";
 import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
+import { bindHostname } from "../core/address.ts";
+import type { ListenerSpec } from "../core/listener_spec.ts";
 
 /**
- * What the data plane needs to know of one listener. Plain data (structured-clone safe);
- * config's `ListenerConfig` satisfies it.
+ * Settings a data-plane listener may leave out: absent means no PROXY protocol expected,
+ * no trusted proxies, the proxy listener's default header timeout, no per-backend limit
+ * and no access log.
  */
-export interface DataPlaneListener {
-  /** Listener and pool name; the key of all per-listener state. */
-  readonly name: string;
-  /** Address to bind; `""` binds all IPv4 interfaces. */
-  readonly host: string;
-  /** Port to bind; 0 picks a free one (tests). */
-  readonly port: number;
-  /** Pick policy of the pool. */
-  readonly balancer: BalancerKind;
-  /** Maglev lookup table size, a prime. */
-  readonly maglevTableSize: number;
-  /** Maglev hash seed. */
-  readonly maglevSeed: number;
-  /** Budget from accept to an established backend connection, across attempts. */
-  readonly requestTimeoutMs: number;
-  /** Per connect attempt. */
-  readonly connectTimeoutMs: number;
-  /** Close a proxied connection after this long without bytes; 0 disables. */
-  readonly idleTimeoutMs: number;
-  /** Concurrent client connections; 0 = unlimited. */
-  readonly maxConnections: number;
-  /** Distinct backends tried per client connection. */
-  readonly maxConnectAttempts: number;
-  /** How long connections may finish on shutdown or backend removal. */
-  readonly drainTimeoutMs: number;
-  /** What open connections of a removed backend get. */
-  readonly onRemoval: OnRemoval;
-  /** With no healthy backend: reject, or fail open. */
-  readonly whenAllUnhealthy: WhenAllUnhealthy;
-  /** Expect a PROXY protocol header (v1 or v2) on every client connection. @default {false} */
-  readonly acceptProxyProtocol?: boolean;
-  /** CIDR blocks allowed to connect while `acceptProxyProtocol` is on; validated by config. */
-  readonly trustedProxies?: readonly string[];
-  /** Time from accept to a complete PROXY header. @default {3000} */
-  readonly proxyHeaderTimeoutMs?: number;
-  /**
-   * Connections each backend takes at most (a Service annotation may set its own); 0 = no
-   * limit.
-   * @default {0}
-   */
-  readonly maxConnectionsPerBackend?: number;
-  /**
-   * One access log line per closed client connection, to {@linkcode DataPlaneOptions.accessLogger}.
-   * @default {false}
-   */
-  readonly accessLog?: boolean;
-}
+type OptionalListenerSettings =
+  | "acceptProxyProtocol"
+  | "trustedProxies"
+  | "proxyHeaderTimeoutMs"
+  | "maxConnectionsPerBackend"
+  | "accessLog";
+
+/**
+ * What the data plane needs to know of one listener: its {@linkcode ListenerSpec}, with the
+ * admission and logging extras optional. Plain data (structured-clone safe); config's
+ * `ListenerConfig` satisfies it.
+ */
+export type DataPlaneListener =
+  & Omit<ListenerSpec, OptionalListenerSettings>
+  & Partial<Pick<ListenerSpec, OptionalListenerSettings>>;
 
 /** Options of {@linkcode DataPlane}. */
 export interface DataPlaneOptions {
@@ -187,7 +152,7 @@ export class DataPlane {
     });
     const listener = new ProxyListener({
       name: spec.name,
-      hostname: spec.host === "" ? "0.0.0.0" : spec.host,
+      hostname: bindHostname(spec.host),
       port: spec.port,
       picker: pool,
       requestTimeoutMs: spec.requestTimeoutMs,

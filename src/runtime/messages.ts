@@ -108,10 +108,6 @@ export type ToWorker =
     readonly type: "stop";
     readonly version: number;
     readonly drainMs?: number;
-  }
-  | {
-    /** Test hook: throw an uncaught error, as a bug in the worker would. */
-    readonly type: "crash";
   };
 
 /** Per-listener outcome of a `listeners` message. */

@@ -89,12 +89,6 @@ class WorkerState {
   }
 
   async #apply(message: ToWorker): Promise<void> {
-    if (message.type === "crash") {
-      setTimeout(() => {
-        throw new Error(`Worker ${this.#worker} crashed on request`);
-      });
-      return;
-    }
     if (message.type === "init" || !this.#gate.accept(message.version)) return;
     switch (message.type) {
       case "listeners":
