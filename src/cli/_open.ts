@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { LoadedConfig } from "../config/mod.ts";
+import { formatIssue, type LoadedConfig } from "../config/mod.ts";
+import { getLogger } from "../log/mod.ts";
 import {
   openSource,
   type PlanSource,
@@ -15,7 +16,8 @@ import { CliError, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { globalsOf, loadConfig, setupLoggingFrom } from "./_common.ts";
 
 /**
- * Loads the config, sets up logging and opens the plan source `flags` choose.
+ * Loads the config, sets up logging, logs the config's warnings and opens the plan source
+ * `flags` choose.
  * @throws {CliError} what {@linkcode loadConfig} throws; exit 2 when the source cannot open,
  *   exit 0 when `signal` stopped it before its first sync
  */
@@ -27,6 +29,10 @@ export async function openFromFlags(
   const globals = globalsOf(command);
   const loaded = await loadConfig(globals.config, signal);
   await setupLoggingFrom(globals, loaded.config);
+  // Once per start, with file, line and column; a reload does not repeat them.
+  for (const w of loaded.warnings) {
+    getLogger("config").warn("{warning}", { warning: formatIssue(w) });
+  }
   try {
     const source = await openSource(loaded.config, {
       fromManifests: flags.fromManifests,

@@ -13,7 +13,7 @@ async function withTempFile(text: string, fn: (path: string) => Promise<void>): 
 
 Deno.test("loadConfigFile() returns the parsed config and the sha256 of the bytes parsed", async () => {
   const text =
-    'configurations:\n  - { name: web, listenerAddress: ":8080", backendPortName: http }\n';
+    'configurations:\n  - { name: web, listenerAddress: ":8080", backendPortName: http, namespace: web }\n';
   await withTempFile(text, async (path) => {
     const { config, sha256, warnings } = await loadConfigFile(path);
     assert.equal(config.configurations[0]?.port, 8080);

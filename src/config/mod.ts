@@ -38,6 +38,7 @@ export {
   readConfigText,
 } from "./load.ts";
 export * from "./defaults.ts";
+export { parseStatusRanges } from "./schema.ts";
 export {
   type ConfigDiff,
   describeDiff,

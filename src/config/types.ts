@@ -6,32 +6,41 @@
  */
 import type {
   BackendMode,
+  BindingPolicy,
   NodeAddressType,
   PoolSpec,
   StaticBackendSpec,
 } from "../core/pool_spec.ts";
 
-export type { BackendMode, NodeAddressType, StaticBackendSpec };
+export type { BackendMode, BindingPolicy, NodeAddressType, StaticBackendSpec };
 
 import type { LogFormat, LogLevel } from "../log/mod.ts";
-import type { ListenerSpec, OnRemoval, WhenAllUnhealthy } from "../core/listener_spec.ts";
+import type {
+  AccessSpec,
+  ListenerSpec,
+  OnRemoval,
+  WhenAllUnhealthy,
+} from "../core/listener_spec.ts";
 import type { HealthCheckSpec } from "../health/mod.ts";
 
 export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 
+/** A source ACL as config holds it (see {@linkcode AccessSpec}). */
+export type AccessConfig = AccessSpec;
+
 /**
- * Active and passive health check settings of one listener: the health module's check
- * without the HTTP variant, which comes from Kubernetes (`healthCheckNodePort`), not config.
- * Defaults: enabled, interval 2s, timeout 1s, rise 2, fall 3, maxEjectionPercent 50.
+ * Active and passive health check settings of one listener; `http` is set for
+ * `healthCheck.type: http`. Defaults: enabled, interval 2s, timeout 1s, rise 2, fall 3,
+ * maxEjectionPercent 50.
  */
-export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
+export type HealthCheckConfig = HealthCheckSpec;
 
 /**
  * One listener: an address to accept on and the pool it forwards to. Its settings are
  * {@linkcode ListenerSpec} (`host` and `port` from `listenerAddress`; the defaults config
  * fills in are the `DEFAULT_*` constants of `defaults.ts`, and `accessLog` falls back to
  * `settings.accessLog`); the pool's membership fields (`name`, `listenerAddress`,
- * `backendPortName`, `namespace`, `service`, `serviceSelector`, `backendMode`,
+ * `backendPortName`, `namespaces`, `binding`, `service`, `serviceSelector`, `backendMode`,
  * `nodeAddressTypes`, `excludeCordonedNodes`, `backends`, `proxyProtocol`, absent for off)
  * come from {@linkcode PoolSpec}; `name` is also the `listener`/`pool` label in metrics.
  */
@@ -45,6 +54,13 @@ export type WorkerCount = number | "auto";
 
 /** Process-wide settings. */
 export interface SettingsConfig {
+  /** Binding policy of listeners that set none. @default {"portName"} */
+  readonly binding: BindingPolicy;
+  /**
+   * Source ACL every listener starts from: a listener's `access.allow` replaces this
+   * `allow`; `deny` lists add up.
+   */
+  readonly access: AccessConfig;
   /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
   readonly kubeconfigPath: string;
   /** Least severe level logged; `--log-level` overrides it. @default {"info"} */

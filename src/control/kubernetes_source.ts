@@ -25,13 +25,17 @@ export const INITIAL_SYNC_TIMEOUT_MS = 15_000;
  */
 export const RECONNECT_BACKOFF = { initialMs: 250, maxMs: 5_000 } as const;
 
-/** Namespaces to watch: all when any Kubernetes listener has none. */
+/**
+ * Namespaces to watch: the union of the Kubernetes listeners' `namespaces`, or all when any
+ * has none. Watching only these lets a namespaced Role replace the ClusterRole for Services
+ * and EndpointSlices (Nodes stay cluster-wide).
+ */
 export function namespacesOf(listeners: readonly ListenerConfig[]): readonly string[] | "all" {
   const set = new Set<string>();
   for (const l of listeners) {
     if (l.backendPortName === undefined) continue;
-    if (l.namespace === undefined) return "all";
-    set.add(l.namespace);
+    if (l.namespaces === undefined) return "all";
+    for (const ns of l.namespaces) set.add(ns);
   }
   return [...set].sort();
 }

@@ -17,7 +17,7 @@ import { PlanSourceError } from "./errors.ts";
 export interface SourceOptions {
   /** Resolve offline from a file or directory of manifests. */
   readonly fromManifests?: string;
-  /** Only listeners whose namespace is this (or that have none). */
+  /** Only listeners that admit this namespace, narrowed to it (static ones stay). */
   readonly namespace?: string;
   /** The kubeconfig file; wins over `settings.kubeconfigPath`. */
   readonly kubeconfig?: string;
@@ -37,9 +37,10 @@ export function selectListeners(
 ): readonly ListenerConfig[] {
   const ns = options.namespace;
   if (ns === undefined) return config.configurations;
-  return config.configurations.map((l) =>
-    l.backendPortName !== undefined && l.namespace === undefined ? { ...l, namespace: ns } : l
-  ).filter((l) => l.namespace === undefined || l.namespace === ns);
+  return config.configurations.flatMap((l) => {
+    if (l.namespaces !== undefined && !l.namespaces.includes(ns)) return [];
+    return l.backendPortName === undefined ? [l] : [{ ...l, namespaces: [ns] }];
+  });
 }
 
 /**

@@ -29,6 +29,18 @@ export interface ForwardSpec {
   readonly maxConnectAttempts: number;
 }
 
+/**
+ * A source ACL (CIDR blocks as written), checked on the transport peer before a byte is read:
+ * a peer in `deny` is refused; otherwise, with `allow` non-empty, a peer outside it is.
+ * Deny wins.
+ */
+export interface AccessSpec {
+  /** Peers that may connect; `[]` admits every peer not denied. */
+  readonly allow: readonly string[];
+  /** Peers refused whatever `allow` says. */
+  readonly deny: readonly string[];
+}
+
 /** One listener: where it accepts, whom it admits, how its pool picks and drains. */
 export interface ListenerSpec extends ForwardSpec {
   /** Listener (and pool) name; the key of all per-listener state and the metrics label. */
@@ -67,4 +79,20 @@ export interface ListenerSpec extends ForwardSpec {
   readonly trustedProxies: readonly string[];
   /** Time from accept to a complete PROXY header. */
   readonly proxyHeaderTimeoutMs: number;
+  /**
+   * Source ACL; config merges the listener's with `settings.access` (its `allow` replaces
+   * the settings' one, `deny` lists add up, so a settings-wide blocklist always holds).
+   */
+  readonly access: AccessSpec;
+  /**
+   * Concurrent connections from one client address, across workers; excess is refused with
+   * cause `source_limit`. With `acceptProxyProtocol` the address from the header counts.
+   * 0 = unlimited.
+   */
+  readonly maxConnectionsPerSource: number;
+  /**
+   * A backend that joins the pool or turns healthy ramps its share of new connections from
+   * near 0 to its full weight over this long (not with `maglev`). 0 = off.
+   */
+  readonly slowStartMs: number;
 }

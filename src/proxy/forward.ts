@@ -59,9 +59,12 @@ export interface ConnectionRecord {
  * How a connection ended, for counters and logs: both sides finished (`done`), the idle
  * sweeper closed it, no eligible backend, every eligible backend (or the listener) at its
  * connection `limit`, no backend could be connected, an error, or closed by the listener
- * (shutdown, drain deadline) or the pool.
+ * (shutdown, drain deadline) or the pool; refused by the source ACL (`acl`) or the
+ * per-source limit (`source_limit`), both before any byte.
  */
 export type ForwardOutcome =
+  | "acl"
+  | "source_limit"
   | "done"
   | "idle_timeout"
   | "no_backend"

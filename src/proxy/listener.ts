@@ -17,7 +17,7 @@ import {
   CONNECTION_DURATION_BUCKETS,
   Histogram,
 } from "../core/histogram.ts";
-import type { ClientInfo, Picker } from "../core/types.ts";
+import type { ClientInfo, Picker, RefusalCause } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type ConnectionRecord,
@@ -30,6 +30,7 @@ import {
   type InboundProxy,
 } from "./forward.ts";
 import { readProxyHeader } from "./read_proxy_header.ts";
+import type { Admission } from "./admission.ts";
 import { bindHostname } from "../core/address.ts";
 
 /**
@@ -62,16 +63,25 @@ export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 3_000;
  * {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}, {@linkcode DEFAULT_IDLE_TIMEOUT_MS},
  * {@linkcode DEFAULT_MAX_CONNECTIONS}, {@linkcode DEFAULT_MAX_CONNECT_ATTEMPTS}.
  */
-export type ProxyListenerSettings = Partial<
-  Pick<
-    ListenerSpec,
-    | "requestTimeoutMs"
-    | "connectTimeoutMs"
-    | "idleTimeoutMs"
-    | "maxConnections"
-    | "maxConnectAttempts"
+export type ProxyListenerSettings =
+  & Partial<
+    Pick<
+      ListenerSpec,
+      | "requestTimeoutMs"
+      | "connectTimeoutMs"
+      | "idleTimeoutMs"
+      | "maxConnections"
+      | "maxConnectAttempts"
+    >
   >
->;
+  & {
+    /**
+     * Source ACL (on the transport peer, before a byte is read; refusal cause `acl`) and
+     * per-source limit (cause `source_limit`; with `acceptProxyProtocol` the header's client
+     * address counts, since the peer is the outer load balancer). None when absent.
+     */
+    readonly admission?: Admission;
+  };
 
 /** Options of {@linkcode ProxyListener}: its settings, and what it binds and runs with. */
 export interface ProxyListenerOptions extends ProxyListenerSettings {
@@ -156,7 +166,14 @@ export function createListenerStats(): ListenerStats {
     connectFailures: 0,
     noBackend: 0,
     idleTimeouts: 0,
-    refusedByCause: { limit: 0, no_backend: 0, proxy_header: 0, untrusted: 0 },
+    refusedByCause: {
+      limit: 0,
+      no_backend: 0,
+      proxy_header: 0,
+      untrusted: 0,
+      acl: 0,
+      source_limit: 0,
+    },
     connectionDuration: new Histogram(CONNECTION_DURATION_BUCKETS),
     connectDuration: new Histogram(CONNECT_DURATION_BUCKETS),
   };
@@ -325,6 +342,10 @@ export class ProxyListener {
         // Accepted just as shutdown began is still accepted: the kernel handed it to us, so it is
         // forwarded and drained like the others (shutdown waits for this loop to end first).
         this.stats.accepted++;
+        if (this.#options.admission?.isAllowed(conn.remoteAddr.hostname) === false) {
+          this.#refuse(conn, conn.remoteAddr, "acl");
+          continue;
+        }
         const counter = this.#options.connectionCounter;
         if (
           counter === undefined
@@ -365,11 +386,22 @@ export class ProxyListener {
       this.#logProxyIssue(client, "untrusted", "peer is not in trustedProxies");
       return;
     }
+    // Without a PROXY header the peer is the client; with one, its address counts (below).
+    const admission = this.#options.admission;
+    const release = accept === undefined && admission !== undefined
+      ? admission.acquire(client.address)
+      : null;
+    if (release === undefined) {
+      this.#options.connectionCounter?.release();
+      this.#refuse(conn, client, "source_limit");
+      return;
+    }
     this.stats.activeConnections++;
     const forwarding = accept === undefined
       ? forward(conn, client, this.#generation.options)
       : this.#acceptThenForward(conn, client, accept);
     const task = forwarding.finally(() => {
+      release?.();
       this.stats.activeConnections--;
       this.#options.connectionCounter?.release();
       this.#tasks.delete(task);
@@ -429,7 +461,12 @@ export class ProxyListener {
       closeQuietly(conn);
       return "closed";
     }
-    return forward(conn, client, generation.options, inbound);
+    const release = this.#options.admission?.acquire(client.address);
+    if (release === undefined && this.#options.admission !== undefined) {
+      this.#refuse(conn, client, "source_limit");
+      return "closed";
+    }
+    return forward(conn, client, generation.options, inbound).finally(release);
   }
 
   /**
@@ -459,6 +496,30 @@ export class ProxyListener {
     return forced;
   }
 
+  /** Closes a connection refused by admission (`acl`, `source_limit`): counted, logged. */
+  #refuse(conn: Deno.Conn, client: ClientInfo | Deno.NetAddr, cause: "acl" | "source_limit"): void {
+    const address = "address" in client ? client.address : client.hostname;
+    this.stats.refused++;
+    this.stats.refusedByCause[cause]++;
+    closeQuietly(conn);
+    if (this.#options.accessLogger !== undefined) {
+      this.#logAccess({
+        client: { address, port: client.port },
+        bytesFromClient: 0,
+        bytesToClient: 0,
+        durationMs: 0,
+        outcome: cause,
+      });
+    }
+    this.#logProxyIssue(
+      { address, port: client.port },
+      cause,
+      cause === "acl"
+        ? "source address refused by access rules"
+        : `maxConnectionsPerSource ${this.#options.admission?.maxConnectionsPerSource} reached`,
+    );
+  }
+
   #logAccess(record: ConnectionRecord): void {
     const { address, port } = record.client;
     this.#options.accessLogger?.info(ACCESS_LOG_MESSAGE, {
@@ -484,7 +545,7 @@ export class ProxyListener {
     this.#lastRefusedLogAt = now;
   }
 
-  #logProxyIssue(peer: ClientInfo, cause: "proxy_header" | "untrusted", message: string): void {
+  #logProxyIssue(peer: ClientInfo, cause: RefusalCause, message: string): void {
     this.#proxyIssuesSinceLog++;
     const now = performance.now();
     if (now - this.#lastProxyLogAt < LOG_EVERY_MS) return;

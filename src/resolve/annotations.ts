@@ -15,6 +15,11 @@ import { errorMessage } from "../core/error_message.ts";
 
 /** A Service joins pools only when this annotation is `"true"`. */
 export const ANNOTATION_ENABLED = "nautiluslb.cloudresty.io/enabled";
+/**
+ * Pools a Service binds to under `binding: explicit`, comma-separated: listener names, and
+ * `listener/route` for a route's pool. The original NautilusLB's annotation.
+ */
+export const ANNOTATION_CONFIGURATIONS = "nautiluslb.cloudresty.io/configurations";
 /** Overrides the listener's `backendMode` for one Service. */
 export const ANNOTATION_BACKEND_MODE = "nautiluslb.cloudresty.io/backend-mode";
 /** Weight (0-1000) of every backend a Service contributes. */
@@ -51,12 +56,19 @@ export type HealthAnnotationKey = typeof HEALTH_ANNOTATION_KEYS[number];
 /** Every annotation NautilusLB reads; others under its prefix are reported as unknown. */
 export const KNOWN_ANNOTATIONS: readonly string[] = [
   ANNOTATION_ENABLED,
+  ANNOTATION_CONFIGURATIONS,
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_WEIGHT,
   ANNOTATION_PROXY_PROTOCOL,
   ANNOTATION_MAX_CONNECTIONS,
   ...HEALTH_ANNOTATION_KEYS.map((k) => HEALTH_ANNOTATION_PREFIX + k),
 ];
+
+/** The pool names in a configurations annotation: split at commas, trimmed, empty ones dropped. */
+export function parseConfigurations(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return text.split(",").map((name) => name.trim()).filter((name) => name !== "");
+}
 
 const BACKEND_MODES: readonly BackendMode[] = ["auto", "nodeport", "clusterip", "endpoints"];
 

@@ -7,27 +7,34 @@
  * @module
  */
 import { createBalancer } from "../balancer/mod.ts";
-import { type CidrList, parseCidrList } from "../core/cidr.ts";
-import type { ConnectionCounter } from "../core/connection_counter.ts";
+import { CidrList, parseCidrList } from "../core/cidr.ts";
+import {
+  type ConnectionCounter,
+  LocalSourceCounter,
+  type SourceCounter,
+} from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import { type HealthDetail, Pool, type PoolSnapshot } from "../pool/mod.ts";
-import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
+import { Admission, type ListenerStats, ProxyListener } from "../proxy/mod.ts";
 import { bindHostname } from "../core/address.ts";
 import type { ListenerSpec } from "../core/listener_spec.ts";
 
 /**
  * Settings a data-plane listener may leave out: absent means no PROXY protocol expected,
- * no trusted proxies, the proxy listener's default header timeout, no per-backend limit
- * and no access log.
+ * no trusted proxies, the proxy listener's default header timeout, no per-backend limit,
+ * no access log, no source ACL, no per-source limit and no slow start.
  */
 type OptionalListenerSettings =
   | "acceptProxyProtocol"
   | "trustedProxies"
   | "proxyHeaderTimeoutMs"
   | "maxConnectionsPerBackend"
-  | "accessLog";
+  | "accessLog"
+  | "access"
+  | "maxConnectionsPerSource"
+  | "slowStartMs";
 
 /**
  * What the data plane needs to know of one listener: its {@linkcode ListenerSpec}, with the
@@ -71,6 +78,8 @@ export interface DataPlaneCounters {
   backend(pool: string, key: string): ConnectionCounter | undefined;
   /** The pool's shared `round_robin` rotation: each call returns the next ticket. */
   rotation?(pool: string): (() => number) | undefined;
+  /** The listener's per-source counts for `maxConnectionsPerSource`, shared by workers. */
+  source?(name: string): SourceCounter | undefined;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -91,6 +100,8 @@ export interface DataPlaneListenerSnapshot {
 
 interface Unit {
   spec: DataPlaneListener;
+  /** Kept across reloads so open connections stay counted per source. */
+  readonly sourceCounter: SourceCounter;
   readonly pool: Pool;
   readonly listener: ProxyListener;
   serving: Promise<void> | undefined;
@@ -133,6 +144,8 @@ export class DataPlane {
       : undefined;
     const report = this.#options.onConnectResult;
     const counters = this.#options.counters;
+    const sourceCounter = counters?.source?.(spec.name) ?? new LocalSourceCounter();
+    const admission = admissionOf(spec, sourceCounter);
     const pool = new Pool({
       name: spec.name,
       balancer: createBalancer(spec.balancer, {
@@ -145,6 +158,7 @@ export class DataPlane {
       whenAllUnhealthy: spec.whenAllUnhealthy,
       counterOf: counters === undefined ? undefined : (key) => counters.backend(spec.name, key),
       maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
+      slowStartMs: spec.slowStartMs,
       onConnectResult: report === undefined
         ? undefined
         : (key, ok, error) =>
@@ -166,6 +180,7 @@ export class DataPlane {
       ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
       reusePort: this.#options.reusePort,
       connectionCounter: counters?.listener(spec.name),
+      admission,
     });
     let addr: Deno.NetAddr;
     try {
@@ -174,7 +189,7 @@ export class DataPlane {
       pool.close();
       throw error;
     }
-    this.#units.set(spec.name, { spec, pool, listener, serving: undefined });
+    this.#units.set(spec.name, { spec, sourceCounter, pool, listener, serving: undefined });
     return addr;
   }
 
@@ -192,7 +207,9 @@ export class DataPlane {
    * Changes a running listener's settings for a config reload: timeouts, limits and
    * `maxConnectAttempts` apply to connections accepted from now on (open ones keep theirs);
    * `balancer` and the Maglev settings take a new balancer for the next pick;
-   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy` at once.
+   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy`, the source
+   * ACL and `maxConnectionsPerSource` at once (for new connections; per-source counts stay);
+   * `slowStartMs` to later joins.
    * The socket, pool members, their health and every open connection stay. Unknown names
    * are ignored.
    * @throws {TypeError} when `spec` names another address (`host`, `port`): that is a
@@ -214,6 +231,7 @@ export class DataPlane {
       idleTimeoutMs: spec.idleTimeoutMs,
       maxConnections: spec.maxConnections,
       maxConnectAttempts: spec.maxConnectAttempts,
+      admission: admissionOf(spec, unit.sourceCounter),
     });
     const isNewBalancer = spec.balancer !== before.balancer ||
       spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
@@ -228,6 +246,7 @@ export class DataPlane {
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
+      slowStartMs: spec.slowStartMs,
     });
   }
 
@@ -281,6 +300,23 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * The listener's admission rules, or `undefined` when it has neither ACL nor per-source limit.
+ * @throws {RangeError} when an ACL entry is not a CIDR block (config rejects that first)
+ */
+function admissionOf(spec: DataPlaneListener, sourceCounter: SourceCounter): Admission | undefined {
+  const allow = spec.access?.allow ?? [];
+  const deny = spec.access?.deny ?? [];
+  const max = spec.maxConnectionsPerSource ?? 0;
+  if (allow.length === 0 && deny.length === 0 && max === 0) return undefined;
+  return new Admission({
+    allow: CidrList.from(allow),
+    deny: CidrList.from(deny),
+    maxConnectionsPerSource: max,
+    sourceCounter,
+  });
 }
 
 /**

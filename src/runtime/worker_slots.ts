@@ -1,6 +1,7 @@
 /**
  * The shared memory of a worker data plane and who holds which slot in it: per-backend and
- * per-listener connection counts, and one `round_robin` rotation per listener. The control
+ * per-listener connection counts, one `round_robin` rotation per listener, and the
+ * per-source counts of `maxConnectionsPerSource` (a sketch, no slots). The control
  * plane assigns slots; workers only count in them.
  *
  * @module
@@ -8,6 +9,7 @@
 import type { SlottedBackend } from "./messages.ts";
 import { SharedCounts, type SharedCountsInit } from "./shared_counts.ts";
 import { NO_SLOT, SlotLayout } from "./slot_layout.ts";
+import { SharedSourceCounts, type SharedSourceCountsInit } from "./shared_source_counts.ts";
 
 /** Backends with a process-wide connection count, over all pools, by default. */
 export const DEFAULT_BACKEND_SLOTS = 65_536;
@@ -19,6 +21,7 @@ export interface WorkerSlotsInit {
   readonly backendCounts: SharedCountsInit;
   readonly listenerCounts: SharedCountsInit;
   readonly rotationCounts: SharedCountsInit;
+  readonly sourceCounts: SharedSourceCountsInit;
 }
 
 /** Slots of one listener. */
@@ -42,6 +45,7 @@ export class WorkerSlots {
   /** Shared `round_robin` rotations, one per listener; any start value is as good. */
   readonly #rotationCounts: SharedCounts;
   readonly #rotationLayout: SlotLayout;
+  readonly #sourceCounts: SharedSourceCounts;
 
   /**
    * @param workers workers that count (one row each)
@@ -61,6 +65,7 @@ export class WorkerSlots {
     );
     this.#rotationCounts = SharedCounts.create(this.#listenerCounts.slots, 1);
     this.#rotationLayout = new SlotLayout(this.#rotationCounts.slots, () => true);
+    this.#sourceCounts = SharedSourceCounts.create(workers);
   }
 
   /** What a worker attaches to. */
@@ -69,6 +74,7 @@ export class WorkerSlots {
       backendCounts: this.#backendCounts.init,
       listenerCounts: this.#listenerCounts.init,
       rotationCounts: this.#rotationCounts.init,
+      sourceCounts: this.#sourceCounts.init,
     };
   }
 
@@ -120,6 +126,7 @@ export class WorkerSlots {
    */
   reclaim(worker: number): number {
     this.#backendCounts.reclaim(worker);
+    this.#sourceCounts.reclaim(worker);
     return this.#listenerCounts.reclaim(worker);
   }
 }

@@ -22,7 +22,7 @@ const WEB_POOL: PoolSpec = {
   name: "web",
   listenerAddress: ":8080",
   backendPortName: "http",
-  namespace: "e2e",
+  namespaces: ["e2e"],
   backendMode: "auto",
   nodeAddressTypes: ["InternalIP"],
   excludeCordonedNodes: false,
