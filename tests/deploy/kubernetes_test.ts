@@ -150,7 +150,7 @@ async function dryRunAs(
 }
 
 /**
- * An annotated ClusterIP Service in `production` whose `http` and `https` ports are test
+ * An annotated ClusterIP Service in `production`, bound to both listeners, whose `http` and `https` ports are test
  * backends on `ip`, so every pool has a healthy backend.
  */
 function clusterYaml(ip: string, ports: { http: number; https: number }): string {
@@ -161,6 +161,7 @@ metadata:
   namespace: production
   annotations:
     nautiluslb.cloudresty.io/enabled: "true"
+    nautiluslb.cloudresty.io/configurations: "http,https"
 spec:
   type: ClusterIP
   clusterIP: ${ip}
