@@ -153,3 +153,72 @@ Deno.test("serve --handover refuses an address held without SO_REUSEPORT, naming
     taken.close();
   }
 });
+
+/** Why a process without CAP_NET_BIND_SERVICE cannot be started here, or `undefined`. */
+function whyNoCapabilityDrop(): string | undefined {
+  if (Deno.build.os !== "linux") return "not Linux";
+  if (Deno.uid() !== 0) return "not root (unshare -n needs it)";
+  for (const tool of ["unshare", "setpriv"]) {
+    const found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].some((dir) => {
+      try {
+        return Deno.statSync(`${dir}/${tool}`).isFile;
+      } catch {
+        return false;
+      }
+    });
+    if (!found) return `no ${tool} (util-linux)`;
+  }
+  return undefined;
+}
+
+const noCapabilityDrop = whyNoCapabilityDrop();
+if (noCapabilityDrop !== undefined) {
+  console.log(`privileged port bind test skipped: ${noCapabilityDrop}`);
+}
+
+Deno.test({
+  name: "serve without CAP_NET_BIND_SERVICE names the listener, the address and what to change",
+  ignore: noCapabilityDrop !== undefined,
+  fn: async () => {
+    await using backend = startNamed("a");
+    // Port 80 in a private network namespace (gone with the process), bound by root
+    // without the capability: refused with EACCES.
+    await withConfig(config("127.0.0.1:80", backend.port, 0), async (path) => {
+      const yaml = (await Deno.readTextFile(path)).replace(
+        /adminAddress: "[^"]*"/,
+        'adminAddress: ""',
+      );
+      await Deno.writeTextFile(path, yaml);
+      const out = await new Deno.Command("unshare", {
+        args: [
+          "-n",
+          "setpriv",
+          "--bounding-set",
+          "-net_bind_service",
+          "--inh-caps",
+          "-net_bind_service",
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--unstable-net",
+          new URL("../src/main.ts", import.meta.url).pathname,
+          "serve",
+          "-c",
+          path,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, stderr);
+      assert.equal(
+        stderr,
+        "nautiluslb: Cannot start listeners: web: cannot bind 127.0.0.1:80: Permission denied " +
+          "(os error 13): port 80 is privileged and this process lacks CAP_NET_BIND_SERVICE: in a " +
+          "container run it with --sysctl net.ipv4.ip_unprivileged_port_start=0, under systemd " +
+          "set AmbientCapabilities=CAP_NET_BIND_SERVICE (docs/deploy.md)\n",
+      );
+    });
+  },
+});

@@ -8,6 +8,7 @@
 import type { Config } from "../config/mod.ts";
 import { bindHostname } from "../core/address.ts";
 import { errorMessage } from "../core/error_message.ts";
+import { privilegedPortHint } from "../core/privileged_port.ts";
 import { adminOf } from "../control/mod.ts";
 
 /** Options of {@linkcode bindProblems}. */
@@ -59,7 +60,9 @@ function tryBind(hostname: string, port: number, options: BindCheckOptions): str
     Deno.listen({ hostname, port }).close();
     return undefined;
   } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) return errorMessage(error);
+    if (!(error instanceof Deno.errors.AddrInUse)) {
+      return errorMessage(error) + privilegedPortHint(error, port);
+    }
     const inUse = errorMessage(error);
     if (!options.isHandover) {
       return `${inUse}: another process serves it (to take over from a running serve, ` +
