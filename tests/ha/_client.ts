@@ -6,7 +6,8 @@
  *
  * Modes (results as JSON on stdout):
  * - `probe HOST PORT INTERVAL_MS TIMEOUT_MS`: opens a connection every `INTERVAL_MS`
- *   until stdin closes, then prints `{ attempts: Attempt[] }`.
+ *   until stdin closes; prints `{ started: true }` once the first one ended, and
+ *   `{ attempts: Attempt[] }` at the end.
  * - `once HOST[,HOST...] PORT TIMEOUT_MS SOURCE...`: one connection from every source
  *   address to every host; prints `{ results: Attempt[] }`.
  * - `hold HOST PORT TIMEOUT_MS SOURCE...`: opens one connection from every source and
@@ -177,7 +178,10 @@ async function probe(args: string[]): Promise<void> {
   const ended = stdinLines(() => Promise.resolve()).finally(() => isDone = true);
   let next = performance.now();
   while (!isDone) {
-    running.push(exchange(host, Number(port), Number(timeoutMs)));
+    const attempt = exchange(host, Number(port), Number(timeoutMs));
+    // The first one tells the test that the client runs.
+    if (running.length === 0) void attempt.then(() => print({ started: true }));
+    running.push(attempt);
     next += Number(intervalMs);
     await Promise.race([
       ended,

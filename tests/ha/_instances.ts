@@ -324,41 +324,75 @@ export const BIRD_ROUTER_VALUES: Readonly<Record<string, string>> = {
 export class Probe {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #output: Promise<string>;
+  readonly #lines: Lines;
 
   constructor(lab: Lab, host: string, port = LISTEN_PORT) {
-    this.#child = new Deno.Command(lab.prefix("client")[0]!, {
-      args: [
-        ...lab.prefix("client").slice(1),
-        Deno.execPath(),
-        "run",
-        "--allow-net",
-        CLIENT_SCRIPT,
-        "probe",
-        host,
-        String(port),
-        String(PROBE_INTERVAL_MS),
-        String(CONNECT_TIMEOUT_MS),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
+    this.#child = clientCommand(lab, [
+      "probe",
+      host,
+      String(port),
+      String(PROBE_INTERVAL_MS),
+      String(CONNECT_TIMEOUT_MS),
+    ]);
     this.#writer = this.#child.stdin.getWriter();
-    this.#output = new Response(this.#child.stdout).text();
+    this.#lines = new Lines(this.#child.stdout);
   }
 
-  /** Waits until the client's first connection went through (the Deno start-up is slow). */
+  /** Waits until the client's first connection ended (Deno's start-up takes a while). */
   async warmUp(): Promise<void> {
-    await delay(1_000);
+    await this.#lines.next();
   }
 
   /** Stops opening connections, waits for those in flight, returns every attempt. */
   async stop(): Promise<Attempt[]> {
     await this.#writer.close();
-    const text = await this.#output;
+    const attempts = (JSON.parse(await this.#lines.next()) as { attempts: Attempt[] }).attempts;
+    await this.#lines.close();
     await this.#child.status;
-    return (JSON.parse(text) as { attempts: Attempt[] }).attempts;
+    return attempts;
+  }
+}
+
+function clientCommand(lab: Lab, args: readonly string[]): Deno.ChildProcess {
+  const argv = [
+    ...lab.prefix("client"),
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    CLIENT_SCRIPT,
+    ...args,
+  ];
+  return new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+}
+
+/** Lines of a child's stdout, one at a time. */
+class Lines {
+  readonly #reader: ReadableStreamDefaultReader<string>;
+  #pending = "";
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  async next(): Promise<string> {
+    while (!this.#pending.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error("The client exited early");
+      this.#pending += value;
+    }
+    const index = this.#pending.indexOf("\n");
+    const line = this.#pending.slice(0, index);
+    this.#pending = this.#pending.slice(index + 1);
+    return line;
+  }
+
+  async close(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
   }
 }
 
@@ -385,57 +419,34 @@ export async function clientOnce<T>(lab: Lab, args: readonly string[]): Promise<
 export class Holder {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #lines: ReadableStreamDefaultReader<string>;
-  #pending = "";
+  readonly #lines: Lines;
 
   constructor(lab: Lab, host: string, sources: readonly string[] = CLIENT_SOURCES) {
-    this.#child = new Deno.Command(lab.prefix("client")[0]!, {
-      args: [
-        ...lab.prefix("client").slice(1),
-        Deno.execPath(),
-        "run",
-        "--allow-net",
-        CLIENT_SCRIPT,
-        "hold",
-        host,
-        String(LISTEN_PORT),
-        String(CONNECT_TIMEOUT_MS),
-        ...sources,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
+    this.#child = clientCommand(lab, [
+      "hold",
+      host,
+      String(LISTEN_PORT),
+      String(CONNECT_TIMEOUT_MS),
+      ...sources,
+    ]);
     this.#writer = this.#child.stdin.getWriter();
-    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  async #line(): Promise<string> {
-    while (!this.#pending.includes("\n")) {
-      const { value, done } = await this.#lines.read();
-      if (done) throw new Error("The hold client exited early");
-      this.#pending += value;
-    }
-    const index = this.#pending.indexOf("\n");
-    const line = this.#pending.slice(0, index);
-    this.#pending = this.#pending.slice(index + 1);
-    return line;
+    this.#lines = new Lines(this.#child.stdout);
   }
 
   /** The connections as opened. */
   async opened(): Promise<Attempt[]> {
-    return (JSON.parse(await this.#line()) as { opened: Attempt[] }).opened;
+    return (JSON.parse(await this.#lines.next()) as { opened: Attempt[] }).opened;
   }
 
   /** Writes and reads 16 bytes on every open connection. */
   async check(): Promise<Attempt[]> {
     await this.#writer.write(new TextEncoder().encode("check\n"));
-    return (JSON.parse(await this.#line()) as { checked: Attempt[] }).checked;
+    return (JSON.parse(await this.#lines.next()) as { checked: Attempt[] }).checked;
   }
 
   async close(): Promise<void> {
     await this.#writer.close().catch(() => {});
-    await this.#lines.cancel().catch(() => {});
+    await this.#lines.close();
     await this.#child.status;
   }
 }
@@ -449,23 +460,36 @@ export interface Outage {
   readonly windowMs: number;
   /** Failures by error code. */
   readonly errors: Readonly<Record<string, number>>;
-  /** Connections that succeeded but took over 500 ms (a SYN retransmitted). */
+  /** Connections that succeeded but took over 500 ms (a SYN retransmitted after 1 s). */
   readonly slow: number;
+  /** As `windowMs`, over failed and slow connections: the stall a client sees. */
+  readonly stallWindowMs: number;
+  /** The first failed or slow connections: start relative to the fault, duration, error. */
+  readonly disrupted: readonly string[];
 }
 
-/** Summarises a probe's attempts. */
-export function outageOf(attempts: readonly Attempt[]): Outage {
+/** Connections slower than this count as stalled. */
+const SLOW_MS = 500;
+
+/** Summarises a probe's attempts; `faultAt` (epoch ms) is when the fault was injected. */
+export function outageOf(attempts: readonly Attempt[], faultAt: number): Outage {
   const failed = attempts.filter((a) => !a.ok);
+  const stalled = attempts.filter((a) => !a.ok || a.ms > SLOW_MS);
   const errors: Record<string, number> = {};
   for (const a of failed) errors[a.error ?? "?"] = (errors[a.error ?? "?"] ?? 0) + 1;
-  const starts = failed.map((a) => a.t);
+  const span = (list: readonly Attempt[]) =>
+    list.length === 0 ? 0 : Math.max(...list.map((a) => a.t)) - Math.min(...list.map((a) => a.t));
   return {
     attempts: attempts.length,
     failed: failed.length,
     refused: errors["ECONNREFUSED"] ?? 0,
-    windowMs: failed.length === 0 ? 0 : Math.max(...starts) - Math.min(...starts),
+    windowMs: span(failed),
     errors,
-    slow: attempts.filter((a) => a.ok && a.ms > 500).length,
+    slow: stalled.length - failed.length,
+    stallWindowMs: span(stalled),
+    disrupted: stalled.slice(0, 6).map((a) =>
+      `${a.t - faultAt}ms+${a.ms}ms:${a.ok ? "slow" : a.error}`
+    ),
   };
 }
 

@@ -15,7 +15,6 @@ import { report } from "../reliability/_harness.ts";
 import { delay, waitUntil } from "../_helpers.ts";
 import { ignoreHa, type InstanceName, Lab, VRRP_VIP } from "./_lab.ts";
 import {
-  type Attempt,
   Instance,
   Keepalived,
   type Outage,
@@ -101,11 +100,13 @@ function other(name: InstanceName): InstanceName {
 }
 
 /** Runs `action` while the client probes; returns what the client saw. */
-async function probed(lab: Lab, action: () => Promise<void>): Promise<Attempt[]> {
+async function probed(lab: Lab, action: () => Promise<void>): Promise<Outage> {
   const probe = new Probe(lab, VRRP_VIP);
   let failure: unknown;
+  let faultAt = Date.now();
   try {
     await probe.warmUp();
+    faultAt = Date.now();
     await action();
     await delay(SETTLE_MS);
   } catch (error) {
@@ -114,7 +115,7 @@ async function probed(lab: Lab, action: () => Promise<void>): Promise<Attempt[]>
   // Always collect the client, also when the action failed.
   const attempts = await probe.stop();
   if (failure !== undefined) throw failure;
-  return attempts;
+  return outageOf(attempts, faultAt);
 }
 
 function summary(label: string, runs: readonly Outage[]): Record<string, unknown> {
@@ -124,7 +125,10 @@ function summary(label: string, runs: readonly Outage[]): Record<string, unknown
     failed: p50Max(runs.map((r) => r.failed)),
     refused: p50Max(runs.map((r) => r.refused)),
     attempts: runs.reduce((n, r) => n + r.attempts, 0),
+    slow: p50Max(runs.map((r) => r.slow)),
+    stallWindowMs: p50Max(runs.map((r) => r.stallWindowMs)),
     errors: runs.map((r) => r.errors),
+    disrupted: runs.map((r) => r.disrupted),
   };
   report(`vrrp ${label}`, figures);
   return figures;
@@ -148,12 +152,10 @@ Deno.test({
     const returns: Outage[] = [];
     /** Brings `name`'s serve back and checks that its return costs no connection. */
     const restartServe = async (name: InstanceName) => {
-      const seen = outageOf(
-        await probed(lab, async () => {
-          await pair.instances[name].start();
-          await pair.waitStandby(name);
-        }),
-      );
+      const seen = await probed(lab, async () => {
+        await pair.instances[name].start();
+        await pair.waitStandby(name);
+      });
       returns.push(seen);
       assert.equal(
         seen.failed,
@@ -167,12 +169,10 @@ Deno.test({
       const runs: Outage[] = [];
       for (let i = 0; i < RUNS; i++) {
         const active = await pair.active();
-        const seen = outageOf(
-          await probed(lab, async () => {
-            await pair.instances[active].kill("SIGTERM");
-            await pair.waitActive(other(active));
-          }),
-        );
+        const seen = await probed(lab, async () => {
+          await pair.instances[active].kill("SIGTERM");
+          await pair.waitActive(other(active));
+        });
         runs.push(seen);
         assert.equal(seen.refused, 0, `run ${i}: ${JSON.stringify(seen)}`);
         await restartServe(active);
@@ -190,7 +190,7 @@ Deno.test({
       const runs: Outage[] = [];
       for (let i = 0; i < RUNS; i++) {
         const active = await pair.active();
-        runs.push(outageOf(
+        runs.push(
           await probed(lab, async () => {
             await fault(active);
             await waitUntil(
@@ -199,12 +199,13 @@ Deno.test({
               15_000,
             );
           }),
-        ));
+        );
         await restore(active);
       }
       const figures = summary(label, runs);
-      // The issue's target: an unplanned outage of at most 1 s at p50.
-      assert.ok((figures.windowMs as { p50: number }).p50 <= 1_000, JSON.stringify(figures));
+      // The issue's target: an unplanned outage of at most 1 s at p50, here counting the
+      // connections that stalled on a retransmitted SYN as well as those that failed.
+      assert.ok((figures.stallWindowMs as { p50: number }).p50 <= 1_000, JSON.stringify(figures));
     };
 
     await t.step("unplanned: SIGKILL of the active process", async () => {
@@ -220,12 +221,10 @@ Deno.test({
         "link down",
         (active) => lab.setLink(active, false),
         async (active) => {
-          const seen = outageOf(
-            await probed(lab, async () => {
-              await lab.setLink(active, true);
-              await pair.waitStandby(active);
-            }),
-          );
+          const seen = await probed(lab, async () => {
+            await lab.setLink(active, true);
+            await pair.waitStandby(active);
+          });
           returns.push(seen);
           assert.equal(
             seen.failed,
@@ -245,13 +244,11 @@ Deno.test({
           // keepalived runs again there, so the other one holding it too counts as the move.
         },
         async (active) => {
-          const seen = outageOf(
-            await probed(lab, async () => {
-              await pair.keepalived[active].start();
-              await pair.waitStandby(active);
-              await pair.waitActive(other(active));
-            }),
-          );
+          const seen = await probed(lab, async () => {
+            await pair.keepalived[active].start();
+            await pair.waitStandby(active);
+            await pair.waitActive(other(active));
+          });
           returns.push(seen);
           assert.equal(
             seen.failed,
@@ -267,16 +264,14 @@ Deno.test({
       for (let i = 0; i < RUNS; i++) {
         const active = await pair.active();
         const standby = other(active);
-        const seen = outageOf(
-          await probed(lab, async () => {
-            await pair.instances[standby].kill("SIGKILL");
-            await waitUntil(
-              async () => (await pair.keepalived[standby].state()) === "FAULT",
-              "the standby in FAULT",
-              15_000,
-            );
-          }),
-        );
+        const seen = await probed(lab, async () => {
+          await pair.instances[standby].kill("SIGKILL");
+          await waitUntil(
+            async () => (await pair.keepalived[standby].state()) === "FAULT",
+            "the standby in FAULT",
+            15_000,
+          );
+        });
         runs.push(seen);
         assert.equal(seen.failed, 0, `run ${i}: ${JSON.stringify(seen)}`);
         assert.equal(await pair.active(), active);
@@ -294,31 +289,29 @@ Deno.test({
       const runs: Outage[] = [];
       let bothMaster = 0;
       for (let i = 0; i < RUNS; i++) {
-        const seen = outageOf(
-          await probed(lab, async () => {
-            for (const name of ["a", "b"] as const) {
-              await lab.exec(
-                name,
-                ["nft", "-f", "-"],
-                "table ip ha_vrrp_drop {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip protocol vrrp drop\n  }\n}\n",
-              );
-            }
-            await delay(2_000);
-            const [a, b] = await Promise.all([
-              lab.hasAddress("a", VRRP_VIP),
-              lab.hasAddress("b", VRRP_VIP),
-            ]);
-            if (a && b) bothMaster++;
-            for (const name of ["a", "b"] as const) {
-              await lab.exec(name, ["nft", "delete", "table", "ip", "ha_vrrp_drop"]);
-            }
-            await waitUntil(
-              async () => (await pair.active().catch(() => undefined)) !== undefined,
-              "one master again",
-              15_000,
+        const seen = await probed(lab, async () => {
+          for (const name of ["a", "b"] as const) {
+            await lab.exec(
+              name,
+              ["nft", "-f", "-"],
+              "table ip ha_vrrp_drop {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip protocol vrrp drop\n  }\n}\n",
             );
-          }),
-        );
+          }
+          await delay(2_000);
+          const [a, b] = await Promise.all([
+            lab.hasAddress("a", VRRP_VIP),
+            lab.hasAddress("b", VRRP_VIP),
+          ]);
+          if (a && b) bothMaster++;
+          for (const name of ["a", "b"] as const) {
+            await lab.exec(name, ["nft", "delete", "table", "ip", "ha_vrrp_drop"]);
+          }
+          await waitUntil(
+            async () => (await pair.active().catch(() => undefined)) !== undefined,
+            "one master again",
+            15_000,
+          );
+        });
         runs.push(seen);
       }
       const figures = summary("adverts dropped 2s", runs);

@@ -1,0 +1,224 @@
+/**
+ * Active/active: both instances announce the address over BGP (BIRD, `deploy/bgp/`) to a
+ * router that installs one route with two next hops (ECMP); `nautiluslb-bgp-health.sh`
+ * withdraws an instance's route when its `/readyz` fails. 256 client source addresses:
+ * - both instances carry a share between 40/60 and 60/40;
+ * - every client reaches the same backend through either instance (one Maglev seed);
+ * - SIGTERM on one instance (shutdownDelay per the rule) withdraws its route: only its
+ *   flows move, the survivor's open connections see no reset, every client still reaches
+ *   the backend it had.
+ * Five runs; `[measure]` lines carry the shares and the withdrawal times.
+ *
+ * Needs root, bird2 and curl (scripts/ha_install.sh); skips with one notice line otherwise,
+ * unless `NAUTILUS_HA_REQUIRED=1`.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { report } from "../reliability/_harness.ts";
+import { waitUntil } from "../_helpers.ts";
+import {
+  CLIENT_SOURCES,
+  ECMP_VIP,
+  ignoreHa,
+  INSTANCE_ADDRESS,
+  type InstanceName,
+  Lab,
+  REPO_ROOT,
+} from "./_lab.ts";
+import {
+  ADMIN_PORT,
+  type Attempt,
+  Bird,
+  BIRD_ROUTER_VALUES,
+  birdInstanceValues,
+  clientOnce,
+  Daemon,
+  Holder,
+  Instance,
+  LISTEN_PORT,
+  p50Max,
+  RUNS,
+  serveConfig,
+  startBackends,
+} from "./_instances.ts";
+
+/** The timing rule of deploy/bgp: 0.2 s x fall 2 + 0.1 s route update + 1 s margin. */
+const SHUTDOWN_DELAY = "1.5s";
+
+/** Next hops of the router's route to the address. */
+async function nextHops(lab: Lab): Promise<string[]> {
+  const out = await lab.exec("router", ["ip", "-4", "route", "show", `${ECMP_VIP}/32`]);
+  return [...out.matchAll(/via (\S+)/g)].map((m) => m[1]!).sort();
+}
+
+/** Client addresses with an established connection on `name`'s listener, from `ss`. */
+async function peersOf(lab: Lab, name: InstanceName): Promise<Set<string>> {
+  const out = await lab.exec(name, [
+    "ss",
+    "-Htn",
+    "state",
+    "established",
+    `( sport = :${LISTEN_PORT} )`,
+  ]);
+  const peers = new Set<string>();
+  for (const line of out.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    const peer = fields.at(-1);
+    if (peer && peer.includes(":")) peers.add(peer.slice(0, peer.lastIndexOf(":")));
+  }
+  return peers;
+}
+
+Deno.test({
+  name: "BGP + ECMP pair: shares, one Maglev seed, a withdrawal moves only its own flows",
+  ignore: ignoreHa(),
+}, async () => {
+  await using lab = await Lab.create();
+  const dir = await Deno.makeTempDir({ prefix: "nautiluslb_ha_" });
+  const backends = await startBackends(lab, 3);
+  const config = serveConfig(backends.map((b) => b.key), SHUTDOWN_DELAY);
+  await Deno.mkdir(`${dir}/a`);
+  await Deno.mkdir(`${dir}/b`);
+  const instances = {
+    a: new Instance(lab, "a", `${dir}/a`, config),
+    b: new Instance(lab, "b", `${dir}/b`, config),
+  };
+  const daemons: (Bird | Daemon)[] = [];
+  try {
+    await Promise.all([instances.a.start(), instances.b.start()]);
+    daemons.push(
+      await Bird.start(lab, "router", dir, "deploy/bgp/bird-router.conf.tmpl", BIRD_ROUTER_VALUES),
+    );
+    for (const name of ["a", "b"] as const) {
+      const bird = await Bird.start(
+        lab,
+        name,
+        dir,
+        "deploy/bgp/bird-instance.conf.tmpl",
+        birdInstanceValues(name),
+      );
+      daemons.push(bird);
+      daemons.push(
+        new Daemon([
+          ...lab.prefix(name),
+          "env",
+          `NLB_READYZ_URL=http://127.0.0.1:${ADMIN_PORT}/readyz`,
+          `NLB_BIRDC=${bird.birdc.join(" ")}`,
+          `${REPO_ROOT}deploy/bgp/nautiluslb-bgp-health.sh`,
+        ], `${dir}/bgp-health-${name}.log`),
+      );
+    }
+    const both = [INSTANCE_ADDRESS.a, INSTANCE_ADDRESS.b].sort();
+    const logs = () =>
+      daemons.map((d) => {
+        const daemon = d instanceof Bird ? d.daemon : d;
+        return `--- ${daemon.logPath}:\n${daemon.log().split("\n").slice(-8).join("\n")}`;
+      }).join("\n");
+    await waitUntil(
+      async () => (await nextHops(lab)).join() === both.join(),
+      `two next hops on the router\n${logs()}`,
+      30_000,
+    );
+
+    // Every source through each instance directly: the same backend, whichever one.
+    const direct = await clientOnce<{ results: Attempt[] }>(lab, [
+      "once",
+      `${INSTANCE_ADDRESS.a},${INSTANCE_ADDRESS.b}`,
+      String(LISTEN_PORT),
+      "3000",
+      ...CLIENT_SOURCES,
+    ]);
+    const backendOf = new Map<string, string>();
+    for (const r of direct.results) {
+      assert.ok(r.ok, `direct connection failed: ${JSON.stringify(r)}`);
+      const seen = backendOf.get(r.source!);
+      if (seen !== undefined) {
+        assert.equal(r.backend, seen, `${r.source} reached two backends through a and b`);
+      }
+      backendOf.set(r.source!, r.backend!);
+    }
+
+    const shares: number[] = [];
+    const withdrawMs: number[] = [];
+    const moved: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const holder = new Holder(lab, ECMP_VIP);
+      try {
+        const opened = await holder.opened();
+        assert.ok(opened.every((o) => o.ok), JSON.stringify(opened.filter((o) => !o.ok)));
+        for (const o of opened) {
+          assert.equal(o.backend, backendOf.get(o.source!), `${o.source}: backend through ECMP`);
+        }
+        const onA = await peersOf(lab, "a");
+        const onB = await peersOf(lab, "b");
+        assert.equal(onA.size + onB.size, CLIENT_SOURCES.length, "every connection on a or b");
+        const share = onA.size / CLIENT_SOURCES.length;
+        shares.push(share);
+        assert.ok(share >= 0.4 && share <= 0.6, `a's share ${share}: not within 40/60`);
+
+        // Withdraw one instance: SIGTERM, so /readyz fails while it still accepts.
+        const leaving: InstanceName = run % 2 === 0 ? "a" : "b";
+        const staying: InstanceName = leaving === "a" ? "b" : "a";
+        const survivors = leaving === "a" ? onB : onA;
+        const leavingServe = instances[leaving].serve!;
+        const accepted = () =>
+          leavingServe.metric("nautiluslb_listener_connections_accepted_total");
+        const acceptedBefore = await accepted();
+        const started = performance.now();
+        leavingServe.kill("SIGTERM");
+        withdrawMs.push(Math.round(
+          await waitUntil(
+            async () => (await nextHops(lab)).join() === INSTANCE_ADDRESS[staying],
+            `the route of ${leaving} withdrawn\n${logs()}`,
+            10_000,
+          ),
+        ));
+        assert.ok(performance.now() - started < 1_500, "withdrawn before shutdownDelay ends");
+        const checked = await holder.check();
+        const survivorResets = checked.filter((c) => survivors.has(c.source!) && !c.ok);
+        assert.deepEqual(survivorResets, [], "the survivor's connections see no reset");
+        const movedFailed = checked.filter((c) => !survivors.has(c.source!) && !c.ok).length;
+        moved.push(movedFailed);
+        // Every client still reaches its backend, now all through the survivor.
+        const after = await clientOnce<{ results: Attempt[] }>(lab, [
+          "once",
+          ECMP_VIP,
+          String(LISTEN_PORT),
+          "3000",
+          ...CLIENT_SOURCES,
+        ]);
+        for (const r of after.results) {
+          assert.ok(r.ok, `after the withdrawal: ${JSON.stringify(r)}`);
+          assert.equal(r.backend, backendOf.get(r.source!), `${r.source}: backend after the move`);
+        }
+        // Still accepting (shutdownDelay), but the router sends it nothing new.
+        assert.equal(await accepted(), acceptedBefore, "nothing new reached the leaving one");
+      } finally {
+        await holder.close();
+      }
+      const leaving: InstanceName = run % 2 === 0 ? "a" : "b";
+      await instances[leaving].kill("SIGTERM");
+      await instances[leaving].start();
+      await waitUntil(
+        async () => (await nextHops(lab)).join() === both.join(),
+        `${leaving} announced again\n${logs()}`,
+        15_000,
+      );
+    }
+    report("ecmp", {
+      runs: RUNS,
+      clients: CLIENT_SOURCES.length,
+      shareOfA: shares,
+      withdrawMs: p50Max(withdrawMs),
+      movedConnectionsReset: p50Max(moved),
+      survivorResets: 0,
+    });
+  } finally {
+    for (const d of daemons.reverse()) await d.stop();
+    await instances.a.stop();
+    await instances.b.stop();
+    await Promise.all(backends.map((b) => b.kill()));
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
