@@ -52,8 +52,16 @@ async function nextHops(lab: Lab): Promise<string[]> {
   return [...out.matchAll(/via (\S+)/g)].map((m) => m[1]!).sort();
 }
 
-/** Client addresses with an established connection on `name`'s listener, from `ss`. */
-async function peersOf(lab: Lab, name: InstanceName): Promise<Set<string>> {
+/**
+ * Client addresses of `connections` established on `name`'s listener, from `ss` (matched
+ * by address and port: connections reset at the client may linger on the instance).
+ */
+async function peersOf(
+  lab: Lab,
+  name: InstanceName,
+  connections: readonly Attempt[],
+): Promise<Set<string>> {
+  const wanted = new Set(connections.map((c) => `${c.source}:${c.localPort}`));
   const out = await lab.exec(name, [
     "ss",
     "-Htn",
@@ -65,9 +73,60 @@ async function peersOf(lab: Lab, name: InstanceName): Promise<Set<string>> {
   for (const line of out.split("\n")) {
     const fields = line.trim().split(/\s+/);
     const peer = fields.at(-1);
-    if (peer && peer.includes(":")) peers.add(peer.slice(0, peer.lastIndexOf(":")));
+    if (peer && wanted.has(peer)) peers.add(peer.slice(0, peer.lastIndexOf(":")));
   }
   return peers;
+}
+
+/**
+ * Whether the router's kernel has resilient next-hop groups (Linux 5.13+). BIRD 2.0 installs
+ * plain multipath routes (hash-threshold), so the suite only reports it.
+ */
+async function resilientGroupsSupported(lab: Lab): Promise<boolean> {
+  try {
+    await lab.exec("router", [
+      "ip",
+      "nexthop",
+      "add",
+      "id",
+      "901",
+      "via",
+      INSTANCE_ADDRESS.a,
+      "dev",
+      "eth0",
+    ]);
+    await lab.exec("router", [
+      "ip",
+      "nexthop",
+      "add",
+      "id",
+      "902",
+      "via",
+      INSTANCE_ADDRESS.b,
+      "dev",
+      "eth0",
+    ]);
+    await lab.exec("router", [
+      "ip",
+      "nexthop",
+      "add",
+      "id",
+      "900",
+      "group",
+      "901/902",
+      "type",
+      "resilient",
+      "buckets",
+      "64",
+    ]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    for (const id of ["900", "901", "902"]) {
+      await lab.exec("router", ["ip", "nexthop", "del", "id", id]).catch(() => {});
+    }
+  }
 }
 
 Deno.test({
@@ -142,6 +201,7 @@ Deno.test({
     const shares: number[] = [];
     const withdrawMs: number[] = [];
     const moved: number[] = [];
+    const movedBack: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const holder = new Holder(lab, ECMP_VIP);
       try {
@@ -150,9 +210,13 @@ Deno.test({
         for (const o of opened) {
           assert.equal(o.backend, backendOf.get(o.source!), `${o.source}: backend through ECMP`);
         }
-        const onA = await peersOf(lab, "a");
-        const onB = await peersOf(lab, "b");
-        assert.equal(onA.size + onB.size, CLIENT_SOURCES.length, "every connection on a or b");
+        const onA = await peersOf(lab, "a", opened);
+        const onB = await peersOf(lab, "b", opened);
+        assert.equal(
+          onA.size + onB.size,
+          CLIENT_SOURCES.length,
+          `every connection on a or b: ${onA.size} + ${onB.size}`,
+        );
         const share = onA.size / CLIENT_SOURCES.length;
         shares.push(share);
         assert.ok(share >= 0.4 && share <= 0.6, `a's share ${share}: not within 40/60`);
@@ -194,17 +258,32 @@ Deno.test({
         }
         // Still accepting (shutdownDelay), but the router sends it nothing new.
         assert.equal(await accepted(), acceptedBefore, "nothing new reached the leaving one");
+
+        // While one is away, every client opens a connection on the survivor; when the other
+        // returns, the router hands its half of the hash space back: those connections move.
+        const during = new Holder(lab, ECMP_VIP);
+        try {
+          assert.ok((await during.opened()).every((o) => o.ok));
+          await instances[leaving].kill("SIGTERM");
+          await instances[leaving].start();
+          await waitUntil(
+            async () => (await nextHops(lab)).join() === both.join(),
+            `${leaving} announced again\n${logs()}`,
+            15_000,
+          );
+          const back = await during.check();
+          assert.deepEqual(
+            back.filter((c) => survivors.has(c.source!) && !c.ok),
+            [],
+            "the return leaves the survivor's own flows alone",
+          );
+          movedBack.push(back.filter((c) => !c.ok).length);
+        } finally {
+          await during.close();
+        }
       } finally {
         await holder.close();
       }
-      const leaving: InstanceName = run % 2 === 0 ? "a" : "b";
-      await instances[leaving].kill("SIGTERM");
-      await instances[leaving].start();
-      await waitUntil(
-        async () => (await nextHops(lab)).join() === both.join(),
-        `${leaving} announced again\n${logs()}`,
-        15_000,
-      );
     }
     report("ecmp", {
       runs: RUNS,
@@ -213,6 +292,8 @@ Deno.test({
       withdrawMs: p50Max(withdrawMs),
       movedConnectionsReset: p50Max(moved),
       survivorResets: 0,
+      resetByTheReturn: p50Max(movedBack),
+      resilientNextHopGroups: await resilientGroupsSupported(lab),
     });
   } finally {
     for (const d of daemons.reverse()) await d.stop();
