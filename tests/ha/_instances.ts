@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { BackendProcess, ServeProcess } from "../reliability/_harness.ts";
-import { delay } from "../_helpers.ts";
+import { delay, waitUntil } from "../_helpers.ts";
 import {
   BACKEND_ADDRESS,
   CLIENT_SOURCES,
@@ -218,6 +218,10 @@ export class Keepalived {
     );
     this.daemon = new Daemon([
       ...this.#lab.prefix(name),
+      // keepalived writes its console log through stdio: line-buffered, the log is current.
+      "stdbuf",
+      "-oL",
+      "-eL",
       "keepalived",
       "--dont-fork",
       "--vrrp",
@@ -236,20 +240,33 @@ export class Keepalived {
     return last.split(" ")[3];
   }
 
-  /** Kills keepalived outright (both its processes), as a crash would. */
+  /**
+   * Kills keepalived outright, as a crash would: the VRRP process first, then the parent
+   * (killed alone, the parent would make the VRRP process stop cleanly, sending priority 0).
+   */
   async kill(): Promise<void> {
-    const vrrp = await Deno.readTextFile(`${this.instance.dir}/keepalived_vrrp.pid`).catch(() =>
-      ""
-    );
-    this.daemon?.child.kill("SIGKILL");
-    if (vrrp.trim() !== "") await run(["kill", "-KILL", vrrp.trim()]).catch(() => {});
-    await this.daemon?.status;
+    const daemon = this.daemon;
+    if (daemon === undefined) return;
+    const vrrp = (await Deno.readTextFile(`${this.instance.dir}/keepalived_vrrp.pid`)).trim();
+    await run(["kill", "-KILL", vrrp, String(daemon.child.pid)]);
+    await daemon.status;
     this.daemon = undefined;
+    // A new keepalived refuses to start while the old VRRP process is still exiting.
+    await waitUntil(async () => !(await exists(`/proc/${vrrp}`)), `keepalived ${vrrp} gone`, 5_000);
   }
 
   async stop(): Promise<void> {
     await this.daemon?.stop("SIGTERM");
     this.daemon = undefined;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
