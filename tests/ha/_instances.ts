@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { BackendProcess, ServeProcess } from "../reliability/_harness.ts";
-import { delay, waitUntil } from "../_helpers.ts";
+import { delay } from "../_helpers.ts";
 import {
   BACKEND_ADDRESS,
   CLIENT_SOURCES,
@@ -88,6 +88,11 @@ export class Daemon {
       stderr: "piped",
     }).spawn();
     const file = Deno.openSync(logPath, { write: true, create: true, append: true });
+    file.writeSync(
+      new TextEncoder().encode(
+        `--- ${new Date().toISOString()} started pid ${this.child.pid}: ${argv.join(" ")}\n`,
+      ),
+    );
     const sink = file.writable.getWriter();
     const copy = async (stream: ReadableStream<Uint8Array>) => {
       for await (const chunk of stream) await sink.write(chunk);
@@ -163,9 +168,14 @@ export class Instance {
 
   /** Sends `signal` to serve and waits for its exit (and the track file). */
   async kill(signal: Deno.Signal): Promise<void> {
+    this.serve?.kill(signal);
+    await this.exited();
+  }
+
+  /** Waits until serve has exited (after a signal sent through `serve`). */
+  async exited(): Promise<void> {
     const serve = this.serve;
     if (serve === undefined) return;
-    serve.kill(signal);
     await serve.status;
     this.serve = undefined;
     await delay(10);
@@ -192,8 +202,15 @@ export class Keepalived {
     this.notifyLog = `${instance.dir}/notify.log`;
   }
 
+  #starts = 0;
+
+  #vrrpPidFile(): string {
+    return `${this.instance.dir}/keepalived_vrrp-${this.#starts}.pid`;
+  }
+
   /** Renders the config with the suite's values and starts keepalived in the namespace. */
   async start(): Promise<void> {
+    this.#starts++;
     const { dir, name } = this.instance;
     const peer = name === "a" ? INSTANCE_ADDRESS.b : INSTANCE_ADDRESS.a;
     const config = await renderFile(
@@ -228,8 +245,10 @@ export class Keepalived {
       "--log-detail",
       "--log-console",
       `--use-file=${config}`,
-      `--pid=${dir}/keepalived.pid`,
-      `--vrrp_pid=${dir}/keepalived_vrrp.pid`,
+      // Fresh pid files for every start: the VRRP process of a keepalived killed outright is
+      // a zombie until init reaps it, and keepalived's start-up check can hang on its file.
+      `--pid=${dir}/keepalived-${this.#starts}.pid`,
+      `--vrrp_pid=${this.#vrrpPidFile()}`,
     ], `${dir}/keepalived.log`);
   }
 
@@ -247,26 +266,15 @@ export class Keepalived {
   async kill(): Promise<void> {
     const daemon = this.daemon;
     if (daemon === undefined) return;
-    const vrrp = (await Deno.readTextFile(`${this.instance.dir}/keepalived_vrrp.pid`)).trim();
+    const vrrp = (await Deno.readTextFile(this.#vrrpPidFile())).trim();
     await run(["kill", "-KILL", vrrp, String(daemon.child.pid)]);
     await daemon.status;
     this.daemon = undefined;
-    // A new keepalived refuses to start while the old VRRP process is still exiting.
-    await waitUntil(async () => !(await exists(`/proc/${vrrp}`)), `keepalived ${vrrp} gone`, 5_000);
   }
 
   async stop(): Promise<void> {
     await this.daemon?.stop("SIGTERM");
     this.daemon = undefined;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
