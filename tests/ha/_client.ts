@@ -5,8 +5,8 @@
  * 8-byte greeting (the backend's name), sends 16 bytes and reads them back.
  *
  * Modes (results as JSON on stdout):
- * - `probe HOST PORT INTERVAL_MS TIMEOUT_MS`: opens a connection every `INTERVAL_MS`
- *   until stdin closes; prints `{ started: true }` once the first one ended, and
+ * - `probe HOST PORT INTERVAL_MS TIMEOUT_MS [SOURCE...]`: opens a connection every
+ *   `INTERVAL_MS` (from each source address in turn, if given) until stdin closes; prints `{ started: true }` once the first one ended, and
  *   `{ attempts: Attempt[] }` at the end.
  * - `once HOST[,HOST...] PORT TIMEOUT_MS SOURCE...`: one connection from every source
  *   address to every host; prints `{ results: Attempt[] }`.
@@ -172,13 +172,14 @@ function print(value: unknown): void {
 }
 
 async function probe(args: string[]): Promise<void> {
-  const [host = "", port = "0", intervalMs = "20", timeoutMs = "3000"] = args;
+  const [host = "", port = "0", intervalMs = "20", timeoutMs = "3000", ...sources] = args;
   const running: Promise<Attempt>[] = [];
   let isDone = false;
   const ended = stdinLines(() => Promise.resolve()).finally(() => isDone = true);
   let next = performance.now();
   while (!isDone) {
-    const attempt = exchange(host, Number(port), Number(timeoutMs));
+    const source = sources.length === 0 ? undefined : sources[running.length % sources.length];
+    const attempt = exchange(host, Number(port), Number(timeoutMs), source);
     // The first one tells the test that the client runs.
     if (running.length === 0) void attempt.then(() => print({ started: true }));
     running.push(attempt);

@@ -351,13 +351,15 @@ export class Probe {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #lines: Lines;
 
-  constructor(lab: Lab, host: string, port = LISTEN_PORT) {
+  /** Probes `host` from the client's own address, or from each of `sources` in turn. */
+  constructor(lab: Lab, host: string, sources: readonly string[] = []) {
     this.#child = clientCommand(lab, [
       "probe",
       host,
-      String(port),
+      String(LISTEN_PORT),
       String(PROBE_INTERVAL_MS),
       String(CONNECT_TIMEOUT_MS),
+      ...sources,
     ]);
     this.#writer = this.#child.stdin.getWriter();
     this.#lines = new Lines(this.#child.stdout);
