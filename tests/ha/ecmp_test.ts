@@ -26,25 +26,18 @@ import {
   Lab,
   REPO_ROOT,
 } from "./_lab.ts";
+import { ADMIN_PORT, Instance, LISTEN_PORT, serveConfig, startBackends } from "./_instances.ts";
+import { Bird, BIRD_ROUTER_VALUES, birdInstanceValues, Daemon } from "./_daemons.ts";
 import {
-  ADMIN_PORT,
   type Attempt,
-  Bird,
-  BIRD_ROUTER_VALUES,
-  birdInstanceValues,
   clientOnce,
-  Daemon,
   Holder,
-  Instance,
-  LISTEN_PORT,
   type Outage,
   outageOf,
   p50Max,
   Probe,
   RUNS,
-  serveConfig,
-  startBackends,
-} from "./_instances.ts";
+} from "./_traffic.ts";
 
 /** The timing rule of deploy/bgp: 0.2 s x fall 2 + 0.1 s route update + 1 s margin. */
 const SHUTDOWN_DELAY = "1.5s";

@@ -14,18 +14,9 @@ import assert from "node:assert/strict";
 import { report } from "../reliability/_harness.ts";
 import { delay, waitUntil } from "../_helpers.ts";
 import { CLIENT_ADDRESS, ignoreHa, type InstanceName, Lab, VRRP_VIP } from "./_lab.ts";
-import {
-  Holder,
-  Instance,
-  Keepalived,
-  type Outage,
-  outageOf,
-  p50Max,
-  Probe,
-  RUNS,
-  serveConfig,
-  startBackends,
-} from "./_instances.ts";
+import { Instance, serveConfig, startBackends } from "./_instances.ts";
+import { Keepalived } from "./_daemons.ts";
+import { Holder, type Outage, outageOf, p50Max, Probe, RUNS } from "./_traffic.ts";
 
 /** The timing rule of deploy/keepalived: 1 s x fall 2 + 0.1 s advert + 1 s margin, rounded up. */
 const SHUTDOWN_DELAY = "3.5s";
