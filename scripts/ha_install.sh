@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the high-availability tests (tests/ha/) start, with apt-get, only what is
 # missing: keepalived, BIRD 2 (bird, birdc), curl (the /readyz checks), nftables (dropping
-# VRRP adverts), iproute2 (namespaces, ss). Idempotent and non-interactive; runs
+# VRRP adverts), iproute2 (namespaces, ss), procps (sysctl in the router namespace). Idempotent and non-interactive; runs
 # `apt-get update` only when an install fails without it, and waits for another apt process
 # to release its lock. The tests need root as well.
 set -euo pipefail
@@ -23,6 +23,8 @@ declare -A WANT=(
   [ip]=iproute2
   [ss]=iproute2
   [logger]=bsdutils
+  [sysctl]=procps
+  [stdbuf]=coreutils
 )
 
 missing=()

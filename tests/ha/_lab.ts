@@ -71,6 +71,8 @@ const TOOLS: Readonly<Record<string, string>> = {
   birdc: "bird2",
   curl: "curl",
   ss: "iproute2",
+  sysctl: "procps",
+  stdbuf: "coreutils",
 };
 
 function onPath(tool: string): boolean {
