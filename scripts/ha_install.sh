@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the high-availability tests (tests/ha/) start, with apt-get, only what is
 # missing: keepalived, BIRD 2 (bird, birdc), curl (the /readyz checks), nftables (dropping
-# VRRP adverts), iproute2 (namespaces, ss), procps (sysctl in the router namespace). Idempotent and non-interactive; runs
-# `apt-get update` only when an install fails without it, and waits for another apt process
-# to release its lock. The tests need root as well.
+# VRRP adverts), iproute2 (namespaces, ss), procps (sysctl in the router namespace).
+# Idempotent and non-interactive; runs `apt-get update` only when an install fails without
+# it, and waits for another apt process to release its lock. The tests need root as well.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
