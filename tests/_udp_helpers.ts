@@ -7,7 +7,7 @@
 import { createBalancer } from "../src/balancer/mod.ts";
 import type { Backend, BalancerKind } from "../src/core/types.ts";
 import { Pool, type PoolOptions } from "../src/pool/mod.ts";
-import { UdpListener, type UdpListenerOptions } from "../src/proxy/udp/mod.ts";
+import { UdpListener, type UdpListenerOptions } from "../src/proxy/mod.ts";
 import { backendAt, HOST, WAIT_MS } from "./_helpers.ts";
 
 const encoder = new TextEncoder();

@@ -5,8 +5,9 @@
  * @module
  */
 import { parseHostPort } from "../core/address.ts";
-import type { Config, ListenerConfig } from "./types.ts";
+import type { Config, ListenerConfig, UdpConfig } from "./types.ts";
 import type { ConfigSchemaOutput } from "./schema.ts";
+import * as D from "./defaults.ts";
 
 /** The config of a document the schema accepted, not yet frozen (see {@linkcode deepFreeze}). */
 export function buildConfig(data: ConfigSchemaOutput): Config {
@@ -28,6 +29,8 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         listenerAddress: l.listenerAddress,
         host,
         port,
+        protocol: l.protocol,
+        ...(l.protocol === "udp" && { udp: udpConfig(l.udp) }),
         ...(l.backendPortName === undefined ? {} : { backendPortName: l.backendPortName }),
         ...(l.namespace === undefined ? {} : { namespace: l.namespace }),
         ...(l.service === undefined ? {} : { service: l.service }),
@@ -36,7 +39,8 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         nodeAddressTypes: [...l.nodeAddressTypes],
         excludeCordonedNodes: l.excludeCordonedNodes,
         backends: l.backends,
-        balancer: l.balancer,
+        balancer: l.balancer ??
+          (l.protocol === "udp" ? D.DEFAULT_UDP_BALANCER : D.DEFAULT_BALANCER),
         maglevTableSize: l.maglev.tableSize,
         maglevSeed: l.maglev.seed,
         requestTimeoutMs: l.requestTimeout,
@@ -67,6 +71,16 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         },
       };
     }),
+  };
+}
+
+function udpConfig(udp: ConfigSchemaOutput["configurations"][number]["udp"]): UdpConfig {
+  return {
+    sessionIdleTimeoutMs: udp?.sessionIdleTimeout ?? D.DEFAULT_UDP_SESSION_IDLE_TIMEOUT_MS,
+    maxSessions: udp?.maxSessions ?? D.DEFAULT_UDP_MAX_SESSIONS,
+    maxSessionsPerSource: udp?.maxSessionsPerSource ?? D.DEFAULT_UDP_MAX_SESSIONS_PER_SOURCE,
+    bufferSize: udp?.bufferSize ?? D.DEFAULT_UDP_BUFFER_SIZE,
+    replyTimeoutMs: udp?.replyTimeout ?? D.DEFAULT_UDP_REPLY_TIMEOUT_MS,
   };
 }
 

@@ -33,6 +33,7 @@ configurations:
 
 /** What every listener gets when it sets nothing but the original keys. */
 const LISTENER_DEFAULTS = {
+  protocol: "tcp",
   backendMode: "auto",
   nodeAddressTypes: ["InternalIP", "ExternalIP"],
   excludeCordonedNodes: false,
@@ -229,6 +230,7 @@ configurations:
     listenerAddress: "127.0.0.1:5432",
     host: "127.0.0.1",
     port: 5432,
+    protocol: "tcp",
     backendPortName: "postgres",
     namespace: "data",
     service: "data/postgres",

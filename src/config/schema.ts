@@ -11,7 +11,12 @@
  * @module
  */
 import { z } from "zod";
-import { BALANCER_KINDS, type BalancerKind } from "../core/types.ts";
+import {
+  BALANCER_KINDS,
+  type BalancerKind,
+  LISTENER_PROTOCOLS,
+  type ListenerProtocol,
+} from "../core/types.ts";
 import { formatDurationMs, parseDurationMs } from "../core/duration.ts";
 import { parseHostPort } from "../core/address.ts";
 import { parseCidr } from "../core/cidr.ts";
@@ -326,6 +331,28 @@ const maglevSchema = z
   .prefault({})
   .meta({ description: 'Settings of `balancer: "maglev"`.' });
 
+const udpSchema = z
+  .strictObject({
+    sessionIdleTimeout: duration(D.DEFAULT_UDP_SESSION_IDLE_TIMEOUT_MS, { isZeroAllowed: false })
+      .meta({ description: "A session without a datagram either way for this long ends." }),
+    maxSessions: intInRange(0, 10_000_000).default(D.DEFAULT_UDP_MAX_SESSIONS).meta({
+      description:
+        "Sessions (client address and port) open at once; datagrams that would open more are dropped. 0 = unlimited.",
+    }),
+    maxSessionsPerSource: intInRange(0, 10_000_000)
+      .default(D.DEFAULT_UDP_MAX_SESSIONS_PER_SOURCE)
+      .meta({ description: "Sessions open at once per client address. 0 = unlimited." }),
+    bufferSize: intInRange(512, D.MAX_UDP_BUFFER_SIZE, "buffer size")
+      .default(D.DEFAULT_UDP_BUFFER_SIZE)
+      .meta({ description: "Largest datagram forwarded, in bytes; longer ones are dropped." }),
+    replyTimeout: duration(D.DEFAULT_UDP_REPLY_TIMEOUT_MS, { isZeroAllowed: true }).meta({
+      description:
+        "A client datagram unanswered this long ends its session and counts against the backend (passive health); 0 turns it off, for one-way protocols such as syslog.",
+    }),
+  })
+  .prefault({})
+  .meta({ description: "Session settings of a `protocol: udp` listener." });
+
 function intError(issue: { input?: unknown }): string | undefined {
   const got = issue.input;
   if (got === undefined) return undefined;
@@ -355,6 +382,13 @@ const listenerSchema = z
     listenerAddress: address({ isHostRequired: false }).meta({
       description: 'Address to accept on: ":80" (all interfaces), "127.0.0.1:80", "[::]:80".',
     }),
+    protocol: oneOf(LISTENER_PROTOCOLS as readonly [ListenerProtocol, ...ListenerProtocol[]])
+      .default(D.DEFAULT_PROTOCOL)
+      .meta({
+        description:
+          "tcp, tls (passthrough) or udp (sessions per client address and port; Service ports with protocol UDP). A tcp and a udp listener may share an address.",
+      }),
+    udp: udpSchema.optional(),
     backendPortName: refined(checkPortName, "port name").optional().meta({
       description:
         "Name of the Kubernetes Service port whose backends form this pool (annotated Services only).",
@@ -465,8 +499,11 @@ const listenerSchema = z
       description: "What happens to open connections of a backend that leaves the pool.",
     }),
     balancer: oneOf(BALANCER_KINDS as readonly [BalancerKind, ...BalancerKind[]])
-      .default(D.DEFAULT_BALANCER)
-      .meta({ description: "How a backend is picked for a new connection." }),
+      .optional()
+      .meta({
+        description:
+          "How a backend is picked for a new connection (udp: session); round_robin by default, maglev (by client address) for protocol udp.",
+      }),
     maglev: maglevSchema,
     whenAllUnhealthy: oneOf(["reject", "any"]).default(D.DEFAULT_WHEN_ALL_UNHEALTHY).meta({
       description: "With no healthy backend: refuse connections, or try any backend.",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BalancerKind } from "../core/types.ts";
+import type { BalancerKind, ListenerProtocol } from "../core/types.ts";
 import type {
   BackendMode,
   NodeAddressType,
@@ -18,7 +18,24 @@ import type { LogFormat, LogLevel } from "../log/mod.ts";
 import type { OnRemoval, WhenAllUnhealthy } from "../pool/mod.ts";
 import type { HealthCheckSpec } from "../health/mod.ts";
 
-export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
+export type { ListenerProtocol, LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
+
+/** Settings of a `protocol: udp` listener, `udp:` in YAML (names as in the original). */
+export interface UdpConfig {
+  /** A session without a datagram either way for this long ends. @default {60000} */
+  readonly sessionIdleTimeoutMs: number;
+  /** Sessions open at once; datagrams that would open more are dropped. 0 = unlimited. @default {4096} */
+  readonly maxSessions: number;
+  /** Sessions open at once per client address. 0 = unlimited. @default {0} */
+  readonly maxSessionsPerSource: number;
+  /** Largest datagram forwarded, in bytes; longer ones are dropped. @default {8192} */
+  readonly bufferSize: number;
+  /**
+   * A client datagram unanswered this long ends its session and counts against the backend;
+   * 0 turns it off (one-way protocols such as syslog). @default {5000}
+   */
+  readonly replyTimeoutMs: number;
+}
 
 /**
  * Active and passive health check settings of one listener: the health module's check
@@ -36,6 +53,10 @@ export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
  * come from {@linkcode PoolSpec}; `name` is also the `listener`/`pool` label in metrics.
  */
 export interface ListenerConfig extends PoolSpec {
+  /** Transport: `tcp`, `tls` (passthrough) or `udp` (sessions). @default {"tcp"} */
+  readonly protocol: ListenerProtocol;
+  /** Session settings; present exactly when `protocol` is `udp`. */
+  readonly udp?: UdpConfig;
   /** Host part of `listenerAddress`; `""` binds all interfaces. */
   readonly host: string;
   /** Port part of `listenerAddress`, 1-65535. */

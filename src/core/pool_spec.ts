@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ProxyProtocolVersion } from "./types.ts";
+import type { ListenerProtocol, ProxyProtocolVersion } from "./types.ts";
 
 /**
  * How to check one backend. The listener's `healthCheck` settings; resolution overrides them
@@ -73,6 +73,11 @@ export interface PoolSpec {
   readonly name: string;
   /** As written, e.g. `":80"`. */
   readonly listenerAddress: string;
+  /**
+   * Transport of the listener: `udp` pools take Service ports with `protocol: UDP`, the
+   * others TCP ports. Absent means `tcp`.
+   */
+  readonly protocol?: ListenerProtocol;
   /** Kubernetes Service port name; absent for static-only pools. */
   readonly backendPortName?: string;
   /** Namespace; all namespaces when absent. */

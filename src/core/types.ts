@@ -7,6 +7,12 @@
  * @module
  */
 
+/** Transport of a listener, spelled as in config under `protocol:`. */
+export type ListenerProtocol = "tcp" | "tls" | "udp";
+
+/** Every {@linkcode ListenerProtocol}, in documentation order. */
+export const LISTENER_PROTOCOLS: readonly ListenerProtocol[] = ["tcp", "tls", "udp"];
+
 /** Names accepted in config under `balancer:`. */
 export type BalancerKind = "round_robin" | "least_connections" | "random_two" | "maglev";
 

@@ -7,4 +7,3 @@
  */
 export * from "./udp_listener.ts";
 export * from "./stats.ts";
-export type { Picker } from "../../core/types.ts";

@@ -89,7 +89,7 @@ export interface UdpListenerOptions {
 /** What {@linkcode UdpListener.update} may change on a running listener. */
 export type UdpListenerSettings = Pick<
   UdpListenerOptions,
-  "sessionIdleTimeoutMs" | "maxSessions" | "maxSessionsPerSource" | "replyTimeoutMs"
+  "sessionIdleTimeoutMs" | "maxSessions" | "maxSessionsPerSource" | "replyTimeoutMs" | "bufferSize"
 >;
 
 /**
@@ -106,7 +106,7 @@ export class UdpListener {
   readonly stats: UdpListenerStats = createUdpListenerStats();
   #options: UdpListenerOptions;
   readonly #clock: () => number;
-  readonly #bufferSize: number;
+  #bufferSize: number;
   #socket: Deno.DatagramConn | undefined;
   readonly #sessions = new Map<string, UdpSession>();
   readonly #perSource = new Map<string, number>();
@@ -127,21 +127,20 @@ export class UdpListener {
 
   /** Only stores the options; {@linkcode UdpListener.listen} binds. */
   constructor(options: UdpListenerOptions) {
-    const bufferSize = options.bufferSize ?? DEFAULT_UDP_BUFFER_SIZE;
-    if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > MAX_UDP_BUFFER_SIZE) {
-      throw new RangeError(
-        `Cannot create UDP listener ${options.name} as 'bufferSize' must be an integer 1-${MAX_UDP_BUFFER_SIZE}: current value is ${bufferSize}`,
-      );
-    }
     this.name = options.name;
     this.#options = options;
-    this.#bufferSize = bufferSize;
+    this.#bufferSize = checkBufferSize(options.name, options.bufferSize);
     this.#clock = options.clock ?? (() => performance.now());
     options.signal?.addEventListener("abort", () => void this.shutdown(0), { once: true });
   }
 
-  /** Changes limits and timeouts; they apply to every session from the next datagram or sweep. */
+  /**
+   * Changes limits and timeouts; they apply to every session from the next datagram or
+   * sweep. A new `bufferSize` applies to the listener's next datagram and to new sessions.
+   * @throws {RangeError} when `bufferSize` is not an integer 1-65507 (nothing changes then)
+   */
   update(settings: UdpListenerSettings): void {
+    this.#bufferSize = checkBufferSize(this.name, settings.bufferSize);
     this.#options = { ...this.#options, ...settings };
     if (this.#sweeper !== undefined) {
       clearInterval(this.#sweeper);
@@ -188,8 +187,9 @@ export class UdpListener {
   }
 
   async #receive(socket: Deno.DatagramConn): Promise<void> {
-    const buffer = new Uint8Array(this.#bufferSize + 1);
+    let buffer = new Uint8Array(this.#bufferSize + 1);
     while (true) {
+      if (buffer.length !== this.#bufferSize + 1) buffer = new Uint8Array(this.#bufferSize + 1);
       let data: Uint8Array;
       let from: Deno.Addr;
       try {
@@ -307,7 +307,7 @@ export class UdpListener {
         this.#drop("foreign");
         continue;
       }
-      if (data.length > this.#bufferSize) {
+      if (data.length >= session.buffer.length) {
         this.#drop("too_large");
         continue;
       }
@@ -468,6 +468,16 @@ export class UdpListener {
 }
 
 const NOTHING_TRIED: ReadonlySet<string> = new Set();
+
+/** `bufferSize` or its default. @throws {RangeError} when out of range */
+function checkBufferSize(name: string, size = DEFAULT_UDP_BUFFER_SIZE): number {
+  if (!Number.isInteger(size) || size < 1 || size > MAX_UDP_BUFFER_SIZE) {
+    throw new RangeError(
+      `Cannot use UDP listener ${name} as 'bufferSize' must be an integer 1-${MAX_UDP_BUFFER_SIZE}: current value is ${size}`,
+    );
+  }
+  return size;
+}
 
 /** An IP address in canonical text; `undefined` for a host name (not compared then). */
 function normalizeHost(host: string): string | undefined {
