@@ -66,6 +66,7 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
           ...(hc.port === undefined ? {} : { port: hc.port }),
           ...(hc.send === undefined ? {} : { send: hc.send }),
           ...(hc.expect === undefined ? {} : { expect: hc.expect }),
+          ...(hc.dnsQuery === undefined ? {} : { dnsQuery: hc.dnsQuery }),
           maxEjectionPercent: hc.maxEjectionPercent,
           ...(hc.tls ? { tls: true } : {}),
         },

@@ -293,6 +293,28 @@ const healthCheckSchema = z
     expect: z.string().optional().meta({
       description: "Substring the response must contain; without it a connect is enough.",
     }),
+    dnsQuery: z
+      .string()
+      .superRefine((text, ctx) => {
+        const name = text.replace(/\.$/, "");
+        const ok = text === "." ||
+          (name.length > 0 && name.length <= 253 &&
+            name.split(".").every((l) => l.length > 0 && l.length <= 63));
+        if (!ok) {
+          ctx.addIssue({
+            code: "custom",
+            input: text,
+            message: `invalid DNS name ${
+              JSON.stringify(text)
+            }: expected "." or labels of 1-63 characters joined by dots`,
+          });
+        }
+      })
+      .optional()
+      .meta({
+        description:
+          'Check with a DNS query for this name (type A, over UDP) instead of TCP: healthy on NOERROR or NXDOMAIN. For udp listeners of DNS servers, e.g. "." or "example.com".',
+      }),
     maxEjectionPercent: intInRange(0, 100).default(D.DEFAULT_MAX_EJECTION_PERCENT).meta({
       description: "Most of the pool (percent) that passive ejection may mark down at once.",
     }),

@@ -36,6 +36,12 @@ export interface HealthCheckSpec {
    * path `/healthz`. `port`, `send` and `expect` are then not used.
    */
   readonly http?: { readonly port: number; readonly path: string };
+  /**
+   * Check with a DNS query for this name (type A, over UDP to the backend's port, or `port`)
+   * instead of TCP: healthy when an answer with the query's ID comes back with RCODE
+   * NOERROR or NXDOMAIN. `send` and `expect` are then not used.
+   */
+  readonly dnsQuery?: string;
   /** Share of a pool (0-100) that passive reports may mark unhealthy. */
   readonly maxEjectionPercent: number;
   /**
