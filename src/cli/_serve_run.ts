@@ -105,9 +105,10 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
   const health = await probeAll(targets, DEFAULT_CHECK_CONCURRENCY, signal);
   writeOut(renderPlans(plans, { format: "table", explain: true, health }));
   const problems: string[] = [];
-  const tryBind = (what: string, address: string, hostname: string, port: number) => {
+  const tryBind = (what: string, address: string, hostname: string, port: number, udp = false) => {
     try {
-      Deno.listen({ hostname, port }).close();
+      if (udp) Deno.listenDatagram({ hostname, port, transport: "udp" }).close();
+      else Deno.listen({ hostname, port }).close();
     } catch (error) {
       problems.push(
         `${what}: cannot bind ${address}: ${errorMessage(error)}`,
@@ -115,7 +116,8 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
     }
   };
   for (const listener of config.configurations) {
-    tryBind(listener.name, listener.listenerAddress, bindHost(listener), listener.port);
+    const { name, listenerAddress, port, protocol } = listener;
+    tryBind(name, listenerAddress, bindHost(listener), port, protocol === "udp");
   }
   const admin = adminOf(config.settings.adminAddress);
   if (admin !== undefined) tryBind("admin", admin.address, admin.hostname, admin.port);

@@ -113,7 +113,8 @@ Deno.test("resolve udp: a TCP port named for a udp listener is excluded with the
   assert.deepEqual(plan!.excluded, [{
     service: "kube-system/kube-dns",
     reason: "unsupported-protocol",
-    detail: 'port "dns-tcp" is TCP; a udp listener takes UDP ports; port "dns" is UDP on the same number',
+    detail:
+      'port "dns-tcp" is TCP; a udp listener takes UDP ports; port "dns" is UDP on the same number',
   }]);
 });
 

@@ -10,7 +10,7 @@ import { createBalancer } from "../balancer/mod.ts";
 import { type CidrList, parseCidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
-import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
+import type { Backend, BackendHealth, BalancerKind, ListenerProtocol } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type HealthDetail,
@@ -19,7 +19,12 @@ import {
   type PoolSnapshot,
   type WhenAllUnhealthy,
 } from "../pool/mod.ts";
-import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
+import {
+  type ListenerStats,
+  ProxyListener,
+  UdpListener,
+  type UdpListenerSettings,
+} from "../proxy/mod.ts";
 
 /**
  * What the data plane needs to know of one listener. Plain data (structured-clone safe);
@@ -32,6 +37,10 @@ export interface DataPlaneListener {
   readonly host: string;
   /** Port to bind; 0 picks a free one (tests). */
   readonly port: number;
+  /** `udp` runs a `UdpListener` (sessions) instead of accepting TCP. @default {"tcp"} */
+  readonly protocol?: ListenerProtocol;
+  /** Session settings of a `udp` listener; defaults when absent. */
+  readonly udp?: UdpListenerSettings;
   /** Pick policy of the pool. */
   readonly balancer: BalancerKind;
   /** Maglev lookup table size, a prime. */
@@ -127,7 +136,7 @@ export interface DataPlaneListenerSnapshot {
 interface Unit {
   spec: DataPlaneListener;
   readonly pool: Pool;
-  readonly listener: ProxyListener;
+  readonly listener: ProxyListener | UdpListener;
   serving: Promise<void> | undefined;
 }
 
@@ -185,23 +194,25 @@ export class DataPlane {
         : (key, ok, error) =>
           report(spec.name, key, ok, error === undefined ? undefined : errorMessage(error)),
     });
-    const listener = new ProxyListener({
-      name: spec.name,
-      hostname: spec.host === "" ? "0.0.0.0" : spec.host,
-      port: spec.port,
-      picker: pool,
-      requestTimeoutMs: spec.requestTimeoutMs,
-      connectTimeoutMs: spec.connectTimeoutMs,
-      idleTimeoutMs: spec.idleTimeoutMs,
-      maxConnections: spec.maxConnections,
-      maxConnectAttempts: spec.maxConnectAttempts,
-      logger: this.#options.logger,
-      ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
-      dial: this.#options.dial,
-      ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
-      reusePort: this.#options.reusePort,
-      connectionCounter: counters?.listener(spec.name),
-    });
+    const listener = spec.protocol === "udp"
+      ? udpListenerOf(spec, pool, this.#options)
+      : new ProxyListener({
+        name: spec.name,
+        hostname: spec.host === "" ? "0.0.0.0" : spec.host,
+        port: spec.port,
+        picker: pool,
+        requestTimeoutMs: spec.requestTimeoutMs,
+        connectTimeoutMs: spec.connectTimeoutMs,
+        idleTimeoutMs: spec.idleTimeoutMs,
+        maxConnections: spec.maxConnections,
+        maxConnectAttempts: spec.maxConnectAttempts,
+        logger: this.#options.logger,
+        ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
+        dial: this.#options.dial,
+        ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
+        reusePort: this.#options.reusePort,
+        connectionCounter: counters?.listener(spec.name),
+      });
     let addr: Deno.NetAddr;
     try {
       addr = listener.listen();
@@ -243,13 +254,16 @@ export class DataPlane {
     }
     const before = unit.spec;
     unit.spec = spec;
-    unit.listener.update({
-      requestTimeoutMs: spec.requestTimeoutMs,
-      connectTimeoutMs: spec.connectTimeoutMs,
-      idleTimeoutMs: spec.idleTimeoutMs,
-      maxConnections: spec.maxConnections,
-      maxConnectAttempts: spec.maxConnectAttempts,
-    });
+    if (unit.listener instanceof UdpListener) unit.listener.update({ ...spec.udp });
+    else {
+      unit.listener.update({
+        requestTimeoutMs: spec.requestTimeoutMs,
+        connectTimeoutMs: spec.connectTimeoutMs,
+        idleTimeoutMs: spec.idleTimeoutMs,
+        maxConnections: spec.maxConnections,
+        maxConnectAttempts: spec.maxConnectAttempts,
+      });
+    }
     const isNewBalancer = spec.balancer !== before.balancer ||
       spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
     unit.pool.configure({
@@ -316,6 +330,24 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * The listener of a `protocol: udp` spec. Deno offers `SO_REUSEADDR`, not `SO_REUSEPORT`, for
+ * datagram sockets: with workers the socket bound last takes every datagram, so one worker
+ * serves all UDP sessions (and a handover's new process takes them over).
+ */
+function udpListenerOf(spec: DataPlaneListener, pool: Pool, options: DataPlaneOptions) {
+  return new UdpListener({
+    name: spec.name,
+    hostname: spec.host === "" ? "0.0.0.0" : spec.host,
+    port: spec.port,
+    picker: pool,
+    ...spec.udp,
+    logger: options.logger,
+    ...(spec.accessLog === true && { accessLogger: options.accessLogger }),
+    reuseAddress: options.reusePort,
+  });
 }
 
 /**

@@ -39,8 +39,9 @@ export interface Dnsmasq {
 }
 
 /**
- * Starts dnsmasq on `host:port` (UDP and TCP), answering `who.test TXT` with `name` and
- * `NAME.test A` with `address`; other names are refused. `port` 0 takes a free one. `netns`
+ * Starts dnsmasq on `host:port` (UDP and TCP), answering `who.test TXT` with `name`,
+ * `NAME.test A` with `address` and `health.test A` (for DNS health checks); other names are
+ * refused. `port` 0 takes a free one. `netns`
  * runs it inside that network namespace (`ip netns exec`).
  */
 export async function startDnsmasq(
@@ -60,6 +61,7 @@ export async function startDnsmasq(
       `--port=${port}`,
       `--txt-record=who.test,${name}`,
       `--address=/${name}.test/${options.address ?? "192.0.2.1"}`,
+      "--address=/health.test/192.0.2.53",
       "--pid-file=",
       "--cache-size=0",
       ...(Deno.uid() === 0 ? ["--user=root"] : []),

@@ -162,8 +162,16 @@ export class UdpListener {
     return this.#socket.addr as Deno.NetAddr;
   }
 
-  /** Binds the address. Throws `Deno.errors.AddrInUse`, `PermissionDenied`, … as Deno does. */
+  /**
+   * Binds the address. Throws `Deno.errors.AddrInUse`, `PermissionDenied`, … as Deno does.
+   * @throws {TypeError} without `--unstable-net`, where Deno has no datagram sockets
+   */
   listen(): Deno.NetAddr {
+    if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+      throw new TypeError(
+        `Cannot bind UDP listener ${this.name}: datagram sockets need Deno's --unstable-net flag`,
+      );
+    }
     const hostname = this.#options.hostname === "" ? "0.0.0.0" : this.#options.hostname;
     this.#socket = Deno.listenDatagram({
       hostname,
