@@ -196,6 +196,7 @@ export class PlanBuilder {
     return {
       name: spec.name,
       listenerAddress: spec.listenerAddress,
+      ...(spec.protocol !== undefined && spec.protocol !== "tcp" && { protocol: spec.protocol }),
       backends,
       excluded: this.excluded,
       warnings: this.warnings,
