@@ -19,8 +19,12 @@ export class UdpEcho {
   readonly port: number;
   /** Source `address:port` of every datagram received, in order. */
   readonly peers: string[] = [];
+  /** Text of every datagram received, in the order of {@linkcode UdpEcho.peers}. */
+  readonly texts: string[] = [];
   /** When true, datagrams are counted but not answered. */
   isMuted = false;
+  /** Milliseconds to wait before answering. */
+  delayMs = 0;
   #socket: Deno.DatagramConn;
   #loop: Promise<void>;
 
@@ -49,7 +53,9 @@ export class UdpEcho {
         return;
       }
       this.peers.push(`${from.hostname}:${from.port}`);
+      this.texts.push(decoder.decode(data));
       if (this.isMuted) continue;
+      if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
       const reply = encoder.encode(`${this.name}:${decoder.decode(data)}`);
       await this.#socket.send(reply, from).catch(() => {});
     }

@@ -231,35 +231,54 @@ Deno.test("udp: a backend removed with onRemoval close ends its sessions", async
   }
 });
 
-Deno.test("udp: shutdown drains open sessions, then closes them; an abort stops at once", async () => {
+Deno.test("udp: shutdown ends answered sessions at once, waits for pending replies", async () => {
   const b1 = new UdpEcho("b1");
   const proxy = startUdpProxy([b1.backend]);
-  const client = new UdpClient();
+  const idle = new UdpClient();
+  const waiting = new UdpClient();
   const late = new UdpClient();
   try {
-    assert.equal(await client.ask("q", proxy.port), "b1:q");
-    const stopping = proxy.listener.shutdown(300);
-    // Open sessions keep relaying; new ones are refused while draining.
-    assert.equal(await client.ask("r", proxy.port), "b1:r");
+    assert.equal(await idle.ask("q", proxy.port), "b1:q");
+    b1.delayMs = 300;
+    await waiting.send("slow", proxy.port);
+    await waitFor(() => proxy.listener.sessionCount === 2, "two sessions");
+    const started = performance.now();
+    const stopping = proxy.listener.shutdown(5_000);
+    // The answered session ends at once; the one waiting for its reply gets it, then ends.
+    assert.equal(proxy.listener.sessionCount, 1);
     assert.equal(await late.ask("s", proxy.port, 100), undefined);
     assert.equal(proxy.listener.stats.drops.stopping, 1);
-    assert.equal(await stopping, 1);
+    assert.equal((await waiting.receive())?.text, "b1:slow");
+    assert.equal(await stopping, 0);
+    assert.ok(performance.now() - started < 2_000);
     await proxy.serving;
   } finally {
-    await client.close();
-    await late.close();
+    await Promise.all([idle, waiting, late].map((c) => c.close()));
     proxy.pool.close();
   }
-  const controller = new AbortController();
-  const again = startUdpProxy([b1.backend], { listener: { signal: controller.signal } });
+  b1.delayMs = 0;
+  b1.isMuted = true;
+  const muted = startUdpProxy([b1.backend]);
   const c = new UdpClient();
   try {
-    assert.equal(await c.ask("q", again.port), "b1:q");
+    await c.send("never", muted.port);
+    await waitFor(() => muted.listener.sessionCount === 1, "a session");
+    assert.equal(await muted.listener.shutdown(200), 1);
+  } finally {
+    await c.close();
+    muted.pool.close();
+  }
+  b1.isMuted = false;
+  const controller = new AbortController();
+  const again = startUdpProxy([b1.backend], { listener: { signal: controller.signal } });
+  const d = new UdpClient();
+  try {
+    assert.equal(await d.ask("q", again.port), "b1:q");
     controller.abort();
     await again.serving;
     assert.equal(again.listener.sessionCount, 0);
   } finally {
-    await c.close();
+    await d.close();
     again.pool.close();
     await b1.close();
   }

@@ -347,6 +347,7 @@ function udpListenerOf(spec: DataPlaneListener, pool: Pool, options: DataPlaneOp
     logger: options.logger,
     ...(spec.accessLog === true && { accessLogger: options.accessLogger }),
     reuseAddress: options.reusePort,
+    sessionCounter: options.counters?.listener(spec.name),
   });
 }
 

@@ -14,6 +14,7 @@
  */
 import { errorMessage } from "../../core/error_message.ts";
 import { formatIp, parseIp } from "../../core/ip.ts";
+import type { ConnectionCounter } from "../../core/connection_counter.ts";
 import type { Picker } from "../../core/types.ts";
 import type { Logger } from "../../log/mod.ts";
 import { ACCESS_LOG_MESSAGE } from "../listener.ts";
@@ -84,6 +85,11 @@ export interface UdpListenerOptions {
   readonly clock?: () => number;
   /** Aborting it stops the listener as {@linkcode UdpListener.shutdown} with no drain. */
   readonly signal?: AbortSignal;
+  /**
+   * Counts this listener's sessions against `maxSessions` together with listeners of the
+   * same name in other workers; the listener's own count when absent.
+   */
+  readonly sessionCounter?: ConnectionCounter;
 }
 
 /** What {@linkcode UdpListener.update} may change on a running listener. */
@@ -249,14 +255,20 @@ export class UdpListener {
   #open(from: Deno.NetAddr): UdpSession | undefined {
     const stats = this.stats;
     if (this.#isStopping) return this.#refuse("stopping");
-    const max = this.#options.maxSessions ?? DEFAULT_UDP_MAX_SESSIONS;
-    if (max > 0 && this.#sessions.size >= max) return this.#refuse("limit");
     const perSource = this.#options.maxSessionsPerSource ?? DEFAULT_UDP_MAX_SESSIONS_PER_SOURCE;
     const fromSource = this.#perSource.get(from.hostname) ?? 0;
     if (perSource > 0 && fromSource >= perSource) return this.#refuse("source_limit");
+    const max = this.#options.maxSessions ?? DEFAULT_UDP_MAX_SESSIONS;
+    const counter = this.#options.sessionCounter;
+    if (
+      counter === undefined ? max > 0 && this.#sessions.size >= max : !counter.tryAcquire(max)
+    ) {
+      return this.#refuse("limit");
+    }
     const client = { address: from.hostname, port: from.port };
     const lease = this.#options.picker.acquire(client, NOTHING_TRIED);
     if (typeof lease === "string") {
+      counter?.release();
       stats.noBackend++;
       return this.#refuse("no_backend");
     }
@@ -269,6 +281,7 @@ export class UdpListener {
       });
     } catch (error) {
       lease.release();
+      counter?.release();
       this.#options.logger?.warn("Cannot open a backend socket on listener {listener}: {error}", {
         listener: this.name,
         error: errorMessage(error),
@@ -342,6 +355,8 @@ export class UdpListener {
         this.#onSendSettled,
         this.#onSendToClientFailed,
       );
+      // Draining: an exchange that is complete needs the session no more.
+      if (this.#isStopping) this.#end(session, "stopped");
     }
   }
 
@@ -388,6 +403,7 @@ export class UdpListener {
   #end(session: UdpSession, outcome: UdpSessionOutcome, error?: unknown): boolean {
     if (!session.end(outcome)) return false;
     this.#sessions.delete(session.key);
+    this.#options.sessionCounter?.release();
     const source = session.client.address;
     const left = (this.#perSource.get(source) ?? 1) - 1;
     if (left > 0) this.#perSource.set(source, left);
@@ -442,13 +458,17 @@ export class UdpListener {
   }
 
   /**
-   * Stops opening sessions at once; open sessions keep relaying until they end (idle, no
-   * reply, backend removed) or `drainTimeoutMs` passes, then the rest are closed with the
-   * listener's socket. Resolves when everything is closed. Idempotent.
+   * Stops opening sessions at once. Open sessions end as soon as no client datagram waits
+   * for a reply (at once for those, else after the backend's next datagram), or as they
+   * would anyway (idle, no reply, backend removed), or at `drainTimeoutMs`, when the rest
+   * are closed with the listener's socket. Resolves when everything is closed. Idempotent.
    * @returns how many sessions were closed at the deadline
    */
   async shutdown(drainTimeoutMs: number): Promise<number> {
     this.#isStopping = true;
+    for (const session of [...this.#sessions.values()]) {
+      if (session.unansweredSince === undefined) this.#end(session, "stopped");
+    }
     if (this.#sessions.size > 0 && drainTimeoutMs > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
