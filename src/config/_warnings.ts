@@ -11,7 +11,8 @@ import type { Config } from "./types.ts";
 
 /**
  * The doubtful settings of a valid `config`: a connect timeout above the request timeout, a
- * probe timeout above its interval, maglev settings with another balancer.
+ * probe timeout above its interval, maglev settings with another balancer, connection
+ * settings on a `protocol: udp` listener (which has sessions, see `udp:`).
  */
 export function warningsOf(config: Config, at: Locator): ConfigIssue[] {
   const warnings: ConfigIssue[] = [];
@@ -50,6 +51,28 @@ export function warningsOf(config: Config, at: Locator): ConfigIssue[] {
         ),
       );
     }
+    if (l.protocol === "udp") {
+      for (const name of TCP_ONLY_KEYS) {
+        if (!at.has([...here, name])) continue;
+        warnings.push(
+          at.issue(
+            [...here, name],
+            `${name} has no effect with protocol "udp": sessions follow the udp settings`,
+            "key",
+          ),
+        );
+      }
+    }
   });
   return warnings;
 }
+
+/** Listener keys about TCP connections that a `protocol: udp` listener does not use. */
+const TCP_ONLY_KEYS = [
+  "requestTimeout",
+  "connectTimeout",
+  "idleTimeout",
+  "maxConnections",
+  "maxConnectAttempts",
+  "maxConnectionsPerBackend",
+] as const;

@@ -122,3 +122,21 @@ ${protocol === "udp" ? `    udp:\n      sessionIdleTimeout: ${idle}\n` : ""}`),
   assert.equal(rebound.rebound.length, 1);
   assert.ok(rebound.rebound[0]!.fields.includes("protocol"));
 });
+
+Deno.test("config udp: connection settings on a udp listener are warned about", () => {
+  const result = parseConfig(
+    listeners(`  - name: dns
+    listenerAddress: ":53"
+    protocol: udp
+    backends: ["10.0.0.1:53"]
+    idleTimeout: 30s
+    maxConnections: 10
+`),
+    "config.yaml",
+  );
+  assert.ok(result.ok);
+  assert.deepEqual(result.warnings.map(formatIssue), [
+    'config.yaml:8:5: configurations[0].idleTimeout: idleTimeout has no effect with protocol "udp": sessions follow the udp settings',
+    'config.yaml:9:5: configurations[0].maxConnections: maxConnections has no effect with protocol "udp": sessions follow the udp settings',
+  ]);
+});
