@@ -92,12 +92,13 @@ async function answers(port: number): Promise<boolean> {
   return new TextDecoder().decode(stdout).includes("192.0.2.53");
 }
 
-async function waitAnswers(port: number, what: string): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    if (await answers(port)) return;
+/** Whether `port` answers within `tries` attempts. */
+async function waitAnswers(port: number, tries = 50): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await answers(port)) return true;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`Cannot reach ${what} on port ${port}`);
+  return false;
 }
 
 function median(values: number[]): number {
@@ -111,20 +112,26 @@ try {
   const queries = `${dir}/queries.txt`;
   await Deno.writeTextFile(queries, "health.test A\n");
 
-  const backend = freeUdpPort();
-  spawn("dnsmasq", [
-    "-k",
-    "--conf-file=/dev/null",
-    "--no-resolv",
-    "--no-hosts",
-    `--listen-address=${HOST}`,
-    "--bind-interfaces",
-    `--port=${backend}`,
-    "--address=/health.test/192.0.2.53",
-    "--pid-file=",
-    ...(Deno.uid() === 0 ? ["--user=root"] : []),
-  ]);
-  await waitAnswers(backend, "dnsmasq");
+  // A port free for UDP may be taken for TCP, which dnsmasq binds too: try a few.
+  let backend = 0;
+  for (let attempt = 0; attempt < 5 && backend === 0; attempt++) {
+    const port = freeUdpPort();
+    const child = spawn("dnsmasq", [
+      "-k",
+      "--conf-file=/dev/null",
+      "--no-resolv",
+      "--no-hosts",
+      `--listen-address=${HOST}`,
+      "--bind-interfaces",
+      `--port=${port}`,
+      "--address=/health.test/192.0.2.53",
+      "--pid-file=",
+      ...(Deno.uid() === 0 ? ["--user=root"] : []),
+    ]);
+    if (await waitAnswers(port, 10)) backend = port;
+    else child.kill("SIGKILL");
+  }
+  if (backend === 0) throw new Error("Cannot start dnsmasq");
 
   const nautilus = freeUdpPort();
   await Deno.writeTextFile(
@@ -151,7 +158,7 @@ configurations:
     "-c",
     `${dir}/config.yaml`,
   ]);
-  await waitAnswers(nautilus, "NautilusLB");
+  if (!await waitAnswers(nautilus)) throw new Error("Cannot reach NautilusLB");
 
   const nginx = freeUdpPort();
   await Deno.writeTextFile(
@@ -174,7 +181,7 @@ stream {
 `,
   );
   spawn("nginx", ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`]);
-  await waitAnswers(nginx, "nginx");
+  if (!await waitAnswers(nginx)) throw new Error("Cannot reach nginx");
 
   const targets = { direct: backend, nautiluslb: nautilus, "nginx-stream": nginx } as const;
   type Target = keyof typeof targets;
