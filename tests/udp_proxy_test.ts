@@ -197,6 +197,30 @@ Deno.test("udp: datagrams over bufferSize and from strangers are dropped, never 
   }
 });
 
+Deno.test("udp: update changes limits in place and keeps open sessions", async () => {
+  const b1 = new UdpEcho("b1");
+  const proxy = startUdpProxy([b1.backend], { listener: { maxSessions: 1 } });
+  const c1 = new UdpClient();
+  const c2 = new UdpClient();
+  try {
+    assert.equal(await c1.ask("a", proxy.port), "b1:a");
+    assert.equal(await c2.ask("b", proxy.port, 200), undefined);
+    proxy.listener.update({ maxSessions: 2, bufferSize: 1024 });
+    assert.equal(await c2.ask("c", proxy.port), "b1:c");
+    assert.equal(await c1.ask("d", proxy.port), "b1:d");
+    // c1 kept its session: one backend-side port for "a" and "d".
+    assert.equal(b1.peers[b1.texts.indexOf("a")], b1.peers[b1.texts.indexOf("d")]);
+    assert.equal(proxy.listener.stats.accepted, 2);
+    assert.throws(() => proxy.listener.update({ bufferSize: 70_000 }), RangeError);
+  } finally {
+    await c1.close();
+    await c2.close();
+    await proxy.listener.shutdown(0);
+    proxy.pool.close();
+    await b1.close();
+  }
+});
+
 Deno.test("udp: with no backend the datagram is dropped as no_backend", async () => {
   const proxy = startUdpProxy([]);
   const client = new UdpClient();
@@ -298,5 +322,29 @@ Deno.test("udp: Deno reports no ICMP port-unreachable on datagram sockets", asyn
     assert.equal(await client.send("y", port), 1);
   } finally {
     await client.close();
+  }
+});
+
+Deno.test("udp: with reuseAddress the listener bound last takes every datagram", async () => {
+  // Why one worker serves all UDP sessions: Deno sets SO_REUSEADDR (not SO_REUSEPORT) for
+  // datagram sockets, and Linux then delivers to the socket bound last, not by 4-tuple hash.
+  const b1 = new UdpEcho("b1");
+  const first = startUdpProxy([b1.backend], { listener: { reuseAddress: true } });
+  const second = startUdpProxy([b1.backend], {
+    listener: { reuseAddress: true, port: first.port },
+  });
+  const clients = Array.from({ length: 6 }, () => new UdpClient());
+  try {
+    assert.equal(second.port, first.port);
+    for (const client of clients) assert.equal(await client.ask("q", first.port), "b1:q");
+    assert.equal(first.listener.stats.datagramsFromClients, 0);
+    assert.equal(second.listener.stats.datagramsFromClients, clients.length);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    for (const proxy of [first, second]) {
+      await proxy.listener.shutdown(0);
+      proxy.pool.close();
+    }
+    await b1.close();
   }
 });

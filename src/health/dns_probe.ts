@@ -93,6 +93,9 @@ export async function probeDns(
   const elapsed = () => performance.now() - started;
   if (options.signal?.aborted) return { ok: false, latencyMs: 0, error: "aborted" };
   const id = options.id ?? Math.floor(Math.random() * 0x10000);
+  if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    return { ok: false, latencyMs: 0, error: "DNS checks need Deno's --unstable-net flag" };
+  }
   let socket: Deno.DatagramConn;
   try {
     socket = Deno.listenDatagram({
