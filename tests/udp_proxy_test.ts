@@ -348,3 +348,34 @@ Deno.test("udp: with reuseAddress the listener bound last takes every datagram",
     await b1.close();
   }
 });
+
+Deno.test("udp: IPv6 clients and backends", async () => {
+  let backend: Deno.DatagramConn;
+  try {
+    backend = Deno.listenDatagram({ hostname: "::1", port: 0, transport: "udp" });
+  } catch {
+    console.log("skipped udp IPv6 test: no ::1 here");
+    return;
+  }
+  const port = (backend.addr as Deno.NetAddr).port;
+  const serving = (async () => {
+    for await (const [data, from] of backend) await backend.send(data, from);
+  })().catch(() => {});
+  const proxy = startUdpProxy([{ key: `[::1]:${port}`, host: "::1", port, weight: 1 }], {
+    listener: { hostname: "::1" },
+  });
+  const client = new UdpClient("::1");
+  try {
+    await client.send("six", proxy.port, "::1");
+    const reply = await client.receive();
+    assert.equal(reply?.text, "six");
+    assert.equal(reply?.from.hostname, "::1");
+    assert.equal(proxy.listener.stats.drops.foreign, 0);
+  } finally {
+    await client.close();
+    await proxy.listener.shutdown(0);
+    proxy.pool.close();
+    backend.close();
+    await serving;
+  }
+});

@@ -101,6 +101,77 @@ export async function startDnsmasq(
   throw new Error(`Cannot start dnsmasq on ${host}: no free port after 5 attempts`);
 }
 
+/**
+ * Starts unbound on `127.0.0.1` (UDP and TCP) with local data only: `who.test TXT` answers
+ * `name`, `health.test A` 192.0.2.53. Same {@linkcode Dnsmasq} handle.
+ */
+export async function startUnbound(name: string): Promise<Dnsmasq> {
+  const host = "127.0.0.1";
+  const dir = await Deno.makeTempDir({ prefix: "nlb-unbound-" });
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = freeUdpPort(host);
+    const config = `${dir}/unbound.conf`;
+    await Deno.writeTextFile(
+      config,
+      `server:
+  interface: ${host}
+  port: ${port}
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "${dir}"
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  local-zone: "test." static
+  local-data: "who.test. TXT ${name}"
+  local-data: "health.test. A 192.0.2.53"
+remote-control:
+  control-enable: no
+`,
+    );
+    const child = new Deno.Command("unbound", {
+      args: ["-d", "-c", config],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const kill = async () => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // gone already
+      }
+      await child.status;
+    };
+    if (await answers(host, port, name)) {
+      return {
+        name,
+        host,
+        port,
+        kill: async () => {
+          await kill();
+          await Deno.remove(dir, { recursive: true }).catch(() => {});
+        },
+      };
+    }
+    await kill();
+  }
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  throw new Error(`Cannot start unbound on ${host}: no free port after 5 attempts`);
+}
+
+/** One `dig +short` run (bind9-dnsutils), UDP. */
+export async function dig(host: string, port: number, query: readonly string[]): Promise<string> {
+  const { stdout } = await new Deno.Command("dig", {
+    args: ["+short", "+time=2", "+tries=1", `@${host}`, "-p", String(port), ...query],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return (new TextDecoder().decode(stdout).split("\n")[0] ?? "").replace(/^"|"$/g, "");
+}
+
 /** A UDP port that was free on `host` a moment ago (in `netns` when given). */
 function freeUdpPort(host: string, netns?: string): number {
   if (netns !== undefined) return 20_000 + Math.floor(Math.random() * 40_000);

@@ -46,6 +46,8 @@ export class UdpSession {
   bytesToClient = 0;
   /** Settles when the backend receive loop ends. */
   relay: Promise<void> = Promise.resolve();
+  /** Listens on the lease's signal for the backend's removal; removed when the session ends. */
+  onRemoved: (() => void) | undefined;
   #outcome: UdpSessionOutcome | undefined;
 
   constructor(

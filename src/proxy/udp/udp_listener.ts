@@ -297,7 +297,9 @@ export class UdpListener {
     if (counters !== undefined) counters.connections++;
     session.relay = this.#relay(session);
     if (!lease.signal.aborted) {
-      lease.signal.addEventListener("abort", () => this.#end(session, "removed"), { once: true });
+      // The signal lives as long as the backend's pool entry: remove the listener at the end.
+      session.onRemoved = () => this.#end(session, "removed");
+      lease.signal.addEventListener("abort", session.onRemoved, { once: true });
     } else {
       queueMicrotask(() => this.#end(session, "removed"));
     }
@@ -402,6 +404,9 @@ export class UdpListener {
   /** Ends a session once: counters, access log, the lease and socket. */
   #end(session: UdpSession, outcome: UdpSessionOutcome, error?: unknown): boolean {
     if (!session.end(outcome)) return false;
+    if (session.onRemoved !== undefined) {
+      session.lease.signal.removeEventListener("abort", session.onRemoved);
+    }
     this.#sessions.delete(session.key);
     this.#options.sessionCounter?.release();
     const source = session.client.address;
