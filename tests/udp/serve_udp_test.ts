@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { delay, waitFor } from "../_helpers.ts";
 import { haveTools, kdig, startDnsmasq } from "./_dns_peers.ts";
+import { startServe } from "./_serve.ts";
 
 const ok = haveTools("UDP serve tests", ["dnsmasq", "kdig"]);
-const ROOT = new URL("../../", import.meta.url);
 
 /** A port free for both TCP and UDP on 127.0.0.1 a moment ago. */
 function freeTcpUdpPort(): number {
@@ -26,42 +26,6 @@ function freeTcpUdpPort(): number {
     }
   }
   throw new Error("Cannot find a port free for TCP and UDP");
-}
-
-/** `serve` with the permissions `deno task serve` grants (no `-A`). */
-function serve(config: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      new URL("src/main.ts", ROOT).pathname,
-      "serve",
-      "-c",
-      config,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const reading = child.stderr.pipeTo(
-    new WritableStream({ write: (chunk) => void (text += decoder.decode(chunk)) }),
-  ).catch(() => {});
-  return {
-    stderr: () => text,
-    stop: async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // exited
-      }
-      await child.status;
-      await reading;
-    },
-  };
 }
 
 Deno.test({
@@ -96,7 +60,7 @@ configurations:
       replyTimeout: 300ms
 `,
     );
-    const proc = serve(config);
+    const proc = startServe(config, `127.0.0.1:${admin}`);
     try {
       await waitFor(() => proc.stderr().includes("dns"), "serve started", 10_000);
       let udp = await kdig("127.0.0.1", port, ["who.test", "TXT"], { timeoutS: 1 });

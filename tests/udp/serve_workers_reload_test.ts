@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { delay, HOST, waitFor } from "../_helpers.ts";
 import { UdpClient, UdpEcho } from "../_udp_helpers.ts";
-
-const ROOT = new URL("../../", import.meta.url);
+import { startServe } from "./_serve.ts";
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
@@ -22,43 +21,6 @@ function freeUdpPort(): number {
   const port = (socket.addr as Deno.NetAddr).port;
   socket.close();
   return port;
-}
-
-function serve(config: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
-      new URL("src/main.ts", ROOT).pathname,
-      "serve",
-      "-c",
-      config,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const reading = child.stderr.pipeTo(
-    new WritableStream({ write: (chunk) => void (text += decoder.decode(chunk)) }),
-  ).catch(() => {});
-  return {
-    child,
-    stderr: () => text,
-    stop: async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // exited
-      }
-      await child.status;
-      await reading;
-    },
-  };
 }
 
 /** `configurations:` with a udp listener in front of `echo`, and a tcp listener `other`. */
@@ -112,7 +74,7 @@ Deno.test("serve udp workers: with workers 2 each session stays on one worker", 
   const admin = freePort();
   const dir = await Deno.makeTempDir({ prefix: "nlb-udp-" });
   await Deno.writeTextFile(`${dir}/config.yaml`, configText(port, admin, echo, 2));
-  const proc = serve(`${dir}/config.yaml`);
+  const proc = startServe(`${dir}/config.yaml`, `${HOST}:${admin}`);
   const clients = Array.from({ length: 8 }, () => new UdpClient());
   try {
     await waitFor(() => proc.stderr().includes("Listening on"), "serve started", 15_000);
@@ -154,7 +116,7 @@ Deno.test("serve udp reload: changing another listener keeps the UDP sessions", 
   const config = `${dir}/config.yaml`;
   const first = configText(port, admin, echo, 1);
   await Deno.writeTextFile(config, first);
-  const proc = serve(config);
+  const proc = startServe(config, `${HOST}:${admin}`);
   const clients = Array.from({ length: 4 }, () => new UdpClient());
   try {
     await waitFor(() => proc.stderr().includes("Listening on"), "serve started", 15_000);
