@@ -107,8 +107,10 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
   const problems: string[] = [];
   const tryBind = (what: string, address: string, hostname: string, port: number, udp = false) => {
     try {
-      if (udp) Deno.listenDatagram({ hostname, port, transport: "udp" }).close();
-      else Deno.listen({ hostname, port }).close();
+      if (!udp) Deno.listen({ hostname, port }).close();
+      else if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+        throw new TypeError("UDP listeners need Deno's --unstable-net flag");
+      } else Deno.listenDatagram({ hostname, port, transport: "udp" }).close();
     } catch (error) {
       problems.push(
         `${what}: cannot bind ${address}: ${errorMessage(error)}`,
