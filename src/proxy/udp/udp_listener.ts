@@ -103,7 +103,8 @@ export type UdpListenerSettings = Pick<
  *
  * Lifecycle as {@linkcode ProxyListener}: `new` → {@linkcode UdpListener.listen} (binds) →
  * {@linkcode UdpListener.serve} (receives until stopped) → {@linkcode UdpListener.shutdown}
- * (no new sessions, open ones run until idle or the drain deadline, then close).
+ * (no new sessions; open ones end once no datagram waits for a reply, or at the drain
+ * deadline).
  */
 export class UdpListener {
   /** Listener name, from {@linkcode UdpListenerOptions.name}. */
