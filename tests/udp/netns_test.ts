@@ -60,8 +60,10 @@ configurations:
     backends: ${JSON.stringify(servers.map((s) => `${s.host}:${s.port}`))}
     healthCheck:
       dnsQuery: health.test
+      interval: 60s
     udp:
       sessionIdleTimeout: 2s
+      replyTimeout: 500ms
       maxSessions: 500
       maxSessionsPerSource: 4
 `,
@@ -75,8 +77,8 @@ configurations:
         10_000,
       );
 
+      const byAddress = new Map<string, Set<string>>();
       await t.step("each client address keeps its backend; addresses spread", async () => {
-        const byAddress = new Map<string, Set<string>>();
         for (const source of ns!.sources.slice(0, 30)) {
           for (let i = 0; i < 2; i++) {
             const answer = await kdig(LB_ADDRESS, port, ["who.test", "TXT"], {
@@ -161,6 +163,43 @@ configurations:
         );
         assert.ok(total >= 500, `sessions_total ${total}`);
         assert.equal(await until(sessions, (n) => n === 0, 8_000), 0);
+      });
+
+      await t.step("a killed backend's clients move within the passive bound", async () => {
+        // Active checks run every 60s here: only passive reports can eject. Each client
+        // asks with a 1s timeout; an unanswered query ends its session after replyTimeout
+        // (500ms) and counts against the backend, which is out after one report while its
+        // state is unknown (one active check so far, rise 2) and after fall (3) once healthy.
+        const victim = servers.find((s) => s.name === [...byAddress.get(ns!.sources[0]!)!][0])!;
+        const clients = ns!.sources.slice(0, 30).filter((a) =>
+          [...byAddress.get(a)!][0] === victim.name
+        );
+        await victim.kill();
+        const killedAt = performance.now();
+        const movedAfter = new Map<string, number>();
+        while (movedAfter.size < clients.length && performance.now() - killedAt < 15_000) {
+          await Promise.all(
+            clients.filter((a) => !movedAfter.has(a)).map(async (source) => {
+              const answer = await kdig(LB_ADDRESS, port, ["who.test", "TXT"], {
+                netns: ns!.name,
+                source,
+                timeoutS: 1,
+              });
+              if (answer.text !== "" && answer.text !== victim.name) {
+                movedAfter.set(source, performance.now() - killedAt);
+              }
+            }),
+          );
+        }
+        const slowest = Math.max(...movedAfter.values());
+        console.log(
+          `${clients.length} clients of ${victim.name} moved; the last after ${
+            Math.round(slowest)
+          }ms`,
+        );
+        assert.equal(movedAfter.size, clients.length);
+        // Fall (3) rounds of a 1s client timeout, one answered round, and slack for load.
+        assert.ok(slowest < 3 * 1_000 + 1_000 + 1_500, `${Math.round(slowest)}ms`);
       });
     } finally {
       await serve?.stop();
