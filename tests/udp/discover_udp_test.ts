@@ -34,14 +34,17 @@ const CONFIG = `configurations:
   - name: dns-tcp
     listenerAddress: ":53"
     backendPortName: dns-tcp
+    namespaces: [kube-system]
   - name: dns
     listenerAddress: ":53"
     protocol: udp
     backendPortName: dns
+    namespaces: [kube-system]
   - name: wrong
     listenerAddress: ":5353"
     protocol: udp
     backendPortName: dns-tcp
+    namespaces: [kube-system]
 `;
 
 async function discover(dir: string, ...args: string[]) {

@@ -15,6 +15,7 @@
 import { errorMessage } from "../../core/error_message.ts";
 import { formatIp, parseIp } from "../../core/ip.ts";
 import type { ConnectionCounter } from "../../core/connection_counter.ts";
+import type { UdpSpec } from "../../core/listener_spec.ts";
 import type { Picker } from "../../core/types.ts";
 import type { Logger } from "../../log/mod.ts";
 import { ACCESS_LOG_MESSAGE } from "../listener.ts";
@@ -48,8 +49,13 @@ export const DEFAULT_UDP_REPLY_TIMEOUT_MS = 5_000;
 const MAX_SENDS_IN_FLIGHT = 4_096;
 const LOG_EVERY_MS = 1_000;
 
-/** Options of {@linkcode UdpListener}. */
-export interface UdpListenerOptions {
+/**
+ * Options of {@linkcode UdpListener}. The session settings are {@linkcode UdpSpec}'s, each
+ * optional here with its `DEFAULT_UDP_*` default: `sessionIdleTimeoutMs` (60000),
+ * `maxSessions` (4096, 0 = unlimited), `maxSessionsPerSource` (0 = unlimited), `bufferSize`
+ * (8192, 1-65507) and `replyTimeoutMs` (5000, 0 = off).
+ */
+export interface UdpListenerOptions extends UdpListenerSettings {
   /** Listener name, for logs and metrics. */
   readonly name: string;
   /** Address to bind; `""` or `"0.0.0.0"` for all IPv4 interfaces, `"::"` for all. */
@@ -58,20 +64,6 @@ export interface UdpListenerOptions {
   readonly port: number;
   /** Chooses a backend per new session (usually a pool); not closed by the listener. */
   readonly picker: Picker;
-  /** A session without a datagram either way for this long ends. @default {60000} */
-  readonly sessionIdleTimeoutMs?: number;
-  /** Sessions open at once; a datagram that would open one more is dropped. 0 = unlimited. @default {4096} */
-  readonly maxSessions?: number;
-  /** Sessions open at once per client address (all ports). 0 = unlimited. @default {0} */
-  readonly maxSessionsPerSource?: number;
-  /** Largest datagram forwarded, in bytes; longer ones are dropped, never truncated. @default {8192} */
-  readonly bufferSize?: number;
-  /**
-   * A client datagram with no backend datagram after it for this long ends the session and
-   * counts against the backend (passive health). 0 turns this off, for one-way protocols
-   * such as syslog. @default {5000}
-   */
-  readonly replyTimeoutMs?: number;
   /** Gets receive errors and rate-limited drop warnings; when absent nothing is logged. */
   readonly logger?: Logger;
   /** Gets one info line per ended session (see {@linkcode ACCESS_LOG_MESSAGE}). */
@@ -92,11 +84,8 @@ export interface UdpListenerOptions {
   readonly sessionCounter?: ConnectionCounter;
 }
 
-/** What {@linkcode UdpListener.update} may change on a running listener. */
-export type UdpListenerSettings = Pick<
-  UdpListenerOptions,
-  "sessionIdleTimeoutMs" | "maxSessions" | "maxSessionsPerSource" | "replyTimeoutMs" | "bufferSize"
->;
+/** The session settings, what {@linkcode UdpListener.update} may change on a running listener. */
+export type UdpListenerSettings = Partial<UdpSpec>;
 
 /**
  * Relays datagrams between clients and backends, one session per client address and port.
