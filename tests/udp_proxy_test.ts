@@ -3,6 +3,8 @@
  * of UDP test backends.
  */
 import assert from "node:assert/strict";
+import { CidrList } from "../src/core/cidr.ts";
+import { Admission } from "../src/proxy/mod.ts";
 import { HOST, waitFor } from "./_helpers.ts";
 import { startUdpProxy, UdpClient, UdpEcho } from "./_udp_helpers.ts";
 
@@ -129,7 +131,8 @@ Deno.test("udp: maxSessions and maxSessionsPerSource drop new sessions, counted 
     // A fourth session: over maxSessions.
     assert.equal(await last.ask("e", proxy.port, 300), undefined);
     assert.equal(proxy.listener.stats.drops.limit, 1);
-    assert.equal(proxy.listener.stats.refusedByCause.limit, 2);
+    assert.equal(proxy.listener.stats.refusedByCause.limit, 1);
+    assert.equal(proxy.listener.stats.refusedByCause.source_limit, 1);
     assert.equal(proxy.listener.sessionCount, 3);
     // Open sessions still work at the cap.
     assert.equal(await clients[0]!.ask("f", proxy.port), "b1:f");
@@ -377,5 +380,34 @@ Deno.test("udp: IPv6 clients and backends", async () => {
     proxy.pool.close();
     backend.close();
     await serving;
+  }
+});
+
+Deno.test("udp: the source ACL refuses new sessions from denied addresses", async () => {
+  const b1 = new UdpEcho("b1");
+  const proxy = startUdpProxy([b1.backend], {
+    listener: {
+      admission: new Admission({
+        allow: CidrList.from(["127.0.0.0/8"]),
+        deny: CidrList.from(["127.0.0.2/32"]),
+      }),
+    },
+  });
+  const allowed = new UdpClient();
+  const denied = new UdpClient("127.0.0.2");
+  try {
+    assert.equal(await allowed.ask("a", proxy.port), "b1:a");
+    assert.equal(await denied.ask("b", proxy.port, 200), undefined);
+    assert.equal(proxy.listener.stats.drops.acl, 1);
+    assert.equal(proxy.listener.stats.refusedByCause.acl, 1);
+    // A reload that drops the ACL lets the address in.
+    proxy.listener.update({});
+    assert.equal(await denied.ask("c", proxy.port), "b1:c");
+  } finally {
+    await allowed.close();
+    await denied.close();
+    await proxy.listener.shutdown(0);
+    proxy.pool.close();
+    await b1.close();
   }
 });

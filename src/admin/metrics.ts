@@ -200,7 +200,7 @@ export class AdminMetrics {
     );
     this.#counter(
       "nautiluslb_udp_drops_total",
-      "UDP datagrams dropped, by cause: limit (maxSessions), source_limit (maxSessionsPerSource), no_backend, socket (no backend socket), too_large (over bufferSize), foreign (not from the session's backend), overload, send_failed, stopping.",
+      "UDP datagrams dropped, by cause: acl (source ACL), limit (maxSessions), source_limit (maxSessionsPerSource), no_backend, socket (no backend socket), too_large (over bufferSize), foreign (not from the session's backend), overload, send_failed, stopping.",
       ["listener", "cause"],
       (s, add) => {
         for (const l of udpListeners(s)) {

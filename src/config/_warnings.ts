@@ -96,4 +96,5 @@ const TCP_ONLY_KEYS = [
   "maxConnections",
   "maxConnectAttempts",
   "maxConnectionsPerBackend",
+  "maxConnectionsPerSource",
 ] as const;

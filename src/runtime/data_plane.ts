@@ -168,7 +168,7 @@ export class DataPlane {
           report(spec.name, key, ok, error === undefined ? undefined : errorMessage(error)),
     });
     const listener = spec.protocol === "udp"
-      ? udpListenerOf(spec, pool, this.#options)
+      ? udpListenerOf(spec, pool, this.#options, admission)
       : new ProxyListener({
         name: spec.name,
         hostname: bindHostname(spec.host),
@@ -230,8 +230,9 @@ export class DataPlane {
     }
     const before = unit.spec;
     unit.spec = spec;
-    if (unit.listener instanceof UdpListener) unit.listener.update({ ...spec.udp });
-    else {
+    if (unit.listener instanceof UdpListener) {
+      unit.listener.update({ ...spec.udp, admission: admissionOf(spec, unit.sourceCounter) });
+    } else {
       unit.listener.update({
         requestTimeoutMs: spec.requestTimeoutMs,
         connectTimeoutMs: spec.connectTimeoutMs,
@@ -315,7 +316,12 @@ export class DataPlane {
  * datagram sockets: with workers the socket bound last takes every datagram, so one worker
  * serves all UDP sessions (and a handover's new process takes them over).
  */
-function udpListenerOf(spec: DataPlaneListener, pool: Pool, options: DataPlaneOptions) {
+function udpListenerOf(
+  spec: DataPlaneListener,
+  pool: Pool,
+  options: DataPlaneOptions,
+  admission: Admission | undefined,
+) {
   return new UdpListener({
     name: spec.name,
     hostname: bindHostname(spec.host),
@@ -326,6 +332,7 @@ function udpListenerOf(spec: DataPlaneListener, pool: Pool, options: DataPlaneOp
     ...(spec.accessLog === true && { accessLogger: options.accessLogger }),
     reuseAddress: options.reusePort,
     sessionCounter: options.counters?.listener(spec.name),
+    ...(admission !== undefined && { admission }),
   });
 }
 

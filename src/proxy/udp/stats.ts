@@ -8,6 +8,7 @@ import { createListenerStats, type ListenerStats } from "../listener.ts";
 
 /**
  * Why a datagram was dropped, spelled the same in metrics labels:
+ * - `acl`: a new session from an address the listener's source ACL (`access`) refuses;
  * - `limit`: a new session over `maxSessions`;
  * - `source_limit`: a new session over `maxSessionsPerSource` for its client address;
  * - `no_backend`: a new session and no eligible backend;
@@ -21,6 +22,7 @@ import { createListenerStats, type ListenerStats } from "../listener.ts";
  * - `stopping`: a new session while the listener drains.
  */
 export type UdpDropCause =
+  | "acl"
   | "limit"
   | "source_limit"
   | "no_backend"
@@ -33,6 +35,7 @@ export type UdpDropCause =
 
 /** Every {@linkcode UdpDropCause}, in the order metrics list them. */
 export const UDP_DROP_CAUSES: readonly UdpDropCause[] = [
+  "acl",
   "limit",
   "source_limit",
   "no_backend",
@@ -54,7 +57,8 @@ export type UdpSessionOutcome = "idle" | "no_reply" | "removed" | "stopped" | "e
 /**
  * A UDP listener's counters. The {@linkcode ListenerStats} fields read per session:
  * `accepted` sessions opened, `activeConnections` sessions open now, `refused` datagrams that
- * could not open a session (`refusedByCause`: `limit` for both session limits, `no_backend`),
+ * could not open a session (`refusedByCause`: `acl`, `limit` for `maxSessions`, `source_limit`
+ * for `maxSessionsPerSource`, `no_backend`),
  * `connectFailures` sessions ended `no_reply`, `idleTimeouts` sessions ended `idle`,
  * `connectionDuration` session lifetimes, `connectDuration` time from a session's first
  * datagram to the backend's first reply. Monotonic except `activeConnections`.

@@ -18,6 +18,7 @@ import type { ConnectionCounter } from "../../core/connection_counter.ts";
 import type { UdpSpec } from "../../core/listener_spec.ts";
 import type { Picker } from "../../core/types.ts";
 import type { Logger } from "../../log/mod.ts";
+import type { Admission } from "../admission.ts";
 import { ACCESS_LOG_MESSAGE } from "../listener.ts";
 import { sessionKey, UdpSession } from "./session.ts";
 import {
@@ -84,8 +85,12 @@ export interface UdpListenerOptions extends UdpListenerSettings {
   readonly sessionCounter?: ConnectionCounter;
 }
 
-/** The session settings, what {@linkcode UdpListener.update} may change on a running listener. */
-export type UdpListenerSettings = Partial<UdpSpec>;
+/**
+ * What {@linkcode UdpListener.update} may change on a running listener: the session settings,
+ * and the source ACL (`Admission`; only its ACL applies, `maxSessionsPerSource` is the UDP
+ * per-source limit). No ACL when `admission` is absent.
+ */
+export type UdpListenerSettings = Partial<UdpSpec> & { readonly admission?: Admission };
 
 /**
  * Relays datagrams between clients and backends, one session per client address and port.
@@ -131,13 +136,24 @@ export class UdpListener {
   }
 
   /**
-   * Changes limits and timeouts; they apply to every session from the next datagram or
-   * sweep. A new `bufferSize` applies to the listener's next datagram and to new sessions.
+   * Changes limits, timeouts and the ACL, for a config reload; absent fields take their
+   * defaults (no ACL), as in the constructor. They apply to every session from the next
+   * datagram or sweep; a new `bufferSize` applies to the listener's next datagram and to new
+   * sessions; open sessions stay.
    * @throws {RangeError} when `bufferSize` is not an integer 1-65507 (nothing changes then)
    */
   update(settings: UdpListenerSettings): void {
     this.#bufferSize = checkBufferSize(this.name, settings.bufferSize);
-    this.#options = { ...this.#options, ...settings };
+    const {
+      sessionIdleTimeoutMs: _idle,
+      maxSessions: _max,
+      maxSessionsPerSource: _perSource,
+      bufferSize: _buffer,
+      replyTimeoutMs: _reply,
+      admission: _admission,
+      ...fixed
+    } = this.#options;
+    this.#options = { ...fixed, ...settings };
     if (this.#sweeper !== undefined) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
@@ -245,6 +261,8 @@ export class UdpListener {
   #open(from: Deno.NetAddr): UdpSession | undefined {
     const stats = this.stats;
     if (this.#isStopping) return this.#refuse("stopping");
+    const admission = this.#options.admission;
+    if (admission !== undefined && !admission.isAllowed(from.hostname)) return this.#refuse("acl");
     const perSource = this.#options.maxSessionsPerSource ?? DEFAULT_UDP_MAX_SESSIONS_PER_SOURCE;
     const fromSource = this.#perSource.get(from.hostname) ?? 0;
     if (perSource > 0 && fromSource >= perSource) return this.#refuse("source_limit");
@@ -432,8 +450,11 @@ export class UdpListener {
   #refuse(cause: UdpDropCause): undefined {
     const stats = this.stats;
     stats.refused++;
-    if (cause === "limit" || cause === "source_limit") stats.refusedByCause.limit++;
-    else if (cause === "no_backend") stats.refusedByCause.no_backend++;
+    if (
+      cause === "limit" || cause === "source_limit" || cause === "acl" || cause === "no_backend"
+    ) {
+      stats.refusedByCause[cause]++;
+    }
     this.#drop(cause);
     return undefined;
   }
