@@ -69,6 +69,15 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
         );
       }
     }
+    const check = isRawMap(item.healthCheck) ? item.healthCheck : {};
+    if (check.dnsQuery !== undefined && check.type === "http") {
+      issues.push(
+        at.issue(
+          [...here, "healthCheck", "dnsQuery"],
+          `${key("dnsQuery")} is a check of its own: it cannot go with ${key("type")} "http"`,
+        ),
+      );
+    }
     if (item.udp !== undefined && !isUdp) {
       issues.push(
         at.issue(

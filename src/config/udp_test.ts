@@ -140,3 +140,21 @@ Deno.test("config udp: connection settings on a udp listener are warned about", 
     'config.yaml:9:5: configurations[0].maxConnections: maxConnections has no effect with protocol "udp": sessions follow the udp settings',
   ]);
 });
+
+Deno.test("config udp: a DNS check does not go with an HTTP check", () => {
+  const result = parseConfig(
+    listeners(`  - name: dns
+    listenerAddress: ":53"
+    protocol: udp
+    backends: ["10.0.0.1:53"]
+    healthCheck:
+      type: http
+      dnsQuery: example.com
+`),
+    "config.yaml",
+  );
+  assert.ok(!result.ok);
+  assert.deepEqual(result.issues.map(formatIssue), [
+    'config.yaml:10:17: configurations[0].healthCheck.dnsQuery: `dnsQuery` is a check of its own: it cannot go with `type` "http"',
+  ]);
+});
