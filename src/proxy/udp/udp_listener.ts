@@ -328,7 +328,14 @@ export class UdpListener {
         data = received;
         from = addr as Deno.NetAddr;
       } catch (error) {
-        if (session.outcome === undefined) this.#end(session, "error", error);
+        if (session.outcome !== undefined) return;
+        // Deno 2.9.6 reports no ICMP port-unreachable here (see the module doc); should a
+        // later version, a refused port is the backend's failure, as a refused TCP connect.
+        if (error instanceof Deno.errors.ConnectionRefused) {
+          this.stats.connectFailures++;
+          session.lease.reportConnect(false, error);
+        }
+        this.#end(session, "error", error);
         return;
       }
       if (
