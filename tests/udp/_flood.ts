@@ -1,6 +1,7 @@
 /**
  * Sends one DNS query from each of `portsPerSource` new sockets on each source address, to
- * `host:port`, without waiting for answers: many sessions from many addresses at once. Run
+ * `host:port`, without waiting for answers: many sessions from many addresses at once, paced
+ * a little per address (see below). Run
  * inside the client namespace (`ip netns exec`). Usage:
  * `deno run --unstable-net --allow-net _flood.ts HOST PORT PORTS_PER_SOURCE SOURCE...`; prints the number
  * of datagrams sent.
@@ -25,5 +26,8 @@ for (const source of sources) {
     sent++;
   }));
   for (const socket of sockets) socket.close();
+  // 10 datagrams per 2ms: a flood for the proxy, but paced so the listener socket's receive
+  // buffer (the kernel's default) does not overflow and every datagram is counted somewhere.
+  await new Promise((resolve) => setTimeout(resolve, 2));
 }
 console.log(sent);
