@@ -158,7 +158,7 @@ export class AdminMetrics {
     );
     this.#counter(
       "nautiluslb_connections_refused_total",
-      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer).",
+      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), tls_peek_timeout, tls_hello_too_large, tls_no_route, tls_bad_hello (TLS listeners' ClientHello).",
       ["listener", "cause"],
       (s, add) => {
         for (const l of s.listeners) {

@@ -143,11 +143,35 @@ export interface Lease {
 }
 
 /**
+ * What a listener speaks, spelled as `protocol:` in config: `tcp` forwards bytes as they
+ * come, `tls` routes by the ClientHello's server name without terminating TLS, `udp`
+ * forwards datagrams in sessions.
+ */
+export type ListenerProtocol = "tcp" | "tls" | "udp";
+
+/**
+ * Why a listener's router refused a connection: no ClientHello within `peekTimeout`, a
+ * ClientHello over `maxClientHello`, no route for its server name and no default route, or
+ * bytes that are not a ClientHello.
+ */
+export type RoutingRefusalCause =
+  | "tls_peek_timeout"
+  | "tls_hello_too_large"
+  | "tls_no_route"
+  | "tls_bad_hello";
+
+/**
  * Why a client connection was refused before any byte was forwarded: a connection limit
  * (`maxConnections`, `maxConnectionsPerBackend`), no eligible backend, a bad PROXY protocol
- * header, or a PROXY header from an untrusted peer. Spelled the same in metrics labels.
+ * header, a PROXY header from an untrusted peer, or a router's refusal
+ * ({@linkcode RoutingRefusalCause}). Spelled the same in metrics labels.
  */
-export type RefusalCause = "limit" | "no_backend" | "proxy_header" | "untrusted";
+export type RefusalCause =
+  | "limit"
+  | "no_backend"
+  | "proxy_header"
+  | "untrusted"
+  | RoutingRefusalCause;
 
 /** Every {@linkcode RefusalCause}, in the order metrics list them. */
 export const REFUSAL_CAUSES: readonly RefusalCause[] = [
@@ -155,6 +179,10 @@ export const REFUSAL_CAUSES: readonly RefusalCause[] = [
   "no_backend",
   "proxy_header",
   "untrusted",
+  "tls_peek_timeout",
+  "tls_hello_too_large",
+  "tls_no_route",
+  "tls_bad_hello",
 ];
 
 /**

@@ -9,7 +9,14 @@
  */
 import { errorMessage } from "../core/error_message.ts";
 import type { Histogram } from "../core/histogram.ts";
-import type { BackendCounters, ClientInfo, Lease, Picker, RefusalCause } from "../core/types.ts";
+import type {
+  BackendCounters,
+  ClientInfo,
+  Lease,
+  Picker,
+  RefusalCause,
+  RoutingRefusalCause,
+} from "../core/types.ts";
 import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
 
 /**
@@ -59,15 +66,19 @@ export interface ConnectionRecord {
   readonly durationMs: number;
   /** How it ended. */
   readonly outcome: ForwardOutcome;
+  /** The TLS server name the connection was routed by; absent for TCP or without SNI. */
+  readonly serverName?: string;
 }
 
 /**
  * How a connection ended, for counters and logs: both sides finished (`done`), the idle
  * sweeper closed it, no eligible backend, every eligible backend (or the listener) at its
  * connection `limit`, no backend could be connected, an error, or closed by the listener
- * (shutdown, drain deadline) or the pool.
+ * (shutdown, drain deadline) or the pool; or refused by the listener's router (a
+ * {@linkcode RoutingRefusalCause}).
  */
 export type ForwardOutcome =
+  | RoutingRefusalCause
   | "done"
   | "idle_timeout"
   | "no_backend"
@@ -188,13 +199,17 @@ const NO_COUNTERS: BackendCounters = {
  * @param clientInfo the client's address (from an accepted PROXY header, if any); the
  *   balancer and the outgoing PROXY header use it
  * @param options listener-wide options, counters and callbacks
- * @param inbound what an accepted PROXY header carried; absent when none was read
+ * @param inbound what an accepted PROXY header carried, and the client bytes read before
+ *   forwarding (after the header, or a peeked TLS ClientHello); absent when none were read
+ * @param routed the picker a listener's router chose and the TLS server name it read;
+ *   `options.picker` when absent
  */
 export async function forward(
   client: Deno.TcpConn,
   clientInfo: ClientInfo,
   options: ForwardOptions,
   inbound?: InboundProxy,
+  routed?: Routed,
 ): Promise<ForwardOutcome> {
   const { stats, track, onFailure } = options;
   const startedAt = performance.now();
@@ -202,7 +217,12 @@ export async function forward(
   track(session, true);
   let outcome: ForwardOutcome = "error";
   try {
-    const dialed = await connectBackend(session, clientInfo, options);
+    const dialed = await connectBackend(
+      session,
+      clientInfo,
+      options,
+      routed?.picker ?? options.picker,
+    );
     if (dialed === undefined) return outcome = session.isClosed ? "closed" : session.outcome;
     const [backend, lease] = dialed;
     try {
@@ -237,14 +257,24 @@ export async function forward(
       bytesToClient: session.bytesToClient,
       durationMs,
       outcome,
+      ...(routed?.serverName !== undefined && { serverName: routed.serverName }),
     });
   }
+}
+
+/** What a listener's router chose for one connection (see {@linkcode forward}). */
+export interface Routed {
+  /** Chooses the backend. */
+  readonly picker: Picker;
+  /** The TLS server name read, for the access log. */
+  readonly serverName?: string;
 }
 
 async function connectBackend(
   session: Session,
   clientInfo: ClientInfo,
   options: ForwardOptions,
+  picker: Picker,
 ): Promise<[Deno.TcpConn, Lease] | undefined> {
   const { stats, onFailure } = options;
   const dial = options.dial ?? defaultDial;
@@ -253,7 +283,7 @@ async function connectBackend(
   let previous: string | undefined;
   let lastError = "";
   while (tried.size < options.maxConnectAttempts) {
-    const lease = options.picker.acquire(clientInfo, tried, previous);
+    const lease = picker.acquire(clientInfo, tried, previous);
     if (typeof lease === "string") {
       if (tried.size === 0 && lease === "full") {
         stats.refusedByCause.limit++;

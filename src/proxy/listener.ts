@@ -12,7 +12,7 @@ import {
   CONNECTION_DURATION_BUCKETS,
   Histogram,
 } from "../core/histogram.ts";
-import type { ClientInfo, Picker } from "../core/types.ts";
+import { type ClientInfo, type Picker, REFUSAL_CAUSES, type RefusalCause } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type ConnectionRecord,
@@ -25,6 +25,7 @@ import {
   type InboundProxy,
 } from "./forward.ts";
 import { readProxyHeader } from "./read_proxy_header.ts";
+import { type ConnectionRouter, type RouteDecision, TcpRouter } from "./router.ts";
 
 /**
  * Accepting PROXY protocol (v1 and v2, told apart by their first bytes) from an outer load
@@ -60,6 +61,12 @@ export interface ProxyListenerOptions {
   readonly port: number;
   /** Chooses a backend per connect attempt (usually a pool); not closed by the listener. */
   readonly picker: Picker;
+  /**
+   * The listener's protocol: decides per connection which picker gets it and which bytes
+   * are replayed, or refuses it (see `router.ts`). A {@linkcode TcpRouter} over `picker`
+   * when absent.
+   */
+  readonly router?: ConnectionRouter;
   /** Budget from accept to an established backend connection, across attempts. @default {5000} */
   readonly requestTimeoutMs?: number;
   /** Per connect attempt, capped by what is left of `requestTimeoutMs`. @default {2000} */
@@ -104,6 +111,7 @@ export type ProxyListenerSettings = Pick<
   | "idleTimeoutMs"
   | "maxConnections"
   | "maxConnectAttempts"
+  | "router"
 >;
 
 /**
@@ -145,6 +153,14 @@ const ACCEPT_LOOP_END_MS = 1000;
 export const ACCESS_LOG_MESSAGE =
   "{client} {listener} {backend} {outcome} {bytesFromClient} {bytesToClient} {durationMs}ms";
 
+/**
+ * The access log template of a connection routed by TLS server name: as
+ * {@linkcode ACCESS_LOG_MESSAGE}, then `sni=` and the property `serverName`.
+ */
+export const TLS_ACCESS_LOG_MESSAGE = `${ACCESS_LOG_MESSAGE} sni={serverName}`;
+
+const NOTHING_READ = new Uint8Array(0);
+
 /** Creates the counters of a new listener, every one at 0. */
 export function createListenerStats(): ListenerStats {
   return {
@@ -156,7 +172,10 @@ export function createListenerStats(): ListenerStats {
     connectFailures: 0,
     noBackend: 0,
     idleTimeouts: 0,
-    refusedByCause: { limit: 0, no_backend: 0, proxy_header: 0, untrusted: 0 },
+    refusedByCause: Object.fromEntries(REFUSAL_CAUSES.map((cause) => [cause, 0])) as Record<
+      RefusalCause,
+      number
+    >,
     connectionDuration: new Histogram(CONNECTION_DURATION_BUCKETS),
     connectDuration: new Histogram(CONNECT_DURATION_BUCKETS),
   };
@@ -189,8 +208,10 @@ export class ProxyListener {
   #lastFailureLogAt = -Infinity;
   #failuresSinceLog = 0;
   #lastAcceptErrorLogAt = -Infinity;
-  #lastProxyLogAt = -Infinity;
-  #proxyIssuesSinceLog = 0;
+  #lastRefusalLogAt = -Infinity;
+  #refusalsSinceLog = 0;
+  /** Aborted when shutdown closes what is left, so routers stop reading. */
+  readonly #closing = new AbortController();
   #acceptErrorsSinceLog = 0;
   #drained: (() => void) | undefined;
   readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
@@ -218,6 +239,7 @@ export class ProxyListener {
 
   #newGeneration(options: ProxyListenerOptions): Generation {
     const generation: Generation = {
+      router: options.router ?? new TcpRouter(options.picker),
       live: new Set<Forwarding>(),
       sweeper: undefined,
       options: {
@@ -360,12 +382,12 @@ export class ProxyListener {
       this.stats.refusedByCause.untrusted++;
       this.#options.connectionCounter?.release();
       closeQuietly(conn);
-      this.#logProxyIssue(client, "untrusted", "peer is not in trustedProxies");
+      this.#logRefusal(client, "untrusted", "peer is not in trustedProxies");
       return;
     }
     this.stats.activeConnections++;
     const forwarding = accept === undefined
-      ? forward(conn, client, this.#generation.options)
+      ? this.#routeThenForward(conn, client, this.#generation)
       : this.#acceptThenForward(conn, client, accept);
     const task = forwarding.finally(() => {
       this.stats.activeConnections--;
@@ -415,7 +437,7 @@ export class ProxyListener {
     } catch (error) {
       if (!this.#isStopping) {
         this.stats.refusedByCause.proxy_header++;
-        this.#logProxyIssue(peer, "proxy_header", errorMessage(error));
+        this.#logRefusal(peer, "proxy_header", errorMessage(error));
       }
       closeQuietly(conn);
       return "closed";
@@ -427,7 +449,79 @@ export class ProxyListener {
       closeQuietly(conn);
       return "closed";
     }
-    return forward(conn, client, generation.options, inbound);
+    return this.#routeThenForward(conn, client, generation, inbound);
+  }
+
+  /**
+   * Asks the generation's router where the connection goes, then forwards it there or
+   * counts and closes a refusal. A router that reads (TLS) runs inside the connection's
+   * own task; until `forward` takes over, shutdown can close the connection.
+   */
+  #routeThenForward(
+    conn: Deno.TcpConn,
+    client: ClientInfo,
+    generation: Generation,
+    inbound?: InboundProxy,
+  ): Promise<unknown> {
+    const received = inbound?.rest ?? NOTHING_READ;
+    const decision = generation.router.route(conn, client, received, this.#closing.signal);
+    if (!(decision instanceof Promise)) {
+      return this.#follow(decision, conn, client, generation, inbound);
+    }
+    const pending: Forwarding = { close: () => closeQuietly(conn), sweepIdle: () => false };
+    generation.live.add(pending);
+    return decision.then(
+      (decided) => {
+        generation.live.delete(pending);
+        if (this.#isStopping && this.#closing.signal.aborted) {
+          closeQuietly(conn);
+          return "closed";
+        }
+        return this.#follow(decided, conn, client, generation, inbound);
+      },
+      (error) => {
+        // Routers do not throw; if one did, this connection alone pays.
+        generation.live.delete(pending);
+        closeQuietly(conn);
+        this.#logRefusal(client, "tls_bad_hello", errorMessage(error));
+        return "error";
+      },
+    );
+  }
+
+  #follow(
+    decision: RouteDecision,
+    conn: Deno.TcpConn,
+    client: ClientInfo,
+    generation: Generation,
+    inbound: InboundProxy | undefined,
+  ): Promise<unknown> {
+    if (decision.kind === "refuse") {
+      this.stats.refusedByCause[decision.cause]++;
+      closeQuietly(conn);
+      if (!this.#closing.signal.aborted) {
+        this.#logRefusal(client, decision.cause, decision.message);
+      }
+      if (this.#options.accessLogger !== undefined) {
+        this.#logAccess({
+          client,
+          bytesFromClient: 0,
+          bytesToClient: 0,
+          durationMs: 0,
+          outcome: decision.cause,
+          ...(decision.serverName !== undefined && { serverName: decision.serverName }),
+        });
+      }
+      return Promise.resolve(decision.cause);
+    }
+    const replay = decision.replay;
+    const carried = replay === inbound?.rest || (replay.length === 0 && inbound === undefined)
+      ? inbound
+      : {
+        ...(inbound?.destination !== undefined && { destination: inbound.destination }),
+        rest: replay,
+      };
+    return forward(conn, client, generation.options, carried, decision);
   }
 
   /**
@@ -460,6 +554,7 @@ export class ProxyListener {
       ]);
       clearTimeout(timer);
     }
+    this.#closing.abort();
     let forced = 0;
     for (const generation of this.#generations) {
       forced += generation.live.size;
@@ -475,7 +570,8 @@ export class ProxyListener {
 
   #logAccess(record: ConnectionRecord): void {
     const { address, port } = record.client;
-    this.#options.accessLogger?.info(ACCESS_LOG_MESSAGE, {
+    const isTls = record.serverName !== undefined;
+    this.#options.accessLogger?.info(isTls ? TLS_ACCESS_LOG_MESSAGE : ACCESS_LOG_MESSAGE, {
       client: address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`,
       listener: this.name,
       backend: record.backend ?? "-",
@@ -483,6 +579,7 @@ export class ProxyListener {
       bytesFromClient: record.bytesFromClient,
       bytesToClient: record.bytesToClient,
       durationMs: Math.round(record.durationMs),
+      ...(isTls && { serverName: record.serverName }),
     });
   }
 
@@ -498,10 +595,10 @@ export class ProxyListener {
     this.#lastRefusedLogAt = now;
   }
 
-  #logProxyIssue(peer: ClientInfo, cause: "proxy_header" | "untrusted", message: string): void {
-    this.#proxyIssuesSinceLog++;
+  #logRefusal(peer: ClientInfo, cause: RefusalCause, message: string): void {
+    this.#refusalsSinceLog++;
     const now = performance.now();
-    if (now - this.#lastProxyLogAt < LOG_EVERY_MS) return;
+    if (now - this.#lastRefusalLogAt < LOG_EVERY_MS) return;
     this.#options.logger?.warn(
       "Refused connection from {peer} on listener {listener}: {message}",
       {
@@ -509,11 +606,11 @@ export class ProxyListener {
         listener: this.name,
         message,
         cause,
-        suppressed: this.#proxyIssuesSinceLog - 1,
+        suppressed: this.#refusalsSinceLog - 1,
       },
     );
-    this.#proxyIssuesSinceLog = 0;
-    this.#lastProxyLogAt = now;
+    this.#refusalsSinceLog = 0;
+    this.#lastRefusalLogAt = now;
   }
 
   #logFailure(failure: ForwardFailure): void {
@@ -540,6 +637,7 @@ export class ProxyListener {
 
 /** Settings and live connections of the connections accepted between two updates. */
 interface Generation {
+  readonly router: ConnectionRouter;
   readonly options: ForwardOptions;
   readonly live: Set<Forwarding>;
   sweeper: ReturnType<typeof setInterval> | undefined;

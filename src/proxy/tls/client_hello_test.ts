@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ClientHelloReader, type ClientHelloProgress, readClientHello } from "./client_hello.ts";
+import { type ClientHelloProgress, ClientHelloReader, readClientHello } from "./client_hello.ts";
 import { buildClientHello, buildHandshake, toRecords } from "./_test_hello.ts";
 
 function feed(bytes: Uint8Array, cuts: readonly number[], maxBytes?: number) {
@@ -30,13 +30,29 @@ Deno.test("ClientHelloReader: table of hellos and answers", () => {
   const big = buildClientHello({ serverName: "a.example", padTo: 20_000, recordSizes: [8000] });
   const cases: [string, Uint8Array, string | undefined, number?][] = [
     ["no SNI", buildClientHello({}), undefined],
-    ["upper case, trailing dot", buildClientHello({ serverName: "API.Example.COM." }), "api.example.com"],
+    [
+      "upper case, trailing dot",
+      buildClientHello({ serverName: "API.Example.COM." }),
+      "api.example.com",
+    ],
     ["IP literal", buildClientHello({ serverName: "10.1.2.3" }), "10.1.2.3"],
     ["GREASE", buildClientHello({ serverName: "g.example", grease: true }), "g.example"],
-    ["ECH outer", buildClientHello({ serverName: "public.example", echPayloadBytes: 200 }), "public.example"],
+    [
+      "ECH outer",
+      buildClientHello({ serverName: "public.example", echPayloadBytes: 200 }),
+      "public.example",
+    ],
     ["padded to 6 KB", buildClientHello({ serverName: "p.example", padTo: 6000 }), "p.example"],
-    ["one byte per record", buildClientHello({ serverName: "r.example", recordSizes: [1] }), "r.example"],
-    ["three records", buildClientHello({ serverName: "t.example", recordSizes: [10, 100] }), "t.example"],
+    [
+      "one byte per record",
+      buildClientHello({ serverName: "r.example", recordSizes: [1] }),
+      "r.example",
+    ],
+    [
+      "three records",
+      buildClientHello({ serverName: "t.example", recordSizes: [10, 100] }),
+      "t.example",
+    ],
     ["over the bound", big, "too_large"],
     ["plain text", new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "error"],
     ["SSH banner", new TextEncoder().encode("SSH-2.0-OpenSSH_9.2\r\n"), "error"],
