@@ -158,7 +158,16 @@ Deno.test("AdminMetrics renders refusals by cause, duration histograms and backe
     listeners: [{
       ...base.listeners[0]!,
       stats: stats({
-        refusedByCause: { limit: 4, no_backend: 2, proxy_header: 1, untrusted: 0 },
+        refusedByCause: {
+          limit: 4,
+          no_backend: 2,
+          proxy_header: 1,
+          untrusted: 0,
+          tls_peek_timeout: 0,
+          tls_hello_too_large: 0,
+          tls_no_route: 3,
+          tls_bad_hello: 0,
+        },
         connectionDuration,
         connectDuration,
       }),

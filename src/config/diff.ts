@@ -59,6 +59,7 @@ export const IN_PLACE_LISTENER_FIELDS: ReadonlySet<keyof ListenerConfig> = new S
   "drainTimeoutMs",
   "onRemoval",
   "whenAllUnhealthy",
+  "tls",
 ]);
 
 /**
@@ -73,6 +74,7 @@ export const REBIND_LISTENER_FIELDS: ReadonlySet<keyof ListenerConfig> = new Set
   "proxyHeaderTimeoutMs",
   "accessLog",
   "maxConnectionsPerBackend",
+  "protocol",
 ]);
 
 /** Compares two configs listener by listener (by name) and setting by setting. */

@@ -52,6 +52,7 @@ const LISTENER_DEFAULTS = {
   acceptProxyProtocol: false,
   trustedProxies: [],
   proxyHeaderTimeoutMs: 3000,
+  protocol: "tcp",
   healthCheck: {
     enabled: true,
     intervalMs: 2000,
@@ -257,6 +258,7 @@ configurations:
     acceptProxyProtocol: true,
     trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"],
     proxyHeaderTimeoutMs: 500,
+    protocol: "tcp",
     healthCheck: {
       enabled: false,
       intervalMs: 500,

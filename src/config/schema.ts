@@ -19,6 +19,7 @@ import type { StaticBackendSpec } from "../core/pool_spec.ts";
 import { describeValue, listValues } from "./_messages.ts";
 import { suggest } from "../core/suggest.ts";
 import { isPrime } from "../balancer/mod.ts";
+import { parseHostPattern } from "../proxy/mod.ts";
 import * as D from "./defaults.ts";
 import { errorMessage } from "../core/error_message.ts";
 
@@ -326,6 +327,75 @@ const maglevSchema = z
   .prefault({})
   .meta({ description: 'Settings of `balancer: "maglev"`.' });
 
+const routeSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .superRefine((text, ctx) => {
+        if (!/^[A-Za-z0-9_.-]{1,128}$/.test(text)) {
+          ctx.addIssue({
+            code: "custom",
+            input: text,
+            message: text === ""
+              ? "route name must not be empty"
+              : `invalid route name ${
+                JSON.stringify(text)
+              }: use 1-128 letters, digits, '_', '.' or '-'`,
+          });
+        }
+      })
+      .meta({
+        description:
+          'Route name, unique in the listener; its pool is "listener/route" (Services name it in nautiluslb.cloudresty.io/configurations).',
+      }),
+    hosts: z.array(refined(checkHostPattern, "host")).default([]).meta({
+      description:
+        'Server names this route takes: "a.example.com", "*.example.com" (exactly one label), "**.example.com" (any depth). Exact beats wildcard, the longer suffix wins; compared lower-case without a trailing dot.',
+    }),
+    backendPortName: refined(checkPortName, "port name").optional().meta({
+      description:
+        "Kubernetes Service port name of this route's backends; the listener's when absent.",
+    }),
+    backends: z.array(staticBackend).default([]).meta({
+      description: 'Static backends of this route: "host:port" or {address, weight}.',
+    }),
+  })
+  .meta({ description: "One route of a tls listener: server names and the pool they go to." });
+
+const tlsSchema = z
+  .strictObject({
+    routes: z.array(routeSchema).min(1, { error: "a tls listener needs at least one route" }).meta({
+      description: "Routes by TLS server name (SNI), each its own pool.",
+    }),
+    defaultRoute: z.string().optional().meta({
+      description:
+        "Route (by name) for a ClientHello without a server name, with one no route matches, or for bytes that are not TLS; without it such connections are closed and counted.",
+    }),
+    peekTimeout: duration(D.DEFAULT_PEEK_TIMEOUT_MS, { isZeroAllowed: false }).meta({
+      description:
+        "How long a client may take to send its whole ClientHello; then the connection is closed (server-first protocols such as SSH never send one).",
+    }),
+    maxClientHello: intInRange(D.MIN_MAX_CLIENT_HELLO, D.MAX_MAX_CLIENT_HELLO)
+      .default(D.DEFAULT_MAX_CLIENT_HELLO_BYTES)
+      .meta({
+        description:
+          "Most bytes read before the ClientHello is complete (TLS record headers included); a larger hello is refused.",
+      }),
+  })
+  .meta({
+    description:
+      "TLS passthrough: route by the ClientHello's server name without terminating TLS (protocol: tls).",
+  });
+
+function checkHostPattern(text: string): string | undefined {
+  try {
+    parseHostPattern(text);
+    return undefined;
+  } catch (error) {
+    return errorMessage(error).replace(/^Cannot parse host pattern "[^"]*": /, "");
+  }
+}
+
 function intError(issue: { input?: unknown }): string | undefined {
   const got = issue.input;
   if (got === undefined) return undefined;
@@ -491,6 +561,11 @@ const listenerSchema = z
       description:
         "With acceptProxyProtocol: how long a connection may take to send its PROXY header before it is closed.",
     }),
+    protocol: oneOf(["tcp", "tls", "udp"]).default(D.DEFAULT_PROTOCOL).meta({
+      description:
+        "What the listener speaks: tcp forwards bytes as they come; tls routes by the ClientHello's server name without terminating TLS (see tls); udp forwards datagrams.",
+    }),
+    tls: tlsSchema.optional(),
   })
   .meta({ description: "One listener: an address to accept on and the pool it forwards to." });
 

@@ -4,7 +4,10 @@
  *
  * @module
  */
-import type { BalancerKind } from "../core/types.ts";
+import type { BalancerKind, ListenerProtocol } from "../core/types.ts";
+import type { TlsRouteSpec, TlsSpec } from "../core/tls_spec.ts";
+
+export type { ListenerProtocol, TlsRouteSpec, TlsSpec };
 import type {
   BackendMode,
   NodeAddressType,
@@ -95,6 +98,10 @@ export interface ListenerConfig extends PoolSpec {
   readonly trustedProxies: readonly string[];
   /** Time from accept to a complete PROXY header. @default {3000} */
   readonly proxyHeaderTimeoutMs: number;
+  /** What the listener speaks. @default {"tcp"} */
+  readonly protocol: ListenerProtocol;
+  /** With `protocol: tls`: routes by server name, each its own pool `listener/route`. */
+  readonly tls?: TlsSpec;
 }
 
 /** Data-plane workers: a count, or `auto` for the CPUs the process may use. */
