@@ -47,6 +47,12 @@ export function routePoolName(listener: string, route: string): string {
   return `${listener}/${route}`;
 }
 
+/** The listener a pool belongs to: the pool's own name, or the part before `/` of a route's. */
+export function listenerOfPool(pool: string): string {
+  const slash = pool.indexOf("/");
+  return slash < 0 ? pool : pool.slice(0, slash);
+}
+
 /**
  * The pools of a listener: its own for `tcp` (and `udp`), one per route for `tls`. A route
  * pool takes the listener's membership settings with the route's name, static backends and

@@ -6,6 +6,7 @@
  * @module
  */
 import type {
+import { listenerOfPool } from "../core/tls_spec.ts";
   AdminConfigStatus,
   AdminDiscoveryStatus,
   AdminServer,
@@ -219,7 +220,9 @@ export class Runtime {
   apply(plans: readonly PoolPlan[]): void {
     if (this.#isStopped) return;
     for (const plan of plans) {
-      if (this.#listeners.has(plan.name)) this.#data.setBackends(plan.name, backendsOf(plan));
+      if (this.#listeners.has(listenerOfPool(plan.name))) {
+        this.#data.setBackends(plan.name, backendsOf(plan));
+      }
     }
     this.#health.update(this.#options.healthTargets(plans));
   }
@@ -349,10 +352,10 @@ export class Runtime {
       readyReasons: this.#isStopping ? ["shutting down"] : [],
       discovery: this.#options.discovery(),
       listeners: listeners.map(({ name, address, stats }) => ({ name, address, stats })),
-      pools: listeners.map((l) => ({
-        ...l.pool,
-        isFailOpen: l.isFailOpen,
-        ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
+      pools: listeners.flatMap((l) => l.pools ?? [l]).map((p) => ({
+        ...p.pool,
+        isFailOpen: p.isFailOpen,
+        ...(p.fingerprint !== undefined && { fingerprint: p.fingerprint }),
       })),
       healthTransitions: this.#transitions,
       ...(this.#options.config !== undefined && { config: this.#options.config() }),
@@ -435,13 +438,15 @@ export class Runtime {
     }
     this.#data.start();
     for (const l of this.#data.snapshot()) {
-      const healthy = l.pool.backends.filter((b) => !b.isDraining && b.health !== "unhealthy");
-      log.info("Listening on {address} for pool {pool}: {healthy}/{backends} backends up", {
-        address: l.address,
-        pool: l.name,
-        healthy: healthy.length,
-        backends: l.pool.backends.filter((b) => !b.isDraining).length,
-      });
+      for (const { pool } of l.pools ?? [l]) {
+        const healthy = pool.backends.filter((b) => !b.isDraining && b.health !== "unhealthy");
+        log.info("Listening on {address} for pool {pool}: {healthy}/{backends} backends up", {
+          address: l.address,
+          pool: pool.name,
+          healthy: healthy.length,
+          backends: pool.backends.filter((b) => !b.isDraining).length,
+        });
+      }
     }
   }
 
