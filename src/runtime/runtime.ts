@@ -6,7 +6,6 @@
  * @module
  */
 import type {
-import { listenerOfPool } from "../core/tls_spec.ts";
   AdminConfigStatus,
   AdminDiscoveryStatus,
   AdminServer,
@@ -15,6 +14,7 @@ import { listenerOfPool } from "../core/tls_spec.ts";
 import { startAdminServer } from "../admin/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
+import { listenerOfPool } from "../core/tls_spec.ts";
 import type { Backend } from "../core/types.ts";
 import {
   DEFAULT_PASSIVE_COOLDOWN_MS,
