@@ -46,9 +46,16 @@ type Decision = (typeof ROUTES)[number] | "closed";
  * docs/tls_routing.md, "Compared with HAProxy and nginx").
  */
 const KNOWN_DIFFERENCES: Record<string, Partial<Record<"haproxy" | "nginx", Decision>>> = {
-  // A hello that never completes: NautilusLB closes it at peekTimeout (tls_peek_timeout);
-  // both peers route what they have at the end of their wait, i.e. to the default.
-  "never finished": { haproxy: "dflt", nginx: "dflt" },
+  // A hello that never completes: NautilusLB and nginx close it at the peek timeout;
+  // HAProxy ends its inspect-delay and goes on to the default backend.
+  "never finished": { haproxy: "dflt" },
+  // HAProxy 2.6's req.ssl_sni reads the first TLS record only: a hello split across
+  // records has no server name for it, so it goes to the default backend.
+  "3 records": { haproxy: "dflt" },
+  // Over the bound (16 KiB, HAProxy's tune.bufsize too): NautilusLB refuses it
+  // (tls_hello_too_large), as nginx does; HAProxy's full buffer ends the inspection and the
+  // connection goes to the default backend.
+  "over maxClientHello": { haproxy: "dflt" },
 };
 
 function freePort(): number {
@@ -119,6 +126,7 @@ frontend fe
   tcp-request inspect-delay ${PEEK_S}s
   tcp-request content accept if { req.ssl_hello_type 1 }
   use_backend %[req.ssl_sni,lower,map_reg(${dir}/routes.map,be_dflt)]
+  default_backend be_dflt
 ${
     Object.entries(backends).map(([name, p]) =>
       `backend be_${name}\n  server s ${PEER_HOST}:${p}\n`
