@@ -56,7 +56,8 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
     const hasPortName = item.backendPortName !== undefined;
     const hasBackends = item.backends !== undefined &&
       !(Array.isArray(item.backends) && item.backends.length === 0);
-    issues.push(...tlsChecks(item, here, at));
+    const workers = isRawMap(data.settings) ? data.settings.workers : undefined;
+    issues.push(...tlsChecks(item, here, at, workers));
     if (!hasPortName && !hasBackends && !isTlsListener(item)) {
       issues.push(
         at.issue(
