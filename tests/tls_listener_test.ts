@@ -12,6 +12,7 @@ import {
   TlsRouter,
 } from "../src/proxy/mod.ts";
 import { buildClientHello } from "../src/proxy/tls/_test_hello.ts";
+import { getLogger, resetLogging, setupLogging } from "../src/log/mod.ts";
 import {
   closeQuietly,
   connect,
@@ -22,6 +23,7 @@ import {
   startSink,
   TestServer,
   WAIT_MS,
+  waitFor,
   withTimeout,
   writeAll,
 } from "./_helpers.ts";
@@ -232,4 +234,43 @@ Deno.test("tls listener: shutdown closes a connection still being peeked", async
   assert.ok(performance.now() - started < 2_000);
   assert.ok(await isClosedWithin(conn, WAIT_MS));
   closeQuietly(conn);
+});
+
+Deno.test("tls listener: the access log names the server, refusals by their cause", async () => {
+  const lines: string[] = [];
+  await setupLogging({ format: "json", level: "warning", write: (line) => lines.push(line) });
+  try {
+    await using api = startRecorder("api");
+    await using proxy = startTlsProxy(
+      [{ name: "api", hosts: ["api.example.com"], server: api }],
+      { accessLogger: getLogger("access"), logger: getLogger("proxy") },
+    );
+    assert.equal(
+      await nameFor(proxy.port, buildClientHello({ serverName: "API.example.com" })),
+      "api",
+    );
+    for (let i = 0; i < 3; i++) {
+      const conn = await connect(proxy.port);
+      await writeAll(conn, buildClientHello({ serverName: "nope.example.com" }));
+      assert.ok(await isClosedWithin(conn, WAIT_MS));
+      closeQuietly(conn);
+    }
+    await waitFor(() => lines.length >= 5, "access and warning lines");
+    const records = lines.map((line) => JSON.parse(line));
+    const done = records.find((r) => r.properties.outcome === "done");
+    assert.equal(done?.properties.serverName, "api.example.com");
+    assert.match(done?.message ?? "", / sni="api\.example\.com"$/);
+    const hello = buildClientHello({ serverName: "API.example.com" });
+    assert.equal(done?.properties.bytesFromClient, hello.length);
+    const refused = records.filter((r) => r.properties.outcome === "tls_no_route");
+    assert.equal(refused.length, 3);
+    assert.equal(refused[0].properties.serverName, "nope.example.com");
+    // The unmatched name is logged once, the next two within the second are suppressed.
+    const warnings = records.filter((r) => /no route for server name/.test(r.message ?? ""));
+    assert.equal(warnings.length, 1, JSON.stringify(records));
+    assert.equal(warnings[0].properties.serverName, "nope.example.com");
+    assert.equal(warnings[0].properties.cause, "tls_no_route");
+  } finally {
+    await resetLogging();
+  }
 });

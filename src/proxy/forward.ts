@@ -451,10 +451,13 @@ class Session implements Forwarding {
         counters.bytesToBackend += rest.length;
       }
       // close() makes both pending reads fail at once, so this settles promptly.
-      [this.bytesFromClient, this.bytesToClient] = await Promise.all([
+      const [fromClient, toClient] = await Promise.all([
         this.#copy(client, backend, stats, "bytesFromClients", counters, "bytesToBackend", prefix),
         this.#copy(backend, client, stats, "bytesToClients", counters, "bytesFromBackend"),
       ]);
+      // Bytes read before forwarding (after a PROXY header, a peeked ClientHello) count too.
+      this.bytesFromClient = (rest?.length ?? 0) + fromClient;
+      this.bytesToClient = toClient;
     } finally {
       lease.signal.removeEventListener("abort", onAbort);
       if (this.outcome === "idle_timeout") stats.idleTimeouts++;

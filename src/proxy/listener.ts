@@ -500,7 +500,7 @@ export class ProxyListener {
       this.stats.refusedByCause[decision.cause]++;
       closeQuietly(conn);
       if (!this.#closing.signal.aborted) {
-        this.#logRefusal(client, decision.cause, decision.message);
+        this.#logRefusal(client, decision.cause, decision.message, decision.serverName);
       }
       if (this.#options.accessLogger !== undefined) {
         this.#logAccess({
@@ -595,7 +595,12 @@ export class ProxyListener {
     this.#lastRefusedLogAt = now;
   }
 
-  #logRefusal(peer: ClientInfo, cause: RefusalCause, message: string): void {
+  #logRefusal(
+    peer: ClientInfo,
+    cause: RefusalCause,
+    message: string,
+    serverName?: string,
+  ): void {
     this.#refusalsSinceLog++;
     const now = performance.now();
     if (now - this.#lastRefusalLogAt < LOG_EVERY_MS) return;
@@ -607,6 +612,7 @@ export class ProxyListener {
         message,
         cause,
         suppressed: this.#refusalsSinceLog - 1,
+        ...(serverName !== undefined && { serverName }),
       },
     );
     this.#refusalsSinceLog = 0;
