@@ -194,6 +194,7 @@ configurations:
           await new Promise((r) => setTimeout(r, 100));
         }
         assert.equal(await serve.health(pool, key), "healthy", `${pool}: ${serve.output}`);
+        assert.equal(await serve.metric("nautiluslb_backend_up", { pool, backend: key }), 1);
       }
 
       for (const host of names) {
