@@ -19,7 +19,7 @@ import type { StaticBackendSpec } from "../core/pool_spec.ts";
 import { describeValue, listValues } from "./_messages.ts";
 import { suggest } from "../core/suggest.ts";
 import { isPrime } from "../balancer/mod.ts";
-import { parseHostPattern } from "../proxy/mod.ts";
+import { tlsSchema } from "./_tls_schema.ts";
 import * as D from "./defaults.ts";
 import { errorMessage } from "../core/error_message.ts";
 
@@ -327,73 +327,21 @@ const maglevSchema = z
   .prefault({})
   .meta({ description: 'Settings of `balancer: "maglev"`.' });
 
-const routeSchema = z
-  .strictObject({
-    name: z
-      .string()
-      .superRefine((text, ctx) => {
-        if (!/^[A-Za-z0-9_.-]{1,128}$/.test(text)) {
-          ctx.addIssue({
-            code: "custom",
-            input: text,
-            message: text === ""
-              ? "route name must not be empty"
-              : `invalid route name ${
-                JSON.stringify(text)
-              }: use 1-128 letters, digits, '_', '.' or '-'`,
-          });
-        }
-      })
-      .meta({
-        description:
-          'Route name, unique in the listener; its pool is "listener/route" (Services name it in nautiluslb.cloudresty.io/configurations).',
-      }),
-    hosts: z.array(refined(checkHostPattern, "host")).default([]).meta({
-      description:
-        'Server names this route takes: "a.example.com", "*.example.com" (exactly one label), "**.example.com" (any depth). Exact beats wildcard, the longer suffix wins; compared lower-case without a trailing dot.',
-    }),
-    backendPortName: refined(checkPortName, "port name").optional().meta({
-      description:
-        "Kubernetes Service port name of this route's backends; the listener's when absent.",
-    }),
-    backends: z.array(staticBackend).default([]).meta({
-      description: 'Static backends of this route: "host:port" or {address, weight}.',
-    }),
-  })
-  .meta({ description: "One route of a tls listener: server names and the pool they go to." });
-
-const tlsSchema = z
-  .strictObject({
-    routes: z.array(routeSchema).min(1, { error: "a tls listener needs at least one route" }).meta({
-      description: "Routes by TLS server name (SNI), each its own pool.",
-    }),
-    defaultRoute: z.string().optional().meta({
-      description:
-        "Route (by name) for a ClientHello without a server name, with one no route matches, or for bytes that are not TLS; without it such connections are closed and counted.",
-    }),
-    peekTimeout: duration(D.DEFAULT_PEEK_TIMEOUT_MS, { isZeroAllowed: false }).meta({
-      description:
-        "How long a client may take to send its whole ClientHello; then the connection is closed (server-first protocols such as SSH never send one).",
-    }),
-    maxClientHello: intInRange(D.MIN_MAX_CLIENT_HELLO, D.MAX_MAX_CLIENT_HELLO)
-      .default(D.DEFAULT_MAX_CLIENT_HELLO_BYTES)
-      .meta({
-        description:
-          "Most bytes read before the ClientHello is complete (TLS record headers included); a larger hello is refused.",
-      }),
-  })
-  .meta({
-    description:
-      "TLS passthrough: route by the ClientHello's server name without terminating TLS (protocol: tls).",
+/** A listener or route name: 1-128 letters, digits, '_', '.' or '-' (no '/': pools join them). */
+function resourceName(what: "listener" | "route") {
+  return z.string().superRefine((text, ctx) => {
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(text)) {
+      ctx.addIssue({
+        code: "custom",
+        input: text,
+        message: text === ""
+          ? `${what} name must not be empty`
+          : `invalid ${what} name ${
+            JSON.stringify(text)
+          }: use 1-128 letters, digits, '_', '.' or '-'`,
+      });
+    }
   });
-
-function checkHostPattern(text: string): string | undefined {
-  try {
-    parseHostPattern(text);
-    return undefined;
-  } catch (error) {
-    return errorMessage(error).replace(/^Cannot parse host pattern "[^"]*": /, "");
-  }
 }
 
 function intError(issue: { input?: unknown }): string | undefined {
@@ -406,22 +354,9 @@ function intError(issue: { input?: unknown }): string | undefined {
 
 const listenerSchema = z
   .strictObject({
-    name: z
-      .string()
-      .superRefine((text, ctx) => {
-        if (!/^[A-Za-z0-9_.-]{1,128}$/.test(text)) {
-          ctx.addIssue({
-            code: "custom",
-            input: text,
-            message: text === ""
-              ? "listener name must not be empty"
-              : `invalid listener name ${
-                JSON.stringify(text)
-              }: use 1-128 letters, digits, '_', '.' or '-'`,
-          });
-        }
-      })
-      .meta({ description: "Unique name of the listener, used in logs and metrics." }),
+    name: resourceName("listener").meta({
+      description: "Unique name of the listener, used in logs and metrics.",
+    }),
     listenerAddress: address({ isHostRequired: false }).meta({
       description: 'Address to accept on: ":80" (all interfaces), "127.0.0.1:80", "[::]:80".',
     }),
@@ -565,7 +500,13 @@ const listenerSchema = z
       description:
         "What the listener speaks: tcp forwards bytes as they come; tls routes by the ClientHello's server name without terminating TLS (see tls); udp forwards datagrams.",
     }),
-    tls: tlsSchema.optional(),
+    tls: tlsSchema({
+      routeName: resourceName("route"),
+      portName: refined(checkPortName, "port name"),
+      staticBackend,
+      peekTimeout: duration(D.DEFAULT_PEEK_TIMEOUT_MS, { isZeroAllowed: false }),
+      maxClientHello: intInRange(D.MIN_MAX_CLIENT_HELLO, D.MAX_MAX_CLIENT_HELLO),
+    }).optional(),
   })
   .meta({ description: "One listener: an address to accept on and the pool it forwards to." });
 
