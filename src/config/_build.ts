@@ -28,6 +28,7 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         listenerAddress: l.listenerAddress,
         host,
         port,
+        protocol: l.protocol,
         ...(l.backendPortName === undefined ? {} : { backendPortName: l.backendPortName }),
         ...(l.namespace === undefined ? {} : { namespace: l.namespace }),
         ...(l.service === undefined ? {} : { service: l.service }),
@@ -53,7 +54,6 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         acceptProxyProtocol: l.acceptProxyProtocol,
         trustedProxies: l.acceptProxyProtocol ? [...(l.trustedProxies ?? [])] : [],
         proxyHeaderTimeoutMs: l.proxyHeaderTimeout,
-        protocol: l.protocol,
         ...(l.protocol === "tls" && l.tls !== undefined && {
           tls: {
             routes: l.tls.routes.map((r) => ({

@@ -11,7 +11,12 @@
  * @module
  */
 import { z } from "zod";
-import { BALANCER_KINDS, type BalancerKind } from "../core/types.ts";
+import {
+  BALANCER_KINDS,
+  type BalancerKind,
+  LISTENER_PROTOCOLS,
+  type ListenerProtocol,
+} from "../core/types.ts";
 import { formatDurationMs, parseDurationMs } from "../core/duration.ts";
 import { parseHostPort } from "../core/address.ts";
 import { parseCidr } from "../core/cidr.ts";
@@ -360,6 +365,12 @@ const listenerSchema = z
     listenerAddress: address({ isHostRequired: false }).meta({
       description: 'Address to accept on: ":80" (all interfaces), "127.0.0.1:80", "[::]:80".',
     }),
+    protocol: oneOf(LISTENER_PROTOCOLS as readonly [ListenerProtocol, ...ListenerProtocol[]])
+      .default(D.DEFAULT_PROTOCOL)
+      .meta({
+        description:
+          "tcp, tls (passthrough, routed by server name: see tls) or udp (sessions per client address and port; Service ports with protocol UDP).",
+      }),
     backendPortName: refined(checkPortName, "port name").optional().meta({
       description:
         "Name of the Kubernetes Service port whose backends form this pool (annotated Services only).",
@@ -495,10 +506,6 @@ const listenerSchema = z
     proxyHeaderTimeout: duration(D.DEFAULT_PROXY_HEADER_TIMEOUT_MS, { isZeroAllowed: false }).meta({
       description:
         "With acceptProxyProtocol: how long a connection may take to send its PROXY header before it is closed.",
-    }),
-    protocol: oneOf(["tcp", "tls", "udp"]).default(D.DEFAULT_PROTOCOL).meta({
-      description:
-        "What the listener speaks: tcp forwards bytes as they come; tls routes by the ClientHello's server name without terminating TLS (see tls); udp forwards datagrams.",
     }),
     tls: tlsSchema({
       routeName: resourceName("route"),

@@ -6,8 +6,6 @@
  */
 import type { BalancerKind, ListenerProtocol } from "../core/types.ts";
 import type { TlsRouteSpec, TlsSpec } from "../core/tls_spec.ts";
-
-export type { ListenerProtocol, TlsRouteSpec, TlsSpec };
 import type {
   BackendMode,
   NodeAddressType,
@@ -21,7 +19,8 @@ import type { LogFormat, LogLevel } from "../log/mod.ts";
 import type { OnRemoval, WhenAllUnhealthy } from "../pool/mod.ts";
 import type { HealthCheckSpec } from "../health/mod.ts";
 
-export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
+export type { ListenerProtocol, LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
+export type { TlsRouteSpec, TlsSpec };
 
 /**
  * Active and passive health check settings of one listener: the health module's check
@@ -39,6 +38,8 @@ export type HealthCheckConfig = Omit<HealthCheckSpec, "http">;
  * come from {@linkcode PoolSpec}; `name` is also the `listener`/`pool` label in metrics.
  */
 export interface ListenerConfig extends PoolSpec {
+  /** Transport: `tcp`, `tls` (passthrough) or `udp` (sessions). @default {"tcp"} */
+  readonly protocol: ListenerProtocol;
   /** Host part of `listenerAddress`; `""` binds all interfaces. */
   readonly host: string;
   /** Port part of `listenerAddress`, 1-65535. */
@@ -98,8 +99,6 @@ export interface ListenerConfig extends PoolSpec {
   readonly trustedProxies: readonly string[];
   /** Time from accept to a complete PROXY header. @default {3000} */
   readonly proxyHeaderTimeoutMs: number;
-  /** What the listener speaks. @default {"tcp"} */
-  readonly protocol: ListenerProtocol;
   /** With `protocol: tls`: routes by server name, each its own pool `listener/route`. */
   readonly tls?: TlsSpec;
 }

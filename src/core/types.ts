@@ -7,6 +7,12 @@
  * @module
  */
 
+/** Transport of a listener, spelled as in config under `protocol:`. */
+export type ListenerProtocol = "tcp" | "tls" | "udp";
+
+/** Every {@linkcode ListenerProtocol}, in documentation order. */
+export const LISTENER_PROTOCOLS: readonly ListenerProtocol[] = ["tcp", "tls", "udp"];
+
 /** Names accepted in config under `balancer:`. */
 export type BalancerKind = "round_robin" | "least_connections" | "random_two" | "maglev";
 
@@ -141,13 +147,6 @@ export interface Lease {
   /** Gives the backend slot back. Idempotent. */
   release(): void;
 }
-
-/**
- * What a listener speaks, spelled as `protocol:` in config: `tcp` forwards bytes as they
- * come, `tls` routes by the ClientHello's server name without terminating TLS, `udp`
- * forwards datagrams in sessions.
- */
-export type ListenerProtocol = "tcp" | "tls" | "udp";
 
 /**
  * Why a listener's router refused a connection: no ClientHello within `peekTimeout`, a
