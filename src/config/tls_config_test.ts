@@ -49,6 +49,12 @@ Deno.test("config: a tls listener with routes, defaults and overrides", () => {
     [["edge/api", "api-tls", 0], ["edge/web", "https", 0], ["edge/fallback", "https", 1]],
   );
   assert.ok(pools.every((p) => !("tls" in p) && !("protocol" in p)));
+  // TLS checks of a route's backends name its first exact host.
+  assert.deepEqual(pools.map((p) => p.healthCheck?.serverName), [
+    "api.example.com",
+    undefined,
+    undefined,
+  ]);
 });
 
 Deno.test("config: tls defaults are 5s and 16384 bytes; tcp is the default protocol", () => {

@@ -63,11 +63,23 @@ export function poolSpecsOf<L extends RoutedPoolSpec>(listener: L): PoolSpec[] {
   return listener.tls.routes.map((route): PoolSpec => {
     const portName = route.backendPortName ?? listener.backendPortName;
     const { backendPortName: _, protocol: _p, tls: _t, ...rest } = listener;
+    // TLS checks of the route's backends name the route's first exact host.
+    const exact = route.hosts.find((h) => !h.startsWith("*"));
+    const healthCheck = rest.healthCheck === undefined || exact === undefined
+      ? rest.healthCheck
+      : { ...rest.healthCheck, serverName: normalizeServerName(exact.trim()) };
     return {
       ...rest,
       name: routePoolName(listener.name, route.name),
       ...(portName !== undefined && { backendPortName: portName }),
       backends: route.backends,
+      ...(healthCheck !== undefined && { healthCheck }),
     };
   });
+}
+
+/** Lower-cases a server name and drops one trailing dot: the form routes compare. */
+export function normalizeServerName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
 }

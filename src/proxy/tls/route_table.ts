@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { normalizeServerName } from "../../core/tls_spec.ts";
 
 /** The kinds of host pattern, see the module doc. */
 export type HostPatternKind = "exact" | "one_label" | "any_depth";
@@ -37,13 +38,7 @@ export interface HostRoute {
 
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
-/**
- * Lower-cases a server name and drops one trailing dot: the form routes compare.
- */
-export function normalizeServerName(name: string): string {
-  const lower = name.toLowerCase();
-  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
-}
+export { normalizeServerName };
 
 /**
  * Parses a host pattern as written in config.
