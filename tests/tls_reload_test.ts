@@ -51,10 +51,12 @@ Deno.test("SIGHUP changes a tls listener's routes in place; open connections go 
   await using b = startNamed("BBB");
   const admin = freePort();
   const port = freePort();
-  const before = `        - { name: echo, hosts: [echo.example.com], backends: ["127.0.0.1:${echo.port}"] }
+  const before =
+    `        - { name: echo, hosts: [echo.example.com], backends: ["127.0.0.1:${echo.port}"] }
         - { name: a, hosts: ["*.example.com"], backends: ["127.0.0.1:${a.port}"] }
 `;
-  const after = `        - { name: echo, hosts: [echo.example.com], backends: ["127.0.0.1:${echo.port}"] }
+  const after =
+    `        - { name: echo, hosts: [echo.example.com], backends: ["127.0.0.1:${echo.port}"] }
         - { name: b, hosts: ["*.example.com", "**.example.org"], backends: ["127.0.0.1:${b.port}"] }
 `;
   const serve = await ServeProcess.start(config(admin, port, before), admin);
