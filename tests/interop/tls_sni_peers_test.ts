@@ -102,7 +102,12 @@ async function decide(port: number, c: HelloCase): Promise<Decision> {
   }
 }
 
-function haproxyConfig(port: number, dir: string, backends: Record<string, number>): string {
+function haproxyConfig(
+  port: number,
+  dir: string,
+  backends: Record<string, number>,
+  hasDefault: boolean,
+): string {
   // map_reg takes the first matching line: exact first, then longer suffixes first, as
   // NautilusLB's precedence; `lower` and `\.?$` give its case and trailing-dot rules.
   Deno.writeTextFileSync(
@@ -125,16 +130,23 @@ frontend fe
   bind ${PEER_HOST}:${port}
   tcp-request inspect-delay ${PEEK_S}s
   tcp-request content accept if { req.ssl_hello_type 1 }
-  use_backend %[req.ssl_sni,lower,map_reg(${dir}/routes.map,be_dflt)]
-  default_backend be_dflt
 ${
+    hasDefault
+      ? `  use_backend %[req.ssl_sni,lower,map_reg(${dir}/routes.map,be_dflt)]\n  default_backend be_dflt\n`
+      : `  use_backend %[req.ssl_sni,lower,map_reg(${dir}/routes.map)]\n`
+  }${
     Object.entries(backends).map(([name, p]) =>
       `backend be_${name}\n  server s ${PEER_HOST}:${p}\n`
     ).join("")
   }`;
 }
 
-function nginxConfig(port: number, dir: string, backends: Record<string, number>): string {
+function nginxConfig(
+  port: number,
+  dir: string,
+  backends: Record<string, number>,
+  hasDefault: boolean,
+): string {
   // `hostnames`: exact, then `*.suffix` (nginx's any-depth wildcard), then regexes in order
   // (here the one-label rule); values compared lower-cased without a trailing dot.
   return `
@@ -148,7 +160,7 @@ events { worker_connections 256; }
 stream {
   map $ssl_preread_server_name $route {
     hostnames;
-    default ${PEER_HOST}:${backends.dflt};
+    default ${hasDefault ? `${PEER_HOST}:${backends.dflt}` : '""'};
     api.example.com ${PEER_HOST}:${backends.api_};
     *.svc.example.com ${PEER_HOST}:${backends.deep};
     ~*^[^.]+\\.example\\.com\\.?$ ${PEER_HOST}:${backends.web_};
@@ -163,7 +175,12 @@ stream {
 `;
 }
 
-function nautilusConfig(port: number, adminPort: number, backends: Record<string, number>) {
+function nautilusConfig(
+  port: number,
+  adminPort: number,
+  backends: Record<string, number>,
+  hasDefault: boolean,
+) {
   const b = (name: string) => `["${PEER_HOST}:${backends[name]}"]`;
   return `
 settings:
@@ -177,13 +194,11 @@ configurations:
     tls:
       peekTimeout: ${PEEK_S}s
       maxClientHello: ${MAX_CLIENT_HELLO}
-      defaultRoute: dflt
-      routes:
+${hasDefault ? "      defaultRoute: dflt\n" : ""}      routes:
         - { name: api, hosts: [api.example.com], backends: ${b("api_")} }
         - { name: web, hosts: ["*.example.com"], backends: ${b("web_")} }
         - { name: deep, hosts: ["**.svc.example.com"], backends: ${b("deep")} }
-        - { name: dflt, backends: ${b("dflt")} }
-`;
+${hasDefault ? `        - { name: dflt, backends: ${b("dflt")} }\n` : ""}`;
 }
 
 /** What NautilusLB must decide for each case: its documented semantics. */
@@ -211,10 +226,28 @@ const EXPECTED: Record<string, Decision> = {
   "plain text": "dflt",
 };
 
+/**
+ * Without a default route, every case that went to it is closed instead (NautilusLB counts
+ * it as `tls_no_route` or `tls_bad_hello`); HAProxy then closes where it used its default.
+ */
+const KNOWN_DIFFERENCES_WITHOUT_DEFAULT: typeof KNOWN_DIFFERENCES = {
+  "3 records": { haproxy: "closed" },
+};
+
 Deno.test({
   name: "interop: NautilusLB, HAProxy and nginx route one ClientHello corpus alike",
   ignore: !hasPeers,
-  async fn() {
+  fn: () => compareOnCorpus(true),
+});
+
+Deno.test({
+  name: "interop: without a default route the three close the same connections",
+  ignore: !hasPeers,
+  fn: () => compareOnCorpus(false),
+});
+
+async function compareOnCorpus(hasDefault: boolean): Promise<void> {
+  {
     const servers: TestServer[] = ROUTES.map((name) => startNamed(name));
     const backends = Object.fromEntries(ROUTES.map((name, i) => [name, servers[i]!.port]));
     const peers: Peer[] = [];
@@ -248,19 +281,22 @@ Deno.test({
       ];
       const haproxy = await startPeer(
         "haproxy",
-        (port, dir) => haproxyConfig(port, dir, backends),
+        (port, dir) => haproxyConfig(port, dir, backends, hasDefault),
         (config) => ["-db", "-f", config],
       );
       peers.push(haproxy);
       const nginx = await startPeer(
         "nginx",
-        (port, dir) => nginxConfig(port, dir, backends),
+        (port, dir) => nginxConfig(port, dir, backends, hasDefault),
         (config, dir) => ["-p", dir, "-e", `${dir}/error.log`, "-c", config],
       );
       peers.push(nginx);
       const port = freePort();
       const adminPort = freePort();
-      serve = await ServeProcess.start(nautilusConfig(port, adminPort, backends), adminPort);
+      serve = await ServeProcess.start(
+        nautilusConfig(port, adminPort, backends, hasDefault),
+        adminPort,
+      );
 
       const rows: string[] = [];
       const problems: string[] = [];
@@ -272,10 +308,14 @@ Deno.test({
           decide(nginx.port, c),
         ]);
         rows.push(`${c.label.padEnd(26)} ${ours.padEnd(7)} ${theirsH.padEnd(7)} ${theirsN}`);
-        if (ours !== EXPECTED[c.label]) {
-          problems.push(`${c.label}: NautilusLB chose ${ours}, expected ${EXPECTED[c.label]}`);
+        const expectedOurs = !hasDefault && EXPECTED[c.label] === "dflt"
+          ? "closed"
+          : EXPECTED[c.label];
+        if (ours !== expectedOurs) {
+          problems.push(`${c.label}: NautilusLB chose ${ours}, expected ${expectedOurs}`);
         }
-        const known = KNOWN_DIFFERENCES[c.label] ?? {};
+        const known =
+          (hasDefault ? KNOWN_DIFFERENCES : KNOWN_DIFFERENCES_WITHOUT_DEFAULT)[c.label] ?? {};
         for (const [peer, theirs] of [["haproxy", theirsH], ["nginx", theirsN]] as const) {
           const expected = known[peer] ?? ours;
           if (theirs !== expected) {
@@ -287,6 +327,13 @@ Deno.test({
       assert.deepEqual(problems, [], table);
       console.log(table);
       // Refusals are counted by cause.
+      const refused = (cause: string) =>
+        serve!.metric("nautiluslb_connections_refused_total", { cause });
+      if (!hasDefault) {
+        // no SNI, IP literal, unknown name, two labels, apex; plain text is a bad hello.
+        assert.equal(await refused("tls_no_route"), 5);
+        assert.equal(await refused("tls_bad_hello"), 1);
+      }
       assert.equal(
         await serve.metric("nautiluslb_connections_refused_total", {
           cause: "tls_hello_too_large",
@@ -302,5 +349,5 @@ Deno.test({
       for (const peer of peers) await peer.stop();
       for (const server of servers) await server.close();
     }
-  },
-});
+  }
+}
