@@ -56,8 +56,7 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
     const hasPortName = item.backendPortName !== undefined;
     const hasBackends = item.backends !== undefined &&
       !(Array.isArray(item.backends) && item.backends.length === 0);
-    const workers = isRawMap(data.settings) ? data.settings.workers : undefined;
-    issues.push(...tlsChecks(item, here, at, workers));
+    issues.push(...tlsChecks(item, here, at));
     if (!hasPortName && !hasBackends && !isTlsListener(item)) {
       issues.push(
         at.issue(

@@ -17,16 +17,8 @@ export function isTlsListener(item: RawMap): boolean {
   return item.protocol === "tls";
 }
 
-/**
- * Every problem of one listener's `protocol`/`tls` combination, in the order found.
- * @param workers `settings.workers` as written (absent: 1)
- */
-export function tlsChecks(
-  item: RawMap,
-  here: Path,
-  at: Locator,
-  workers: unknown,
-): ConfigIssue[] {
+/** Every problem of one listener's `protocol`/`tls` combination, in the order found. */
+export function tlsChecks(item: RawMap, here: Path, at: Locator): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const tls = item.tls;
   if (item.protocol !== "tls") {
@@ -39,17 +31,6 @@ export function tlsChecks(
       );
     }
     return issues;
-  }
-  if (workers !== undefined && workers !== 1) {
-    // Route pools are fed by pool name; the worker fan-out keys pools by listener still.
-    issues.push(
-      at.issue(
-        [...here, "protocol"],
-        `${key("protocol")} "tls" runs with ${key("settings.workers")} 1 only for now: got ${
-          JSON.stringify(workers)
-        }`,
-      ),
-    );
   }
   if (!isRawMap(tls)) {
     if (tls === undefined) {

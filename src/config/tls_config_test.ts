@@ -117,7 +117,6 @@ Deno.test("config: tls mistakes each get a line:column error", () => {
     backends: ["10.0.0.3:80"]
 settings:
   adminAddress: ""
-  workers: 2
 `;
   const result = parseConfig(text, "config.yaml");
   assert.ok(!result.ok);
@@ -133,7 +132,6 @@ settings:
     /configurations\[0\]\.tls\.routes\[2\]: a route needs `hosts` unless it is the listener's `defaultRoute`$/,
     /configurations\[1\]\.tls: `tls` applies only to `protocol` "tls": set it, or remove this block$/,
     /configurations\[2\]\.protocol: `protocol` "tls" needs a `tls` block with `routes`$/,
-    /configurations\[0\]\.protocol: `protocol` "tls" runs with `settings\.workers` 1 only for now: got 2$/,
     /configurations\[3\]\.protocol: expected one of "tcp", "tls" or "udp", got a string \("quic"\)/,
   ];
   for (const pattern of expected) {

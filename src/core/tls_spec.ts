@@ -47,6 +47,14 @@ export function routePoolName(listener: string, route: string): string {
   return `${listener}/${route}`;
 }
 
+/** The names of a listener's pools: its own name, or `listener/route` for each `tls` route. */
+export function poolNamesOf(
+  listener: Pick<RoutedPoolSpec, "name" | "protocol" | "tls">,
+): string[] {
+  if (listener.protocol !== "tls" || listener.tls === undefined) return [listener.name];
+  return listener.tls.routes.map((route) => routePoolName(listener.name, route.name));
+}
+
 /** The listener a pool belongs to: the pool's own name, or the part before `/` of a route's. */
 export function listenerOfPool(pool: string): string {
   const slash = pool.indexOf("/");

@@ -11,7 +11,7 @@ import { type CidrList, parseCidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth, BalancerKind, ListenerProtocol } from "../core/types.ts";
-import { routePoolName, type TlsSpec } from "../core/tls_spec.ts";
+import { poolNamesOf, routePoolName, type TlsSpec } from "../core/tls_spec.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type HealthDetail,
@@ -393,12 +393,6 @@ function trustedProxiesOf(spec: DataPlaneListener): CidrList {
     );
   }
   return list;
-}
-
-/** The pools of a listener: its own (named like it), or one per `tls` route. */
-function poolNamesOf(spec: DataPlaneListener): string[] {
-  if (spec.protocol !== "tls" || spec.tls === undefined) return [spec.name];
-  return spec.tls.routes.map((route) => routePoolName(spec.name, route.name));
 }
 
 /** The listener's protocol as a router; `undefined` (the TCP identity route) for `tcp`. */

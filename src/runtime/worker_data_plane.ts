@@ -8,12 +8,17 @@
  * @module
  */
 import { errorMessage } from "../core/error_message.ts";
+import { listenerOfPool, poolNamesOf } from "../core/tls_spec.ts";
 import type { Backend, BackendCounters, BackendHealth } from "../core/types.ts";
 import { getLogger, type LogFormat, type LogLevel } from "../log/mod.ts";
 import type { HealthDetail } from "../pool/mod.ts";
 import { createListenerStats, type ListenerStats } from "../proxy/mod.ts";
 import type { DataPlaneApi } from "./data_plane_api.ts";
-import type { DataPlaneListener, DataPlaneListenerSnapshot } from "./data_plane.ts";
+import type {
+  DataPlaneListener,
+  DataPlaneListenerSnapshot,
+  DataPlanePoolSnapshot,
+} from "./data_plane.ts";
 import type {
   BindResult,
   FromWorker,
@@ -282,7 +287,7 @@ export class WorkerDataPlane implements DataPlaneApi {
    * (stable for backends that stay). Unknown names are ignored.
    */
   setBackends(name: string, backends: readonly Backend[]): void {
-    if (!this.#specs.has(name)) return;
+    if (!this.#specs.has(listenerOfPool(name))) return;
     this.#backendLayout.recycle();
     const slots = this.#backendLayout.set(name, backends.map((b) => b.key));
     const slotted = backends.map((b) => ({ ...b, slot: slots.get(b.key) ?? NO_SLOT }));
@@ -325,13 +330,16 @@ export class WorkerDataPlane implements DataPlaneApi {
       rotationSlot: current.rotationSlot,
     };
     this.#specs.set(name, listener);
-    this.#changedAt.set(name, this.#version + 1);
+    // A tls listener's routes are its pools: removed routes are forgotten, all are changed.
+    const pools = poolNamesOf(spec);
+    for (const pool of poolNamesOf(current)) if (!pools.includes(pool)) this.#forgetPool(pool);
+    for (const pool of pools) this.#changedAt.set(pool, this.#version + 1);
     this.#broadcast((version) => ({ type: "update", version, listener }));
   }
 
   /** Sends a health verdict, with why and since when, to every worker; unknown names are ignored. */
   setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void {
-    if (!this.#specs.has(name)) return;
+    if (!this.#specs.has(listenerOfPool(name))) return;
     let pool = this.#health.get(name);
     if (pool === undefined) this.#health.set(name, pool = new Map());
     pool.set(key, { health, ...(detail !== undefined && { detail }) });
@@ -357,58 +365,70 @@ export class WorkerDataPlane implements DataPlaneApi {
       if (spec.counterSlot !== NO_SLOT) {
         stats.activeConnections = this.#listenerCounts.total(spec.counterSlot);
       }
-      // Only reports that include the latest change of this pool; until then, the pool as
-      // sent, so a snapshot right after a change shows it.
-      const changedAt = this.#changedAt.get(spec.name) ?? 0;
-      const reports = this.#members.flatMap((m) =>
-        m.stats !== undefined && m.stats.version >= changedAt
-          ? m.stats.pools.filter((p) => p.pool.name === spec.name)
-          : []
-      );
       const address = `${spec.host === "" ? "0.0.0.0" : spec.host}:${spec.port}`;
-      const first = reports[0];
-      if (first === undefined) {
-        const health = this.#health.get(spec.name);
-        const retired = this.#retiredBackends(spec.name);
-        const backends = (this.#backends.get(spec.name) ?? []).map((b) => {
-          const verdict = health?.get(b.key);
-          const counters = zeroBackendCounters();
-          const old = retired.get(b.key);
-          if (old !== undefined) addBackendCounters(counters, old);
-          return {
-            key: b.key,
-            host: b.host,
-            port: b.port,
-            weight: b.weight,
-            health: verdict?.health ?? "unknown",
-            activeConnections: b.slot === NO_SLOT ? 0 : this.#backendCounts.total(b.slot),
-            isDraining: false,
-            maxConnections: b.maxConnections || (spec.maxConnectionsPerBackend ?? 0),
-            counters,
-            ...(verdict?.detail !== undefined && { healthDetail: verdict.detail }),
-          };
-        }).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-        return {
-          name: spec.name,
-          address,
-          stats,
-          pool: { name: spec.name, backends },
-          isFailOpen: false,
-        };
-      }
-      const backends = mergeBackendRows(
-        reports.flatMap((r) => r.pool.backends),
-        this.#retiredBackends(spec.name),
-      );
+      const views = poolNamesOf(spec).map((pool) => this.#poolView(spec, pool));
       return {
         name: spec.name,
         address,
         stats,
-        pool: { name: spec.name, backends },
-        isFailOpen: first.isFailOpen,
-        ...(first.fingerprint !== undefined && { fingerprint: first.fingerprint }),
+        ...views[0]!,
+        ...(spec.protocol === "tls" && { pools: views }),
       };
     });
+  }
+
+  /** One pool of a listener as the workers last reported it, or as sent before any report. */
+  #poolView(spec: WorkerListener, name: string): DataPlanePoolSnapshot {
+    // Only reports that include the latest change of this pool; until then, the pool as
+    // sent, so a snapshot right after a change shows it.
+    const changedAt = this.#changedAt.get(name) ?? 0;
+    const reports = this.#members.flatMap((m) =>
+      m.stats !== undefined && m.stats.version >= changedAt
+        ? m.stats.pools.filter((p) => p.pool.name === name)
+        : []
+    );
+    const first = reports[0];
+    if (first === undefined) {
+      const health = this.#health.get(name);
+      const retired = this.#retiredBackends(name);
+      const backends = (this.#backends.get(name) ?? []).map((b) => {
+        const verdict = health?.get(b.key);
+        const counters = zeroBackendCounters();
+        const old = retired.get(b.key);
+        if (old !== undefined) addBackendCounters(counters, old);
+        return {
+          key: b.key,
+          host: b.host,
+          port: b.port,
+          weight: b.weight,
+          health: verdict?.health ?? "unknown",
+          activeConnections: b.slot === NO_SLOT ? 0 : this.#backendCounts.total(b.slot),
+          isDraining: false,
+          maxConnections: b.maxConnections || (spec.maxConnectionsPerBackend ?? 0),
+          counters,
+          ...(verdict?.detail !== undefined && { healthDetail: verdict.detail }),
+        };
+      }).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      return { pool: { name, backends }, isFailOpen: false };
+    }
+    const backends = mergeBackendRows(
+      reports.flatMap((r) => r.pool.backends),
+      this.#retiredBackends(name),
+    );
+    return {
+      pool: { name, backends },
+      isFailOpen: first.isFailOpen,
+      ...(first.fingerprint !== undefined && { fingerprint: first.fingerprint }),
+    };
+  }
+
+  /** Forgets a pool that is gone: its members, verdicts, slots and retired counters. */
+  #forgetPool(pool: string): void {
+    this.#backends.delete(pool);
+    this.#health.delete(pool);
+    this.#changedAt.delete(pool);
+    this.#backendLayout.delete(pool);
+    for (const m of this.#members) m.retiredBackends.delete(pool);
   }
 
   /** Each worker: accepted and open connections, and its pools' fingerprints. */
@@ -445,17 +465,11 @@ export class WorkerDataPlane implements DataPlaneApi {
     const spec = this.#specs.get(name);
     if (spec === undefined) return 0;
     this.#specs.delete(name);
-    this.#backends.delete(name);
-    this.#health.delete(name);
-    this.#changedAt.delete(name);
-    this.#backendLayout.delete(name);
+    for (const pool of poolNamesOf(spec)) this.#forgetPool(pool);
     this.#listenerLayout.set("listeners", [...this.#specs.keys()]);
     this.#rotationLayout.set("rotation", [...this.#specs.keys()]);
     this.#givenPorts.delete(name);
-    for (const m of this.#members) {
-      m.retired.delete(name);
-      m.retiredBackends.delete(name);
-    }
+    for (const m of this.#members) m.retired.delete(name);
     const waiter = this.#broadcast((version) => ({
       type: "remove",
       version,
