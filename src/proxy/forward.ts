@@ -18,6 +18,8 @@ import type {
   RoutingRefusalCause,
 } from "../core/types.ts";
 import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
+import { giveBuffer, grownBuffer, INITIAL_BUFFER_BYTES } from "./_buffers.ts";
+import type { Routed } from "./router.ts";
 
 /**
  * The knobs and sinks of {@linkcode forward}; one object shared by every connection of a
@@ -157,26 +159,6 @@ export interface InboundProxy {
 /** Idle sweeps per `idleTimeoutMs`; one sweeper per listener instead of a timer per connection. */
 export const IDLE_CHECKS_PER_PERIOD = 4;
 
-/** Start small so idle connections hold little memory; grow once a read fills the buffer. */
-const INITIAL_BUFFER_BYTES = 1024;
-const MID_BUFFER_BYTES = 16 * 1024;
-const MAX_BUFFER_BYTES = 64 * 1024;
-/** Recycled buffers per size; bounded so a burst does not pin memory for good. */
-const FREE_BUFFERS_PER_SIZE = 64;
-const freeBuffers: Record<number, Uint8Array<ArrayBuffer>[]> = {
-  [MID_BUFFER_BYTES]: [],
-  [MAX_BUFFER_BYTES]: [],
-};
-
-function takeBuffer(size: number): Uint8Array<ArrayBuffer> {
-  return freeBuffers[size]!.pop() ?? new Uint8Array(size);
-}
-
-function giveBuffer(buffer: Uint8Array<ArrayBuffer>): void {
-  const list = freeBuffers[buffer.length];
-  if (list !== undefined && list.length < FREE_BUFFERS_PER_SIZE) list.push(buffer);
-}
-
 const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
 
 /** Where bytes go when the picker keeps no per-backend counters: one shared scratch object. */
@@ -260,14 +242,6 @@ export async function forward(
       ...(routed?.serverName !== undefined && { serverName: routed.serverName }),
     });
   }
-}
-
-/** What a listener's router chose for one connection (see {@linkcode forward}). */
-export interface Routed {
-  /** Chooses the backend. */
-  readonly picker: Picker;
-  /** The TLS server name read, for the access log. */
-  readonly serverName?: string;
 }
 
 async function connectBackend(
@@ -505,16 +479,8 @@ class Session implements Forwarding {
         counters[backendCounter] += n;
         let written = await dst.write(n === buffer.length ? buffer : buffer.subarray(0, n));
         while (written < n) written += await dst.write(buffer.subarray(written, n));
-        if (n === buffer.length && buffer.length < MAX_BUFFER_BYTES) {
-          // A full read: this direction carries more than a small request. Step up
-          // (1 KiB -> 16 KiB -> 64 KiB) with recycled buffers, so short connections with
-          // a few KiB of answer neither hold nor allocate 64 KiB.
-          const next = takeBuffer(
-            buffer.length < MID_BUFFER_BYTES ? MID_BUFFER_BYTES : MAX_BUFFER_BYTES,
-          );
-          giveBuffer(buffer);
-          buffer = next;
-        }
+        // A full read: this direction carries more than a small request (see _buffers.ts).
+        if (n === buffer.length) buffer = grownBuffer(buffer);
       }
     } catch (error) {
       if (!this.isClosed) {

@@ -25,6 +25,7 @@ import {
   type InboundProxy,
 } from "./forward.ts";
 import { readProxyHeader } from "./read_proxy_header.ts";
+import { LogLimiter } from "./_log_limiter.ts";
 import { type ConnectionRouter, type RouteDecision, TcpRouter } from "./router.ts";
 
 /**
@@ -203,13 +204,10 @@ export class ProxyListener {
   #isStopping = false;
   /** Settles when the accept loop of {@linkcode ProxyListener.serve} has ended. */
   #acceptLoop: Promise<void> | undefined;
-  #lastRefusedLogAt = -Infinity;
-  #refusedSinceLog = 0;
-  #lastFailureLogAt = -Infinity;
-  #failuresSinceLog = 0;
+  readonly #refusedLog = new LogLimiter(LOG_EVERY_MS);
+  readonly #failureLog = new LogLimiter(LOG_EVERY_MS);
+  readonly #refusalLog = new LogLimiter(LOG_EVERY_MS);
   #lastAcceptErrorLogAt = -Infinity;
-  #lastRefusalLogAt = -Infinity;
-  #refusalsSinceLog = 0;
   /** Aborted when shutdown closes what is left, so routers stop reading. */
   readonly #closing = new AbortController();
   #acceptErrorsSinceLog = 0;
@@ -584,15 +582,12 @@ export class ProxyListener {
   }
 
   #logRefused(max: number): void {
-    this.#refusedSinceLog++;
-    const now = performance.now();
-    if (now - this.#lastRefusedLogAt < LOG_EVERY_MS) return;
+    const held = this.#refusedLog.take();
+    if (held === undefined) return;
     this.#options.logger?.warn(
       "Refused {count} connection(s) on listener {listener}: maxConnections {max} reached",
-      { count: this.#refusedSinceLog, listener: this.name, max },
+      { count: held + 1, listener: this.name, max },
     );
-    this.#refusedSinceLog = 0;
-    this.#lastRefusedLogAt = now;
   }
 
   #logRefusal(
@@ -601,9 +596,8 @@ export class ProxyListener {
     message: string,
     serverName?: string,
   ): void {
-    this.#refusalsSinceLog++;
-    const now = performance.now();
-    if (now - this.#lastRefusalLogAt < LOG_EVERY_MS) return;
+    const suppressed = this.#refusalLog.take();
+    if (suppressed === undefined) return;
     this.#options.logger?.warn(
       "Refused connection from {peer} on listener {listener}: {message}",
       {
@@ -611,19 +605,15 @@ export class ProxyListener {
         listener: this.name,
         message,
         cause,
-        suppressed: this.#refusalsSinceLog - 1,
+        suppressed,
         ...(serverName !== undefined && { serverName }),
       },
     );
-    this.#refusalsSinceLog = 0;
-    this.#lastRefusalLogAt = now;
   }
 
   #logFailure(failure: ForwardFailure): void {
-    this.#failuresSinceLog++;
-    const now = performance.now();
-    if (now - this.#lastFailureLogAt < LOG_EVERY_MS) return;
-    const suppressed = this.#failuresSinceLog - 1;
+    const suppressed = this.#failureLog.take();
+    if (suppressed === undefined) return;
     this.#options.logger?.warn(
       "Cannot forward client {client} on listener {listener}: {message}" +
         (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
@@ -636,8 +626,6 @@ export class ProxyListener {
         suppressed,
       },
     );
-    this.#failuresSinceLog = 0;
-    this.#lastFailureLogAt = now;
   }
 }
 

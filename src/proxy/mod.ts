@@ -12,7 +12,6 @@ export type {
   ForwardOutcome,
   ForwardStats,
   InboundProxy,
-  Routed,
 } from "./forward.ts";
 export * from "./proxy_protocol.ts";
 export * from "./read_proxy_header.ts";

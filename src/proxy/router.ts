@@ -25,6 +25,9 @@ export interface RouteForward {
   readonly serverName?: string;
 }
 
+/** What `forward` needs of a router's choice: the picker, and the server name to log. */
+export type Routed = Pick<RouteForward, "picker" | "serverName">;
+
 /** Why a router refuses a connection; the listener counts `cause` and closes it. */
 export interface RouteRefusal {
   readonly kind: "refuse";
