@@ -20,10 +20,7 @@ export { AdminMetrics } from "./metrics.ts";
 export type { AdminMetricsOptions } from "./metrics.ts";
 export type {
   AdminBackend,
-  AdminBackendHealth,
   AdminConfigStatus,
-  AdminDiscoverySource,
-  AdminDiscoveryState,
   AdminDiscoveryStatus,
   AdminListener,
   AdminListenerStats,
@@ -31,4 +28,7 @@ export type {
   AdminSnapshot,
   AdminSnapshotSource,
   AdminWorker,
+  BackendHealth,
+  DiscoverySource,
+  DiscoveryState,
 } from "./types.ts";

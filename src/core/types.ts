@@ -162,7 +162,8 @@ export type RoutingRefusalCause =
 /**
  * Why a client connection was refused before any byte was forwarded: a connection limit
  * (`maxConnections`, `maxConnectionsPerBackend`), no eligible backend, a bad PROXY protocol
- * header, a PROXY header from an untrusted peer, or a router's refusal
+ * header, a PROXY header from an untrusted peer, a peer the source ACL refuses (`acl`), a
+ * client at `maxConnectionsPerSource` (`source_limit`), or a router's refusal
  * ({@linkcode RoutingRefusalCause}). Spelled the same in metrics labels.
  */
 export type RefusalCause =
@@ -170,6 +171,8 @@ export type RefusalCause =
   | "no_backend"
   | "proxy_header"
   | "untrusted"
+  | "acl"
+  | "source_limit"
   | RoutingRefusalCause;
 
 /** Every {@linkcode RefusalCause}, in the order metrics list them. */
@@ -178,6 +181,8 @@ export const REFUSAL_CAUSES: readonly RefusalCause[] = [
   "no_backend",
   "proxy_header",
   "untrusted",
+  "acl",
+  "source_limit",
   "tls_peek_timeout",
   "tls_hello_too_large",
   "tls_no_route",

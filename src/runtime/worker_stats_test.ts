@@ -37,6 +37,8 @@ Deno.test("sumListenerStats adds counters, causes and histogram buckets after a 
     no_backend: 0,
     proxy_header: 0,
     untrusted: 10,
+    acl: 0,
+    source_limit: 0,
     tls_peek_timeout: 0,
     tls_hello_too_large: 0,
     tls_no_route: 0,
