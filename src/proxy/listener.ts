@@ -30,7 +30,7 @@ import {
   type InboundProxy,
 } from "./forward.ts";
 import { readProxyHeader } from "./read_proxy_header.ts";
-import { LogLimiter } from "./_log_limiter.ts";
+import { ListenerLog } from "./_listener_log.ts";
 import { type ConnectionRouter, type RouteDecision, TcpRouter } from "./router.ts";
 import type { Admission } from "./admission.ts";
 import { bindHostname } from "../core/address.ts";
@@ -154,20 +154,7 @@ const LOG_EVERY_MS = 1000;
 /** How long shutdown waits for an accept that was already under way when the socket closed. */
 const ACCEPT_LOOP_END_MS = 1000;
 
-/**
- * The access log line's message template; its properties are `client` (`address:port`),
- * `listener`, `backend` (`host:port`, or `-` when none was connected), `bytesFromClient`,
- * `bytesToClient`, `durationMs` (accept to close, integer) and `outcome` (a
- * `ForwardOutcome`).
- */
-export const ACCESS_LOG_MESSAGE =
-  "{client} {listener} {backend} {outcome} {bytesFromClient} {bytesToClient} {durationMs}ms";
-
-/**
- * The access log template of a connection routed by TLS server name: as
- * {@linkcode ACCESS_LOG_MESSAGE}, then `sni=` and the property `serverName`.
- */
-export const TLS_ACCESS_LOG_MESSAGE = `${ACCESS_LOG_MESSAGE} sni={serverName}`;
+export { ACCESS_LOG_MESSAGE, TLS_ACCESS_LOG_MESSAGE } from "./_listener_log.ts";
 
 const NOTHING_READ = new Uint8Array(0);
 
@@ -213,21 +200,20 @@ export class ProxyListener {
   #isStopping = false;
   /** Settles when the accept loop of {@linkcode ProxyListener.serve} has ended. */
   #acceptLoop: Promise<void> | undefined;
-  readonly #refusedLog = new LogLimiter(LOG_EVERY_MS);
-  readonly #failureLog = new LogLimiter(LOG_EVERY_MS);
-  readonly #refusalLog = new LogLimiter(LOG_EVERY_MS);
+  readonly #log: ListenerLog;
   #lastAcceptErrorLogAt = -Infinity;
   /** Aborted when shutdown closes what is left, so routers stop reading. */
   readonly #closing = new AbortController();
   #acceptErrorsSinceLog = 0;
   #drained: (() => void) | undefined;
-  readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
-  readonly #onClose = (record: ConnectionRecord): void => this.#logAccess(record);
+  readonly #onFailure = (failure: ForwardFailure): void => this.#log.failure(failure);
+  readonly #onClose = (record: ConnectionRecord): void => this.#log.access(record);
 
   /** Only stores the options; {@linkcode ProxyListener.listen} binds. */
   constructor(options: ProxyListenerOptions) {
     this.name = options.name;
     this.#options = options;
+    this.#log = new ListenerLog(options.name, options.logger, options.accessLogger);
     this.#generation = this.#newGeneration(options);
   }
 
@@ -366,18 +352,12 @@ export class ProxyListener {
         ) {
           this.stats.refused++;
           this.stats.refusedByCause.limit++;
-          if (this.#options.accessLogger !== undefined) {
-            const remote = conn.remoteAddr;
-            this.#logAccess({
-              client: { address: remote.hostname, port: remote.port },
-              bytesFromClient: 0,
-              bytesToClient: 0,
-              durationMs: 0,
-              outcome: "limit",
-            });
-          }
+          this.#log.refused(
+            { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
+            "limit",
+          );
           closeQuietly(conn);
-          this.#logRefused(max);
+          this.#log.limitReached(max);
           continue;
         }
         this.#start(conn);
@@ -395,7 +375,7 @@ export class ProxyListener {
       this.stats.refusedByCause.untrusted++;
       this.#options.connectionCounter?.release();
       closeQuietly(conn);
-      this.#logRefusal(client, "untrusted", "peer is not in trustedProxies");
+      this.#log.refusal(client, "untrusted", "peer is not in trustedProxies");
       return;
     }
     // Without a PROXY header the peer is the client; with one, its address counts (below).
@@ -461,7 +441,7 @@ export class ProxyListener {
     } catch (error) {
       if (!this.#isStopping) {
         this.stats.refusedByCause.proxy_header++;
-        this.#logRefusal(peer, "proxy_header", errorMessage(error));
+        this.#log.refusal(peer, "proxy_header", errorMessage(error));
       }
       closeQuietly(conn);
       return "closed";
@@ -512,7 +492,7 @@ export class ProxyListener {
         // Routers do not throw; if one did, this connection alone pays.
         generation.live.delete(pending);
         closeQuietly(conn);
-        this.#logRefusal(client, "tls_bad_hello", errorMessage(error));
+        this.#log.refusal(client, "tls_bad_hello", errorMessage(error));
         return "error";
       },
     );
@@ -529,18 +509,9 @@ export class ProxyListener {
       this.stats.refusedByCause[decision.cause]++;
       closeQuietly(conn);
       if (!this.#closing.signal.aborted) {
-        this.#logRefusal(client, decision.cause, decision.message, decision.serverName);
+        this.#log.refusal(client, decision.cause, decision.message, decision.serverName);
       }
-      if (this.#options.accessLogger !== undefined) {
-        this.#logAccess({
-          client,
-          bytesFromClient: 0,
-          bytesToClient: 0,
-          durationMs: 0,
-          outcome: decision.cause,
-          ...(decision.serverName !== undefined && { serverName: decision.serverName }),
-        });
-      }
+      this.#log.refused(client, decision.cause, decision.serverName);
       return Promise.resolve(decision.cause);
     }
     const replay = decision.replay;
@@ -587,83 +558,13 @@ export class ProxyListener {
     this.stats.refused++;
     this.stats.refusedByCause[cause]++;
     closeQuietly(conn);
-    if (this.#options.accessLogger !== undefined) {
-      this.#logAccess({
-        client: { address, port: client.port },
-        bytesFromClient: 0,
-        bytesToClient: 0,
-        durationMs: 0,
-        outcome: cause,
-      });
-    }
-    this.#logRefusal(
+    this.#log.refused({ address, port: client.port }, cause);
+    this.#log.refusal(
       { address, port: client.port },
       cause,
       cause === "acl"
         ? "source address refused by access rules"
         : `maxConnectionsPerSource ${this.#options.admission?.maxConnectionsPerSource} reached`,
-    );
-  }
-
-  #logAccess(record: ConnectionRecord): void {
-    const { address, port } = record.client;
-    const isTls = record.serverName !== undefined;
-    this.#options.accessLogger?.info(isTls ? TLS_ACCESS_LOG_MESSAGE : ACCESS_LOG_MESSAGE, {
-      client: address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`,
-      listener: this.name,
-      backend: record.backend ?? "-",
-      outcome: record.outcome,
-      bytesFromClient: record.bytesFromClient,
-      bytesToClient: record.bytesToClient,
-      durationMs: Math.round(record.durationMs),
-      ...(isTls && { serverName: record.serverName }),
-    });
-  }
-
-  #logRefused(max: number): void {
-    const held = this.#refusedLog.take();
-    if (held === undefined) return;
-    this.#options.logger?.warn(
-      "Refused {count} connection(s) on listener {listener}: maxConnections {max} reached",
-      { count: held + 1, listener: this.name, max },
-    );
-  }
-
-  #logRefusal(
-    peer: ClientInfo,
-    cause: RefusalCause,
-    message: string,
-    serverName?: string,
-  ): void {
-    const suppressed = this.#refusalLog.take();
-    if (suppressed === undefined) return;
-    this.#options.logger?.warn(
-      "Refused connection from {peer} on listener {listener}: {message}",
-      {
-        peer: `${peer.address}:${peer.port}`,
-        listener: this.name,
-        message,
-        cause,
-        suppressed,
-        ...(serverName !== undefined && { serverName }),
-      },
-    );
-  }
-
-  #logFailure(failure: ForwardFailure): void {
-    const suppressed = this.#failureLog.take();
-    if (suppressed === undefined) return;
-    this.#options.logger?.warn(
-      "Cannot forward client {client} on listener {listener}: {message}" +
-        (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
-      {
-        client: `${failure.client.address}:${failure.client.port}`,
-        listener: this.name,
-        message: failure.message,
-        outcome: failure.outcome,
-        backends: failure.backends,
-        suppressed,
-      },
     );
   }
 }
