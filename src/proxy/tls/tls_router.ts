@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { deadline, isTimeout } from "../../core/deadline.ts";
 import { errorMessage } from "../../core/error_message.ts";
 import type { ClientInfo, Picker } from "../../core/types.ts";
 import type { ConnectionRouter, RouteDecision } from "../router.ts";
@@ -163,45 +164,37 @@ export class TlsRouter implements ConnectionRouter {
     signal: AbortSignal,
   ): Promise<"done" | "eof" | RouteDecision> {
     const timeoutMs = this.#peekTimeoutMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onAbort: (() => void) | undefined;
-    const stop = new Promise<"timeout" | "abort">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), timeoutMs);
-      onAbort = () => resolve("abort");
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
+    const until = performance.now() + timeoutMs;
     // One buffer per connection; what was read is copied out, so a client sending one
     // byte per segment holds bytes, not buffers.
     const buffer = new Uint8Array(Math.min(READ_BYTES, this.#maxBytes + RECORD_SLACK));
-    try {
-      while (true) {
-        const reading = conn.read(buffer);
-        const n = await Promise.race([reading, stop]);
-        if (n === "timeout" || n === "abort") {
-          // The listener closes the connection next, which ends the pending read.
-          reading.catch(() => {});
+    while (true) {
+      const reading = conn.read(buffer);
+      let n: number | null;
+      try {
+        n = await deadline(reading, until - performance.now(), signal);
+      } catch (error) {
+        // On timeout or abort the listener closes the connection, which ends the read.
+        reading.catch(() => {});
+        if (isTimeout(error) || signal.aborted) {
           return {
             kind: "refuse",
             cause: "tls_peek_timeout",
-            message: n === "timeout"
-              ? `no complete ClientHello within ${timeoutMs}ms`
-              : "the listener closed the connection",
+            message: signal.aborted
+              ? "the listener closed the connection"
+              : `no complete ClientHello within ${timeoutMs}ms`,
           };
         }
-        if (n === null) return "eof";
-        const piece = buffer.slice(0, n);
-        pieces.push(piece);
-        if (reader.push(piece).kind !== "more") return "done";
+        return {
+          kind: "refuse",
+          cause: "tls_bad_hello",
+          message: `cannot read the ClientHello: ${errorMessage(error)}`,
+        };
       }
-    } catch (error) {
-      return {
-        kind: "refuse",
-        cause: "tls_bad_hello",
-        message: `cannot read the ClientHello: ${errorMessage(error)}`,
-      };
-    } finally {
-      clearTimeout(timer);
-      if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+      if (n === null) return "eof";
+      const piece = buffer.slice(0, n);
+      pieces.push(piece);
+      if (reader.push(piece).kind !== "more") return "done";
     }
   }
 }
