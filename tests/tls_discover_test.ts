@@ -45,10 +45,14 @@ spec:
 `;
 
 async function discover(...args: string[]) {
+  return await discoverWith(CONFIG, MANIFESTS, ...args);
+}
+
+async function discoverWith(config: string, manifests: string, ...args: string[]) {
   const dir = await Deno.makeTempDir({ prefix: "nautiluslb_tls_discover_" });
   try {
-    await Deno.writeTextFile(`${dir}/config.yaml`, CONFIG);
-    await Deno.writeTextFile(`${dir}/cluster.yaml`, MANIFESTS);
+    await Deno.writeTextFile(`${dir}/config.yaml`, config);
+    await Deno.writeTextFile(`${dir}/cluster.yaml`, manifests);
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -85,4 +89,22 @@ Deno.test("discover -o json names route pools listener/route", async () => {
   assert.equal(code, 0, stderr);
   const parsed = JSON.parse(stdout) as { pools: { name: string }[] };
   assert.deepEqual(parsed.pools.map((p) => p.name), ["edge/api", "edge/web", "edge/legacy"]);
+});
+
+Deno.test("discover: with explicit binding a Service joins the route pools its annotation names", async () => {
+  const config = CONFIG.replace(
+    "    protocol: tls\n",
+    "    protocol: tls\n    binding: explicit\n",
+  );
+  const bound = MANIFESTS.replace(
+    `annotations: { nautiluslb.cloudresty.io/enabled: "true" }`,
+    `annotations:
+    nautiluslb.cloudresty.io/enabled: "true"
+    nautiluslb.cloudresty.io/configurations: "edge/api"`,
+  );
+  const { code, stdout, stderr } = await discoverWith(config, bound, "--explain");
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^edge\/api +:443 +10\.0\.0\.1:30844 +prod\/gateway +node-a$/m);
+  assert.doesNotMatch(stdout, /^edge\/web +:443 +10\.0\.0\.1/m);
+  assert.match(stdout, /edge\/web.*prod\/gateway.*not-bound-to-listener/);
 });
