@@ -23,7 +23,7 @@ import type {
 } from "../core/listener_spec.ts";
 import type { HealthCheckSpec } from "../health/mod.ts";
 import type { ListenerProtocol } from "../core/types.ts";
-import type { TlsRouteSpec, TlsSpec } from "../core/tls_spec.ts";
+import type { TlsRouteSpec, TlsSpec } from "../core/listener_spec.ts";
 
 export type { ListenerProtocol, LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 export type { TlsRouteSpec, TlsSpec };

@@ -1,46 +1,15 @@
 /**
- * The `tls` settings of a listener (SNI passthrough routing) and how its routes become
- * pools. Config's `ListenerConfig` and the data plane's listener both carry a
- * {@linkcode TlsSpec}; resolve/ sees each route as an ordinary {@linkcode PoolSpec} named
- * `listener/route`, so Kubernetes binding, `discover`, health checks and metrics treat a
- * route like any pool.
+ * How a `tls` listener's routes (`ListenerSpec.tls`, SNI passthrough routing) become pools:
+ * resolve/ sees each route as an ordinary {@linkcode PoolSpec} named `listener/route`, so
+ * Kubernetes binding, `discover`, health checks and metrics treat a route like any pool.
  *
  * @module
  */
-import type { PoolSpec, StaticBackendSpec } from "./pool_spec.ts";
-import type { ListenerProtocol } from "./types.ts";
+import type { ListenerSpec } from "./listener_spec.ts";
+import type { PoolSpec } from "./pool_spec.ts";
 
-/** One route of a `tls` listener, as written under `tls.routes[]`. */
-export interface TlsRouteSpec {
-  /** Route name, unique in its listener; its pool is `listener/route`. */
-  readonly name: string;
-  /** Host patterns: `a.example.com`, `*.example.com` (one label), `**.example.com` (any depth). */
-  readonly hosts: readonly string[];
-  /** Kubernetes Service port name of the route's backends; the listener's when absent. */
-  readonly backendPortName?: string;
-  /** Static backends of the route; `[]` when none. */
-  readonly backends: readonly StaticBackendSpec[];
-}
-
-/** The `tls:` block of a listener with `protocol: tls`. */
-export interface TlsSpec {
-  /** Routes, in file order; at least one. */
-  readonly routes: readonly TlsRouteSpec[];
-  /** Route for no server name, an unmatched one, or non-TLS bytes; refused when absent. */
-  readonly defaultRoute?: string;
-  /** Time from accept (or the PROXY header) to a complete ClientHello. @default {5000} */
-  readonly peekTimeoutMs: number;
-  /** Most bytes read before the ClientHello is complete, record headers included. @default {16384} */
-  readonly maxClientHelloBytes: number;
-}
-
-/** What {@linkcode poolSpecsOf} needs of a listener. */
-export interface RoutedPoolSpec extends PoolSpec {
-  /** The listener's protocol. @default {"tcp"} */
-  readonly protocol?: ListenerProtocol;
-  /** With `protocol: tls`, the routes. */
-  readonly tls?: TlsSpec;
-}
+/** What {@linkcode poolSpecsOf} needs of a listener: its pool, protocol (absent: `tcp`), routes. */
+export type RoutedPoolSpec = PoolSpec & Partial<Pick<ListenerSpec, "protocol" | "tls">>;
 
 /** The name of a route's pool: `listener/route`, as Services name it in their annotation. */
 export function routePoolName(listener: string, route: string): string {

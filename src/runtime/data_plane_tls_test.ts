@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { backendsOf } from "./runtime.ts";
 import { DataPlane } from "./data_plane.ts";
 import { listenerSpec, planOf, startNamed } from "./_test_backend.ts";
-import type { TlsSpec } from "../core/tls_spec.ts";
+import type { TlsSpec } from "../core/listener_spec.ts";
 import { buildClientHello } from "../proxy/tls/_test_hello.ts";
 
 function tls(routes: { name: string; hosts: string[] }[], defaultRoute?: string): TlsSpec {
