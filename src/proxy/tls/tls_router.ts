@@ -97,7 +97,7 @@ export class TlsRouter implements ConnectionRouter {
     return matched ?? this.#default;
   }
 
-  /** Reads the ClientHello from `conn` (never past it but within one read) and routes. */
+  /** Reads the ClientHello from `conn` and routes; bytes a read brought past it are replayed too. */
   async route(
     conn: Deno.TcpConn,
     _client: ClientInfo,
