@@ -25,7 +25,7 @@ export interface TlsSchemaParts {
   readonly maxClientHello: z.ZodType<number, number>;
 }
 
-/** The `tls:` block; checks across routes (names, hosts, `defaultRoute`) are in `_tls_checks.ts`. */
+/** The `tls:` block; checks across routes (names, hosts, `defaultRoute`): `_tls_checks.ts`. */
 export function tlsSchema(parts: TlsSchemaParts) {
   const route = z
     .strictObject({

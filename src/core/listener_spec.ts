@@ -122,6 +122,9 @@ export interface TlsSpec {
   readonly defaultRoute?: string;
   /** Time from accept (or the PROXY header) to a complete ClientHello. @default {5000} */
   readonly peekTimeoutMs: number;
-  /** Most bytes read before the ClientHello is complete, record headers included. @default {16384} */
+  /**
+   * Most bytes read before the ClientHello is complete, record headers included.
+   * @default {16384}
+   */
   readonly maxClientHelloBytes: number;
 }

@@ -49,7 +49,10 @@ export interface TlsRouterOptions {
   readonly defaultRoute?: string;
   /** Time from accept (or the PROXY header) to a complete ClientHello. @default {5000} */
   readonly peekTimeoutMs?: number;
-  /** Most bytes read before the ClientHello is complete, record headers included. @default {16384} */
+  /**
+   * Most bytes read before the ClientHello is complete, record headers included.
+   * @default {16384}
+   */
   readonly maxClientHelloBytes?: number;
 }
 
@@ -97,7 +100,7 @@ export class TlsRouter implements ConnectionRouter {
     return matched ?? this.#default;
   }
 
-  /** Reads the ClientHello from `conn` and routes; bytes a read brought past it are replayed too. */
+  /** Reads the ClientHello from `conn` and routes; bytes read past it are replayed too. */
   async route(
     conn: Deno.TcpConn,
     _client: ClientInfo,
