@@ -35,7 +35,7 @@ export interface ClientHelloInfo {
   readonly recordBytes: number;
 }
 
-/** Default of {@linkcode ClientHelloReaderOptions.maxBytes}: 16 KiB, the original's `maxClientHello`. */
+/** Default of {@linkcode ClientHelloReaderOptions.maxBytes}: the original's `maxClientHello`. */
 export const DEFAULT_MAX_CLIENT_HELLO_BYTES = 16_384;
 
 /** Options of {@linkcode ClientHelloReader}. */
