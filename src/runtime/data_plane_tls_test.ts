@@ -84,3 +84,34 @@ Deno.test("DataPlane: a tls listener's routes are pools fed by name, changed in 
     await Promise.all([a.close(), b.close(), c.close()]);
   }
 });
+
+Deno.test("DataPlane: tls route pools balance by Maglev on the client address", async () => {
+  const backends = ["a", "b", "c"].map((n) => startNamed(n));
+  const plane = new DataPlane();
+  try {
+    plane.add(listenerSpec("edge", {
+      protocol: "tls",
+      balancer: "maglev",
+      tls: tls([{ name: "api", hosts: ["api.example.com"] }, {
+        name: "web",
+        hosts: ["*.example.com"],
+      }]),
+    }));
+    const ports = backends.map((b) => b.port);
+    plane.setBackends("edge/api", backendsOf(planOf("edge/api", ports)));
+    plane.setBackends("edge/web", backendsOf(planOf("edge/web", ports)));
+    plane.start();
+    const [snapshot] = plane.snapshot();
+    // Each route pool builds its own Maglev table from the same backends: same fingerprint.
+    const prints = snapshot!.pools!.map((p) => p.fingerprint);
+    assert.match(prints[0] ?? "", /^[0-9a-f]{16}$/);
+    assert.equal(prints[0], prints[1]);
+    // One client address (127.0.0.1) always lands on the same backend, whatever its port.
+    const names = new Set<string>();
+    for (let i = 0; i < 6; i++) names.add(await nameFor(snapshot!.address, "api.example.com"));
+    assert.equal(names.size, 1, [...names].join(","));
+  } finally {
+    await plane.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  }
+});
