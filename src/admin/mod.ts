@@ -28,7 +28,12 @@ export type {
   AdminListener,
   AdminListenerStats,
   AdminPool,
+  AdminReload,
+  AdminReloadOutcome,
   AdminSnapshot,
   AdminSnapshotSource,
   AdminWorker,
 } from "./types.ts";
+export { MAX_RECENT_RELOADS } from "./types.ts";
+export { renderStatusPage } from "./status_page.ts";
+export type { StatusPageOptions } from "./status_page.ts";

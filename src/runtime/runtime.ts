@@ -13,7 +13,7 @@ import type {
 } from "../admin/mod.ts";
 import { startAdminServer } from "../admin/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
-import type { PoolPlan } from "../core/plan.ts";
+import type { ExcludedBackend, HealthCheckSpec, PoolPlan } from "../core/plan.ts";
 import type { Backend } from "../core/types.ts";
 import {
   DEFAULT_PASSIVE_COOLDOWN_MS,
@@ -152,6 +152,10 @@ export class Runtime {
   readonly #workers: WorkerDataPlane | undefined;
   readonly #health: HealthScheduler;
   #admin: RunningAdmin | undefined;
+  /** The latest plan's left-out candidates, by pool, for the status page. */
+  #excluded = new Map<string, readonly ExcludedBackend[]>();
+  /** The latest health targets' checks, by pool and backend key, for the status page. */
+  #checks = new Map<string, HealthCheckSpec>();
   #transitions = 0;
   #isStopping = false;
   #isStopped = false;
@@ -219,9 +223,13 @@ export class Runtime {
   apply(plans: readonly PoolPlan[]): void {
     if (this.#isStopped) return;
     for (const plan of plans) {
-      if (this.#listeners.has(plan.name)) this.#data.setBackends(plan.name, backendsOf(plan));
+      if (!this.#listeners.has(plan.name)) continue;
+      this.#data.setBackends(plan.name, backendsOf(plan));
+      this.#excluded.set(plan.name, plan.excluded);
     }
-    this.#health.update(this.#options.healthTargets(plans));
+    const targets = this.#options.healthTargets(plans);
+    this.#health.update(targets);
+    this.#checks = new Map(targets.map((t) => [checkKey(t.pool, t.key), t.check]));
   }
 
   /**
@@ -351,8 +359,13 @@ export class Runtime {
       listeners: listeners.map(({ name, address, stats }) => ({ name, address, stats })),
       pools: listeners.map((l) => ({
         ...l.pool,
+        backends: l.pool.backends.map((b) => {
+          const check = this.#checks.get(checkKey(l.name, b.key));
+          return check === undefined ? b : { ...b, check };
+        }),
         isFailOpen: l.isFailOpen,
         ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
+        excluded: this.#excluded.get(l.name) ?? [],
       })),
       healthTransitions: this.#transitions,
       ...(this.#options.config !== undefined && { config: this.#options.config() }),
@@ -522,6 +535,11 @@ export class Runtime {
       healthLog.info("Backend {backend} of pool {pool} is {to} ({cause})", fields);
     }
   }
+}
+
+/** Key of a backend's check in {@linkcode Runtime} (`\0` cannot occur in a pool name). */
+function checkKey(pool: string, key: string): string {
+  return `${pool}\0${key}`;
 }
 
 /** True when `next` binds where `running` is bound (a port of 0 always binds anew). */
