@@ -304,7 +304,7 @@ function why(b: AdminBackend): string {
     }
   } else {
     const decided = d.cause === "active"
-      ? "active check"
+      ? (b.health === "unhealthy" ? "active check failed" : "active check passed")
       : d.cause === "passive"
       ? (b.health === "unhealthy" ? "ejected after failed client connects" : "client connects")
       : d.cause === "config"

@@ -267,7 +267,7 @@ Deno.test("renderStatusPage shows health, why, since when, check, draining and c
   };
   const dead = row("10.0.0.1:80");
   assert.ok(dead.includes(`<span class="health unhealthy">unhealthy</span>`));
-  assert.ok(dead.includes("active check: connection refused"));
+  assert.ok(dead.includes("active check failed: connection refused"));
   assert.ok(
     dead.includes(`datetime="${new Date(NOW - 90_000).toISOString()}"`) &&
       dead.includes("1m30s ago"),

@@ -431,8 +431,20 @@ export class Runtime {
     this.apply(plans);
     if (isLateBind) {
       // Verdicts of the round reached no pool yet: hand them over now.
+      // They came from active checks just now; the failure is the latest one.
+      const sinceMs = Date.now();
       for (const status of this.#health.snapshot()) {
-        this.#data.setHealth(status.pool, status.key, status.state);
+        this.#data.setHealth(
+          status.pool,
+          status.key,
+          status.state,
+          status.state === "unknown" ? undefined : {
+            cause: "active",
+            ...(status.state === "unhealthy" && status.lastError !== undefined &&
+              { error: status.lastError }),
+            sinceMs,
+          },
+        );
       }
     } else {
       await this.#firstRound();
