@@ -102,7 +102,7 @@ export type WorkerCount = number | "auto";
 
 /** Process-wide settings. */
 export interface SettingsConfig {
-  /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
+  /** Path of a kubeconfig file; `""` means: look elsewhere (see docs/configuration.md). @default {""} */
   readonly kubeconfigPath: string;
   /** Least severe level logged; `--log-level` overrides it. @default {"info"} */
   readonly logLevel: LogLevel;
