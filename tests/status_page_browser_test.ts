@@ -149,6 +149,43 @@ ${check}
 `;
 }
 
+/** A `serve` child process with the documented permissions; stderr is collected. */
+function spawnServe(config: string, args: readonly string[] = []) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-net",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      "src/main.ts",
+      "serve",
+      "-c",
+      config,
+      ...args,
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (text += chunk) }),
+  ).catch(() => {});
+  return {
+    child,
+    log: () => text,
+    async stop(): Promise<void> {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child.status;
+      await reading;
+    },
+  };
+}
+
 async function waitForPools(
   admin: number,
   test: (pools: PoolsJson) => boolean,
@@ -206,27 +243,8 @@ Deno.test({
   const dir = await Deno.makeTempDir({ prefix: "nautiluslb_status_page_" });
   const config = `${dir}/config.yaml`;
   await Deno.writeTextFile(config, configYaml(admin, ports, keys));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "src/main.ts",
-      "serve",
-      "-c",
-      config,
-    ],
-    cwd: REPO_ROOT,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const reading = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (text) => void (log += text) }),
-  ).catch(() => {});
+  const serve = spawnServe(config);
+  const log = () => serve.log();
   const clients: Deno.Conn[] = [];
   let browser: Chromium | undefined;
   try {
@@ -235,7 +253,7 @@ Deno.test({
       admin,
       (p) => backendOf(p, "web", dead)?.health === "unhealthy",
       "the dead backend to be unhealthy",
-      () => log,
+      log,
       READY_MS,
     );
 
@@ -257,12 +275,12 @@ Deno.test({
       config,
       configYaml(admin, ports, { ...keys, api: [a2!.backend.key] }),
     );
-    child.kill("SIGHUP");
+    serve.child.kill("SIGHUP");
     const pools = await waitForPools(
       admin,
       (p) => backendOf(p, "api", a1!.backend.key)?.isDraining === true,
       "a1 to drain",
-      () => log,
+      log,
     );
     const hashFingerprint = pools.pools.find((p) => p.name === "hash")?.fingerprint;
     assert.ok(hashFingerprint, "the Maglev pool has a fingerprint");
@@ -322,12 +340,134 @@ Deno.test({
   } finally {
     await browser?.close();
     for (const c of clients) closeQuietly(c);
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await child.status;
-    await reading;
+    await serve.stop();
     await Promise.all(servers.map((s) => s.close()));
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Names and annotation values a hostile or careless cluster could hold, as manifests. */
+const HOSTILE_NODE = `<img src=x onerror="document.title='pwned-node'">`;
+const HOSTILE_NAMESPACE = `x' onmouseover='document.title=1`;
+const HOSTILE_SERVICE = `web</td><script>document.title='pwned-service'</script>`;
+const HOSTILE_WEIGHT = `<iframe src="javascript:document.title='pwned-annotation'"></iframe>`;
+
+function hostileCluster(backendPort: number): string {
+  const yamlString = (text: string) => JSON.stringify(text);
+  return `apiVersion: v1
+kind: Node
+metadata:
+  name: ${yamlString(HOSTILE_NODE)}
+status:
+  conditions:
+    - type: Ready
+      status: "False"
+  addresses:
+    - type: InternalIP
+      address: 127.0.0.9
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: good
+status:
+  conditions:
+    - type: Ready
+      status: "True"
+  addresses:
+    - type: InternalIP
+      address: ${HOST}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ${yamlString(HOSTILE_SERVICE)}
+  namespace: ${yamlString(HOSTILE_NAMESPACE)}
+  annotations:
+    nautiluslb.cloudresty.io/enabled: "true"
+    nautiluslb.cloudresty.io/weight: ${yamlString(HOSTILE_WEIGHT)}
+spec:
+  type: NodePort
+  ports:
+    - name: web
+      protocol: TCP
+      port: 80
+      nodePort: ${backendPort}
+`;
+}
+
+Deno.test({
+  name: "status page in Chromium: hostile Kubernetes names and annotation values stay text",
+  ignore: !isAvailable,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const backend = startNamed("k1");
+  const admin = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "nautiluslb_status_hostile_" });
+  await Deno.writeTextFile(`${dir}/cluster.yaml`, hostileCluster(backend.port));
+  await Deno.writeTextFile(
+    `${dir}/config.yaml`,
+    `settings:
+  adminAddress: "${HOST}:${admin}"
+configurations:
+  - name: web
+    listenerAddress: "${HOST}:${freePort()}"
+    backendPortName: web
+`,
+  );
+  const serve = spawnServe(`${dir}/config.yaml`, ["--from-manifests", `${dir}/cluster.yaml`]);
+  let browser: Chromium | undefined;
+  try {
+    const service = `${HOSTILE_NAMESPACE}/${HOSTILE_SERVICE}`;
+    await waitForPools(
+      admin,
+      (p) => backendOf(p, "web", backend.backend.key)?.health === "healthy",
+      "the backend to be healthy",
+      serve.log,
+      READY_MS,
+    );
+    browser = await Chromium.launch(1280, 900);
+    await browser.send("Page.setBypassCSP", { enabled: true });
+    await browser.open(`http://${HOST}:${admin}/?refresh=0`);
+    // The page's own policy is off (bypassed): only escaping stands between these strings and
+    // the DOM, and none of them may become an element, an attribute or a script.
+    const seen = await browser.evaluate<{
+      title: string;
+      injected: number;
+      handlers: number;
+      origin: string;
+      excludedNode: string;
+      excludedService: string;
+      warning: string;
+    }>(`(() => {
+      const text = (el) => (el?.textContent ?? "").trim();
+      const excluded = document.querySelector("details.excluded tbody tr");
+      return {
+        title: document.title,
+        injected: document.querySelectorAll("script, img, iframe, svg").length,
+        handlers: [...document.querySelectorAll("*")].filter((el) =>
+          [...el.attributes].some((a) => a.name.startsWith("on"))
+        ).length,
+        origin: text(document.querySelector("tr.backend .origin")),
+        excludedNode: text(excluded?.cells[2]),
+        excludedService: text(excluded?.cells[1]),
+        warning: text(document.querySelector("ul.warnings li")),
+      };
+    })()`);
+    assert.equal(seen.title, "NautilusLB status");
+    assert.equal(seen.injected, 0);
+    assert.equal(seen.handlers, 0);
+    assert.equal(seen.origin, `${service} · node good`);
+    assert.equal(seen.excludedNode, HOSTILE_NODE);
+    assert.equal(seen.excludedService, service);
+    assert.ok(seen.warning.includes(`"${HOSTILE_WEIGHT}"`), seen.warning);
+    const dialogs = browser.events("Page.javascriptDialogOpening");
+    assert.deepEqual(dialogs, []);
+  } finally {
+    await browser?.close();
+    await serve.stop();
+    await backend.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -259,6 +259,10 @@ ${
       </table>
     `
   }
+${
+    pool.warnings !== undefined && pool.warnings.length > 0 &&
+    html`<ul class="warnings">${pool.warnings.map((w) => html`<li>${w}</li>`)}</ul>`
+  }
 ${renderExcluded(pool.excluded)}
 </div>`;
 }
@@ -268,7 +272,7 @@ function renderBackend(pool: string, b: AdminBackend, ctx: Context): Html {
   const c = b.counters;
   return html`
     <tr class="backend ${status}" data-backend="${b.key}">
-      <td><code>${b.key}</code></td>
+      <td><code>${b.key}</code>${origin(b)}</td>
       <td><span class="health ${status}">${b.isDraining
         ? `draining (${b.health})`
         : b.health}</span></td>
@@ -291,6 +295,15 @@ function renderBackend(pool: string, b: AdminBackend, ctx: Context): Html {
         : html`${bytes(c.bytesFromBackend)}${rate(ctx, backendRateKey(pool, b.key, "out"))}`}</td>
     </tr>
   `;
+}
+
+/** Where a backend comes from (Service, node, pod), on a line of its own; nothing for static ones. */
+function origin(b: AdminBackend): Html | undefined {
+  const parts = [b.service, b.node && `node ${b.node}`, b.pod && `pod ${b.pod}`].filter((p) =>
+    typeof p === "string" && p !== ""
+  );
+  if (parts.length === 0) return undefined;
+  return html`<br><span class="meta origin">${parts.join(" · ")}</span>`;
 }
 
 /** Why a backend has its state, in words: what decided it and the failure behind it. */
@@ -502,6 +515,8 @@ dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; }
 tr.unhealthy td { background: color-mix(in srgb, var(--bad) 8%, transparent); }
 tr.draining td { background: color-mix(in srgb, var(--warn) 8%, transparent); }
 .rate { color: var(--muted); white-space: nowrap; }
+time { white-space: nowrap; }
 .pool { margin-left: .8rem; }
+ul.warnings { color: var(--warn); margin: .2rem 0; padding-left: 1.2rem; }
 section.listener { border-top: 1px solid var(--line); }
 `);

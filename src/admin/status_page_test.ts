@@ -45,8 +45,12 @@ function hostileSnapshot(): AdminSnapshot {
               bytesFromBackend: 4,
             },
             healthDetail: { cause: "passive", error: f, sinceMs: NOW - 1000 },
+            service: `${c}/${d}`,
+            node: g,
+            pod: h,
           },
         ],
+        warnings: [`Ignoring annotation nautiluslb.cloudresty.io/weight of Service x: "${a}"`],
         excluded: [
           { address: g, service: h, node: i, pod: a, reason: "node-not-ready", detail: b },
         ],
@@ -70,53 +74,14 @@ function hostileSnapshot(): AdminSnapshot {
   });
 }
 
-const ELEMENTS = new Set([
-  "html",
-  "head",
-  "meta",
-  "title",
-  "style",
-  "body",
-  "header",
-  "h1",
-  "h2",
-  "h3",
-  "p",
-  "span",
-  "time",
-  "a",
-  "main",
-  "section",
-  "dl",
-  "dt",
-  "dd",
-  "table",
-  "thead",
-  "tbody",
-  "tr",
-  "th",
-  "td",
-  "code",
-  "div",
-  "details",
-  "summary",
-]);
-const ATTRIBUTES = new Set([
-  "lang",
-  "charset",
-  "name",
-  "content",
-  "http-equiv",
-  "id",
-  "class",
-  "href",
-  "title",
-  "datetime",
-  "open",
-  "data-listener",
-  "data-pool",
-  "data-backend",
-]);
+const ELEMENTS = new Set(
+  ("html head meta title style body header h1 h2 h3 p span time a main section dl dt dd " +
+    "table thead tbody tr th td code div details summary br ul li").split(" "),
+);
+const ATTRIBUTES = new Set(
+  ("lang charset name content http-equiv id class href title datetime open " +
+    "data-listener data-pool data-backend").split(" "),
+);
 
 /**
  * Every start tag of `page` with its attributes. Fails when a `<` followed by a letter does
@@ -166,6 +131,12 @@ Deno.test("renderStatusPage escapes every string from Kubernetes and config", ()
   assert.ok(page.includes("\ufffd[31mred\ufffd"));
   assert.ok(page.includes(`data-listener="&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;"`));
   assert.ok(page.includes(`data-backend="&lt;svg onload=alert(3)&gt;"`));
+  assert.ok(
+    page.includes(
+      `<li>Ignoring annotation nautiluslb.cloudresty.io/weight of Service x: &quot;&lt;script&gt;`,
+    ),
+  );
+  assert.ok(page.includes(`node &lt;meta http-equiv=&quot;refresh&quot;`));
 });
 
 Deno.test("renderStatusPage groups pools under their listener, routes by `<listener>/<route>`", () => {
@@ -214,6 +185,8 @@ Deno.test("renderStatusPage shows health, why, since when, check, draining and c
             bytesFromBackend: 3 * 1024 * 1024,
           },
           healthDetail: { cause: "active", error: "connection refused", sinceMs: NOW - 90_000 },
+          service: "shop/web",
+          node: "node-a",
           check: {
             enabled: true,
             intervalMs: 2000,
@@ -273,6 +246,7 @@ Deno.test("renderStatusPage shows health, why, since when, check, draining and c
       dead.includes("1m30s ago"),
   );
   assert.ok(dead.includes("tcp every 2s, rise 2, fall 3"));
+  assert.ok(dead.includes(`<span class="meta origin">shop/web · node node-a</span>`));
   assert.ok(dead.includes("2.0 KiB") && dead.includes("3.0 MiB") && dead.includes(">12<"));
   const ejected = row("10.0.0.2:80");
   assert.ok(ejected.includes("ejected after failed client connects: connect timed out"));

@@ -97,6 +97,12 @@ export interface AdminBackend {
     readonly error?: string;
     readonly sinceMs: number;
   };
+  /** The Service it comes from, `namespace/name`; absent for static backends. */
+  readonly service?: string;
+  /** The node it is on (NodePort, or the node an endpoint runs on), when known. */
+  readonly node?: string;
+  /** The endpoint's Pod, when known. */
+  readonly pod?: string;
   /** The active check that decides its health (`enabled: false` when only passive); absent when not known. */
   readonly check?: HealthCheckSpec;
 }
@@ -117,6 +123,11 @@ export interface AdminPool {
    * not known.
    */
   readonly excluded?: readonly ExcludedBackend[];
+  /**
+   * Warnings of the latest plan (Services merged, an annotation ignored, ...); absent when not
+   * known.
+   */
+  readonly warnings?: readonly string[];
 }
 
 /** Config reloads since start and the config running now. */

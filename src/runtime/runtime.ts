@@ -13,7 +13,7 @@ import type {
 } from "../admin/mod.ts";
 import { startAdminServer } from "../admin/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
-import type { ExcludedBackend, HealthCheckSpec, PoolPlan } from "../core/plan.ts";
+import type { HealthCheckSpec, PoolPlan } from "../core/plan.ts";
 import type { Backend } from "../core/types.ts";
 import {
   DEFAULT_PASSIVE_COOLDOWN_MS,
@@ -152,8 +152,8 @@ export class Runtime {
   readonly #workers: WorkerDataPlane | undefined;
   readonly #health: HealthScheduler;
   #admin: RunningAdmin | undefined;
-  /** The latest plan's left-out candidates, by pool, for the status page. */
-  #excluded = new Map<string, readonly ExcludedBackend[]>();
+  /** The latest plan of each pool, for what the status page shows beyond the live pool. */
+  #plans = new Map<string, PoolPlan>();
   /** The latest health targets' checks, by pool and backend key, for the status page. */
   #checks = new Map<string, HealthCheckSpec>();
   #transitions = 0;
@@ -225,7 +225,7 @@ export class Runtime {
     for (const plan of plans) {
       if (!this.#listeners.has(plan.name)) continue;
       this.#data.setBackends(plan.name, backendsOf(plan));
-      this.#excluded.set(plan.name, plan.excluded);
+      this.#plans.set(plan.name, plan);
     }
     const targets = this.#options.healthTargets(plans);
     this.#health.update(targets);
@@ -357,16 +357,28 @@ export class Runtime {
       readyReasons: this.#isStopping ? ["shutting down"] : [],
       discovery: this.#options.discovery(),
       listeners: listeners.map(({ name, address, stats }) => ({ name, address, stats })),
-      pools: listeners.map((l) => ({
-        ...l.pool,
-        backends: l.pool.backends.map((b) => {
-          const check = this.#checks.get(checkKey(l.name, b.key));
-          return check === undefined ? b : { ...b, check };
-        }),
-        isFailOpen: l.isFailOpen,
-        ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
-        excluded: this.#excluded.get(l.name) ?? [],
-      })),
+      pools: listeners.map((l) => {
+        const plan = this.#plans.get(l.name);
+        const planned = new Map(plan?.backends.map((b) => [b.address, b]));
+        return {
+          ...l.pool,
+          backends: l.pool.backends.map((b) => {
+            const check = this.#checks.get(checkKey(l.name, b.key));
+            const from = planned.get(b.key);
+            return {
+              ...b,
+              ...(check !== undefined && { check }),
+              ...(from?.service !== undefined && { service: from.service }),
+              ...(from?.node !== undefined && { node: from.node }),
+              ...(from?.pod !== undefined && { pod: from.pod }),
+            };
+          }),
+          isFailOpen: l.isFailOpen,
+          ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
+          excluded: plan?.excluded ?? [],
+          warnings: plan?.warnings ?? [],
+        };
+      }),
       healthTransitions: this.#transitions,
       ...(this.#options.config !== undefined && { config: this.#options.config() }),
       ...(this.#workers !== undefined && { workers: this.#workers.workers() }),

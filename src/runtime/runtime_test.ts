@@ -46,18 +46,27 @@ function healthOf(runtime: Runtime, key: string): string | undefined {
   return runtime.snapshot().pools[0]!.backends.find((b) => b.key === key)?.health;
 }
 
-Deno.test("Runtime.snapshot shows each pool's left-out candidates from its latest plan", async () => {
+Deno.test("Runtime.snapshot shows left-out candidates, warnings and origins of the latest plan", async () => {
   const a = startNamed("a");
   try {
+    const base = planOf("web", [a.port]);
     const plan = {
-      ...planOf("web", [a.port]),
+      ...base,
+      backends: base.backends.map((b) => ({ ...b, service: "shop/web", node: "n1" })),
       excluded: [{ address: "10.0.0.9:30080", node: "n9", reason: "node-not-ready" as const }],
+      warnings: ["Services shop/web and shop/api merged"],
     };
     const runtime = await Runtime.start(options(), [plan]);
     try {
-      assert.deepEqual(runtime.snapshot().pools[0]!.excluded, plan.excluded);
+      const pool = runtime.snapshot().pools[0]!;
+      assert.deepEqual(pool.excluded, plan.excluded);
+      assert.deepEqual(pool.warnings, plan.warnings);
+      assert.equal(pool.backends[0]!.service, "shop/web");
+      assert.equal(pool.backends[0]!.node, "n1");
       runtime.apply([planOf("web", [a.port])]);
-      assert.deepEqual(runtime.snapshot().pools[0]!.excluded, []);
+      const after = runtime.snapshot().pools[0]!;
+      assert.deepEqual([after.excluded, after.warnings], [[], []]);
+      assert.equal(after.backends[0]!.service, undefined);
     } finally {
       await runtime.stop(0);
     }
