@@ -324,6 +324,7 @@ export class Runtime {
     }
     for (const name of changes.remove) {
       if (!this.#listeners.delete(name)) continue;
+      this.#plans.delete(name);
       this.#drain(name);
     }
     this.apply(plans);
