@@ -107,7 +107,8 @@ function makeInventory(
 
 /** The four listeners of the repository's config.yaml, as `serve` would read them. */
 const LISTENERS: readonly PoolSpec[] =
-  (await loadConfigFile(new URL("../config.yaml", import.meta.url).pathname)).configurations;
+  (await loadConfigFile(new URL("../config.yaml", import.meta.url).pathname)).config
+    .configurations;
 
 // Typical: one Service in ten is annotated; of those, a few NodePort (some with
 // externalTrafficPolicy Local), half ClusterIP, the rest headless (pods directly).

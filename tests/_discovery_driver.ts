@@ -7,9 +7,9 @@
  */
 import type { Inventory } from "../src/core/inventory.ts";
 import {
-  type DiscoveryStatus,
   KubernetesDiscovery,
   type KubernetesDiscoveryOptions,
+  type KubernetesSyncStatus,
 } from "../src/discovery/mod.ts";
 import { FakeKubeApi, type FakeKubeApiOptions, type KubeObject } from "./fake_kube_api.ts";
 
@@ -100,7 +100,7 @@ export interface DiscoveryDriver extends AsyncDisposable {
   /** Every inventory passed to `onChange`, in order. */
   readonly changes: Inventory[];
   /** Every status passed to `onStatus`, in order. */
-  readonly statuses: DiscoveryStatus[];
+  readonly statuses: KubernetesSyncStatus[];
   /** What `start()` resolved with. */
   readonly initial: Inventory;
   /**
@@ -110,9 +110,9 @@ export interface DiscoveryDriver extends AsyncDisposable {
   waitFor(predicate: (inv: Inventory) => boolean, what?: string): Promise<Inventory>;
   /** Resolves with the first status reported that satisfies `predicate`; rejects likewise. */
   waitForStatus(
-    predicate: (s: DiscoveryStatus) => boolean,
+    predicate: (s: KubernetesSyncStatus) => boolean,
     what?: string,
-  ): Promise<DiscoveryStatus>;
+  ): Promise<KubernetesSyncStatus>;
 }
 
 /**
@@ -129,7 +129,7 @@ export async function startDiscovery(
   const kubeconfigPath = await fake.kubeconfig();
   const ac = new AbortController();
   const changes: Inventory[] = [];
-  const statuses: DiscoveryStatus[] = [];
+  const statuses: KubernetesSyncStatus[] = [];
   const listeners = new Set<() => void>();
   const notify = () => {
     for (const l of [...listeners]) l();

@@ -9,6 +9,7 @@ import { createBalancer } from "../src/balancer/mod.ts";
 import type { Backend, BalancerKind } from "../src/core/types.ts";
 import { Pool, type PoolOptions } from "../src/pool/mod.ts";
 import { ProxyListener, type ProxyListenerOptions } from "../src/proxy/mod.ts";
+import { closeQuietly, writeAll } from "../src/core/io.ts";
 
 /** The loopback address every test binds and dials. */
 export const HOST = "127.0.0.1";
@@ -150,20 +151,7 @@ export function connect(port: number): Promise<Deno.TcpConn> {
   return withTimeout(Deno.connect({ hostname: HOST, port }), WAIT_MS, `connect to ${port}`);
 }
 
-/** Closes a resource, ignoring "already closed". */
-export function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // already closed
-  }
-}
-
-/** Writes all of `bytes`. */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-}
+export { closeQuietly, writeAll };
 
 /** Copies `src` to `dst` until EOF; returns the byte count. */
 export async function copy(src: Deno.Conn, dst: Deno.Conn): Promise<number> {

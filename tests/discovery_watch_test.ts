@@ -3,7 +3,7 @@
  * events, bookmarks, 410 Gone, dropped watches, API outages, EndpointSlice API versions.
  */
 import assert from "node:assert/strict";
-import { type DiscoveryStatus, KubernetesDiscovery } from "../src/discovery/mod.ts";
+import { KubernetesDiscovery, type KubernetesSyncStatus } from "../src/discovery/mod.ts";
 import { endpoints, node, populate, service, slice, startDiscovery } from "./_discovery_driver.ts";
 import { FakeKubeApi } from "./fake_kube_api.ts";
 
@@ -252,7 +252,7 @@ Deno.test("discovery reports a rejected token and start() times out clearly", as
   try {
     const kubeconfigPath = await fake.kubeconfig({ token: "wrong" });
     const ac = new AbortController();
-    const statuses: DiscoveryStatus[] = [];
+    const statuses: KubernetesSyncStatus[] = [];
     const discovery = new KubernetesDiscovery({
       kubeconfigPath,
       namespaces: "all",

@@ -137,6 +137,8 @@ Deno.test("access log: one JSON line per closed connection; totals and histogram
       no_backend: 0,
       proxy_header: 0,
       untrusted: 0,
+      acl: 0,
+      source_limit: 0,
     });
     assert.equal(stats.connectionDuration.count, 1);
     assert.equal(stats.connectDuration.count, 1);

@@ -27,26 +27,24 @@
  */
 import type { Logger } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
-import { Http1Error, indexOfHeadEnd, type ParsedHead, parseHead } from "./_http1_head.ts";
+import { AcceptBackoff } from "../core/accept_backoff.ts";
+import { closeQuietly } from "../core/io.ts";
 import { sleep } from "../core/sleep.ts";
+import { Http1Connection, type Http1ConnectionOptions } from "./_http1_connection.ts";
 
-/** Options of {@linkcode serveHttp1}; every field is required, defaults live with the caller. */
-export interface Http1ServerOptions {
+export { MAX_DISCARDED_BODY_BYTES } from "./_http1_connection.ts";
+
+/**
+ * Options of {@linkcode serveHttp1}: where to listen and the per-connection options; every
+ * field is required, defaults live with the caller.
+ */
+export interface Http1ServerOptions extends Http1ConnectionOptions {
   readonly hostname: string;
   readonly port: number;
   /** Aborting it closes the listener and idle connections; requests in flight finish. */
   readonly signal: AbortSignal;
-  readonly handler: (request: Request) => Response | Promise<Response>;
-  /** Answers a request whose handler threw. */
-  readonly onError: (error: unknown) => Response;
   readonly logger: Logger;
-  readonly headerTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  /** Budget for writing one response; a client that does not read is closed after it. */
-  readonly writeTimeoutMs: number;
   readonly maxConnections: number;
-  readonly maxHeaderBytes: number;
-  readonly maxHeaders: number;
 }
 
 /** Counters of a running {@linkcode Http1Server}, for tests and diagnostics. */
@@ -72,42 +70,13 @@ export interface Http1Server {
   readonly stats: Http1ServerStats;
 }
 
-/** Request body bytes read and dropped at most; larger bodies get 413 and a close. */
-export const MAX_DISCARDED_BODY_BYTES = 64 * 1024;
-
-/** First and last delay after a failed `accept`, doubling in between. */
-const ACCEPT_BACKOFF_MIN_MS = 10;
-const ACCEPT_BACKOFF_MAX_MS = 1000;
 /** At most one warning per this period for accept errors and shedding, so abuse cannot flood logs. */
 const WARN_INTERVAL_MS = 10_000;
-const READ_CHUNK_BYTES = 16 * 1024;
-
-const REASONS: Record<number, string> = {
-  200: "OK",
-  204: "No Content",
-  400: "Bad Request",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  413: "Content Too Large",
-  431: "Request Header Fields Too Large",
-  500: "Internal Server Error",
-  501: "Not Implemented",
-  503: "Service Unavailable",
-};
-
-const encoder = new TextEncoder();
-
-type State = "head" | "busy";
-
-interface Connection {
-  readonly conn: Deno.TcpConn;
-  state: State;
-  isClosed: boolean;
-  close(): void;
-}
 
 /**
- * Binds `hostname:port` and serves until `signal` aborts.
+ * Binds `hostname:port` and serves until `signal` aborts: an accept loop with the shared
+ * back-off, the connection cap with shedding, and one {@linkcode Http1Connection} per
+ * accepted socket.
  *
  * @throws the error of `Deno.listen` when the address cannot be bound
  */
@@ -122,28 +91,25 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
     addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
   }:${addr.port}`;
   const { logger, signal } = options;
-  const conns = new Set<Connection>();
+  const conns = new Set<Http1Connection>();
   const tasks = new Set<Promise<void>>();
   const stats = { openConnections: 0, accepted: 0, timedOut: 0, shed: 0, acceptErrors: 0 };
   let lastAcceptWarnAt = -Infinity;
   let lastShedWarnAt = -Infinity;
 
   const onAbort = () => {
-    try {
-      listener.close();
-    } catch {
-      // Already closed.
-    }
-    for (const c of conns) if (c.state !== "busy") c.close();
+    closeQuietly(listener);
+    for (const c of conns) if (!c.isBusy) c.close();
   };
   signal.addEventListener("abort", onAbort, { once: true });
   if (signal.aborted) onAbort();
 
+  /** Makes room for one more connection: true when there is room (now). */
   const shedFor = (): boolean => {
     if (conns.size < options.maxConnections) return true;
-    let victim: Connection | undefined;
+    let victim: Http1Connection | undefined;
     for (const c of conns) {
-      if (c.state !== "busy") {
+      if (!c.isBusy) {
         victim = c;
         break;
       }
@@ -164,16 +130,15 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
   };
 
   const acceptLoop = async () => {
-    let backoffMs = 0;
+    const backoff = new AcceptBackoff();
     while (!signal.aborted) {
       let conn: Deno.TcpConn;
       try {
         conn = await listener.accept();
-        backoffMs = 0;
+        backoff.reset();
       } catch (error) {
         if (signal.aborted || error instanceof Deno.errors.BadResource) break;
         stats.acceptErrors++;
-        backoffMs = Math.min(ACCEPT_BACKOFF_MAX_MS, Math.max(ACCEPT_BACKOFF_MIN_MS, backoffMs * 2));
         const now = performance.now();
         if (now - lastAcceptWarnAt >= WARN_INTERVAL_MS) {
           lastAcceptWarnAt = now;
@@ -182,7 +147,7 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
             error: errorMessage(error),
           });
         }
-        await sleep(backoffMs, signal);
+        await sleep(backoff.next(), signal);
         continue;
       }
       stats.accepted++;
@@ -190,8 +155,9 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
         closeQuietly(conn);
         continue;
       }
-      const c = track(conn);
-      const task = serveConnection(c).catch((error) => {
+      const c = new Http1Connection(conn, options, stats, base, signal);
+      conns.add(c);
+      const task = c.serve().catch((error) => {
         logger.debug("Admin connection failed: {error}", { error: errorMessage(error) });
       }).finally(() => {
         c.close();
@@ -199,158 +165,6 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
         tasks.delete(task);
       });
       tasks.add(task);
-    }
-  };
-
-  const track = (conn: Deno.TcpConn): Connection => {
-    const c: Connection = {
-      conn,
-      state: "head",
-      isClosed: false,
-      close() {
-        if (c.isClosed) return;
-        c.isClosed = true;
-        stats.openConnections--;
-        closeQuietly(conn);
-      },
-    };
-    stats.openConnections++;
-    conns.add(c);
-    return c;
-  };
-
-  /** Closes `c` after `ms` unless cancelled. */
-  const deadline = (c: Connection, ms: number) => {
-    const timer = setTimeout(() => {
-      if (c.isClosed) return;
-      stats.timedOut++;
-      c.close();
-    }, ms);
-    return { cancel: () => clearTimeout(timer) };
-  };
-
-  const serveConnection = async (c: Connection) => {
-    let buffered = new Uint8Array(0);
-    let isFirst = true;
-    const chunk = new Uint8Array(READ_CHUNK_BYTES);
-    const readMore = async (): Promise<boolean> => {
-      const n = await c.conn.read(chunk);
-      if (n === null) return false;
-      const next = new Uint8Array(buffered.length + n);
-      next.set(buffered);
-      next.set(chunk.subarray(0, n), buffered.length);
-      buffered = next;
-      return true;
-    };
-
-    while (!c.isClosed && !signal.aborted) {
-      c.state = "head";
-      // Before the first byte of a request: the idle budget (the header budget for the
-      // first request, which a connection opens for). From the first byte: the header budget.
-      let timer = deadline(c, isFirst ? options.headerTimeoutMs : options.idleTimeoutMs);
-      let head: ParsedHead | undefined;
-      try {
-        if (buffered.length === 0) {
-          if (!(await readMore())) return;
-          if (!isFirst) {
-            timer.cancel();
-            timer = deadline(c, options.headerTimeoutMs);
-          }
-        }
-        let end: number;
-        let searchFrom = 0;
-        while ((end = indexOfHeadEnd(buffered, searchFrom)) < 0) {
-          if (buffered.length > options.maxHeaderBytes) {
-            throw new Http1Error(431, "request head too large");
-          }
-          searchFrom = Math.max(0, buffered.length - 3);
-          if (!(await readMore())) return;
-        }
-        if (end > options.maxHeaderBytes) throw new Http1Error(431, "request head too large");
-        head = parseHead(buffered.subarray(0, end), options.maxHeaders);
-        buffered = buffered.subarray(end + 4);
-        if (head.bodyLength > 0) {
-          if (head.bodyLength > MAX_DISCARDED_BODY_BYTES) {
-            throw new Http1Error(413, "request body too large");
-          }
-          while (buffered.length < head.bodyLength) {
-            if (!(await readMore())) return;
-          }
-          buffered = buffered.subarray(head.bodyLength);
-        }
-      } catch (error) {
-        timer.cancel();
-        if (c.isClosed) return;
-        if (error instanceof Http1Error) {
-          c.state = "busy";
-          await writeResponse(c, plain(error.status, `${error.message}\n`), false, true);
-          return;
-        }
-        throw error;
-      } finally {
-        timer.cancel();
-      }
-      if (c.isClosed) return;
-      isFirst = false;
-      c.state = "busy";
-
-      let request: Request | undefined;
-      try {
-        request = new Request(base + head.target, { method: head.method, headers: head.headers });
-      } catch {
-        // Request() refuses forbidden methods (CONNECT, TRACE) and some header values.
-      }
-      let response: Response;
-      if (request === undefined) {
-        response = plain(400, "bad request\n");
-      } else {
-        try {
-          response = await options.handler(request);
-        } catch (error) {
-          response = options.onError(error);
-        }
-      }
-      const keepAlive = head.keepAlive && request !== undefined && !signal.aborted;
-      await writeResponse(c, response, head.method === "HEAD", !keepAlive);
-      if (!keepAlive) return;
-    }
-  };
-
-  const writeResponse = async (
-    c: Connection,
-    response: Response,
-    isHead: boolean,
-    isLast: boolean,
-  ): Promise<void> => {
-    const timer = deadline(c, options.writeTimeoutMs);
-    try {
-      const body = new Uint8Array(await response.arrayBuffer());
-      let text = `HTTP/1.1 ${response.status} ${REASONS[response.status] ?? ""}\r\n`;
-      for (const [name, value] of response.headers) {
-        if (name === "content-length" || name === "connection" || name === "transfer-encoding") {
-          continue;
-        }
-        text += `${name}: ${value}\r\n`;
-      }
-      text += `date: ${new Date().toUTCString()}\r\n`;
-      text += `content-length: ${body.length}\r\n`;
-      if (isLast) text += "connection: close\r\n";
-      text += "\r\n";
-      const headBytes = encoder.encode(text);
-      await writeAll(c.conn, headBytes);
-      if (!isHead && body.length > 0) await writeAll(c.conn, body);
-    } catch (error) {
-      if (!c.isClosed) throw error;
-    } finally {
-      timer.cancel();
-    }
-    if (isLast) {
-      // Half-close first so the answer is not lost to a reset from unread client bytes.
-      try {
-        await c.conn.closeWrite();
-      } catch {
-        // The peer is gone already.
-      }
     }
   };
 
@@ -362,24 +176,4 @@ export function serveHttp1(options: Http1ServerOptions): Http1Server {
   })();
 
   return { addr, finished, stats };
-}
-
-function plain(status: number, body: string): Response {
-  return new Response(body, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
-  });
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }

@@ -158,7 +158,7 @@ export class AdminMetrics {
     );
     this.#counter(
       "nautiluslb_connections_refused_total",
-      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer).",
+      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), acl (source address refused by access rules), source_limit (maxConnectionsPerSource reached).",
       ["listener", "cause"],
       (s, add) => {
         for (const l of s.listeners) {
@@ -248,6 +248,12 @@ export class AdminMetrics {
           }
         }
       },
+    );
+    this.#gauge(
+      "nautiluslb_backend_weight",
+      "Weight of the backend in effect now: below its configured weight while it slow-starts.",
+      ["pool", "backend"],
+      perBackend((b) => b.weight),
     );
     this.#gauge(
       "nautiluslb_backend_draining",

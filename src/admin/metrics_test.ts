@@ -24,6 +24,8 @@ Deno.test("AdminMetrics renders listener counters and gauges with exact values",
       'nautiluslb_listener_connect_failures_total{listener="a"} 5',
       'nautiluslb_listener_no_backend_total{listener="a"} 6',
       'nautiluslb_listener_idle_timeouts_total{listener="a"} 7',
+      "# TYPE nautiluslb_backend_weight gauge",
+      'nautiluslb_backend_weight{pool="a",backend="10.0.0.2:80"} 2',
     ]
   ) {
     assert.ok(got.has(line), `missing line: ${line}\n${text}`);
@@ -158,7 +160,14 @@ Deno.test("AdminMetrics renders refusals by cause, duration histograms and backe
     listeners: [{
       ...base.listeners[0]!,
       stats: stats({
-        refusedByCause: { limit: 4, no_backend: 2, proxy_header: 1, untrusted: 0 },
+        refusedByCause: {
+          limit: 4,
+          no_backend: 2,
+          proxy_header: 1,
+          untrusted: 0,
+          acl: 3,
+          source_limit: 5,
+        },
         connectionDuration,
         connectDuration,
       }),
@@ -185,6 +194,8 @@ Deno.test("AdminMetrics renders refusals by cause, duration histograms and backe
       'nautiluslb_connections_refused_total{listener="a",cause="no_backend"} 2',
       'nautiluslb_connections_refused_total{listener="a",cause="proxy_header"} 1',
       'nautiluslb_connections_refused_total{listener="a",cause="untrusted"} 0',
+      'nautiluslb_connections_refused_total{listener="a",cause="acl"} 3',
+      'nautiluslb_connections_refused_total{listener="a",cause="source_limit"} 5',
       "# TYPE nautiluslb_connection_duration_seconds histogram",
       'nautiluslb_connection_duration_seconds_bucket{listener="a",le="0.1"} 1',
       'nautiluslb_connection_duration_seconds_bucket{listener="a",le="1"} 3',

@@ -20,10 +20,7 @@ export { AdminMetrics } from "./metrics.ts";
 export type { AdminMetricsOptions } from "./metrics.ts";
 export type {
   AdminBackend,
-  AdminBackendHealth,
   AdminConfigStatus,
-  AdminDiscoverySource,
-  AdminDiscoveryState,
   AdminDiscoveryStatus,
   AdminListener,
   AdminListenerStats,
@@ -33,6 +30,9 @@ export type {
   AdminSnapshot,
   AdminSnapshotSource,
   AdminWorker,
+  BackendHealth,
+  DiscoverySource,
+  DiscoveryState,
 } from "./types.ts";
 export { MAX_RECENT_RELOADS } from "./types.ts";
 export { renderStatusPage } from "./status_page.ts";

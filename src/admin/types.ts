@@ -14,14 +14,7 @@ import type { Histogram } from "../core/histogram.ts";
 import type { ExcludedBackend, HealthCheckSpec } from "../core/plan.ts";
 import type { BackendCounters, BackendHealth, RefusalCause } from "../core/types.ts";
 
-/** Health of a backend; the shared {@linkcode BackendHealth}. */
-export type AdminBackendHealth = BackendHealth;
-
-/** Where backends come from; the shared {@linkcode DiscoverySource}. */
-export type AdminDiscoverySource = DiscoverySource;
-
-/** Discovery connection state; the shared {@linkcode DiscoveryState}. */
-export type AdminDiscoveryState = DiscoveryState;
+export type { BackendHealth, DiscoverySource, DiscoveryState };
 
 /**
  * Discovery status, as reported by the caller: the shared {@linkcode DiscoveryStatus}
@@ -29,7 +22,7 @@ export type AdminDiscoveryState = DiscoveryState;
  */
 export interface AdminDiscoveryStatus extends DiscoveryStatus {
   /** Where backends come from; the `source` label. */
-  readonly source: AdminDiscoverySource;
+  readonly source: DiscoverySource;
 }
 
 /**
@@ -79,7 +72,7 @@ export interface AdminBackend {
   /** Relative share of new connections; 0 takes none. */
   readonly weight: number;
   /** Latest verdict; `unknown` counts as up in `nautiluslb_backend_up`. */
-  readonly health: AdminBackendHealth;
+  readonly health: BackendHealth;
   /** Connections forwarded to this backend now, by this process. */
   readonly activeConnections: number;
   /** Removed from the pool, open connections still draining. */

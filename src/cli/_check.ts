@@ -15,7 +15,7 @@ import { isStderrTerminal, writeErr } from "../log/mod.ts";
 import type { BackendHealthReport } from "./_render.ts";
 
 /** Default number of probes in flight: the health module's own default. */
-export const DEFAULT_CHECK_CONCURRENCY = DEFAULT_PROBE_CONCURRENCY;
+export { DEFAULT_PROBE_CONCURRENCY };
 
 /** Probes every target once; shows progress on a terminal for more than a few backends. */
 export async function probeAll(

@@ -11,7 +11,7 @@ import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { type BackendHealthReport, renderPlans } from "./_render.ts";
 import { poolsDown, probeAll } from "./_check.ts";
-import { openFromFlags } from "./_source.ts";
+import { openFromFlags } from "./_open.ts";
 import { formatTable } from "./_table.ts";
 
 /** `check`'s own options, as the command line gives them. */

@@ -3,7 +3,13 @@
  *
  * @module
  */
-import { type Config, ConfigError, formatIssue, loadConfigFile } from "../config/mod.ts";
+import {
+  type Config,
+  ConfigError,
+  formatIssue,
+  loadConfigFile,
+  type LoadedConfig,
+} from "../config/mod.ts";
 import { type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { CliError, EXIT_BAD, EXIT_USAGE } from "./_errors.ts";
@@ -42,12 +48,12 @@ export function parseLogFormat(value: string): LogFormat {
 }
 
 /**
- * Loads and validates the config file.
+ * Loads and validates the config file, with the hash of the bytes parsed.
  * @param signal stops waiting for and reading the file (SIGINT/SIGTERM)
  * @throws {CliError} exit 1 with every issue when invalid, exit 2 when unreadable or
  *   interrupted
  */
-export async function loadConfig(path: string, signal?: AbortSignal): Promise<Config> {
+export async function loadConfig(path: string, signal?: AbortSignal): Promise<LoadedConfig> {
   try {
     return await loadConfigFile(path, { signal });
   } catch (error) {
@@ -57,8 +63,8 @@ export async function loadConfig(path: string, signal?: AbortSignal): Promise<Co
 
 /**
  * The CLI error for a config that could not be loaded: every issue (exit 1) for a
- * {@linkcode ConfigError}, else the read error's own message, which already names the file
- * (exit 2).
+ * {@linkcode ConfigError}, else the reader's own message, which names the file already
+ * (exit 2). Only an interruption, whose reason knows no file, gets the name added.
  */
 export function configLoadError(path: string, error: unknown, signal?: AbortSignal): CliError {
   if (error instanceof ConfigError) {
@@ -72,9 +78,7 @@ export function configLoadError(path: string, error: unknown, signal?: AbortSign
   const detail = errorMessage(error);
   const message = signal?.aborted && error === signal.reason
     ? `Cannot read config ${JSON.stringify(path)}: interrupted: ${detail}`
-    : /^Cannot read config /.test(detail)
-    ? detail
-    : `Cannot read config ${JSON.stringify(path)}: ${detail}`;
+    : detail;
   return new CliError(message, EXIT_USAGE, { cause: error });
 }
 

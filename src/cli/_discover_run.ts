@@ -8,11 +8,11 @@ import { writeOut } from "../log/mod.ts";
 import { parseOutput, PLAN_OUTPUT_FORMATS } from "./_common.ts";
 import { EXIT_OK } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
-import { openFromFlags } from "./_source.ts";
-import { withFingerprints } from "./_pipeline.ts";
+import { openFromFlags } from "./_open.ts";
+import { withFingerprints } from "../control/mod.ts";
 import { diffPlans, healthTargetsOf } from "../resolve/mod.ts";
 import type { PoolPlan } from "../core/plan.ts";
-import { DEFAULT_CHECK_CONCURRENCY, probeAll } from "./_check.ts";
+import { DEFAULT_PROBE_CONCURRENCY, probeAll } from "./_check.ts";
 
 /** `discover`'s own options, as the command line gives them. */
 export interface DiscoverFlags {
@@ -38,7 +38,7 @@ export async function runDiscover(
   try {
     let current = withFingerprints(source.plans, source.listeners);
     const health = options.check
-      ? await probeAll(healthTargetsOf(current), DEFAULT_CHECK_CONCURRENCY, signal)
+      ? await probeAll(healthTargetsOf(current), DEFAULT_PROBE_CONCURRENCY, signal)
       : undefined;
     writeOut(renderPlans(current, { format, explain: options.explain, health }));
     if (options.watch) {

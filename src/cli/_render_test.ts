@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parse as parseYamlText } from "yaml";
 import { parseConfig } from "../config/mod.ts";
 import { type BackendHealthReport, renderPlans } from "./_render.ts";
-import { staticPlans, withFingerprints } from "./_pipeline.ts";
+import { staticPlans, withFingerprints } from "../control/mod.ts";
 
 Deno.test("renderPlans() -o yaml holds what -o json holds, read back by another YAML parser", () => {
   const result = parseConfig(

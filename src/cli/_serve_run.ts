@@ -5,19 +5,19 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import type { Config, ListenerConfig } from "../config/mod.ts";
+import type { Config } from "../config/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { getLogger, writeOut } from "../log/mod.ts";
 import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
 import { availableCpus, reusePortSupported, Runtime, workersUnsupported } from "../runtime/mod.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
-import { DEFAULT_CHECK_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
-import { parseHostPort } from "../core/address.ts";
+import { DEFAULT_PROBE_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
+import { bindHostname, parseHostPort } from "../core/address.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
-import { openFromFlags, openSource, type PlanSource } from "./_source.ts";
+import { openFromFlags } from "./_open.ts";
+import { adminOf, ConfigReloader, openSource, type PlanSource } from "../control/mod.ts";
 import { globalsOf, parseLogFormat, parseLogLevel } from "./_common.ts";
-import { adminOf, ConfigReloader } from "./_reload.ts";
 import { onSighup, watchConfigDir } from "./_config_watch.ts";
 
 /** `serve`'s own options, as the command line gives them. */
@@ -48,7 +48,7 @@ export async function runServe(
     early.stop();
     throw error;
   }
-  const { source } = opened;
+  const { source, sha256 } = opened;
   let config = opened.config;
   if (options.adminAddress !== undefined) {
     config = {
@@ -62,10 +62,10 @@ export async function runServe(
       return;
     }
     const globals = globalsOf(command);
-    const reloader = await new ConfigReloader({
+    const reloader = new ConfigReloader({
       path: globals.config,
       config,
-      bytes: await Deno.readFile(globals.config),
+      sha256,
       source,
       sourceOptions: {
         fromManifests: options.fromManifests,
@@ -79,7 +79,7 @@ export async function runServe(
       },
       adminAddress: options.adminAddress,
       signal,
-    }).init();
+    });
     try {
       setExit(await serve(reloader, signal, options.watchConfig === true, early));
     } finally {
@@ -91,10 +91,6 @@ export async function runServe(
   }
 }
 
-function bindHost(listener: ListenerConfig): string {
-  return listener.host === "" ? "0.0.0.0" : listener.host;
-}
-
 /**
  * `serve --dry-run`: what `discover` resolves, one health round as `check` runs it, and
  * whether every listener (and the admin address) could bind. Binds nothing for traffic.
@@ -102,7 +98,7 @@ function bindHost(listener: ListenerConfig): string {
 async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
   const plans = source.plans;
   const targets = healthTargetsOf(plans);
-  const health = await probeAll(targets, DEFAULT_CHECK_CONCURRENCY, signal);
+  const health = await probeAll(targets, DEFAULT_PROBE_CONCURRENCY, signal);
   writeOut(renderPlans(plans, { format: "table", explain: true, health }));
   const problems: string[] = [];
   const tryBind = (what: string, address: string, hostname: string, port: number) => {
@@ -115,7 +111,7 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
     }
   };
   for (const listener of config.configurations) {
-    tryBind(listener.name, listener.listenerAddress, bindHost(listener), listener.port);
+    tryBind(listener.name, listener.listenerAddress, bindHostname(listener.host), listener.port);
   }
   const admin = adminOf(config.settings.adminAddress);
   if (admin !== undefined) tryBind("admin", admin.address, admin.hostname, admin.port);

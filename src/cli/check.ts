@@ -7,7 +7,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import type { CheckFlags } from "./_check_run.ts";
-import { DEFAULT_CHECK_CONCURRENCY } from "./_check.ts";
+import { DEFAULT_PROBE_CONCURRENCY } from "./_check.ts";
 
 /** Adds `check` to the program. */
 export function addCheckCommand(
@@ -22,7 +22,7 @@ export function addCheckCommand(
     .option("--from-manifests <path>", "resolve offline from a YAML file or directory")
     .option("--kubeconfig <file>", "kubeconfig file (overrides settings.kubeconfigPath)")
     .option("--context <name>", "kubeconfig context")
-    .option("--concurrency <n>", "probes in flight", String(DEFAULT_CHECK_CONCURRENCY))
+    .option("--concurrency <n>", "probes in flight", String(DEFAULT_PROBE_CONCURRENCY))
     .addHelpText(
       "after",
       "\nExamples:\n  nautiluslb check\n  nautiluslb check -n development -o json\n\n" +

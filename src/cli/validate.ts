@@ -4,13 +4,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import {
-  ConfigError,
-  type ConfigIssue,
-  formatIssue,
-  parseConfig,
-  readConfigText,
-} from "../config/mod.ts";
+import { ConfigError, type ConfigIssue, formatIssue, loadConfigFile } from "../config/mod.ts";
 import { writeOut } from "../log/mod.ts";
 import { EXIT_BAD, EXIT_OK } from "./_errors.ts";
 import { configLoadError, globalsOf, parseOutput } from "./_common.ts";
@@ -35,12 +29,10 @@ export function addValidateCommand(
     .action(async (file, options, command) => {
       const output = parseOutput(options.output, ["text", "json"]);
       const path = file ?? globalsOf(command).config;
-      let issues: readonly ConfigIssue[];
+      let issues: readonly ConfigIssue[] = [];
       let warnings: readonly ConfigIssue[] = [];
       try {
-        const result = parseConfig(await readConfigText(path, { signal }), path);
-        issues = result.ok ? [] : result.issues;
-        warnings = result.ok ? result.warnings : [];
+        ({ warnings } = await loadConfigFile(path, { signal }));
       } catch (error) {
         if (!(error instanceof ConfigError)) throw configLoadError(path, error, signal);
         issues = error.issues;

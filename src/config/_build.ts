@@ -12,6 +12,11 @@ import type { ConfigSchemaOutput } from "./schema.ts";
 export function buildConfig(data: ConfigSchemaOutput): Config {
   return {
     settings: {
+      binding: data.settings.binding,
+      access: {
+        allow: [...(data.settings.access.allow ?? [])],
+        deny: [...(data.settings.access.deny ?? [])],
+      },
       kubeconfigPath: data.settings.kubeconfigPath,
       logLevel: data.settings.logLevel,
       logFormat: data.settings.logFormat,
@@ -29,12 +34,15 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         host,
         port,
         ...(l.backendPortName === undefined ? {} : { backendPortName: l.backendPortName }),
-        ...(l.namespace === undefined ? {} : { namespace: l.namespace }),
+        ...namespacesOf(l.namespaces ?? (l.namespace === undefined ? undefined : [l.namespace])),
+        binding: l.binding ?? data.settings.binding,
         ...(l.service === undefined ? {} : { service: l.service }),
         ...(l.serviceSelector === undefined ? {} : { serviceSelector: { ...l.serviceSelector } }),
         backendMode: l.backendMode,
         nodeAddressTypes: [...l.nodeAddressTypes],
         excludeCordonedNodes: l.excludeCordonedNodes,
+        ...(l.nodeSelector === undefined ? {} : { nodeSelector: { ...l.nodeSelector } }),
+        skipControlPlane: l.skipControlPlane,
         backends: l.backends,
         balancer: l.balancer,
         maglevTableSize: l.maglev.tableSize,
@@ -53,6 +61,12 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         acceptProxyProtocol: l.acceptProxyProtocol,
         trustedProxies: l.acceptProxyProtocol ? [...(l.trustedProxies ?? [])] : [],
         proxyHeaderTimeoutMs: l.proxyHeaderTimeout,
+        access: {
+          allow: [...(l.access?.allow ?? data.settings.access.allow ?? [])],
+          deny: [...new Set([...(data.settings.access.deny ?? []), ...(l.access?.deny ?? [])])],
+        },
+        maxConnectionsPerSource: l.maxConnectionsPerSource,
+        slowStartMs: l.slowStart,
         healthCheck: {
           enabled: hc.enabled,
           intervalMs: hc.interval,
@@ -64,10 +78,25 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
           ...(hc.expect === undefined ? {} : { expect: hc.expect }),
           maxEjectionPercent: hc.maxEjectionPercent,
           ...(hc.tls ? { tls: true } : {}),
+          ...(hc.type === "http"
+            ? {
+              http: {
+                path: hc.http.path,
+                ...(hc.http.host === undefined ? {} : { host: hc.http.host }),
+                expectStatus: hc.http.expectStatus,
+              },
+            }
+            : {}),
         },
       };
     }),
   };
+}
+
+/** `namespaces` of a listener: absent for all (`["*"]` or none given), else sorted and unique. */
+function namespacesOf(list: readonly string[] | undefined): { namespaces?: string[] } {
+  if (list === undefined || list.includes("*")) return {};
+  return { namespaces: [...new Set(list)].sort() };
 }
 
 /** Freezes `value` and everything reachable from it, in place. @returns `value` */

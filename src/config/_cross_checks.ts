@@ -84,6 +84,8 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
       }
     }
 
+    issues.push(...namespaceIssues(here, item, at));
+
     if (Array.isArray(item.backends)) issues.push(...duplicateBackends(here, item.backends, at));
 
     if (item.acceptProxyProtocol === true) {
@@ -120,6 +122,50 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
     const admin = boundAddress(["settings", "adminAddress"], settings.adminAddress);
     const other = admin && bound.firstOverlap(admin);
     if (admin !== undefined && other !== undefined) issues.push(conflict(admin, other, at));
+  }
+  return issues;
+}
+
+/**
+ * `namespace` beside `namespaces`, `"*"` beside names, and a `service` whose namespace is
+ * outside `namespaces`.
+ */
+function namespaceIssues(here: Path, item: Record<string, unknown>, at: Locator): ConfigIssue[] {
+  const list = item.namespaces;
+  if (!Array.isArray(list)) return [];
+  const issues: ConfigIssue[] = [];
+  if (item.namespace !== undefined) {
+    issues.push(
+      at.issue(
+        [...here, "namespace"],
+        `${key("namespace")} and ${key("namespaces")} cannot both be set: list it in ${
+          key("namespaces")
+        }`,
+      ),
+    );
+  }
+  if (list.includes("*") && list.length > 1) {
+    issues.push(
+      at.issue(
+        [...here, "namespaces"],
+        `"*" already means every namespace: drop the other entries or the "*"`,
+      ),
+    );
+  }
+  const service = item.service;
+  if (typeof service === "string" && service.includes("/") && !list.includes("*")) {
+    const ns = service.split("/")[0]!;
+    if (
+      checkDns1123Label(ns) === undefined && list.every((n) => typeof n === "string") &&
+      !list.includes(ns)
+    ) {
+      issues.push(
+        at.issue(
+          [...here, "service"],
+          `service ${JSON.stringify(service)} is outside namespaces ${JSON.stringify(list)}`,
+        ),
+      );
+    }
   }
   return issues;
 }

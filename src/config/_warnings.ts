@@ -7,11 +7,22 @@ import { formatDurationMs } from "../core/duration.ts";
 import type { ConfigIssue } from "./issue.ts";
 import type { Locator } from "./_locate.ts";
 import type { Path } from "./_raw.ts";
-import type { Config } from "./types.ts";
+import type { Config, ListenerConfig } from "./types.ts";
+
+/**
+ * Whether any tenant's Service with the listener's port name joins its pool: Kubernetes
+ * discovery with no `namespaces`, no `service` and `portName` binding. Labels do not narrow
+ * it, since every tenant sets its own.
+ */
+export function isOpenToAnyNamespace(l: ListenerConfig): boolean {
+  return l.backendPortName !== undefined && l.namespaces === undefined &&
+    l.service === undefined && (l.binding ?? "portName") === "portName";
+}
 
 /**
  * The doubtful settings of a valid `config`: a connect timeout above the request timeout, a
- * probe timeout above its interval, maglev settings with another balancer.
+ * probe timeout above its interval, maglev settings with another balancer, a listener open to
+ * any namespace by port name alone.
  */
 export function warningsOf(config: Config, at: Locator): ConfigIssue[] {
   const warnings: ConfigIssue[] = [];
@@ -38,6 +49,16 @@ export function warningsOf(config: Config, at: Locator): ConfigIssue[] {
           `timeout ${formatDurationMs(hc.timeoutMs)} is longer than interval ${
             formatDurationMs(hc.intervalMs)
           }: a slow probe delays the next one`,
+        ),
+      );
+    }
+    if (isOpenToAnyNamespace(l)) {
+      warnings.push(
+        at.issue(
+          here,
+          `listener ${
+            JSON.stringify(l.name)
+          } admits Services from any namespace by port name alone: list "namespaces" or set "binding: explicit"`,
         ),
       );
     }

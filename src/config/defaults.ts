@@ -5,7 +5,7 @@
  * @module
  */
 import type { BalancerKind } from "../core/types.ts";
-import type { BackendMode, NodeAddressType } from "../core/pool_spec.ts";
+import type { BackendMode, BindingPolicy, NodeAddressType } from "../core/pool_spec.ts";
 import type { LogFormat, LogLevel, WorkerCount } from "./types.ts";
 
 // Owned by the module that applies them; re-exported here so config has one list.
@@ -45,8 +45,7 @@ export const MAX_CONNECT_ATTEMPTS_LIMIT = 10;
 export const DEFAULT_BALANCER: BalancerKind = "round_robin";
 /** Weight of a static backend written without one. */
 export const DEFAULT_BACKEND_WEIGHT = 1;
-/** Largest accepted backend weight. */
-export const MAX_BACKEND_WEIGHT = 1_000;
+export { MAX_BACKEND_WEIGHT, MAX_HEALTH_COUNT } from "../core/pool_spec.ts";
 /** `backendMode`. */
 export const DEFAULT_BACKEND_MODE: BackendMode = "auto";
 /** `nodeAddressTypes`: the first type a node has wins. */
@@ -93,3 +92,20 @@ export const DEFAULT_WORKERS: WorkerCount = 1;
 export const MAX_WORKERS = 256;
 /** `settings.adminAddress`: loopback only, so metrics are not exposed by accident. */
 export const DEFAULT_ADMIN_ADDRESS = "127.0.0.1:9090";
+/**
+ * `settings.binding`: `portName`, so configs written for the first NautilusLB keep their pools;
+ * `validate`, `serve` and `discover` warn where that admits any namespace (docs/access_control.md).
+ */
+export const DEFAULT_BINDING: BindingPolicy = "portName";
+/** `maxConnectionsPerSource`: 0, no per-source limit. */
+export const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 0;
+/** `slowStart`: 0, a backend takes its full share at once. */
+export const DEFAULT_SLOW_START_MS = 0;
+/** `skipControlPlane`: control-plane nodes stay in NodePort pools unless asked. */
+export const DEFAULT_SKIP_CONTROL_PLANE = false;
+/** `healthCheck.type`. */
+export const DEFAULT_HEALTH_CHECK_TYPE = "tcp";
+/** `healthCheck.http.path`. */
+export const DEFAULT_HEALTH_CHECK_HTTP_PATH = "/";
+/** `healthCheck.http.expectStatus`: 2xx and 3xx, as HAProxy's `httpchk`. */
+export const DEFAULT_HEALTH_CHECK_EXPECT_STATUS = "200-399";

@@ -59,6 +59,9 @@ export const IN_PLACE_LISTENER_FIELDS: ReadonlySet<keyof ListenerConfig> = new S
   "drainTimeoutMs",
   "onRemoval",
   "whenAllUnhealthy",
+  "access",
+  "maxConnectionsPerSource",
+  "slowStartMs",
 ]);
 
 /**

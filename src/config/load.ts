@@ -3,6 +3,9 @@
  *
  * @module
  */
+import { fileErrorMessage } from "../core/error_message.ts";
+import { closeQuietly } from "../core/io.ts";
+import { sha256Hex } from "../core/sha256.ts";
 import { ConfigError, type ConfigIssue } from "./issue.ts";
 import { parseConfig } from "./parse.ts";
 import type { Config } from "./types.ts";
@@ -47,6 +50,11 @@ export async function readConfigText(
   path: string,
   options: ReadConfigOptions = {},
 ): Promise<string> {
+  return decodeConfig(await readConfigBytes(path, options), path);
+}
+
+/** The bytes of the file, bounded and stoppable; throws what {@linkcode readConfigText} does. */
+async function readConfigBytes(path: string, options: ReadConfigOptions): Promise<Uint8Array> {
   const { signal, maxBytes = MAX_CONFIG_BYTES } = options;
   signal?.throwIfAborted();
   const file = await untilAborted(Deno.open(path, { read: true }), signal, (f) => f.close())
@@ -73,11 +81,7 @@ export async function readConfigText(
       chunks.push(buffer.subarray(0, n));
     }
   } finally {
-    try {
-      file.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(file);
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
@@ -85,24 +89,36 @@ export async function readConfigText(
     bytes.set(chunk, offset);
     offset += chunk.length;
   }
-  return decodeConfig(bytes, path);
+  return bytes;
+}
+
+/** A config file as read once: what it says and which bytes said it. */
+export interface LoadedConfig {
+  /** The validated, defaulted config. */
+  readonly config: Config;
+  /** Lower-case hex SHA-256 of exactly the bytes parsed (for metrics and reload). */
+  readonly sha256: string;
+  /** What is valid but likely a mistake, as `validate` prints it. */
+  readonly warnings: readonly ConfigIssue[];
 }
 
 /**
- * Reads and parses a config file.
+ * Reads and parses a config file: the one reader for start, reload and `validate`, so the
+ * hash always describes the bytes the config came from. Every error names `path` already;
+ * callers pass the message on without adding it again.
  *
  * @param path file to read; also the name used in issues
- * @returns the validated config (warnings are dropped; use {@linkcode parseConfig} to see them)
  * @throws {ConfigError} when the file is readable but not a valid config
  * @throws what {@linkcode readConfigText} throws when the file cannot be read
  */
 export async function loadConfigFile(
   path: string,
   options: ReadConfigOptions = {},
-): Promise<Config> {
-  const result = parseConfig(await readConfigText(path, options), path);
+): Promise<LoadedConfig> {
+  const bytes = await readConfigBytes(path, options);
+  const result = parseConfig(decodeConfig(bytes, path), path);
   if (!result.ok) throw new ConfigError(result.issues);
-  return result.config;
+  return { config: result.config, sha256: await sha256Hex(bytes), warnings: result.warnings };
 }
 
 /**
@@ -202,9 +218,7 @@ function firstInvalidUtf8(bytes: Uint8Array): number | undefined {
 }
 
 function readError(path: string, error: unknown): Error {
-  const detail = error instanceof Error
-    ? error.message.replace(/: [a-z]+ '[^']*'$/, "")
-    : String(error);
+  const detail = fileErrorMessage(error);
   const message = `Cannot read config ${JSON.stringify(path)}: ${detail}`;
   if (error instanceof Error) {
     const Class = error.constructor as new (message: string, options?: ErrorOptions) => Error;

@@ -11,14 +11,17 @@ async function withTempFile(text: string, fn: (path: string) => Promise<void>): 
   }
 }
 
-Deno.test("loadConfigFile() returns the parsed config", async () => {
-  await withTempFile(
-    'configurations:\n  - { name: web, listenerAddress: ":8080", backendPortName: http }\n',
-    async (path) => {
-      const config = await loadConfigFile(path);
-      assert.equal(config.configurations[0]?.port, 8080);
-    },
-  );
+Deno.test("loadConfigFile() returns the parsed config and the sha256 of the bytes parsed", async () => {
+  const text =
+    'configurations:\n  - { name: web, listenerAddress: ":8080", backendPortName: http, namespace: web }\n';
+  await withTempFile(text, async (path) => {
+    const { config, sha256, warnings } = await loadConfigFile(path);
+    assert.equal(config.configurations[0]?.port, 8080);
+    assert.deepEqual(warnings, []);
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    assert.equal(sha256, hex);
+  });
 });
 
 Deno.test("loadConfigFile() throws ConfigError with every issue, named after the file", async () => {

@@ -32,11 +32,13 @@ export { ConfigError, type ConfigIssue, formatIssue, formatPath } from "./issue.
 export { parseConfig, type ParseResult } from "./parse.ts";
 export {
   loadConfigFile,
+  type LoadedConfig,
   MAX_CONFIG_BYTES,
   type ReadConfigOptions,
   readConfigText,
 } from "./load.ts";
 export * from "./defaults.ts";
+export { parseStatusRanges } from "./schema.ts";
 export {
   type ConfigDiff,
   describeDiff,

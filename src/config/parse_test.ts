@@ -52,6 +52,11 @@ const LISTENER_DEFAULTS = {
   acceptProxyProtocol: false,
   trustedProxies: [],
   proxyHeaderTimeoutMs: 3000,
+  binding: "portName",
+  skipControlPlane: false,
+  access: { allow: [], deny: [] },
+  maxConnectionsPerSource: 0,
+  slowStartMs: 0,
   healthCheck: {
     enabled: true,
     intervalMs: 2000,
@@ -64,6 +69,8 @@ const LISTENER_DEFAULTS = {
 
 const ORIGINAL_CONFIG: Config = {
   settings: {
+    binding: "portName",
+    access: { allow: [], deny: [] },
     kubeconfigPath: "",
     logLevel: "info",
     logFormat: "text",
@@ -99,7 +106,7 @@ const ORIGINAL_CONFIG: Config = {
       port: 27017,
       requestTimeoutMs: 10000,
       backendPortName: "mongodb",
-      namespace: "development",
+      namespaces: ["development"],
     },
     {
       ...LISTENER_DEFAULTS,
@@ -109,10 +116,15 @@ const ORIGINAL_CONFIG: Config = {
       port: 15672,
       requestTimeoutMs: 10000,
       backendPortName: "amqp",
-      namespace: "development",
+      namespaces: ["development"],
     },
   ],
 };
+
+const OPEN_TO_ANY_NAMESPACE = [
+  'listener "http_traffic_configuration" admits Services from any namespace by port name alone: list "namespaces" or set "binding: explicit"',
+  'listener "https_traffic_configuration" admits Services from any namespace by port name alone: list "namespaces" or set "binding: explicit"',
+];
 
 function parseOk(text: string): { config: Config; warnings: readonly ConfigIssue[] } {
   const result = parseConfig(text, "config.yaml");
@@ -147,7 +159,8 @@ function listener(...extra: string[]): string {
 Deno.test("parseConfig() accepts the original format and fills in every default", () => {
   const { config, warnings } = parseOk(ORIGINAL);
   assert.deepEqual(config, ORIGINAL_CONFIG);
-  assert.deepEqual(warnings, []);
+  // The seed's own listeners without `namespace` take any tenant's Service: kept, but warned.
+  assert.deepEqual(warnings.map((w) => w.message), OPEN_TO_ANY_NAMESPACE);
 });
 
 Deno.test("parseConfig() returns a deeply frozen config", () => {
@@ -216,6 +229,8 @@ configurations:
 `);
   assert.deepEqual(warnings, []);
   assert.deepEqual(config.settings, {
+    binding: "portName",
+    access: { allow: [], deny: [] },
     kubeconfigPath: "/etc/kube/config",
     logLevel: "debug",
     logFormat: "json",
@@ -230,12 +245,14 @@ configurations:
     host: "127.0.0.1",
     port: 5432,
     backendPortName: "postgres",
-    namespace: "data",
+    namespaces: ["data"],
+    binding: "portName",
     service: "data/postgres",
     serviceSelector: { "app.kubernetes.io/name": "postgres", tier: "" },
     backendMode: "endpoints",
     nodeAddressTypes: ["ExternalIP", "Hostname"],
     excludeCordonedNodes: true,
+    skipControlPlane: false,
     backends: [
       { host: "10.0.0.1", port: 5432, weight: 1 },
       { host: "fd00::2", port: 5432, weight: 0 },
@@ -257,6 +274,9 @@ configurations:
     acceptProxyProtocol: true,
     trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"],
     proxyHeaderTimeoutMs: 500,
+    access: { allow: [], deny: [] },
+    maxConnectionsPerSource: 0,
+    slowStartMs: 0,
     healthCheck: {
       enabled: false,
       intervalMs: 500,
@@ -277,7 +297,7 @@ Deno.test("parseConfig() treats keys written without a value as absent", () => {
   const { config } = parseOk(
     listener("namespace:", "healthCheck:").replace("configurations", "settings:\nconfigurations"),
   );
-  assert.equal(config.configurations[0]!.namespace, undefined);
+  assert.equal(config.configurations[0]!.namespaces, undefined);
   assert.equal(config.configurations[0]!.healthCheck.intervalMs, 2000);
   assert.equal(config.settings.adminAddress, "127.0.0.1:9090");
 });
@@ -662,6 +682,7 @@ Deno.test("parseConfig() warns about legal but doubtful settings", () => {
     "connectTimeout: 3s",
     "maglev: { seed: 1 }",
     "healthCheck: { interval: 1s, timeout: 2s }",
+    "namespaces: [web]",
   ));
   assert.deepEqual(warnings.map(formatIssue), [
     "config.yaml:6:21: configurations[0].connectTimeout: connectTimeout 3s is longer than requestTimeout 1s: connect attempts end when requestTimeout runs out",
@@ -671,7 +692,7 @@ Deno.test("parseConfig() warns about legal but doubtful settings", () => {
 });
 
 Deno.test("parseConfig() points the timeout warning at requestTimeout when connectTimeout is the default", () => {
-  const { warnings } = parseOk(listener("requestTimeout: 500ms"));
+  const { warnings } = parseOk(listener("requestTimeout: 500ms", "namespaces: [web]"));
   assert.deepEqual(warnings.map(formatIssue), [
     "config.yaml:5:21: configurations[0].requestTimeout: connectTimeout 2s is longer than requestTimeout 500ms: connect attempts end when requestTimeout runs out",
   ]);
@@ -681,12 +702,13 @@ Deno.test("parseConfig() accepts the repository's config.yaml, and its commented
   const text = await Deno.readTextFile(new URL("../../config.yaml", import.meta.url));
   const { config, warnings } = parseOk(text);
   assert.deepEqual(config, ORIGINAL_CONFIG);
-  assert.deepEqual(warnings, []);
+  assert.deepEqual(warnings.map((w) => w.message), OPEN_TO_ANY_NAMESPACE);
 
   // Uncomment the documented options: they must be valid and state the defaults.
   const uncommented = text.replace(/^( *)# ( *(?:[a-zA-Z.\/]+:|- ).*)$/gm, "$1$2");
   const full = parseOk(uncommented);
   assert.deepEqual(full.warnings.map((w) => w.message), [
+    ...OPEN_TO_ANY_NAMESPACE,
     'maglev settings have no effect with balancer "round_robin"',
   ]);
   const example = full.config.configurations.find((l) => l.name === "example");
@@ -858,4 +880,114 @@ Deno.test("parseConfig() resolves 10,000 aliases in bounded time", () => {
   // Only the stray top-level key is wrong; every alias resolved.
   assert.deepEqual(issues, [[1, 1, "w", "unknown key `w`"]]);
   assert.ok(elapsedMs < 8_000, `took ${elapsedMs.toFixed(0)} ms of CPU time`);
+});
+
+Deno.test("parseConfig() reads binding, namespaces, access, per-source limit, node filters, slow start and HTTP checks", () => {
+  const { config, warnings } = parseOk(`settings:
+  binding: explicit
+  access: { allow: ["10.0.0.0/8"], deny: ["10.9.0.0/16"] }
+configurations:
+  - name: web
+    listenerAddress: ":80"
+    backendPortName: http
+    namespaces: [shop, payments, shop]
+    skipControlPlane: true
+    nodeSelector: { lb.example/edge: "true" }
+    access: { deny: ["10.6.0.0/16", "10.9.0.0/16"] }
+    maxConnectionsPerSource: 20
+    slowStart: 30s
+    healthCheck:
+      type: http
+      port: 8081
+      http: { path: /ready, host: app.example, expectStatus: "200,204-206" }
+  - name: open
+    listenerAddress: ":81"
+    backendPortName: http
+    namespaces: ["*"]
+    binding: portName
+    access: { allow: ["192.0.2.0/24"] }
+`);
+  const [web, open] = config.configurations;
+  assert.deepEqual(web!.namespaces, ["payments", "shop"]);
+  assert.equal(web!.binding, "explicit");
+  assert.equal(web!.skipControlPlane, true);
+  assert.deepEqual(web!.nodeSelector, { "lb.example/edge": "true" });
+  assert.deepEqual(web!.access, {
+    allow: ["10.0.0.0/8"],
+    deny: ["10.9.0.0/16", "10.6.0.0/16"],
+  });
+  assert.equal(web!.maxConnectionsPerSource, 20);
+  assert.equal(web!.slowStartMs, 30_000);
+  assert.deepEqual(web!.healthCheck.http, {
+    path: "/ready",
+    host: "app.example",
+    expectStatus: [[200, 200], [204, 206]],
+  });
+  assert.equal(web!.healthCheck.port, 8081);
+  assert.equal(open!.namespaces, undefined, '["*"] is every namespace');
+  assert.equal(open!.binding, "portName");
+  assert.deepEqual(open!.access, { allow: ["192.0.2.0/24"], deny: ["10.9.0.0/16"] });
+  assert.deepEqual(warnings.map((w) => [w.line, w.path]), [[18, "configurations[1]"]]);
+});
+
+Deno.test("parseConfig() locates bad namespaces, access entries and HTTP check settings", () => {
+  assert.deepEqual(
+    issuesOf(listener(
+      "namespace: shop",
+      'namespaces: ["*", "Shop"]',
+      'access: { allow: ["10.0.0.1/8"], deny: [nope] }',
+      "binding: byName",
+      "healthCheck: { type: http, http: { path: ready, expectStatus: 700 } }",
+    )),
+    [
+      [
+        5,
+        16,
+        "configurations[0].namespace",
+        "`namespace` and `namespaces` cannot both be set: list it in `namespaces`",
+      ],
+      [
+        6,
+        17,
+        "configurations[0].namespaces",
+        '"*" already means every namespace: drop the other entries or the "*"',
+      ],
+      [
+        6,
+        23,
+        "configurations[0].namespaces[1]",
+        "invalid namespace \"Shop\": must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
+      ],
+      [
+        7,
+        23,
+        "configurations[0].access.allow[0]",
+        'invalid CIDR "10.0.0.1/8": host bits are set after the /8 prefix, did you mean "10.0.0.0/8"?',
+      ],
+      [
+        7,
+        45,
+        "configurations[0].access.deny[0]",
+        'invalid CIDR "nope": "nope" is not an IPv4 address',
+      ],
+      [
+        8,
+        14,
+        "configurations[0].binding",
+        'expected one of "portName" or "explicit", got a string ("byName")',
+      ],
+      [
+        9,
+        46,
+        "configurations[0].healthCheck.http.path",
+        'invalid path "ready": expected "/" first and no spaces',
+      ],
+      [
+        9,
+        67,
+        "configurations[0].healthCheck.http.expectStatus",
+        'invalid status "700": expected a status 100-599 or a range like "200-399"',
+      ],
+    ],
+  );
 });

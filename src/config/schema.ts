@@ -208,6 +208,31 @@ function checkLabelValue(text: string): string | undefined {
   }: must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
 }
 
+/** A map of label names to values, every key and value checked as Kubernetes does. */
+function labelSelector() {
+  return z
+    .record(z.string(), z.string())
+    .superRefine((labels, ctx) => {
+      for (const [name, value] of Object.entries(labels)) {
+        const keyProblem = checkLabelKey(name);
+        if (keyProblem !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            input: name,
+            path: [name],
+            message: keyProblem,
+            params: { target: "key" },
+          });
+        }
+        const valueProblem = checkLabelValue(value);
+        if (valueProblem !== undefined) {
+          ctx.addIssue({ code: "custom", input: value, path: [name], message: valueProblem });
+        }
+      }
+    })
+    .optional();
+}
+
 function nextPrime(n: number): number {
   let p = n + 1;
   while (!isPrime(p)) p++;
@@ -261,6 +286,62 @@ const staticBackend = z
     };
   });
 
+const httpCheckSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .superRefine((text, ctx) => {
+        if (!/^\/[\x21-\x7e]*$/.test(text)) {
+          ctx.addIssue({
+            code: "custom",
+            input: text,
+            message: `invalid path ${JSON.stringify(text)}: expected "/" first and no spaces`,
+          });
+        }
+      })
+      .default(D.DEFAULT_HEALTH_CHECK_HTTP_PATH)
+      .meta({ description: "Request path of type http checks." }),
+    host: z.string().regex(/^[\x21-\x7e]+$/, { error: "expected a host name without spaces" })
+      .optional().meta({ description: "Host header; the backend's host:port when absent." }),
+    expectStatus: z
+      .union([z.int(), z.string()])
+      .transform((value, ctx) => {
+        try {
+          return parseStatusRanges(String(value));
+        } catch (error) {
+          ctx.issues.push({ code: "custom", input: value, message: errorMessage(error) });
+          return z.NEVER;
+        }
+      })
+      .prefault(D.DEFAULT_HEALTH_CHECK_EXPECT_STATUS)
+      .meta({
+        description:
+          'Statuses that pass: 200, "200-299" or "200,204,300-399". Redirects are not followed.',
+      }),
+  })
+  .prefault({})
+  .meta({ description: "Settings of healthCheck.type: http." });
+
+/**
+ * `"200,204-206"` as inclusive ranges.
+ * @throws {SyntaxError} naming the first entry that is not a status or a range of statuses
+ */
+export function parseStatusRanges(text: string): [number, number][] {
+  return text.split(",").map((part) => {
+    const m = /^\s*([1-5]\d\d)\s*(?:-\s*([1-5]\d\d)\s*)?$/.exec(part);
+    const low = Number(m?.[1]);
+    const high = m?.[2] === undefined ? low : Number(m[2]);
+    if (m === null || high < low) {
+      throw new SyntaxError(
+        `invalid status ${
+          JSON.stringify(part.trim())
+        }: expected a status 100-599 or a range like "200-399"`,
+      );
+    }
+    return [low, high];
+  });
+}
+
 const healthCheckSchema = z
   .strictObject({
     enabled: z.boolean().default(D.DEFAULT_HEALTH_CHECK_ENABLED).meta({
@@ -273,10 +354,10 @@ const healthCheckSchema = z
     timeout: duration(D.DEFAULT_HEALTH_CHECK_TIMEOUT_MS, { isZeroAllowed: false }).meta({
       description: "How long one probe may take.",
     }),
-    rise: intInRange(1, 100).default(D.DEFAULT_HEALTH_CHECK_RISE).meta({
+    rise: intInRange(1, D.MAX_HEALTH_COUNT).default(D.DEFAULT_HEALTH_CHECK_RISE).meta({
       description: "Consecutive successful probes before a backend counts as healthy.",
     }),
-    fall: intInRange(1, 100).default(D.DEFAULT_HEALTH_CHECK_FALL).meta({
+    fall: intInRange(1, D.MAX_HEALTH_COUNT).default(D.DEFAULT_HEALTH_CHECK_FALL).meta({
       description: "Consecutive failed probes before a backend counts as unhealthy.",
     }),
     port: intInRange(1, 65535, "port").optional().meta({
@@ -293,8 +374,13 @@ const healthCheckSchema = z
     }),
     tls: z.boolean().default(D.DEFAULT_HEALTH_CHECK_TLS).meta({
       description:
-        "Probe with a TLS handshake (certificate not verified) and a clean close_notify, for TLS passthrough pools; send/expect then run inside TLS.",
+        "Probe with a TLS handshake (certificate not verified) and a clean close_notify, for TLS passthrough pools; send/expect then run inside TLS, type http becomes HTTPS.",
     }),
+    type: oneOf(["tcp", "http"]).default(D.DEFAULT_HEALTH_CHECK_TYPE).meta({
+      description:
+        "tcp: connect (and send/expect); http: GET http.path, pass on http.expectStatus.",
+    }),
+    http: httpCheckSchema,
   })
   .prefault({})
   .meta({ description: "Active health checks of this listener's backends." });
@@ -334,6 +420,21 @@ function intError(issue: { input?: unknown }): string | undefined {
   return `table size ${got} is out of range 2-${D.MAX_MAGLEV_TABLE_SIZE}`;
 }
 
+const accessSchema = z
+  .strictObject({
+    allow: z.array(refined(checkCidr, "CIDR")).optional().meta({
+      description:
+        "Client addresses (CIDR blocks) that may connect; absent or [] = any not denied.",
+    }),
+    deny: z.array(refined(checkCidr, "CIDR")).optional().meta({
+      description: "Client addresses refused whatever allow says (deny wins).",
+    }),
+  })
+  .meta({
+    description:
+      "Source ACL, checked on the connecting peer before a byte is read; refusals count with cause acl.",
+  });
+
 const listenerSchema = z
   .strictObject({
     name: z
@@ -360,7 +461,19 @@ const listenerSchema = z
         "Name of the Kubernetes Service port whose backends form this pool (annotated Services only).",
     }),
     namespace: refined(checkDns1123Label, "namespace").optional().meta({
-      description: "Only watch this namespace; all namespaces when absent.",
+      description: 'Only Services of this namespace; the same as `namespaces: ["NAME"]`.',
+    }),
+    namespaces: z
+      .array(refined((t) => t === "*" ? undefined : checkDns1123Label(t), "namespace"))
+      .min(1, { error: 'must list at least one namespace, or "*" for all' })
+      .optional()
+      .meta({
+        description:
+          'Namespaces whose Services may join this pool; ["*"] = all. Discovery watches only these.',
+      }),
+    binding: oneOf(["portName", "explicit"]).optional().meta({
+      description:
+        "How a Service binds to this pool; settings.binding when absent (see docs/access_control.md).",
     }),
     service: z
       .string()
@@ -378,27 +491,7 @@ const listenerSchema = z
       })
       .optional()
       .meta({ description: 'Only this Service, as "NAMESPACE/NAME".' }),
-    serviceSelector: z
-      .record(z.string(), z.string())
-      .superRefine((labels, ctx) => {
-        for (const [name, value] of Object.entries(labels)) {
-          const keyProblem = checkLabelKey(name);
-          if (keyProblem !== undefined) {
-            ctx.addIssue({
-              code: "custom",
-              input: name,
-              path: [name],
-              message: keyProblem,
-              params: { target: "key" },
-            });
-          }
-          const valueProblem = checkLabelValue(value);
-          if (valueProblem !== undefined) {
-            ctx.addIssue({ code: "custom", input: value, path: [name], message: valueProblem });
-          }
-        }
-      })
-      .optional()
+    serviceSelector: labelSelector()
       .meta({ description: "Only Services carrying all these labels." }),
     backendMode: oneOf(["auto", "nodeport", "clusterip", "endpoints"])
       .default(D.DEFAULT_BACKEND_MODE)
@@ -427,6 +520,13 @@ const listenerSchema = z
       }),
     excludeCordonedNodes: z.boolean().default(D.DEFAULT_EXCLUDE_CORDONED_NODES).meta({
       description: "Leave cordoned (unschedulable) nodes out of NodePort pools.",
+    }),
+    nodeSelector: labelSelector().meta({
+      description: "NodePort pools: only nodes carrying all these labels.",
+    }),
+    skipControlPlane: z.boolean().default(D.DEFAULT_SKIP_CONTROL_PLANE).meta({
+      description:
+        "NodePort pools: leave out nodes labelled node-role.kubernetes.io/control-plane (or master).",
     }),
     backends: z.array(staticBackend).default([]).meta({
       description:
@@ -491,6 +591,17 @@ const listenerSchema = z
       description:
         "With acceptProxyProtocol: how long a connection may take to send its PROXY header before it is closed.",
     }),
+    access: accessSchema.optional(),
+    maxConnectionsPerSource: intInRange(0, 10_000_000)
+      .default(D.DEFAULT_MAX_CONNECTIONS_PER_SOURCE)
+      .meta({
+        description:
+          "Concurrent connections from one client address (the PROXY header's with acceptProxyProtocol), across workers; more are refused. 0 = unlimited.",
+      }),
+    slowStart: duration(D.DEFAULT_SLOW_START_MS, { isZeroAllowed: true }).meta({
+      description:
+        'A backend that joins or turns healthy ramps to its full weight over this long, e.g. "30s". 0 = off.',
+    }),
   })
   .meta({ description: "One listener: an address to accept on and the pool it forwards to." });
 
@@ -507,6 +618,14 @@ function checkCidr(text: string): string | undefined {
 
 const settingsSchema = z
   .strictObject({
+    binding: oneOf(["portName", "explicit"]).default(D.DEFAULT_BINDING).meta({
+      description:
+        "portName: a Service with the listener's port name joins (first NautilusLB); explicit: it must also name the pool in nautiluslb.cloudresty.io/configurations.",
+    }),
+    access: accessSchema.prefault({}).meta({
+      description:
+        "Source ACL of every listener: a listener's allow replaces this allow; deny lists add up.",
+    }),
     kubeconfigPath: z.string().default(D.DEFAULT_KUBECONFIG_PATH).meta({
       description: 'Path of a kubeconfig file; "" = in-cluster service account or $KUBECONFIG.',
     }),

@@ -52,3 +52,16 @@ export function parseHostPort(text: string): HostPort {
 export function formatHostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** What a listener binds when its address has no host (`:80`): every IPv4 interface. */
+export const ANY_HOST = "0.0.0.0";
+
+/**
+ * The one bind-host rule: the hostname to bind for `host` as parsed by
+ * {@linkcode parseHostPort}; `""` becomes `missing`.
+ * @param missing what an empty host means: {@linkcode ANY_HOST} for listeners; the admin
+ *   server passes loopback, so metrics are not exposed by accident
+ */
+export function bindHostname(host: string, missing: string = ANY_HOST): string {
+  return host === "" ? missing : host;
+}

@@ -125,24 +125,51 @@ export function parseCidrList(
  * An immutable set of CIDR blocks answering "is this address inside?".
  *
  * {@linkcode contains} runs per connection: it parses the address into a reused scratch
- * buffer and compares prefix bits, allocating nothing.
+ * buffer and binary-searches sorted, disjoint ranges, allocating nothing. Two CIDR blocks
+ * either nest or do not touch, so after sorting by network address a block inside the one
+ * before it can be dropped; what is left is disjoint. A list of 1,000 blocks costs about ten
+ * comparisons per lookup instead of a thousand.
  */
 export class CidrList {
   /** The blocks, in input order. */
   readonly blocks: readonly CidrBlock[];
-  // IPv4 blocks as (network, mask) 32-bit pairs for a one-compare test.
-  readonly #v4Networks: Uint32Array;
-  readonly #v4Masks: Uint32Array;
-  readonly #v6: readonly CidrBlock[];
+  // IPv4: sorted disjoint [first, last] pairs as 32-bit numbers.
+  readonly #v4First: Uint32Array;
+  readonly #v4Last: Uint32Array;
+  // IPv6: sorted disjoint ranges, 8 words each: first (4 big-endian words), then last.
+  readonly #v6: Uint32Array;
   readonly #scratch = new Uint8Array(IPV6_BYTES);
+  readonly #words = new Uint32Array(4);
 
   /** @param blocks parsed blocks, e.g. from {@linkcode parseCidr}; copied, never mutated */
   constructor(blocks: readonly CidrBlock[]) {
     this.blocks = [...blocks];
-    const v4 = blocks.filter((b) => b.family === "ipv4");
-    this.#v4Networks = Uint32Array.from(v4, (b) => toUint32(b.network, 0));
-    this.#v4Masks = Uint32Array.from(v4, (b) => maskOf(b.prefixLength));
-    this.#v6 = blocks.filter((b) => b.family === "ipv6");
+    const v4 = blocks
+      .filter((b) => b.family === "ipv4")
+      .map((b) => {
+        const first = toUint32(b.network, 0);
+        return [first, (first | ~maskOf(b.prefixLength)) >>> 0] as const;
+      })
+      .sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    const kept4: (readonly [number, number])[] = [];
+    for (const range of v4) {
+      const last = kept4[kept4.length - 1];
+      if (last === undefined || range[0] > last[1]) kept4.push(range);
+    }
+    this.#v4First = Uint32Array.from(kept4, (r) => r[0]);
+    this.#v4Last = Uint32Array.from(kept4, (r) => r[1]);
+
+    const v6 = blocks
+      .filter((b) => b.family === "ipv6")
+      .map((b) => v6Range(b))
+      .sort((a, b) => compareWords(a, 0, b, 0) || compareWords(b, 4, a, 4));
+    const kept6: Uint32Array[] = [];
+    for (const range of v6) {
+      const last = kept6[kept6.length - 1];
+      if (last === undefined || compareWords(range, 0, last, 4) > 0) kept6.push(range);
+    }
+    this.#v6 = new Uint32Array(kept6.length * 8);
+    kept6.forEach((r, i) => this.#v6.set(r, i * 8));
   }
 
   /**
@@ -176,20 +203,59 @@ export class CidrList {
       v4Offset = 0;
     }
     const value = toUint32(bytes, v4Offset);
-    const networks = this.#v4Networks;
-    const masks = this.#v4Masks;
-    for (let i = 0; i < networks.length; i++) {
-      if (((value & masks[i]!) >>> 0) === networks[i]) return true;
+    const first = this.#v4First;
+    // The last range starting at or before `value`.
+    let lo = 0;
+    let hi = first.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (first[mid]! <= value) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
-    return false;
+    return found >= 0 && value <= this.#v4Last[found]!;
   }
 
   #containsV6(bytes: Uint8Array): boolean {
-    for (const block of this.#v6) {
-      if (prefixMatches(bytes, block.network, block.prefixLength)) return true;
+    const words = this.#words;
+    for (let i = 0; i < 4; i++) words[i] = toUint32(bytes, i * 4);
+    const ranges = this.#v6;
+    let lo = 0;
+    let hi = ranges.length / 8 - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareWords(ranges, mid * 8, words, 0) <= 0) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
-    return false;
+    return found >= 0 && compareWords(words, 0, ranges, found * 8 + 4) <= 0;
   }
+}
+
+/** First and last address of an IPv6 block as 8 big-endian 32-bit words. */
+function v6Range(block: CidrBlock): Uint32Array {
+  const range = new Uint32Array(8);
+  for (let i = 0; i < 4; i++) {
+    const word = toUint32(block.network, i * 4);
+    const bitsHere = Math.max(0, Math.min(32, block.prefixLength - i * 32));
+    range[i] = word;
+    range[4 + i] = (word | ~maskOf(bitsHere)) >>> 0;
+  }
+  return range;
+}
+
+/** Compares 4 words of `a` at `i` with 4 words of `b` at `j`, as 128-bit numbers. */
+function compareWords(a: Uint32Array, i: number, b: Uint32Array, j: number): number {
+  for (let k = 0; k < 4; k++) {
+    const x = a[i + k]!;
+    const y = b[j + k]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
 }
 
 function toUint32(bytes: Uint8Array, offset: number): number {
@@ -199,13 +265,4 @@ function toUint32(bytes: Uint8Array, offset: number): number {
 
 function maskOf(prefixLength: number): number {
   return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
-}
-
-function prefixMatches(address: Uint8Array, network: Uint8Array, prefixLength: number): boolean {
-  const fullBytes = prefixLength >> 3;
-  for (let i = 0; i < fullBytes; i++) if (address[i] !== network[i]) return false;
-  const bits = prefixLength & 7;
-  if (bits === 0) return true;
-  const mask = (0xff00 >> bits) & 0xff;
-  return (address[fullBytes]! & mask) === network[fullBytes];
 }

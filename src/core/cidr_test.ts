@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CidrList, parseCidr, parseCidrList } from "./cidr.ts";
+import fc from "fast-check";
 
 Deno.test("parseCidr normalizes blocks", () => {
   const cases: [string, string, number[], number][] = [
@@ -123,4 +124,98 @@ Deno.test("CidrList.contains with /0 blocks matches everything of that family", 
   assert.deepEqual(v6.contains("::1"), true);
   assert.deepEqual(v6.contains("1.2.3.4"), false);
   assert.deepEqual(CidrList.from([]).contains("1.2.3.4"), false);
+});
+
+// Property tests: CidrList against a BigInt model that knows nothing of its ranges.
+
+const v4Text = (n: bigint) => [24n, 16n, 8n, 0n].map((s) => (n >> s) & 255n).join(".");
+const v6Text = (n: bigint) =>
+  Array.from({ length: 8 }, (_, i) => ((n >> BigInt(112 - 16 * i)) & 0xffffn).toString(16)).join(
+    ":",
+  );
+const hostMask = (bits: number, len: number) => (1n << BigInt(bits - len)) - 1n;
+
+/** A block as the model sees it: family width, network, prefix length, and its text. */
+interface ModelBlock {
+  readonly bits: 32 | 128;
+  readonly network: bigint;
+  readonly length: number;
+  readonly text: string;
+}
+
+const v4Block = fc.tuple(
+  fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }),
+  fc.integer({ min: 0, max: 32 }),
+)
+  .map(([addr, length]): ModelBlock => {
+    const network = addr & ~hostMask(32, length) & ((1n << 32n) - 1n);
+    return { bits: 32, network, length, text: `${v4Text(network)}/${length}` };
+  });
+const v6Block = fc.tuple(
+  fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+  fc.integer({ min: 0, max: 128 }),
+)
+  .map(([addr, length]): ModelBlock => {
+    const network = addr & ~hostMask(128, length) & ((1n << 128n) - 1n);
+    return { bits: 128, network, length, text: `${v6Text(network)}/${length}` };
+  })
+  // Blocks inside ::ffff:0:0/96 are IPv4 blocks by design; the v4 arbitrary covers them.
+  .filter((b) => !(b.length >= 96 && (b.network >> 32n) === 0xffffn));
+
+function modelContains(blocks: readonly ModelBlock[], bits: 32 | 128, addr: bigint): boolean {
+  return blocks.some((b) => b.bits === bits && (addr & ~hostMask(bits, b.length)) === b.network);
+}
+
+Deno.test("CidrList.contains agrees with a BigInt model for any blocks and addresses", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(v4Block, v6Block), { maxLength: 40 }),
+      fc.array(fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }), { maxLength: 20 }),
+      fc.array(fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }), { maxLength: 20 }),
+      (blocks, v4s, v6s) => {
+        const list = CidrList.from(blocks.map((b) => b.text));
+        // Probe the edges of every block too: that is where an off-by-one would hide.
+        const edges = blocks.flatMap((b) => [b.network, b.network | hostMask(b.bits, b.length)]);
+        for (const a of [...v4s, ...edges.filter((e) => e < 1n << 32n)]) {
+          assert.equal(list.contains(v4Text(a)), modelContains(blocks, 32, a), v4Text(a));
+          // The same client through a dual-stack socket.
+          assert.equal(list.contains(`::ffff:${v4Text(a)}`), modelContains(blocks, 32, a));
+        }
+        for (const a of [...v6s, ...edges]) {
+          if ((a >> 32n) === 0xffffn) continue; // v4-mapped: tested as IPv4 above
+          assert.equal(list.contains(v6Text(a)), modelContains(blocks, 128, a), v6Text(a));
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("parseCidr round-trips every normalized block and rejects set host bits", () => {
+  fc.assert(
+    fc.property(fc.oneof(v4Block, v6Block), fc.bigInt({ min: 1n, max: 255n }), (b, noise) => {
+      const block = parseCidr(b.text);
+      assert.equal(block.prefixLength, b.length);
+      assert.equal(block.family, b.bits === 32 ? "ipv4" : "ipv6");
+      if (b.length < b.bits) {
+        const hostBit = 1n << BigInt(Number(noise) % (b.bits - b.length));
+        const text = (b.bits === 32 ? v4Text : v6Text)(b.network | hostBit) + `/${b.length}`;
+        assert.throws(() => parseCidr(text), RangeError);
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("CidrList with 1,000 blocks, nested ones and IPv6", () => {
+  const texts = Array.from({ length: 1000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
+  texts.push("10.0.0.0/16", "2001:db8::/48", "2001:db8:0:1::/64");
+  const list = CidrList.from(texts);
+  assert.equal(list.contains("10.3.231.9"), true);
+  assert.equal(list.contains("10.3.232.9"), false);
+  assert.equal(list.contains("10.0.255.255"), true);
+  assert.equal(list.contains("::ffff:10.1.2.3"), true);
+  assert.equal(list.contains("2001:db8:0:1::5"), true);
+  assert.equal(list.contains("2001:db8:1::"), false);
+  assert.equal(list.contains("not an address"), false);
 });

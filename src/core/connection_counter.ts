@@ -21,3 +21,44 @@ export interface ConnectionCounter {
   /** Counts one connection fewer. */
   release(): void;
 }
+
+/**
+ * Open connections per client address, for a per-source limit. The in-process implementation
+ * is a map; the worker implementation is a count-min sketch in a `SharedArrayBuffer`, so a
+ * client is limited across every worker. Either may refuse a little early (a sketch cell
+ * shared with another address), never late.
+ */
+export interface SourceCounter {
+  /**
+   * Counts one more connection from `address` unless `limit` is reached (`limit` > 0).
+   * @param address the client address, normalized by the caller (IPv4-mapped IPv6 as IPv4)
+   * @returns true when counted; the caller then owes exactly one
+   *   {@linkcode SourceCounter.release} with the same address
+   */
+  tryAcquire(address: string, limit: number): boolean;
+  /** Counts one connection fewer from `address`. */
+  release(address: string): void;
+}
+
+/** A {@linkcode SourceCounter} of one isolate: exact, one map entry per address with connections. */
+export class LocalSourceCounter implements SourceCounter {
+  readonly #counts = new Map<string, number>();
+
+  /** Addresses with open connections now. */
+  get size(): number {
+    return this.#counts.size;
+  }
+
+  tryAcquire(address: string, limit: number): boolean {
+    const n = this.#counts.get(address) ?? 0;
+    if (n >= limit) return false;
+    this.#counts.set(address, n + 1);
+    return true;
+  }
+
+  release(address: string): void {
+    const n = this.#counts.get(address) ?? 0;
+    if (n <= 1) this.#counts.delete(address);
+    else this.#counts.set(address, n - 1);
+  }
+}

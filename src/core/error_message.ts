@@ -25,3 +25,12 @@ export function errorMessage(error: unknown): string {
     return "unprintable error";
   }
 }
+
+/**
+ * The message of a file-system error without the `: op 'path'` Deno appends
+ * (`No such file or directory (os error 2): stat 'x.yaml'` → `… (os error 2)`), for a
+ * caller that names the path itself: the path is then said once.
+ */
+export function fileErrorMessage(error: unknown): string {
+  return errorMessage(error).replace(/: [a-z]+ '[^']*'$/, "");
+}

@@ -28,7 +28,11 @@ export type ExclusionReason =
   | "no-cluster-ip"
   | "no-node-port"
   | "unsupported-address-type"
-  | "endpoints-unavailable";
+  | "endpoints-unavailable"
+  | "namespace-not-allowed"
+  | "not-bound-to-listener"
+  | "node-not-selected"
+  | "node-control-plane";
 
 /** A backend a pool plan includes. */
 export interface PlannedBackend {

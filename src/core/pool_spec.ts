@@ -7,6 +7,12 @@
 
 import type { ProxyProtocolVersion } from "./types.ts";
 
+/** Largest backend weight, in config and in the weight annotation. */
+export const MAX_BACKEND_WEIGHT = 1_000;
+
+/** Largest `rise` or `fall` count, in config and in the health annotations. */
+export const MAX_HEALTH_COUNT = 100;
+
 /**
  * How to check one backend. The listener's `healthCheck` settings; resolution overrides them
  * per Service (annotations) and adds `http` for kube-proxy's `healthCheckNodePort`.
@@ -21,21 +27,22 @@ export interface HealthCheckSpec {
   readonly intervalMs: number;
   /** Budget of one probe. */
   readonly timeoutMs: number;
-  /** Consecutive successes to become healthy. */
+  /** Consecutive successes to become healthy, 1 to {@linkcode MAX_HEALTH_COUNT}. */
   readonly rise: number;
-  /** Consecutive failures to become unhealthy. */
+  /** Consecutive failures to become unhealthy, 1 to {@linkcode MAX_HEALTH_COUNT}. */
   readonly fall: number;
-  /** Probe this port instead of the backend's own (TCP checks). */
+  /** Probe this port instead of the backend's own (TCP and HTTP checks). */
   readonly port?: number;
   /** Text to send after connecting (TCP checks). */
   readonly send?: string;
   /** Substring the reply must contain (TCP checks). */
   readonly expect?: string;
   /**
-   * Check with HTTP `GET` instead of TCP, e.g. a Service's `healthCheckNodePort` with
-   * path `/healthz`. `port`, `send` and `expect` are then not used.
+   * Check with HTTP `GET` instead of TCP: config's `healthCheck.type: http`, or a Service's
+   * `healthCheckNodePort` with path `/healthz`. `send` and `expect` are then not used; with
+   * `tls` the request goes over TLS (HTTPS, certificate not verified).
    */
-  readonly http?: { readonly port: number; readonly path: string };
+  readonly http?: HttpCheckSpec;
   /** Share of a pool (0-100) that passive reports may mark unhealthy. */
   readonly maxEjectionPercent: number;
   /**
@@ -51,6 +58,29 @@ export interface HealthCheckSpec {
    */
   readonly tls?: boolean;
 }
+
+/** An HTTP health check: `GET path`, passing when the status is in `expectStatus`. */
+export interface HttpCheckSpec {
+  /** Port to probe; the backend's own (or `HealthCheckSpec.port`) when absent. */
+  readonly port?: number;
+  /** Request path, starting with `/`. */
+  readonly path: string;
+  /** `Host` header; the backend's `host:port` when absent. */
+  readonly host?: string;
+  /**
+   * Inclusive status ranges that pass, e.g. `[[200, 399]]`; 2xx when absent. Redirects are
+   * never followed: a 3xx passes or fails by this list like any other status.
+   */
+  readonly expectStatus?: readonly (readonly [number, number])[];
+}
+
+/**
+ * How a Service becomes a backend of a pool once it is annotated `enabled: "true"`, in an
+ * allowed namespace and has the port: `portName` takes it on the port name alone (the first
+ * NautilusLB's rule); `explicit` also needs the pool's name in its
+ * `nautiluslb.cloudresty.io/configurations` annotation.
+ */
+export type BindingPolicy = "portName" | "explicit";
 
 /** Where backends of a Kubernetes pool come from. `auto` follows the Service type. */
 export type BackendMode = "auto" | "nodeport" | "clusterip" | "endpoints";
@@ -75,8 +105,10 @@ export interface PoolSpec {
   readonly listenerAddress: string;
   /** Kubernetes Service port name; absent for static-only pools. */
   readonly backendPortName?: string;
-  /** Namespace; all namespaces when absent. */
-  readonly namespace?: string;
+  /** Namespaces whose Services may join, sorted; all namespaces when absent. */
+  readonly namespaces?: readonly string[];
+  /** How a Service binds to this pool. @default {"portName"} */
+  readonly binding?: BindingPolicy;
   /** Only this Service, `NAMESPACE/NAME`. */
   readonly service?: string;
   /** Only Services carrying all these labels. */
@@ -90,6 +122,13 @@ export interface PoolSpec {
   readonly nodeAddressTypes: readonly NodeAddressType[];
   /** Leave cordoned (unschedulable) nodes out of NodePort pools. @default {false} */
   readonly excludeCordonedNodes: boolean;
+  /** NodePort pools: only nodes carrying all these labels. Every node when absent. */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /**
+   * NodePort pools: leave out nodes labelled `node-role.kubernetes.io/control-plane` (or the
+   * older `.../master`). @default {false}
+   */
+  readonly skipControlPlane?: boolean;
   /** Static backends, added beside any discovered ones; `[]` when none. */
   readonly backends: readonly StaticBackendSpec[];
   /**

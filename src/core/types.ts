@@ -145,9 +145,16 @@ export interface Lease {
 /**
  * Why a client connection was refused before any byte was forwarded: a connection limit
  * (`maxConnections`, `maxConnectionsPerBackend`), no eligible backend, a bad PROXY protocol
- * header, or a PROXY header from an untrusted peer. Spelled the same in metrics labels.
+ * header, a PROXY header from an untrusted peer, a peer the source ACL refuses (`acl`), or a
+ * client at `maxConnectionsPerSource` (`source_limit`). Spelled the same in metrics labels.
  */
-export type RefusalCause = "limit" | "no_backend" | "proxy_header" | "untrusted";
+export type RefusalCause =
+  | "limit"
+  | "no_backend"
+  | "proxy_header"
+  | "untrusted"
+  | "acl"
+  | "source_limit";
 
 /** Every {@linkcode RefusalCause}, in the order metrics list them. */
 export const REFUSAL_CAUSES: readonly RefusalCause[] = [
@@ -155,6 +162,8 @@ export const REFUSAL_CAUSES: readonly RefusalCause[] = [
   "no_backend",
   "proxy_header",
   "untrusted",
+  "acl",
+  "source_limit",
 ];
 
 /**

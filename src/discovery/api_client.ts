@@ -16,7 +16,7 @@ import { redactSecrets } from "./redact.ts";
 const logger = getLogger("discovery", "kubernetes");
 
 /** Budget of one GET (a list page or a discovery document), body included. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_API_REQUEST_TIMEOUT_MS = 30_000;
 
 /** An error with the HTTP status of the API response that caused it. */
 export class ApiError extends Error {
@@ -139,7 +139,7 @@ export class ApiClient {
   constructor(options: ApiClientOptions) {
     this.#credentials = options.credentials;
     this.#signal = options.signal;
-    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_API_REQUEST_TIMEOUT_MS;
   }
 
   /**

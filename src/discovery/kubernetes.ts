@@ -1,7 +1,7 @@
 /**
  * Live Kubernetes discovery: one {@linkcode Reflector} (list+watch) per resource and
  * namespace, assembled into coalesced, immutable {@linkcode Inventory} snapshots, plus the
- * detection of which API serves endpoint data and the aggregate {@linkcode DiscoveryStatus}.
+ * detection of which API serves endpoint data and the aggregate {@linkcode KubernetesSyncStatus}.
  *
  * Credentials come from `kubeconfig.ts`, requests go through `api_client.ts`, and the
  * list/watch protocol lives in `reflector.ts`.
@@ -11,9 +11,9 @@
 import type { DiscoveryState } from "../core/discovery_state.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type {
-  DiscoveryStatus,
   EndpointsSource,
   KubernetesDiscoveryOptions,
+  KubernetesSyncStatus,
 } from "./kubernetes_options.ts";
 import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
 import { getLogger } from "../log/mod.ts";
@@ -34,7 +34,7 @@ export type { DiscoveryState };
 
 const logger = getLogger("discovery", "kubernetes");
 
-export type { DiscoveryStatus, EndpointsSource, KubernetesDiscoveryOptions };
+export type { EndpointsSource, KubernetesDiscoveryOptions, KubernetesSyncStatus };
 
 /** Default event-coalescing window. */
 export const DEFAULT_COALESCE_MS = 5;
@@ -323,7 +323,7 @@ export class KubernetesDiscovery {
       : this.#reflectors.every((r) => r.isSynced)
       ? "synced"
       : "syncing";
-    const status: DiscoveryStatus = {
+    const status: KubernetesSyncStatus = {
       state,
       ...(failing !== undefined
         ? { error: describeError(failing), failure: classifyError(failing.error) }

@@ -17,7 +17,7 @@ export type EndpointsSource =
   | "none";
 
 /** A status change of the discovery loop. */
-export interface DiscoveryStatus {
+export interface KubernetesSyncStatus {
   /** `disconnected` while any loop has an error, else `synced` once all have listed. */
   readonly state: DiscoveryState;
   /** The latest error while `disconnected` (or `syncing` after an error). */
@@ -51,7 +51,7 @@ export interface KubernetesDiscoveryOptions {
    */
   onChange(inventory: Inventory): void;
   /** Called when the aggregate state or its error changes. */
-  onStatus?(status: DiscoveryStatus): void;
+  onStatus?(status: KubernetesSyncStatus): void;
   /** Retry delays after a failed list or watch. @default {{ initialMs: 500, maxMs: 30000 }} */
   readonly backoff?: BackoffOptions;
   /** Jitter source in [0, 1). @default {Math.random} */

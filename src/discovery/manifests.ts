@@ -8,7 +8,7 @@
 import { LineIndex } from "../core/line_index.ts";
 import { parseYaml, type SourceNode } from "../core/yaml.ts";
 import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../core/inventory.ts";
-import { errorMessage } from "../core/error_message.ts";
+import { errorMessage, fileErrorMessage } from "../core/error_message.ts";
 import { convertObject } from "./convert.ts";
 
 /** An inventory read from manifests, with what the reader noticed on the way. */
@@ -52,7 +52,7 @@ export async function loadManifests(path: string): Promise<LoadedManifests> {
     const info = await Deno.stat(path);
     files = info.isDirectory ? await listManifestFiles(path) : [path];
   } catch (error) {
-    throw new Error(`Cannot read manifests from "${path}": ${errorMessage(error)}`, {
+    throw new Error(`Cannot read manifests from "${path}": ${fileErrorMessage(error)}`, {
       cause: error,
     });
   }
@@ -61,7 +61,9 @@ export async function loadManifests(path: string): Promise<LoadedManifests> {
     try {
       sources.push({ name: file, text: await Deno.readTextFile(file) });
     } catch (error) {
-      throw new Error(`Cannot read manifest "${file}": ${errorMessage(error)}`, { cause: error });
+      throw new Error(`Cannot read manifest "${file}": ${fileErrorMessage(error)}`, {
+        cause: error,
+      });
     }
   }
   return parseManifests(sources);

@@ -16,10 +16,10 @@ export type {
 export type { DiscoveryState } from "../core/discovery_state.ts";
 export {
   DEFAULT_COALESCE_MS,
-  type DiscoveryStatus,
   type EndpointsSource,
   KubernetesDiscovery,
   type KubernetesDiscoveryOptions,
+  type KubernetesSyncStatus,
 } from "./kubernetes.ts";
 export {
   DEFAULT_SERVICE_ACCOUNT_DIR,
@@ -28,7 +28,7 @@ export {
   loadKubeConfig,
   type LoadKubeConfigOptions,
 } from "./kubeconfig.ts";
-export { type ApiFailure, DEFAULT_REQUEST_TIMEOUT_MS } from "./api_client.ts";
+export { type ApiFailure, DEFAULT_API_REQUEST_TIMEOUT_MS } from "./api_client.ts";
 export {
   type BackoffOptions,
   DEFAULT_BACKOFF,

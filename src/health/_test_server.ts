@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { closeQuietly } from "../core/io.ts";
 
 /** A running test server. */
 export interface TestServer {
@@ -16,14 +17,6 @@ export interface TestServer {
 
 /** Handles one accepted connection; the server closes it afterwards. */
 export type Handler = (conn: Deno.TcpConn, server: TestServer) => Promise<void>;
-
-function closeQuietly(closer: { close(): void }): void {
-  try {
-    closer.close();
-  } catch {
-    // already closed
-  }
-}
 
 /** Listens on 127.0.0.1 (port 0 = any free port) and runs `handler` per connection. */
 export function startServer(handler: Handler, port = 0): TestServer {

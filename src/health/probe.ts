@@ -15,6 +15,7 @@ import { formatHostPort } from "../core/address.ts";
 import { proxyLocalHeader } from "../core/proxy_local_header.ts";
 import type { ProxyProtocolVersion } from "../core/types.ts";
 import { errorMessage } from "../core/error_message.ts";
+import { writeAll } from "../core/io.ts";
 
 /** Where a probe connects. `host` is a name or an IP address without brackets. */
 export interface ProbeTarget {
@@ -101,6 +102,10 @@ export interface HttpProbeOptions {
    * @default {"/healthz"}
    */
   readonly path?: string;
+  /** `Host` header. @default {the target's `host:port`} */
+  readonly host?: string;
+  /** Inclusive status ranges that pass. @default {[[200, 299]]} */
+  readonly expectStatus?: readonly (readonly [number, number])[];
   /** Budget for the whole probe: connect, request and status line. */
   readonly timeoutMs: number;
   /** Aborts the probe; it then resolves with `error: "aborted"`. */
@@ -159,28 +164,58 @@ export function probeTcp(target: ProbeTarget, options: TcpProbeOptions): Promise
  * @returns the verdict; never rejects
  */
 export function probeHttp(target: ProbeTarget, options: HttpProbeOptions): Promise<ProbeResult> {
-  const path = options.path ?? DEFAULT_HTTP_PATH;
-  if (!/^\/[\x21-\x7e]*$/.test(path)) {
-    return Promise.resolve({
-      ok: false,
-      latencyMs: 0,
-      error: `invalid HTTP path ${JSON.stringify(path)}: expected "/" and no spaces or controls`,
-    });
-  }
-  const request = `GET ${path} HTTP/1.0\r\n` +
-    `Host: ${formatHostPort(target.host, target.port)}\r\n` +
-    "User-Agent: nautiluslb-health-check\r\n" +
-    "Accept: */*\r\n" +
-    "Connection: close\r\n\r\n";
+  const request = httpRequest(target, options);
+  if (typeof request !== "string") return Promise.resolve(request);
   return withConnection(target, options.timeoutMs, options.signal, async (conn) => {
     await writeAll(conn, encoder.encode(request));
     const line = await readStatusLine(conn);
     if (line === undefined) return "connection closed before an HTTP status line";
-    const match = /^HTTP\/\d(?:\.\d)? (\d{3})(?: |$)/.exec(line);
-    if (match === null) return `invalid HTTP status line ${JSON.stringify(line.slice(0, 64))}`;
-    const status = Number(match[1]);
-    return status >= 200 && status < 300 ? undefined : `HTTP ${status}`;
+    return statusLineVerdict(line, options.expectStatus);
   });
+}
+
+/**
+ * The `GET` request of an HTTP probe (HTTP/1.0, `Connection: close`), or a failed result when
+ * `options.path` or `options.host` cannot go into a request line or header.
+ */
+export function httpRequest(
+  target: ProbeTarget,
+  options: Pick<HttpProbeOptions, "path" | "host">,
+): string | ProbeResult {
+  const path = options.path ?? DEFAULT_HTTP_PATH;
+  if (!/^\/[\x21-\x7e]*$/.test(path)) {
+    return {
+      ok: false,
+      latencyMs: 0,
+      error: `invalid HTTP path ${JSON.stringify(path)}: expected "/" and no spaces or controls`,
+    };
+  }
+  const host = options.host ?? formatHostPort(target.host, target.port);
+  if (!/^[\x21-\x7e]+$/.test(host)) {
+    return { ok: false, latencyMs: 0, error: `invalid Host header ${JSON.stringify(host)}` };
+  }
+  return `GET ${path} HTTP/1.0\r\n` +
+    `Host: ${host}\r\n` +
+    "User-Agent: nautiluslb-health-check\r\n" +
+    "Accept: */*\r\n" +
+    "Connection: close\r\n\r\n";
+}
+
+/**
+ * Whether an HTTP status line passes: `undefined` when its status is in `expectStatus` (2xx
+ * when absent), else the failure text (`HTTP 503`). A redirect is judged like any status and
+ * never followed.
+ */
+export function statusLineVerdict(
+  line: string,
+  expectStatus: readonly (readonly [number, number])[] = [[200, 299]],
+): string | undefined {
+  const match = /^HTTP\/\d(?:\.\d)? (\d{3})(?: |$)/.exec(line);
+  if (match === null) return `invalid HTTP status line ${JSON.stringify(line.slice(0, 64))}`;
+  const status = Number(match[1]);
+  return expectStatus.some(([low, high]) => status >= low && status <= high)
+    ? undefined
+    : `HTTP ${status}`;
 }
 
 /**
@@ -255,11 +290,6 @@ async function withConnection(
   return isLocalError
     ? { ok: false, latencyMs: elapsed(), error: `local error: ${error}`, isLocalError }
     : { ok: false, latencyMs: elapsed(), error };
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
 
 /** Reads until `expected` shows up in the decoded text, EOF, or the byte limit. */

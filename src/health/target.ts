@@ -4,7 +4,7 @@
  * @module
  */
 import { errorMessage } from "../core/error_message.ts";
-import { probeHttp, type ProbeResult, probeTcp } from "./probe.ts";
+import { httpRequest, probeHttp, type ProbeResult, probeTcp, statusLineVerdict } from "./probe.ts";
 import { probeTls } from "./tls_probe.ts";
 
 import type { HealthCheckSpec, HealthTarget } from "../core/plan.ts";
@@ -23,11 +23,25 @@ export type ProbeFunction = (target: HealthTarget, signal: AbortSignal) => Promi
  */
 export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise<ProbeResult> {
   const { check } = target;
-  if (check.http !== undefined) {
-    return probeHttp({ host: target.host, port: check.http.port }, {
-      path: check.http.path,
+  const http = check.http;
+  if (http !== undefined) {
+    const at = { host: target.host, port: http.port ?? check.port ?? target.port };
+    const options = {
+      path: http.path,
       timeoutMs: check.timeoutMs,
       signal,
+      ...(http.host !== undefined && { host: http.host }),
+      ...(http.expectStatus !== undefined && { expectStatus: http.expectStatus }),
+    };
+    if (check.tls !== true) return probeHttp(at, options);
+    const request = httpRequest(at, options);
+    if (typeof request !== "string") return Promise.resolve(request);
+    return probeTls(at, {
+      timeoutMs: check.timeoutMs,
+      send: request,
+      signal,
+      ...(http.host !== undefined && { serverName: http.host.replace(/:\d+$/, "") }),
+      firstLine: (line) => statusLineVerdict(line, http.expectStatus),
     });
   }
   const port = check.port ?? target.port;

@@ -36,6 +36,11 @@ export interface TlsProbeOptions extends TcpProbeOptions {
    * not sent (RFC 6066, section 3, forbids literal addresses in SNI).
    */
   readonly serverName?: string;
+  /**
+   * Judges the first line of the reply instead of `expect` (HTTPS checks): `undefined` passes,
+   * a string is the failure. Only that line is read, at most `MAX_PROBE_RESPONSE_BYTES`.
+   */
+  readonly firstLine?: (line: string) => string | undefined;
 }
 
 /** Longest wait for the backend's side of the shutdown after our `close_notify`. */
@@ -56,7 +61,8 @@ const SHUTDOWN_GRACE_MS = 200;
 export function probeTls(target: ProbeTarget, options: TlsProbeOptions): Promise<ProbeResult> {
   const started = performance.now();
   const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
-  const { timeoutMs, signal, send, expect } = options;
+  const { timeoutMs, signal, send, firstLine } = options;
+  const expect = firstLine === undefined ? options.expect : "\n";
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     return Promise.resolve({
       ok: false,
@@ -113,6 +119,9 @@ export function probeTls(target: ProbeTarget, options: TlsProbeOptions): Promise
       if (!expect || isSettled) return;
       receivedBytes += chunk.length;
       received += decoder.decode(chunk, { stream: true });
+      if (firstLine !== undefined && received.includes("\n")) {
+        return finish(firstLine(received.slice(0, received.indexOf("\n")).replace(/\r$/, "")));
+      }
       if (received.includes(expect)) return finish(undefined);
       if (receivedBytes >= MAX_PROBE_RESPONSE_BYTES) {
         return finish(
@@ -121,7 +130,9 @@ export function probeTls(target: ProbeTarget, options: TlsProbeOptions): Promise
           } not found in the first ${MAX_PROBE_RESPONSE_BYTES} bytes`,
         );
       }
-      received = received.slice(Math.max(0, received.length - expect.length + 1));
+      if (firstLine === undefined) {
+        received = received.slice(Math.max(0, received.length - expect.length + 1));
+      }
     });
     socket.on("end", () => {
       if (!isSecure) return finish("connection closed during the TLS handshake");

@@ -44,15 +44,15 @@ const encoder = new TextEncoder();
 
 /** Writes text to stdout synchronously (command output, not logs). */
 export function writeOut(text: string): void {
-  writeAll(Deno.stdout, encoder.encode(text));
+  writeAllSync(Deno.stdout, encoder.encode(text));
 }
 
 /** Writes text to stderr synchronously (usage errors and human hints, not logs). */
 export function writeErr(text: string): void {
-  writeAll(Deno.stderr, encoder.encode(text));
+  writeAllSync(Deno.stderr, encoder.encode(text));
 }
 
-function writeAll(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+function writeAllSync(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.length) offset += target.writeSync(bytes.subarray(offset));
 }

@@ -19,15 +19,12 @@ import type {
   NoBackendReason,
   Picker,
 } from "../core/types.ts";
+import type { OnRemoval, WhenAllUnhealthy } from "../core/listener_spec.ts";
 
 /** Health of a backend as the pool sees it; `unknown` (not checked yet) is eligible. */
 export type { BackendHealth };
 
-/** What a removed backend's open connections get. */
-export type OnRemoval = "drain" | "close";
-
-/** What new connections get when no backend is healthy. */
-export type WhenAllUnhealthy = "reject" | "any";
+export type { OnRemoval, WhenAllUnhealthy };
 
 /** Options of {@linkcode Pool}. */
 export interface PoolOptions {
@@ -68,7 +65,26 @@ export interface PoolOptions {
    * again on every {@linkcode Pool.update}. A lease releases into the counter it acquired from.
    */
   readonly counterOf?: (key: string) => ConnectionCounter | undefined;
+  /**
+   * Slow start: a backend that joins an already populated pool, returns from draining, or
+   * turns from `unhealthy` to eligible takes a share that grows linearly from
+   * {@linkcode SLOW_START_MIN_FRACTION} of its weight to all of it over this long, as
+   * HAProxy's `slowstart` and Envoy's slow start mode. Backends of the first membership all
+   * start at full weight (ramping them all together would change nothing). Not applied with
+   * `maglev`: its table depends only on the backend set, so a weight that changes every step
+   * would rebuild the table and move clients each time; a new backend there takes its slice
+   * of new connections at once and open ones stay. 0 = off.
+   * @default {0}
+   */
+  readonly slowStartMs?: number;
+  /** Clock for slow start, in milliseconds. @default {performance.now} */
+  readonly now?: () => number;
 }
+
+/** Share of its weight a slow-starting backend begins with. */
+export const SLOW_START_MIN_FRACTION = 0.05;
+/** Steps of a slow-start ramp: the candidates are rebuilt at most this often per ramp. */
+const SLOW_START_STEPS = 20;
 
 /** One backend row of {@linkcode Pool.snapshot}. */
 export interface PoolBackendSnapshot {
@@ -125,7 +141,12 @@ export const DEFAULT_ON_REMOVAL: OnRemoval = "drain";
 export const DEFAULT_WHEN_ALL_UNHEALTHY: WhenAllUnhealthy = "reject";
 
 class Entry implements Candidate {
+  /** What balancers see: `source` with its weight scaled while it slow-starts. */
   backend: Backend;
+  /** The backend as given to {@linkcode Pool.update}. */
+  source: Backend;
+  /** When its slow start began; `undefined` once at full weight. */
+  rampFrom: number | undefined;
   /** Leases of this pool. */
   local = 0;
   counter: ConnectionCounter | undefined;
@@ -144,6 +165,7 @@ class Entry implements Candidate {
 
   constructor(backend: Backend, counter: ConnectionCounter | undefined, poolLimit: number) {
     this.backend = backend;
+    this.source = backend;
     this.counter = counter;
     this.maxConnections = backend.maxConnections || poolLimit;
   }
@@ -203,6 +225,10 @@ export class Pool implements Picker {
   #onConnectResult: PoolOptions["onConnectResult"];
   #counterOf: PoolOptions["counterOf"];
   #maxPerBackend: number;
+  #slowStartMs: number;
+  readonly #now: () => number;
+  /** When the candidates' ramped weights were last set; `undefined` with nothing ramping. */
+  #rampedAt: number | undefined;
   #entries = new Map<string, Entry>();
   /** Candidates handed to the balancer; a new array whenever eligibility changes. */
   #eligible: Entry[] = [];
@@ -218,6 +244,8 @@ export class Pool implements Picker {
     this.#onConnectResult = options.onConnectResult;
     this.#counterOf = options.counterOf;
     this.#maxPerBackend = options.maxConnectionsPerBackend ?? DEFAULT_MAX_CONNECTIONS_PER_BACKEND;
+    this.#slowStartMs = options.slowStartMs ?? 0;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** The pick policy in use; replaced by {@linkcode Pool.configure}. */
@@ -245,17 +273,19 @@ export class Pool implements Picker {
    */
   update(backends: readonly Backend[]): void {
     const keep = new Set<string>();
+    const isPopulated = this.size > 0;
     for (const backend of backends) {
       keep.add(backend.key);
       const entry = this.#entries.get(backend.key);
       if (entry === undefined) {
-        this.#entries.set(
-          backend.key,
-          new Entry(backend, this.#counterOf?.(backend.key), this.#maxPerBackend),
-        );
+        const added = new Entry(backend, this.#counterOf?.(backend.key), this.#maxPerBackend);
+        if (isPopulated) this.#startRamp(added);
+        this.#entries.set(backend.key, added);
         continue;
       }
       entry.backend = backend;
+      entry.source = backend;
+      if (entry.rampFrom !== undefined) this.#rampedAt = -Infinity;
       if (this.#counterOf !== undefined) entry.counter = this.#counterOf(backend.key);
       entry.maxConnections = backend.maxConnections || this.#maxPerBackend;
       if (entry.isDraining) {
@@ -269,6 +299,7 @@ export class Pool implements Picker {
         // from `unknown` like any new backend instead of a verdict that may be stale.
         entry.health = "unknown";
         entry.healthDetail = undefined;
+        this.#startRamp(entry);
       }
     }
     for (const [key, entry] of this.#entries) {
@@ -285,9 +316,13 @@ export class Pool implements Picker {
    * `whenAllUnhealthy` applies at once.
    */
   configure(
-    options: Pick<PoolOptions, "balancer" | "drainTimeoutMs" | "onRemoval" | "whenAllUnhealthy">,
+    options: Pick<
+      PoolOptions,
+      "balancer" | "drainTimeoutMs" | "onRemoval" | "whenAllUnhealthy" | "slowStartMs"
+    >,
   ): void {
     this.#balancer = options.balancer;
+    this.#slowStartMs = options.slowStartMs ?? 0;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.#onRemoval = options.onRemoval ?? DEFAULT_ON_REMOVAL;
     this.#whenAllUnhealthy = options.whenAllUnhealthy ?? DEFAULT_WHEN_ALL_UNHEALTHY;
@@ -304,6 +339,7 @@ export class Pool implements Picker {
     if (entry === undefined) return;
     if (detail !== undefined) entry.healthDetail = detail;
     if (entry.health === health) return;
+    if (entry.health === "unhealthy") this.#startRamp(entry);
     entry.health = health;
     this.#rebuild();
   }
@@ -318,6 +354,7 @@ export class Pool implements Picker {
     exclude: ReadonlySet<string>,
     after?: string,
   ): Lease | NoBackendReason {
+    if (this.#rampedAt !== undefined) this.#stepRamps();
     const eligible = this.#eligible;
     if (eligible.length === 0) {
       return this.#entries.size === 0 || this.size === 0 ? "empty" : "all_unhealthy";
@@ -401,6 +438,7 @@ export class Pool implements Picker {
 
   /** A copy of the current state, members sorted by key. */
   snapshot(): PoolSnapshot {
+    if (this.#rampedAt !== undefined) this.#stepRamps();
     const backends: PoolBackendSnapshot[] = [];
     for (const e of this.#entries.values()) {
       backends.push({
@@ -445,6 +483,36 @@ export class Pool implements Picker {
       entry.drainTimer = undefined;
       entry.controller.abort(reason);
     }, this.#drainTimeoutMs);
+  }
+
+  #startRamp(entry: Entry): void {
+    if (this.#slowStartMs <= 0 || this.#balancer.kind === "maglev") return;
+    entry.rampFrom = this.#now();
+    this.#rampedAt = -Infinity;
+  }
+
+  /**
+   * Sets the weights of slow-starting backends for now, at most {@linkcode SLOW_START_STEPS}
+   * times per ramp: a new candidate array each time, since balancers cache per array.
+   */
+  #stepRamps(): void {
+    const now = this.#now();
+    if (now - this.#rampedAt! < this.#slowStartMs / SLOW_START_STEPS) return;
+    let isRamping = false;
+    for (const e of this.#entries.values()) {
+      if (e.rampFrom === undefined) continue;
+      const elapsed = now - e.rampFrom;
+      if (this.#slowStartMs <= 0 || elapsed >= this.#slowStartMs) {
+        e.rampFrom = undefined;
+        e.backend = e.source;
+        continue;
+      }
+      isRamping = true;
+      const fraction = Math.max(SLOW_START_MIN_FRACTION, elapsed / this.#slowStartMs);
+      e.backend = { ...e.source, weight: e.source.weight * fraction };
+    }
+    this.#rampedAt = isRamping ? now : undefined;
+    this.#rebuild();
   }
 
   #forget(entry: Entry): void {

@@ -8,6 +8,8 @@
  * @module
  */
 import { errorMessage } from "../core/error_message.ts";
+import { closeQuietly, writeAll } from "../core/io.ts";
+import type { ForwardSpec } from "../core/listener_spec.ts";
 import type { Histogram } from "../core/histogram.ts";
 import type { BackendCounters, ClientInfo, Lease, Picker, RefusalCause } from "../core/types.ts";
 import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
@@ -16,17 +18,9 @@ import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
  * The knobs and sinks of {@linkcode forward}; one object shared by every connection of a
  * listener, so nothing is allocated per connection for them.
  */
-export interface ForwardOptions {
+export interface ForwardOptions extends ForwardSpec {
   /** Chooses a backend per connect attempt. */
   readonly picker: Picker;
-  /** Budget from accept to an established backend connection, across attempts. */
-  readonly requestTimeoutMs: number;
-  /** Per connect attempt, capped by what is left of `requestTimeoutMs`. */
-  readonly connectTimeoutMs: number;
-  /** Close after this long with no bytes either way. 0 disables. */
-  readonly idleTimeoutMs: number;
-  /** Distinct backends tried per client connection. */
-  readonly maxConnectAttempts: number;
   /** Dials a backend; `Deno.connect` unless replaced (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Counters to add to; written by every connection of the listener. */
@@ -65,9 +59,12 @@ export interface ConnectionRecord {
  * How a connection ended, for counters and logs: both sides finished (`done`), the idle
  * sweeper closed it, no eligible backend, every eligible backend (or the listener) at its
  * connection `limit`, no backend could be connected, an error, or closed by the listener
- * (shutdown, drain deadline) or the pool.
+ * (shutdown, drain deadline) or the pool; refused by the source ACL (`acl`) or the
+ * per-source limit (`source_limit`), both before any byte.
  */
 export type ForwardOutcome =
+  | "acl"
+  | "source_limit"
   | "done"
   | "idle_timeout"
   | "no_backend"
@@ -545,16 +542,8 @@ class Session implements Forwarding {
     if (this.isClosed) return;
     this.isClosed = true;
     this.#connecting?.abort(new Deno.errors.Interrupted("connection closed"));
-    try {
-      this.#client.close();
-    } catch {
-      // already closed
-    }
-    try {
-      this.#backend?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(this.#client);
+    if (this.#backend !== undefined) closeQuietly(this.#backend);
   }
 }
 
@@ -578,11 +567,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
 /** The address a client connected to, as a PROXY header destination. */

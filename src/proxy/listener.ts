@@ -5,6 +5,11 @@
  */
 import type { CidrList } from "../core/cidr.ts";
 import type { ConnectionCounter } from "../core/connection_counter.ts";
+import { AcceptBackoff } from "../core/accept_backoff.ts";
+import { settledWithin } from "../core/deadline.ts";
+import { closeQuietly } from "../core/io.ts";
+import type { ListenerSpec } from "../core/listener_spec.ts";
+import { sleep } from "../core/sleep.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { fdExhaustionHint } from "../core/fd_limit.ts";
 import {
@@ -12,7 +17,7 @@ import {
   CONNECTION_DURATION_BUCKETS,
   Histogram,
 } from "../core/histogram.ts";
-import type { ClientInfo, Picker } from "../core/types.ts";
+import type { ClientInfo, Picker, RefusalCause } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type ConnectionRecord,
@@ -25,6 +30,8 @@ import {
   type InboundProxy,
 } from "./forward.ts";
 import { readProxyHeader } from "./read_proxy_header.ts";
+import type { Admission } from "./admission.ts";
+import { bindHostname } from "../core/address.ts";
 
 /**
  * Accepting PROXY protocol (v1 and v2, told apart by their first bytes) from an outer load
@@ -50,8 +57,34 @@ export interface AcceptProxyProtocolOptions {
 /** Default of {@linkcode AcceptProxyProtocolOptions.headerTimeoutMs}. */
 export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 3_000;
 
-/** Options of {@linkcode ProxyListener}. */
-export interface ProxyListenerOptions {
+/**
+ * What {@linkcode ProxyListener.update} may change on a running listener: these fields of
+ * the {@linkcode ListenerSpec}, each optional. Absent: {@linkcode DEFAULT_REQUEST_TIMEOUT_MS},
+ * {@linkcode DEFAULT_CONNECT_TIMEOUT_MS}, {@linkcode DEFAULT_IDLE_TIMEOUT_MS},
+ * {@linkcode DEFAULT_MAX_CONNECTIONS}, {@linkcode DEFAULT_MAX_CONNECT_ATTEMPTS}.
+ */
+export type ProxyListenerSettings =
+  & Partial<
+    Pick<
+      ListenerSpec,
+      | "requestTimeoutMs"
+      | "connectTimeoutMs"
+      | "idleTimeoutMs"
+      | "maxConnections"
+      | "maxConnectAttempts"
+    >
+  >
+  & {
+    /**
+     * Source ACL (on the transport peer, before a byte is read; refusal cause `acl`) and
+     * per-source limit (cause `source_limit`; with `acceptProxyProtocol` the header's client
+     * address counts, since the peer is the outer load balancer). None when absent.
+     */
+    readonly admission?: Admission;
+  };
+
+/** Options of {@linkcode ProxyListener}: its settings, and what it binds and runs with. */
+export interface ProxyListenerOptions extends ProxyListenerSettings {
   /** Listener name, for logs and metrics. */
   readonly name: string;
   /** Address to bind; `""` or `"0.0.0.0"` for all IPv4 interfaces, `"::"` for all. */
@@ -60,16 +93,6 @@ export interface ProxyListenerOptions {
   readonly port: number;
   /** Chooses a backend per connect attempt (usually a pool); not closed by the listener. */
   readonly picker: Picker;
-  /** Budget from accept to an established backend connection, across attempts. @default {5000} */
-  readonly requestTimeoutMs?: number;
-  /** Per connect attempt, capped by what is left of `requestTimeoutMs`. @default {2000} */
-  readonly connectTimeoutMs?: number;
-  /** 0 disables. @default {3600000} */
-  readonly idleTimeoutMs?: number;
-  /** Concurrent client connections; excess is closed at once. 0 = unlimited. @default {10000} */
-  readonly maxConnections?: number;
-  /** Distinct backends tried per client connection. @default {3} */
-  readonly maxConnectAttempts?: number;
   /** Gets accept errors and rate-limited failure warnings; when absent nothing is logged. */
   readonly logger?: Logger;
   /**
@@ -92,19 +115,6 @@ export interface ProxyListenerOptions {
    */
   readonly acceptProxyProtocol?: AcceptProxyProtocolOptions;
 }
-
-/**
- * What {@linkcode ProxyListener.update} may change on a running listener; the same fields
- * and defaults as {@linkcode ProxyListenerOptions}.
- */
-export type ProxyListenerSettings = Pick<
-  ProxyListenerOptions,
-  | "requestTimeoutMs"
-  | "connectTimeoutMs"
-  | "idleTimeoutMs"
-  | "maxConnections"
-  | "maxConnectAttempts"
->;
 
 /**
  * Counters of a listener, read by metrics. Monotonic except `activeConnections`.
@@ -156,7 +166,14 @@ export function createListenerStats(): ListenerStats {
     connectFailures: 0,
     noBackend: 0,
     idleTimeouts: 0,
-    refusedByCause: { limit: 0, no_backend: 0, proxy_header: 0, untrusted: 0 },
+    refusedByCause: {
+      limit: 0,
+      no_backend: 0,
+      proxy_header: 0,
+      untrusted: 0,
+      acl: 0,
+      source_limit: 0,
+    },
     connectionDuration: new Histogram(CONNECTION_DURATION_BUCKETS),
     connectDuration: new Histogram(CONNECT_DURATION_BUCKETS),
   };
@@ -270,7 +287,7 @@ export class ProxyListener {
 
   /** Binds the address. Throws `Deno.errors.AddrInUse`, `PermissionDenied`, … as Deno does. */
   listen(): Deno.NetAddr {
-    const hostname = this.#options.hostname === "" ? "0.0.0.0" : this.#options.hostname;
+    const hostname = bindHostname(this.#options.hostname);
     this.#listener = Deno.listen({
       hostname,
       port: this.#options.port,
@@ -292,6 +309,7 @@ export class ProxyListener {
     let loopEnded!: () => void;
     this.#acceptLoop = new Promise<void>((resolve) => loopEnded = resolve);
     try {
+      const backoff = new AcceptBackoff();
       while (!this.#isStopping) {
         max = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
         let conn: Deno.TcpConn;
@@ -317,12 +335,17 @@ export class ProxyListener {
               },
             );
           }
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(backoff.next());
           continue;
         }
+        backoff.reset();
         // Accepted just as shutdown began is still accepted: the kernel handed it to us, so it is
         // forwarded and drained like the others (shutdown waits for this loop to end first).
         this.stats.accepted++;
+        if (this.#options.admission?.isAllowed(conn.remoteAddr.hostname) === false) {
+          this.#refuse(conn, conn.remoteAddr, "acl");
+          continue;
+        }
         const counter = this.#options.connectionCounter;
         if (
           counter === undefined
@@ -363,11 +386,22 @@ export class ProxyListener {
       this.#logProxyIssue(client, "untrusted", "peer is not in trustedProxies");
       return;
     }
+    // Without a PROXY header the peer is the client; with one, its address counts (below).
+    const admission = this.#options.admission;
+    const release = accept === undefined && admission !== undefined
+      ? admission.acquire(client.address)
+      : null;
+    if (release === undefined) {
+      this.#options.connectionCounter?.release();
+      this.#refuse(conn, client, "source_limit");
+      return;
+    }
     this.stats.activeConnections++;
     const forwarding = accept === undefined
       ? forward(conn, client, this.#generation.options)
       : this.#acceptThenForward(conn, client, accept);
     const task = forwarding.finally(() => {
+      release?.();
       this.stats.activeConnections--;
       this.#options.connectionCounter?.release();
       this.#tasks.delete(task);
@@ -427,7 +461,12 @@ export class ProxyListener {
       closeQuietly(conn);
       return "closed";
     }
-    return forward(conn, client, generation.options, inbound);
+    const release = this.#options.admission?.acquire(client.address);
+    if (release === undefined && this.#options.admission !== undefined) {
+      this.#refuse(conn, client, "source_limit");
+      return "closed";
+    }
+    return forward(conn, client, generation.options, inbound).finally(release);
   }
 
   /**
@@ -437,28 +476,12 @@ export class ProxyListener {
    */
   async shutdown(drainTimeoutMs: number): Promise<number> {
     this.#isStopping = true;
-    try {
-      this.#listener?.close();
-    } catch {
-      // already closed
-    }
+    if (this.#listener !== undefined) closeQuietly(this.#listener);
     // A connection the kernel handed over just before the close is forwarded by the accept
     // loop; wait for the loop to end so it is among the connections that drain.
-    if (this.#acceptLoop !== undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#acceptLoop,
-        new Promise<void>((resolve) => timer = setTimeout(resolve, ACCEPT_LOOP_END_MS)),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.#acceptLoop !== undefined) await settledWithin(this.#acceptLoop, ACCEPT_LOOP_END_MS);
     if (this.#tasks.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.#drained = resolve),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, drainTimeoutMs)),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(new Promise<void>((resolve) => this.#drained = resolve), drainTimeoutMs);
     }
     let forced = 0;
     for (const generation of this.#generations) {
@@ -471,6 +494,30 @@ export class ProxyListener {
       generation.sweeper = undefined;
     }
     return forced;
+  }
+
+  /** Closes a connection refused by admission (`acl`, `source_limit`): counted, logged. */
+  #refuse(conn: Deno.Conn, client: ClientInfo | Deno.NetAddr, cause: "acl" | "source_limit"): void {
+    const address = "address" in client ? client.address : client.hostname;
+    this.stats.refused++;
+    this.stats.refusedByCause[cause]++;
+    closeQuietly(conn);
+    if (this.#options.accessLogger !== undefined) {
+      this.#logAccess({
+        client: { address, port: client.port },
+        bytesFromClient: 0,
+        bytesToClient: 0,
+        durationMs: 0,
+        outcome: cause,
+      });
+    }
+    this.#logProxyIssue(
+      { address, port: client.port },
+      cause,
+      cause === "acl"
+        ? "source address refused by access rules"
+        : `maxConnectionsPerSource ${this.#options.admission?.maxConnectionsPerSource} reached`,
+    );
   }
 
   #logAccess(record: ConnectionRecord): void {
@@ -498,7 +545,7 @@ export class ProxyListener {
     this.#lastRefusedLogAt = now;
   }
 
-  #logProxyIssue(peer: ClientInfo, cause: "proxy_header" | "untrusted", message: string): void {
+  #logProxyIssue(peer: ClientInfo, cause: RefusalCause, message: string): void {
     this.#proxyIssuesSinceLog++;
     const now = performance.now();
     if (now - this.#lastProxyLogAt < LOG_EVERY_MS) return;
@@ -543,12 +590,4 @@ interface Generation {
   readonly options: ForwardOptions;
   readonly live: Set<Forwarding>;
   sweeper: ReturnType<typeof setInterval> | undefined;
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // gone already
-  }
 }

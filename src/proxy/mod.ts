@@ -6,6 +6,7 @@
  * @module
  */
 export * from "./listener.ts";
+export * from "./admission.ts";
 export type {
   ConnectionRecord,
   ForwardFailure,

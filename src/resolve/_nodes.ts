@@ -1,6 +1,7 @@
 /**
  * Node eligibility for NodePort backends: each node's address of the preferred type and, when
- * it may not take traffic, the reason (not ready, excluded by label, cordoned, no address).
+ * it may not take traffic, the reason (not ready, excluded by label, control plane with
+ * `skipControlPlane`, outside `nodeSelector`, cordoned, no address).
  *
  * @module
  */
@@ -8,6 +9,12 @@ import type { Inventory, NodeInfo } from "../core/inventory.ts";
 import type { ExclusionReason } from "../core/plan.ts";
 import type { PoolSpec } from "../core/pool_spec.ts";
 import { LABEL_EXCLUDE_FROM_EXTERNAL_LB } from "./annotations.ts";
+
+/** Node role labels of control-plane nodes: today's and the one before Kubernetes 1.24. */
+export const CONTROL_PLANE_LABELS: readonly string[] = [
+  "node-role.kubernetes.io/control-plane",
+  "node-role.kubernetes.io/master",
+];
 
 /** A node with its address and, when it may not take traffic, why. */
 export interface NodeCandidate {
@@ -57,6 +64,26 @@ function nodeExclusion(
   }
   if (Object.hasOwn(node.labels, LABEL_EXCLUDE_FROM_EXTERNAL_LB)) {
     return { reason: "node-excluded", detail: `label ${LABEL_EXCLUDE_FROM_EXTERNAL_LB}` };
+  }
+  if (spec.skipControlPlane === true) {
+    const role = CONTROL_PLANE_LABELS.find((label) => Object.hasOwn(node.labels, label));
+    if (role !== undefined) {
+      return { reason: "node-control-plane", detail: `label ${role}; skipControlPlane is on` };
+    }
+  }
+  const selector = spec.nodeSelector;
+  if (selector !== undefined) {
+    for (const key in selector) {
+      if (node.labels[key] !== selector[key]) {
+        const has = node.labels[key];
+        return {
+          reason: "node-not-selected",
+          detail: `nodeSelector wants ${key}=${selector[key]}, node has ${
+            has === undefined ? "no such label" : `${key}=${has}`
+          }`,
+        };
+      }
+    }
   }
   if (node.unschedulable && spec.excludeCordonedNodes) {
     return { reason: "node-cordoned", detail: "node is unschedulable" };

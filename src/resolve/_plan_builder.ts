@@ -150,7 +150,9 @@ export class PlanBuilder {
       via.isNodePort && service.externalTrafficPolicy === "Local" && port !== undefined &&
       port > 0
     ) {
-      return { ...check, http: { port, path: KUBE_PROXY_HEALTH_PATH } };
+      // kube-proxy speaks plain HTTP whatever the pool's own check is.
+      const { tls: _tls, ...plain } = check;
+      return { ...plain, http: { port, path: KUBE_PROXY_HEALTH_PATH } };
     }
     return check;
   }

@@ -1,15 +1,22 @@
 /**
- * Which Services feed a listener's pool: opted in by annotation, in the namespace, matching
- * `service` and `serviceSelector`, with a TCP port of the listener's port name. Explains, as
- * warnings and exclusions of the plan, a named Service that does not feed it, a pool that no
- * Service feeds, and several Services merged into one pool.
+ * Which Services feed a listener's pool: opted in by annotation, in an allowed namespace,
+ * bound to the pool (by port name, or by naming the pool in
+ * `nautiluslb.cloudresty.io/configurations` under `binding: explicit`), matching `service` and
+ * `serviceSelector`, with a TCP port of the listener's port name. Explains, as warnings and
+ * exclusions of the plan, a candidate left out (`namespace-not-allowed`,
+ * `not-bound-to-listener`), a pool that no Service feeds, and several Services merged into
+ * one pool.
  *
  * @module
  */
 import type { Inventory, ServiceInfo, ServicePortInfo } from "../core/inventory.ts";
 import type { ExcludedBackend } from "../core/plan.ts";
 import type { PoolSpec } from "../core/pool_spec.ts";
-import { ANNOTATION_ENABLED } from "./annotations.ts";
+import {
+  ANNOTATION_CONFIGURATIONS,
+  ANNOTATION_ENABLED,
+  parseConfigurations,
+} from "./annotations.ts";
 import type { PlanBuilder } from "./_plan_builder.ts";
 
 /** Services a warning names before it says "and N more". */
@@ -37,12 +44,14 @@ export function matchServices(
     ? matchAll(inventory, spec, portName, plan)
     : matchNamed(inventory, spec, spec.service, portName, plan);
   if (matched.length === 0) {
-    // A Service with the port in another protocol is already explained by its exclusion.
-    const explained = plan.excluded.some((e) => e.reason === "unsupported-protocol");
+    // A candidate left out for its protocol, namespace or binding is explained already.
+    const explained = plan.excluded.some((e) => EXPLAINING.has(e.reason));
     if (spec.service === undefined && !explained) {
-      const where = spec.namespace === undefined
+      const where = spec.namespaces === undefined
         ? "any namespace"
-        : `namespace "${spec.namespace}"`;
+        : spec.namespaces.length === 1
+        ? `namespace "${spec.namespaces[0]}"`
+        : `namespaces ${spec.namespaces.map((n) => `"${n}"`).join(", ")}`;
       plan.warn(
         `No annotated Service in ${where} has a port named "${portName}"` +
           unannotatedHint(inventory, spec, portName),
@@ -69,21 +78,18 @@ function matchNamed(
   const named = `Service ${key} named by "service"`;
   if (service === undefined) {
     plan.warn(`${named} is not in the inventory`);
-  } else if (spec.namespace !== undefined && service.namespace !== spec.namespace) {
-    plan.warn(`${named} is outside namespace "${spec.namespace}"`);
+  } else if (!isInNamespaces(service, spec)) {
+    plan.exclude(namespaceNotAllowed(key, service, spec));
   } else if (!isEnabled(service)) {
     plan.warn(`${named} lacks annotation ${ANNOTATION_ENABLED}: "true"`);
+  } else if (!isBound(service, spec)) {
+    plan.exclude(notBound(key, service, spec));
   } else if (!matchesSelector(service, spec.serviceSelector)) {
     plan.warn(`${named} does not match "serviceSelector"`);
   } else {
     const port = findPort(service, portName);
     if (port === undefined) {
-      const names = service.ports.map((p) => p.name === "" ? "(unnamed)" : `"${p.name}"`);
-      plan.exclude({
-        service: key,
-        reason: "port-name-mismatch",
-        detail: `no port named "${portName}"; ports are ${names.join(", ") || "none"}`,
-      });
+      plan.exclude(missingPort(key, service, portName));
     } else if (!isTcp(port)) {
       plan.exclude(unsupportedProtocol(key, service, port));
     } else {
@@ -102,10 +108,24 @@ function matchAll(
 ): MatchedService[] {
   const matched: MatchedService[] = [];
   for (const [key, service] of inventory.services) {
-    if (spec.namespace !== undefined && service.namespace !== spec.namespace) continue;
     if (!isEnabled(service) || !matchesSelector(service, spec.serviceSelector)) continue;
     const port = findPort(service, portName);
-    if (port === undefined) continue;
+    const isNamingPool = spec.binding === "explicit" && isBound(service, spec);
+    if (port === undefined) {
+      // Under explicit binding a Service that names the pool but lacks the port is a mistake.
+      if (isNamingPool && isInNamespaces(service, spec)) {
+        plan.exclude(missingPort(key, service, portName));
+      }
+      continue;
+    }
+    if (!isInNamespaces(service, spec)) {
+      plan.exclude(namespaceNotAllowed(key, service, spec));
+      continue;
+    }
+    if (!isBound(service, spec)) {
+      plan.exclude(notBound(key, service, spec));
+      continue;
+    }
     if (!isTcp(port)) {
       plan.exclude(unsupportedProtocol(key, service, port));
       continue;
@@ -113,6 +133,53 @@ function matchAll(
     matched.push({ key, service, port });
   }
   return matched.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** Exclusion reasons that explain why a pool has no Service, so no warning repeats them. */
+const EXPLAINING: ReadonlySet<string> = new Set([
+  "unsupported-protocol",
+  "namespace-not-allowed",
+  "not-bound-to-listener",
+]);
+
+function isInNamespaces(service: ServiceInfo, spec: PoolSpec): boolean {
+  return spec.namespaces === undefined || spec.namespaces.includes(service.namespace);
+}
+
+/** `portName` binding: always; `explicit`: the configurations annotation names the pool. */
+function isBound(service: ServiceInfo, spec: PoolSpec): boolean {
+  if ((spec.binding ?? "portName") === "portName") return true;
+  return parseConfigurations(service.annotations[ANNOTATION_CONFIGURATIONS]).includes(spec.name);
+}
+
+function namespaceNotAllowed(key: string, service: ServiceInfo, spec: PoolSpec): ExcludedBackend {
+  return {
+    service: key,
+    reason: "namespace-not-allowed",
+    detail: `namespace "${service.namespace}" is not in namespaces ${
+      (spec.namespaces ?? []).map((n) => `"${n}"`).join(", ")
+    }`,
+  };
+}
+
+function notBound(key: string, service: ServiceInfo, spec: PoolSpec): ExcludedBackend {
+  const text = service.annotations[ANNOTATION_CONFIGURATIONS];
+  return {
+    service: key,
+    reason: "not-bound-to-listener",
+    detail: text === undefined
+      ? `binding is explicit and annotation ${ANNOTATION_CONFIGURATIONS} is missing`
+      : `binding is explicit and annotation ${ANNOTATION_CONFIGURATIONS} ("${text}") does not name "${spec.name}"`,
+  };
+}
+
+function missingPort(key: string, service: ServiceInfo, portName: string): ExcludedBackend {
+  const names = service.ports.map((p) => p.name === "" ? "(unnamed)" : `"${p.name}"`);
+  return {
+    service: key,
+    reason: "port-name-mismatch",
+    detail: `no port named "${portName}"; ports are ${names.join(", ") || "none"}`,
+  };
 }
 
 function isEnabled(service: ServiceInfo): boolean {
@@ -162,7 +229,7 @@ function unsupportedProtocol(
 function unannotatedHint(inventory: Inventory, spec: PoolSpec, portName: string): string {
   const keys: string[] = [];
   for (const [key, service] of inventory.services) {
-    if (spec.namespace !== undefined && service.namespace !== spec.namespace) continue;
+    if (!isInNamespaces(service, spec)) continue;
     if (isEnabled(service) || !matchesSelector(service, spec.serviceSelector)) continue;
     if (findPort(service, portName) !== undefined) keys.push(key);
   }

@@ -16,8 +16,8 @@ import {
   ANNOTATION_WEIGHT,
   BACKEND_MODE_NAMES,
   KNOWN_ANNOTATIONS,
+  MAX_BACKEND_WEIGHT,
   MAX_CONNECTIONS_ANNOTATION_LIMIT,
-  MAX_WEIGHT,
   parseBackendMode,
   parseMaxConnections,
   parseWeight,
@@ -51,7 +51,7 @@ export function serviceWeight(m: MatchedService, plan: PlanBuilder): number {
   if (weight !== undefined) return weight;
   plan.warn(
     `Ignoring annotation ${ANNOTATION_WEIGHT} of Service ${m.key}: "${text}" is not an ` +
-      `integer 0-${MAX_WEIGHT}; using 1`,
+      `integer 0-${MAX_BACKEND_WEIGHT}; using 1`,
   );
   return 1;
 }

@@ -4,12 +4,22 @@
  * @module
  */
 import { parseDurationMs } from "../core/duration.ts";
-import type { BackendMode, HealthCheckSpec } from "../core/pool_spec.ts";
+import {
+  type BackendMode,
+  type HealthCheckSpec,
+  MAX_BACKEND_WEIGHT,
+  MAX_HEALTH_COUNT,
+} from "../core/pool_spec.ts";
 import type { ProxyProtocolVersion } from "../core/types.ts";
 import { errorMessage } from "../core/error_message.ts";
 
 /** A Service joins pools only when this annotation is `"true"`. */
 export const ANNOTATION_ENABLED = "nautiluslb.cloudresty.io/enabled";
+/**
+ * Pools a Service binds to under `binding: explicit`, comma-separated: listener names, and
+ * `listener/route` for a route's pool. The original NautilusLB's annotation.
+ */
+export const ANNOTATION_CONFIGURATIONS = "nautiluslb.cloudresty.io/configurations";
 /** Overrides the listener's `backendMode` for one Service. */
 export const ANNOTATION_BACKEND_MODE = "nautiluslb.cloudresty.io/backend-mode";
 /** Weight (0-1000) of every backend a Service contributes. */
@@ -46,6 +56,7 @@ export type HealthAnnotationKey = typeof HEALTH_ANNOTATION_KEYS[number];
 /** Every annotation NautilusLB reads; others under its prefix are reported as unknown. */
 export const KNOWN_ANNOTATIONS: readonly string[] = [
   ANNOTATION_ENABLED,
+  ANNOTATION_CONFIGURATIONS,
   ANNOTATION_BACKEND_MODE,
   ANNOTATION_WEIGHT,
   ANNOTATION_PROXY_PROTOCOL,
@@ -53,8 +64,11 @@ export const KNOWN_ANNOTATIONS: readonly string[] = [
   ...HEALTH_ANNOTATION_KEYS.map((k) => HEALTH_ANNOTATION_PREFIX + k),
 ];
 
-/** Largest weight the weight annotation accepts. */
-export const MAX_WEIGHT = 1000;
+/** The pool names in a configurations annotation: split at commas, trimmed, empty ones dropped. */
+export function parseConfigurations(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return text.split(",").map((name) => name.trim()).filter((name) => name !== "");
+}
 
 const BACKEND_MODES: readonly BackendMode[] = ["auto", "nodeport", "clusterip", "endpoints"];
 
@@ -69,14 +83,14 @@ export function parseBackendMode(text: string): BackendMode | undefined {
 }
 
 /**
- * Parses the weight annotation: a decimal integer from 0 to {@linkcode MAX_WEIGHT}.
+ * Parses the weight annotation: a decimal integer from 0 to {@linkcode MAX_BACKEND_WEIGHT}.
  * @returns the weight, or `undefined` when the text is not one
  */
 export function parseWeight(text: string): number | undefined {
   const trimmed = text.trim();
   if (!/^\d{1,4}$/.test(trimmed)) return undefined;
   const weight = Number(trimmed);
-  return weight <= MAX_WEIGHT ? weight : undefined;
+  return weight <= MAX_BACKEND_WEIGHT ? weight : undefined;
 }
 
 /** The accepted spellings of the proxy-protocol annotation, for messages. */
@@ -106,11 +120,10 @@ export function parseMaxConnections(text: string): number | undefined {
   return n <= MAX_CONNECTIONS_ANNOTATION_LIMIT ? n : undefined;
 }
 
+export { MAX_BACKEND_WEIGHT, MAX_HEALTH_COUNT };
+
 /** The accepted spellings of the backend-mode annotation, for messages. */
 export const BACKEND_MODE_NAMES: readonly string[] = BACKEND_MODES;
-
-/** Largest rise or fall count a health annotation accepts. */
-export const MAX_HEALTH_COUNT = 100;
 
 /**
  * Applies a Service's `nautiluslb.cloudresty.io/health-check-{interval,timeout,rise,fall,port}`

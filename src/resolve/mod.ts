@@ -53,8 +53,8 @@ export {
   KNOWN_ANNOTATIONS,
   LABEL_EXCLUDE_FROM_EXTERNAL_LB,
   LABEL_SERVICE_NAME,
+  MAX_BACKEND_WEIGHT,
   MAX_HEALTH_COUNT,
-  MAX_WEIGHT,
   parseBackendMode,
   parseWeight,
 } from "./annotations.ts";

@@ -171,8 +171,143 @@ const CASES: Case[] = [
       ],
       nodes: [node("n1", "10.0.0.1")],
     }),
-    spec: { namespace: "other" },
+    spec: { namespaces: ["other"] },
     backends: [nb("10.0.0.1", "n1", "other/app", 31000)],
+    excluded: [{
+      service: "web/app",
+      reason: "namespace-not-allowed",
+      detail: 'namespace "web" is not in namespaces "other"',
+    }],
+  },
+  {
+    name: "namespaces admit several; a tenant elsewhere is explained, never a backend",
+    inventory: inventory({
+      services: [
+        service("a/app"),
+        service("b/app", { ports: [port("http", { nodePort: 31000 })] }),
+        service("tenant/app", { ports: [port("http", { nodePort: 31001 })] }),
+      ],
+      nodes: [node("n1", "10.0.0.1")],
+    }),
+    spec: { namespaces: ["a", "b"] },
+    backends: [nb("10.0.0.1", "n1", "a/app"), nb("10.0.0.1", "n1", "b/app", 31000)].sort((x, y) =>
+      x.port - y.port
+    ),
+    excluded: [{
+      service: "tenant/app",
+      reason: "namespace-not-allowed",
+      detail: 'namespace "tenant" is not in namespaces "a", "b"',
+    }],
+    warnings: [
+      'Services a/app, b/app all have a port named "http" and are merged into one pool; set "service" or "serviceSelector" to narrow it',
+    ],
+  },
+  {
+    name: "explicit binding: only Services naming the pool join; others are explained",
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: { ...ENABLED, "nautiluslb.cloudresty.io/configurations": "other, web" },
+        }),
+        service("web/tenant", { ports: [port("http", { nodePort: 31000 })] }),
+        service("web/wrong", {
+          annotations: { ...ENABLED, "nautiluslb.cloudresty.io/configurations": "web/route" },
+          ports: [port("http", { nodePort: 31001 })],
+        }),
+        service("web/noport", {
+          annotations: { ...ENABLED, "nautiluslb.cloudresty.io/configurations": "web" },
+          ports: [port("https", { nodePort: 31002 })],
+        }),
+      ],
+      nodes: [node("n1", "10.0.0.1")],
+    }),
+    spec: { binding: "explicit" },
+    backends: [nb("10.0.0.1", "n1")],
+    excluded: [
+      {
+        service: "web/noport",
+        reason: "port-name-mismatch",
+        detail: 'no port named "http"; ports are "https"',
+      },
+      {
+        service: "web/tenant",
+        reason: "not-bound-to-listener",
+        detail:
+          "binding is explicit and annotation nautiluslb.cloudresty.io/configurations is missing",
+      },
+      {
+        service: "web/wrong",
+        reason: "not-bound-to-listener",
+        detail:
+          'binding is explicit and annotation nautiluslb.cloudresty.io/configurations ("web/route") does not name "web"',
+      },
+    ],
+  },
+  {
+    name: "explicit binding: the annotation names pools, not listeners by prefix",
+    inventory: inventory({
+      services: [
+        service("web/app", {
+          annotations: { ...ENABLED, "nautiluslb.cloudresty.io/configurations": "web/route,web" },
+        }),
+      ],
+      nodes: [node("n1", "10.0.0.1")],
+    }),
+    spec: { binding: "explicit" },
+    backends: [nb("10.0.0.1", "n1")],
+  },
+  {
+    name: "node filters: control plane skipped on request, nodeSelector explained",
+    inventory: inventory({
+      services: [service("web/app")],
+      nodes: [
+        node("cp", "10.0.0.1", { labels: { "node-role.kubernetes.io/control-plane": "" } }),
+        node("old", "10.0.0.2", { labels: { "node-role.kubernetes.io/master": "" } }),
+        node("w1", "10.0.0.3", { labels: { pool: "edge" } }),
+        node("w2", "10.0.0.4", { labels: { pool: "batch" } }),
+        node("w3", "10.0.0.5"),
+      ],
+    }),
+    spec: { skipControlPlane: true, nodeSelector: { pool: "edge" } },
+    backends: [nb("10.0.0.3", "w1")],
+    excluded: [
+      {
+        address: "10.0.0.1:30080",
+        service: "web/app",
+        node: "cp",
+        reason: "node-control-plane",
+        detail: "label node-role.kubernetes.io/control-plane; skipControlPlane is on",
+      },
+      {
+        address: "10.0.0.2:30080",
+        service: "web/app",
+        node: "old",
+        reason: "node-control-plane",
+        detail: "label node-role.kubernetes.io/master; skipControlPlane is on",
+      },
+      {
+        address: "10.0.0.4:30080",
+        service: "web/app",
+        node: "w2",
+        reason: "node-not-selected",
+        detail: "nodeSelector wants pool=edge, node has pool=batch",
+      },
+      {
+        address: "10.0.0.5:30080",
+        service: "web/app",
+        node: "w3",
+        reason: "node-not-selected",
+        detail: "nodeSelector wants pool=edge, node has no such label",
+      },
+    ],
+  },
+  {
+    name: "control-plane nodes stay by default",
+    inventory: inventory({
+      services: [service("web/app")],
+      nodes: [node("cp", "10.0.0.1", { labels: { "node-role.kubernetes.io/control-plane": "" } })],
+    }),
+    backends: [nb("10.0.0.1", "cp")],
   },
   {
     name: "annotated Services without the port name are ignored silently",
@@ -188,7 +323,7 @@ const CASES: Case[] = [
   {
     name: "no matching Service warns",
     inventory: inventory({ services: [service("web/app")], nodes: TWO_NODES }),
-    spec: { backendPortName: "amqp", namespace: "web" },
+    spec: { backendPortName: "amqp", namespaces: ["web"] },
     backends: [],
     warnings: ['No annotated Service in namespace "web" has a port named "amqp"'],
   },
@@ -275,7 +410,7 @@ const CASES: Case[] = [
         service("web/d", { annotations: {}, ports: [port("https")] }),
       ],
     }),
-    spec: { namespace: "web" },
+    spec: { namespaces: ["web"] },
     backends: [],
     warnings: [
       'No annotated Service in namespace "web" has a port named "http"; Services web/a, web/b ' +
@@ -310,9 +445,13 @@ const CASES: Case[] = [
   {
     name: "service outside the namespace warns",
     inventory: inventory({ services: [service("web/app")], nodes: TWO_NODES }),
-    spec: { service: "web/app", namespace: "db" },
+    spec: { service: "web/app", namespaces: ["db"] },
     backends: [],
-    warnings: ['Service web/app named by "service" is outside namespace "db"'],
+    excluded: [{
+      service: "web/app",
+      reason: "namespace-not-allowed",
+      detail: 'namespace "web" is not in namespaces "db"',
+    }],
   },
   {
     name: "service not matching serviceSelector warns",
@@ -1105,4 +1244,20 @@ Deno.test("indexEndpointSlices() groups by namespace/service and sorts by slice 
   const index = indexEndpointSlices(inv);
   assert.deepEqual([...index.keys()].sort(), ["db/app", "web/app"]);
   assert.deepEqual(index.get("web/app")?.map((s) => s.name), ["a", "b"]);
+});
+
+Deno.test("resolvePool() binds a route's pool, named listener/route, by that name only", () => {
+  const inv = inventory({
+    services: [
+      service("web/app", {
+        annotations: { ...ENABLED, "nautiluslb.cloudresty.io/configurations": "tls/api" },
+      }),
+    ],
+    nodes: [node("n1", "10.0.0.1")],
+  });
+  const route = resolvePool(inv, spec({ name: "tls/api", binding: "explicit" }));
+  assert.deepEqual(route.backends.map((b) => b.address), ["10.0.0.1:30080"]);
+  const listener = resolvePool(inv, spec({ name: "tls", binding: "explicit" }));
+  assert.deepEqual(listener.backends, []);
+  assert.deepEqual(listener.excluded.map((e) => e.reason), ["not-bound-to-listener"]);
 });

@@ -5,6 +5,7 @@
  */
 import type { PoolPlan } from "../core/plan.ts";
 import type { DataPlaneListener } from "./data_plane.ts";
+import { closeQuietly } from "../core/io.ts";
 
 /** A loopback server that writes its name to every client, then closes the connection. */
 export interface NamedBackend {
@@ -61,14 +62,6 @@ function startBackend(name: string, serve: (conn: Deno.Conn) => Promise<void>): 
       await Promise.all(tasks);
     },
   };
-}
-
-function closeQuietly(closable: { close(): void }): void {
-  try {
-    closable.close();
-  } catch {
-    // closed already
-  }
 }
 
 /** A port nothing listens on (bound, then released). */

@@ -7,71 +7,43 @@
  * @module
  */
 import { createBalancer } from "../balancer/mod.ts";
-import { type CidrList, parseCidrList } from "../core/cidr.ts";
-import type { ConnectionCounter } from "../core/connection_counter.ts";
-import { errorMessage } from "../core/error_message.ts";
-import type { Backend, BackendHealth, BalancerKind } from "../core/types.ts";
-import type { Logger } from "../log/mod.ts";
+import { CidrList, parseCidrList } from "../core/cidr.ts";
 import {
-  type HealthDetail,
-  type OnRemoval,
-  Pool,
-  type PoolSnapshot,
-  type WhenAllUnhealthy,
-} from "../pool/mod.ts";
-import { type ListenerStats, ProxyListener } from "../proxy/mod.ts";
+  type ConnectionCounter,
+  LocalSourceCounter,
+  type SourceCounter,
+} from "../core/connection_counter.ts";
+import { errorMessage } from "../core/error_message.ts";
+import type { Backend, BackendHealth } from "../core/types.ts";
+import type { Logger } from "../log/mod.ts";
+import { type HealthDetail, Pool, type PoolSnapshot } from "../pool/mod.ts";
+import { Admission, type ListenerStats, ProxyListener } from "../proxy/mod.ts";
+import { bindHostname } from "../core/address.ts";
+import type { ListenerSpec } from "../core/listener_spec.ts";
 
 /**
- * What the data plane needs to know of one listener. Plain data (structured-clone safe);
- * config's `ListenerConfig` satisfies it.
+ * Settings a data-plane listener may leave out: absent means no PROXY protocol expected,
+ * no trusted proxies, the proxy listener's default header timeout, no per-backend limit,
+ * no access log, no source ACL, no per-source limit and no slow start.
  */
-export interface DataPlaneListener {
-  /** Listener and pool name; the key of all per-listener state. */
-  readonly name: string;
-  /** Address to bind; `""` binds all IPv4 interfaces. */
-  readonly host: string;
-  /** Port to bind; 0 picks a free one (tests). */
-  readonly port: number;
-  /** Pick policy of the pool. */
-  readonly balancer: BalancerKind;
-  /** Maglev lookup table size, a prime. */
-  readonly maglevTableSize: number;
-  /** Maglev hash seed. */
-  readonly maglevSeed: number;
-  /** Budget from accept to an established backend connection, across attempts. */
-  readonly requestTimeoutMs: number;
-  /** Per connect attempt. */
-  readonly connectTimeoutMs: number;
-  /** Close a proxied connection after this long without bytes; 0 disables. */
-  readonly idleTimeoutMs: number;
-  /** Concurrent client connections; 0 = unlimited. */
-  readonly maxConnections: number;
-  /** Distinct backends tried per client connection. */
-  readonly maxConnectAttempts: number;
-  /** How long connections may finish on shutdown or backend removal. */
-  readonly drainTimeoutMs: number;
-  /** What open connections of a removed backend get. */
-  readonly onRemoval: OnRemoval;
-  /** With no healthy backend: reject, or fail open. */
-  readonly whenAllUnhealthy: WhenAllUnhealthy;
-  /** Expect a PROXY protocol header (v1 or v2) on every client connection. @default {false} */
-  readonly acceptProxyProtocol?: boolean;
-  /** CIDR blocks allowed to connect while `acceptProxyProtocol` is on; validated by config. */
-  readonly trustedProxies?: readonly string[];
-  /** Time from accept to a complete PROXY header. @default {3000} */
-  readonly proxyHeaderTimeoutMs?: number;
-  /**
-   * Connections each backend takes at most (a Service annotation may set its own); 0 = no
-   * limit.
-   * @default {0}
-   */
-  readonly maxConnectionsPerBackend?: number;
-  /**
-   * One access log line per closed client connection, to {@linkcode DataPlaneOptions.accessLogger}.
-   * @default {false}
-   */
-  readonly accessLog?: boolean;
-}
+type OptionalListenerSettings =
+  | "acceptProxyProtocol"
+  | "trustedProxies"
+  | "proxyHeaderTimeoutMs"
+  | "maxConnectionsPerBackend"
+  | "accessLog"
+  | "access"
+  | "maxConnectionsPerSource"
+  | "slowStartMs";
+
+/**
+ * What the data plane needs to know of one listener: its {@linkcode ListenerSpec}, with the
+ * admission and logging extras optional. Plain data (structured-clone safe); config's
+ * `ListenerConfig` satisfies it.
+ */
+export type DataPlaneListener =
+  & Omit<ListenerSpec, OptionalListenerSettings>
+  & Partial<Pick<ListenerSpec, OptionalListenerSettings>>;
 
 /** Options of {@linkcode DataPlane}. */
 export interface DataPlaneOptions {
@@ -106,6 +78,8 @@ export interface DataPlaneCounters {
   backend(pool: string, key: string): ConnectionCounter | undefined;
   /** The pool's shared `round_robin` rotation: each call returns the next ticket. */
   rotation?(pool: string): (() => number) | undefined;
+  /** The listener's per-source counts for `maxConnectionsPerSource`, shared by workers. */
+  source?(name: string): SourceCounter | undefined;
 }
 
 /** One listener of {@linkcode DataPlane.snapshot}. */
@@ -126,6 +100,8 @@ export interface DataPlaneListenerSnapshot {
 
 interface Unit {
   spec: DataPlaneListener;
+  /** Kept across reloads so open connections stay counted per source. */
+  readonly sourceCounter: SourceCounter;
   readonly pool: Pool;
   readonly listener: ProxyListener;
   serving: Promise<void> | undefined;
@@ -168,6 +144,8 @@ export class DataPlane {
       : undefined;
     const report = this.#options.onConnectResult;
     const counters = this.#options.counters;
+    const sourceCounter = counters?.source?.(spec.name) ?? new LocalSourceCounter();
+    const admission = admissionOf(spec, sourceCounter);
     const pool = new Pool({
       name: spec.name,
       balancer: createBalancer(spec.balancer, {
@@ -180,6 +158,7 @@ export class DataPlane {
       whenAllUnhealthy: spec.whenAllUnhealthy,
       counterOf: counters === undefined ? undefined : (key) => counters.backend(spec.name, key),
       maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
+      slowStartMs: spec.slowStartMs,
       onConnectResult: report === undefined
         ? undefined
         : (key, ok, error) =>
@@ -187,7 +166,7 @@ export class DataPlane {
     });
     const listener = new ProxyListener({
       name: spec.name,
-      hostname: spec.host === "" ? "0.0.0.0" : spec.host,
+      hostname: bindHostname(spec.host),
       port: spec.port,
       picker: pool,
       requestTimeoutMs: spec.requestTimeoutMs,
@@ -201,6 +180,7 @@ export class DataPlane {
       ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
       reusePort: this.#options.reusePort,
       connectionCounter: counters?.listener(spec.name),
+      admission,
     });
     let addr: Deno.NetAddr;
     try {
@@ -209,7 +189,7 @@ export class DataPlane {
       pool.close();
       throw error;
     }
-    this.#units.set(spec.name, { spec, pool, listener, serving: undefined });
+    this.#units.set(spec.name, { spec, sourceCounter, pool, listener, serving: undefined });
     return addr;
   }
 
@@ -227,7 +207,9 @@ export class DataPlane {
    * Changes a running listener's settings for a config reload: timeouts, limits and
    * `maxConnectAttempts` apply to connections accepted from now on (open ones keep theirs);
    * `balancer` and the Maglev settings take a new balancer for the next pick;
-   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy` at once.
+   * `drainTimeoutMs` and `onRemoval` apply to later removals; `whenAllUnhealthy`, the source
+   * ACL and `maxConnectionsPerSource` at once (for new connections; per-source counts stay);
+   * `slowStartMs` to later joins.
    * The socket, pool members, their health and every open connection stay. Unknown names
    * are ignored.
    * @throws {TypeError} when `spec` names another address (`host`, `port`): that is a
@@ -249,6 +231,7 @@ export class DataPlane {
       idleTimeoutMs: spec.idleTimeoutMs,
       maxConnections: spec.maxConnections,
       maxConnectAttempts: spec.maxConnectAttempts,
+      admission: admissionOf(spec, unit.sourceCounter),
     });
     const isNewBalancer = spec.balancer !== before.balancer ||
       spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
@@ -263,6 +246,7 @@ export class DataPlane {
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
+      slowStartMs: spec.slowStartMs,
     });
   }
 
@@ -316,6 +300,23 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * The listener's admission rules, or `undefined` when it has neither ACL nor per-source limit.
+ * @throws {RangeError} when an ACL entry is not a CIDR block (config rejects that first)
+ */
+function admissionOf(spec: DataPlaneListener, sourceCounter: SourceCounter): Admission | undefined {
+  const allow = spec.access?.allow ?? [];
+  const deny = spec.access?.deny ?? [];
+  const max = spec.maxConnectionsPerSource ?? 0;
+  if (allow.length === 0 && deny.length === 0 && max === 0) return undefined;
+  return new Admission({
+    allow: CidrList.from(allow),
+    deny: CidrList.from(deny),
+    maxConnectionsPerSource: max,
+    sourceCounter,
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import type { LogFormat, LogLevel } from "../log/mod.ts";
 import type { HealthDetail, PoolSnapshot } from "../pool/mod.ts";
 import type { DataPlaneListener } from "./data_plane.ts";
 import type { SharedCountsInit } from "./shared_counts.ts";
+import type { SharedSourceCountsInit } from "./shared_source_counts.ts";
 import type { ListenerStatsData } from "./worker_stats.ts";
 
 /** A listener as a worker runs it: bound with `reusePort`, counted in a shared slot. */
@@ -40,6 +41,8 @@ export type ToWorker =
     readonly listenerCounts: SharedCountsInit;
     /** Per-listener `round_robin` rotation counters (totals row only). */
     readonly rotationCounts: SharedCountsInit;
+    /** Per-source connection counts (`maxConnectionsPerSource` across workers). */
+    readonly sourceCounts?: SharedSourceCountsInit;
     /** How often the worker posts its counters. */
     readonly statsIntervalMs: number;
     /** Log setup, the same as the control plane's. */
@@ -108,10 +111,6 @@ export type ToWorker =
     readonly type: "stop";
     readonly version: number;
     readonly drainMs?: number;
-  }
-  | {
-    /** Test hook: throw an uncaught error, as a bug in the worker would. */
-    readonly type: "crash";
   };
 
 /** Per-listener outcome of a `listeners` message. */

@@ -29,8 +29,8 @@ export {
   DEFAULT_WORKER_STATS_INTERVAL_MS,
   WorkerDataPlane,
   type WorkerDataPlaneOptions,
-  type WorkerSnapshot,
 } from "./worker_data_plane.ts";
+export type { WorkerSnapshot } from "./worker_handle.ts";
 export {
   backendsOf,
   type ListenerChanges,

@@ -12,6 +12,8 @@ import type {
   AdminSnapshot,
 } from "../admin/mod.ts";
 import { startAdminServer } from "../admin/mod.ts";
+import { bindHostname } from "../core/address.ts";
+import { settledWithin } from "../core/deadline.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { HealthCheckSpec, PoolPlan } from "../core/plan.ts";
 import type { Backend } from "../core/types.ts";
@@ -25,7 +27,8 @@ import {
 import { getLogger, type LogFormat, type LogLevel } from "../log/mod.ts";
 import { DataPlane, type DataPlaneListener } from "./data_plane.ts";
 import type { DataPlaneApi } from "./data_plane_api.ts";
-import { WorkerDataPlane, type WorkerSnapshot } from "./worker_data_plane.ts";
+import { WorkerDataPlane } from "./worker_data_plane.ts";
+import type { WorkerSnapshot } from "./worker_handle.ts";
 
 /** A listener as the runtime runs it: the data-plane part plus what the control plane needs. */
 export interface RuntimeListener extends DataPlaneListener {
@@ -68,6 +71,8 @@ export interface RuntimeOptions {
   readonly logging?: { readonly level: LogLevel; readonly format: LogFormat };
   /** How often workers post their counters (tests). @default {DEFAULT_WORKER_STATS_INTERVAL_MS} */
   readonly workerStatsIntervalMs?: number;
+  /** The module each data-plane worker runs (tests wrap it to inject faults). @default worker_main.ts */
+  readonly workerModule?: URL;
   /**
    * Binds listeners with `SO_REUSEPORT` (Linux; needs `--unstable-net`), so a second
    * process can bind the same addresses for a handover while this one still runs. With
@@ -178,6 +183,7 @@ export class Runtime {
         logLevel: options.logging?.level,
         logFormat: options.logging?.format,
         statsIntervalMs: options.workerStatsIntervalMs,
+        workerModule: options.workerModule,
       });
       this.#data = this.#workers;
     } else {
@@ -251,7 +257,7 @@ export class Runtime {
     for (const spec of changes.rebind) {
       try {
         Deno.listen({
-          hostname: spec.host === "" ? "0.0.0.0" : spec.host,
+          hostname: bindHostname(spec.host),
           port: spec.port,
           reusePort: this.#options.reusePort === true || this.#workers !== undefined
             ? true
@@ -391,11 +397,6 @@ export class Runtime {
     return this.#workers?.workers() ?? [];
   }
 
-  /** Test hook: makes data-plane worker `index` fail as a bug would; no-op with `workers: 1`. */
-  crashWorkerForTesting(index: number): void {
-    this.#workers?.crashWorkerForTesting(index);
-  }
-
   /** From now on `/readyz` fails; listeners keep accepting until {@linkcode Runtime.stop}. */
   beginShutdown(): void {
     this.#isStopping = true;
@@ -520,12 +521,7 @@ export class Runtime {
   async #firstRound(): Promise<void> {
     const timeouts = [...this.#listeners.values()].map((l) => l.healthCheck.timeoutMs);
     const roundMs = Math.max(0, ...timeouts) + FIRST_ROUND_MARGIN_MS;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#health.runOnce(this.#options.signal),
-      new Promise((resolve) => timer = setTimeout(resolve, roundMs)),
-    ]).catch(() => {});
-    clearTimeout(timer);
+    await settledWithin(this.#health.runOnce(this.#options.signal), roundMs);
   }
 
   async #abandon(): Promise<void> {

@@ -1,50 +1,35 @@
 /**
  * The data plane spread over worker isolates: every worker runs every listener (bound with
  * `reusePort`, so the kernel spreads new connections over them), its pools and forwarding.
- * This side, in the control plane, keeps the listener specs, memberships and health verdicts,
- * sends each worker the same versioned messages, turns their reports into passive health
- * input and one process-wide snapshot, and restarts a worker that dies.
+ * This side, in the control plane, is the fan-out: it keeps the listener specs, memberships
+ * and health verdicts, the shared-count slot layouts, sends every worker the same versioned
+ * messages and merges their reports into one process-wide snapshot. Each worker's life
+ * (spawn, restart, acknowledgements) is its {@linkcode WorkerHandle}.
  *
  * @module
  */
-import { errorMessage } from "../core/error_message.ts";
-import type { Backend, BackendCounters, BackendHealth } from "../core/types.ts";
-import { getLogger, type LogFormat, type LogLevel } from "../log/mod.ts";
+import { bindHostname } from "../core/address.ts";
+import type { Backend, BackendHealth } from "../core/types.ts";
+import type { LogFormat, LogLevel } from "../log/mod.ts";
 import type { HealthDetail } from "../pool/mod.ts";
-import { createListenerStats, type ListenerStats } from "../proxy/mod.ts";
 import type { DataPlaneApi } from "./data_plane_api.ts";
 import type { DataPlaneListener, DataPlaneListenerSnapshot } from "./data_plane.ts";
-import type {
-  BindResult,
-  FromWorker,
-  SlottedBackend,
-  ToWorker,
-  WorkerListener,
-  WorkerStats,
-} from "./messages.ts";
+import type { BindResult, SlottedBackend, ToWorker, WorkerListener } from "./messages.ts";
 import { workersUnsupported } from "./cpus.ts";
-import { SharedCounts } from "./shared_counts.ts";
-import { NO_SLOT, SlotLayout } from "./slot_layout.ts";
+import { NO_SLOT } from "./slot_layout.ts";
+import { DEFAULT_BACKEND_SLOTS, DEFAULT_LISTENER_SLOTS, WorkerSlots } from "./worker_slots.ts";
 import {
-  addBackendCounters,
-  addListenerStats,
-  mergeBackendRows,
-  sumListenerStats,
-  zeroBackendCounters,
-} from "./worker_stats.ts";
+  DEFAULT_WORKER_RESTART_DELAY_MS,
+  sumListener,
+  sumRetiredBackends,
+  type WorkerAnswer,
+  WorkerHandle,
+  type WorkerSnapshot,
+} from "./worker_handle.ts";
+import { mergeBackendRows, rowsAsSent, type Verdict } from "./worker_stats.ts";
 
 /** Default of {@linkcode WorkerDataPlaneOptions.statsIntervalMs}. */
 export const DEFAULT_WORKER_STATS_INTERVAL_MS = 250;
-/** Default of {@linkcode WorkerDataPlaneOptions.backendSlots}. */
-export const DEFAULT_BACKEND_SLOTS = 65_536;
-/** Default of {@linkcode WorkerDataPlaneOptions.listenerSlots}. */
-export const DEFAULT_LISTENER_SLOTS = 1_024;
-/** Default of {@linkcode WorkerDataPlaneOptions.restartDelayMs}. */
-export const DEFAULT_WORKER_RESTART_DELAY_MS = 100;
-/** Longest wait between restarts of a worker that keeps dying. */
-const MAX_RESTART_DELAY_MS = 5_000;
-/** A worker that lived this long before dying is restarted after the first delay again. */
-const STABLE_AFTER_MS = 10_000;
 /** How long a worker may take to answer a `listeners` message (binding, draining removals). */
 const BIND_TIMEOUT_MS = 30_000;
 /** Extra time over a drain deadline for workers to report they stopped or removed a listener. */
@@ -68,50 +53,12 @@ export interface WorkerDataPlaneOptions {
   readonly listenerSlots?: number;
   /** First delay before a dead worker is replaced; doubles while it keeps dying. @default {DEFAULT_WORKER_RESTART_DELAY_MS} */
   readonly restartDelayMs?: number;
+  /**
+   * The module each worker runs (tests wrap it to inject faults).
+   * @default {new URL("./worker_main.ts", import.meta.url)}
+   */
+  readonly workerModule?: URL;
 }
-
-/** One worker as the admin endpoints show it. */
-export interface WorkerSnapshot {
-  /** Index, 0-based; the `worker` label. */
-  readonly worker: number;
-  /** Times this worker died and was replaced. */
-  readonly restarts: number;
-  /** Client connections accepted by this worker (all listeners, across restarts). */
-  readonly accepted: number;
-  /** Client connections open in this worker, as last reported. */
-  readonly activeConnections: number;
-  /** Each pool's Maglev fingerprint in this worker, when it has one. */
-  readonly pools: readonly { readonly name: string; readonly fingerprint?: string }[];
-}
-
-interface Member {
-  readonly index: number;
-  worker: Worker | undefined;
-  stats: WorkerStats | undefined;
-  startedAt: number;
-  restarts: number;
-  restartDelayMs: number;
-  /** Counters of earlier incarnations, per listener. */
-  readonly retired: Map<string, ListenerStats>;
-  /** Backend totals of earlier incarnations, per pool and backend key. */
-  readonly retiredBackends: Map<string, Map<string, BackendCounters>>;
-}
-
-/** A health verdict as sent, kept to bring a replacement worker up to date. */
-interface Verdict {
-  readonly health: BackendHealth;
-  readonly detail?: HealthDetail;
-}
-
-interface Waiter {
-  readonly version: number;
-  readonly remaining: Set<number>;
-  readonly results: BindResult[][];
-  readonly forced: number[];
-  readonly resolve: () => void;
-}
-
-const log = getLogger("worker");
 
 /**
  * A {@linkcode DataPlaneApi} whose listeners run in `workers` Web Workers. Linux only: it
@@ -124,21 +71,13 @@ const log = getLogger("worker");
  */
 export class WorkerDataPlane implements DataPlaneApi {
   readonly #options: WorkerDataPlaneOptions;
-  readonly #members: Member[];
-  readonly #backendCounts: SharedCounts;
-  readonly #listenerCounts: SharedCounts;
-  readonly #backendLayout: SlotLayout;
-  readonly #listenerLayout: SlotLayout;
-  /** Shared `round_robin` rotations, one per listener; any start value is as good. */
-  readonly #rotationCounts: SharedCounts;
-  readonly #rotationLayout: SlotLayout;
+  readonly #handles: WorkerHandle[];
+  readonly #slots: WorkerSlots;
   readonly #specs = new Map<string, WorkerListener>();
   readonly #backends = new Map<string, readonly SlottedBackend[]>();
   readonly #health = new Map<string, Map<string, Verdict>>();
   /** Port of each listener as given to `add` (0 when the workers' port was chosen here). */
   readonly #givenPorts = new Map<string, number>();
-  readonly #waiters = new Set<Waiter>();
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #version = 0;
   /** Version of the last membership or health message, per pool. */
   readonly #changedAt = new Map<string, number>();
@@ -166,36 +105,21 @@ export class WorkerDataPlane implements DataPlaneApi {
     this.#options = options;
     this.#logLevel = options.logLevel ?? "info";
     this.#logFormat = options.logFormat ?? "text";
-    this.#backendCounts = SharedCounts.create(
+    this.#slots = new WorkerSlots(
+      options.workers,
       options.backendSlots ?? DEFAULT_BACKEND_SLOTS,
-      options.workers,
-    );
-    this.#listenerCounts = SharedCounts.create(
       options.listenerSlots ?? DEFAULT_LISTENER_SLOTS,
-      options.workers,
     );
-    this.#backendLayout = new SlotLayout(
-      this.#backendCounts.slots,
-      (slot) => this.#backendCounts.total(slot) === 0,
-    );
-    this.#listenerLayout = new SlotLayout(
-      this.#listenerCounts.slots,
-      (slot) => this.#listenerCounts.total(slot) === 0,
-    );
-    this.#rotationCounts = SharedCounts.create(this.#listenerCounts.slots, 1);
-    this.#rotationLayout = new SlotLayout(this.#rotationCounts.slots, () => true);
-    const delay = options.restartDelayMs ?? DEFAULT_WORKER_RESTART_DELAY_MS;
-    this.#members = Array.from({ length: options.workers }, (_, index) => ({
-      index,
-      worker: undefined,
-      stats: undefined,
-      startedAt: 0,
-      restarts: 0,
-      restartDelayMs: delay,
-      retired: new Map(),
-      retiredBackends: new Map(),
-    }));
-    for (const member of this.#members) this.#spawn(member);
+    const module = options.workerModule ?? new URL("./worker_main.ts", import.meta.url);
+    this.#handles = Array.from({ length: options.workers }, (_, index) =>
+      new WorkerHandle({
+        index,
+        module,
+        greeting: () => this.#greeting(index),
+        onConnectResult: options.onConnectResult,
+        onDeath: (dead) => this.#slots.reclaim(dead),
+        restartDelayMs: options.restartDelayMs ?? DEFAULT_WORKER_RESTART_DELAY_MS,
+      }));
   }
 
   /** Names of the listeners, in the order they were added. */
@@ -208,8 +132,8 @@ export class WorkerDataPlane implements DataPlaneApi {
     let n = 0;
     for (const spec of this.#specs.values()) {
       n += spec.counterSlot === NO_SLOT
-        ? this.#sumListener(spec.name).activeConnections
-        : this.#listenerCounts.total(spec.counterSlot);
+        ? sumListener(this.#handles, spec.name).activeConnections
+        : this.#slots.listenerActive(spec.counterSlot);
     }
     return n;
   }
@@ -225,31 +149,21 @@ export class WorkerDataPlane implements DataPlaneApi {
     if (this.#specs.has(spec.name)) {
       throw new TypeError(`Cannot add listener ${spec.name}: a listener of that name exists`);
     }
-    const hostname = spec.host === "" ? "0.0.0.0" : spec.host;
+    const hostname = bindHostname(spec.host);
     // Held (with reusePort, as the workers bind) until every worker is bound: it fails
     // early on a taken port and fixes the port that `port: 0` picks.
     const reservation = Deno.listen({ hostname, port: spec.port, reusePort: true });
     try {
       const addr = reservation.addr;
-      this.#listenerLayout.recycle();
-      const names = [...this.#specs.keys(), spec.name];
-      const slots = this.#listenerLayout.set("listeners", names);
-      this.#rotationLayout.recycle();
-      const rotation = this.#rotationLayout.set("rotation", names);
-      this.#specs.set(spec.name, {
-        ...spec,
-        port: addr.port,
-        counterSlot: slots.get(spec.name) ?? NO_SLOT,
-        rotationSlot: rotation.get(spec.name) ?? NO_SLOT,
-      });
+      const slots = this.#slots.setListeners([...this.#specs.keys(), spec.name]);
+      this.#specs.set(spec.name, { ...spec, port: addr.port, ...slots.get(spec.name)! });
       this.#givenPorts.set(spec.name, spec.port);
       const results = await this.#sendListeners();
       const failed = results.find((r) => r.name === spec.name && r.error !== undefined);
       if (failed !== undefined) {
         this.#specs.delete(spec.name);
         this.#givenPorts.delete(spec.name);
-        this.#listenerLayout.set("listeners", [...this.#specs.keys()]);
-        this.#rotationLayout.set("rotation", [...this.#specs.keys()]);
+        this.#slots.setListeners([...this.#specs.keys()]);
         await this.#sendListeners();
         throw new Error(`Cannot bind listener ${spec.name} in a worker: ${failed.error}`);
       }
@@ -283,15 +197,14 @@ export class WorkerDataPlane implements DataPlaneApi {
    */
   setBackends(name: string, backends: readonly Backend[]): void {
     if (!this.#specs.has(name)) return;
-    this.#backendLayout.recycle();
-    const slots = this.#backendLayout.set(name, backends.map((b) => b.key));
-    const slotted = backends.map((b) => ({ ...b, slot: slots.get(b.key) ?? NO_SLOT }));
+    const slotted = this.#slots.setBackends(name, backends);
+    const keys = new Set(backends.map((b) => b.key));
     this.#backends.set(name, slotted);
     const health = this.#health.get(name);
     if (health !== undefined) {
-      for (const key of health.keys()) if (!slots.has(key)) health.delete(key);
+      for (const key of health.keys()) if (!keys.has(key)) health.delete(key);
     }
-    const layoutVersion = this.#backendLayout.version;
+    const layoutVersion = this.#slots.backendLayoutVersion;
     this.#changedAt.set(name, this.#version + 1);
     this.#broadcast((version) => ({
       type: "backends",
@@ -353,41 +266,30 @@ export class WorkerDataPlane implements DataPlaneApi {
    */
   snapshot(): DataPlaneListenerSnapshot[] {
     return [...this.#specs.values()].map((spec) => {
-      const stats = this.#sumListener(spec.name);
+      const stats = sumListener(this.#handles, spec.name);
       if (spec.counterSlot !== NO_SLOT) {
-        stats.activeConnections = this.#listenerCounts.total(spec.counterSlot);
+        stats.activeConnections = this.#slots.listenerActive(spec.counterSlot);
       }
       // Only reports that include the latest change of this pool; until then, the pool as
       // sent, so a snapshot right after a change shows it.
       const changedAt = this.#changedAt.get(spec.name) ?? 0;
-      const reports = this.#members.flatMap((m) =>
-        m.stats !== undefined && m.stats.version >= changedAt
-          ? m.stats.pools.filter((p) => p.pool.name === spec.name)
+      const reports = this.#handles.flatMap(({ stats }) =>
+        stats !== undefined && stats.version >= changedAt
+          ? stats.pools.filter((p) => p.pool.name === spec.name)
           : []
       );
-      const address = `${spec.host === "" ? "0.0.0.0" : spec.host}:${spec.port}`;
+      const address = `${bindHostname(spec.host)}:${spec.port}`;
       const first = reports[0];
       if (first === undefined) {
-        const health = this.#health.get(spec.name);
-        const retired = this.#retiredBackends(spec.name);
-        const backends = (this.#backends.get(spec.name) ?? []).map((b) => {
-          const verdict = health?.get(b.key);
-          const counters = zeroBackendCounters();
-          const old = retired.get(b.key);
-          if (old !== undefined) addBackendCounters(counters, old);
-          return {
-            key: b.key,
-            host: b.host,
-            port: b.port,
-            weight: b.weight,
-            health: verdict?.health ?? "unknown",
-            activeConnections: b.slot === NO_SLOT ? 0 : this.#backendCounts.total(b.slot),
-            isDraining: false,
+        const backends = rowsAsSent(
+          this.#backends.get(spec.name) ?? [],
+          this.#health.get(spec.name),
+          sumRetiredBackends(this.#handles, spec.name),
+          (b) => ({
+            activeConnections: this.#slots.backendActive(b.slot),
             maxConnections: b.maxConnections || (spec.maxConnectionsPerBackend ?? 0),
-            counters,
-            ...(verdict?.detail !== undefined && { healthDetail: verdict.detail }),
-          };
-        }).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+          }),
+        );
         return {
           name: spec.name,
           address,
@@ -398,7 +300,7 @@ export class WorkerDataPlane implements DataPlaneApi {
       }
       const backends = mergeBackendRows(
         reports.flatMap((r) => r.pool.backends),
-        this.#retiredBackends(spec.name),
+        sumRetiredBackends(this.#handles, spec.name),
       );
       return {
         name: spec.name,
@@ -413,25 +315,7 @@ export class WorkerDataPlane implements DataPlaneApi {
 
   /** Each worker: accepted and open connections, and its pools' fingerprints. */
   workers(): WorkerSnapshot[] {
-    return this.#members.map((m) => {
-      let accepted = 0;
-      for (const s of m.retired.values()) accepted += s.accepted;
-      let active = 0;
-      for (const l of m.stats?.listeners ?? []) {
-        accepted += l.stats.accepted;
-        active += l.stats.activeConnections;
-      }
-      return {
-        worker: m.index,
-        restarts: m.restarts,
-        accepted,
-        activeConnections: active,
-        pools: (m.stats?.pools ?? []).map((p) => ({
-          name: p.pool.name,
-          ...(p.fingerprint !== undefined && { fingerprint: p.fingerprint }),
-        })),
-      };
-    });
+    return this.#handles.map((h) => h.snapshot());
   }
 
   /**
@@ -448,30 +332,15 @@ export class WorkerDataPlane implements DataPlaneApi {
     this.#backends.delete(name);
     this.#health.delete(name);
     this.#changedAt.delete(name);
-    this.#backendLayout.delete(name);
-    this.#listenerLayout.set("listeners", [...this.#specs.keys()]);
-    this.#rotationLayout.set("rotation", [...this.#specs.keys()]);
+    this.#slots.deletePool(name);
+    this.#slots.setListeners([...this.#specs.keys()]);
     this.#givenPorts.delete(name);
-    for (const m of this.#members) {
-      m.retired.delete(name);
-      m.retiredBackends.delete(name);
-    }
-    const waiter = this.#broadcast((version) => ({
-      type: "remove",
-      version,
-      name,
-      ...(drainMs !== undefined && { drainMs }),
-    }));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      waiter.done,
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, (drainMs ?? spec.drainTimeoutMs) + STOP_MARGIN_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    this.#waiters.delete(waiter);
-    return waiter.forced.reduce((a, b) => a + b, 0);
+    for (const h of this.#handles) h.retired.forget(name);
+    const answers = await this.#request(
+      (version) => ({ type: "remove", version, name, ...(drainMs !== undefined && { drainMs }) }),
+      (drainMs ?? spec.drainTimeoutMs) + STOP_MARGIN_MS,
+    );
+    return forcedOf(answers);
   }
 
   /**
@@ -482,166 +351,82 @@ export class WorkerDataPlane implements DataPlaneApi {
   async stop(drainMs?: number): Promise<number> {
     if (this.#isStopping) return 0;
     this.#isStopping = true;
-    for (const timer of this.#timers) clearTimeout(timer);
-    this.#timers.clear();
-    const deadline = (drainMs ??
+    for (const h of this.#handles) h.beginStop();
+    const timeoutMs = (drainMs ??
       Math.max(0, ...[...this.#specs.values()].map((s) => s.drainTimeoutMs))) +
       STOP_MARGIN_MS;
-    const waiter = this.#broadcast((version) => ({
-      type: "stop",
-      version,
-      ...(drainMs !== undefined && { drainMs }),
-    }));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      waiter.done,
-      new Promise((resolve) => timer = setTimeout(resolve, deadline)),
-    ]);
-    clearTimeout(timer);
-    for (const m of this.#members) {
-      m.worker?.terminate();
-      m.worker = undefined;
-    }
-    // Terminated workers answer nothing more: end every wait (a removal still draining).
-    for (const w of this.#waiters) w.resolve();
-    this.#waiters.clear();
-    return waiter.forced.reduce((a, b) => a + b, 0);
-  }
-
-  /** Test hook: makes worker `index` throw an uncaught error, as a bug would. */
-  crashWorkerForTesting(index: number): void {
-    this.#members[index]?.worker?.postMessage({ type: "crash" } satisfies ToWorker);
-  }
-
-  #sumListener(name: string): ListenerStats {
-    return sumListenerStats(this.#members.flatMap((m) => {
-      const retired = m.retired.get(name);
-      const live = m.stats?.listeners.find((l) => l.name === name);
-      return [
-        ...(retired !== undefined ? [[retired, false] as const] : []),
-        ...(live !== undefined ? [[live.stats, true] as const] : []),
-      ];
-    }));
-  }
-
-  /** Backend totals of dead incarnations of every worker for one pool, by key. */
-  #retiredBackends(pool: string): Map<string, BackendCounters> {
-    const sum = new Map<string, BackendCounters>();
-    for (const m of this.#members) {
-      for (const [key, counters] of m.retiredBackends.get(pool) ?? []) {
-        let into = sum.get(key);
-        if (into === undefined) sum.set(key, into = zeroBackendCounters());
-        addBackendCounters(into, counters);
-      }
-    }
-    return sum;
+    const answers = await this.#request(
+      (version) => ({ type: "stop", version, ...(drainMs !== undefined && { drainMs }) }),
+      timeoutMs,
+    );
+    // Terminated workers answer nothing more: every wait (a removal still draining) ends.
+    for (const h of this.#handles) h.terminate();
+    return forcedOf(answers);
   }
 
   async #sendListeners(): Promise<BindResult[]> {
     const listeners = [...this.#specs.values()];
-    const waiter = this.#broadcast((version) => ({ type: "listeners", version, listeners }));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const isDone = await Promise.race([
-      waiter.done.then(() => true),
-      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), BIND_TIMEOUT_MS)),
-    ]);
-    clearTimeout(timer);
-    if (!isDone) {
+    const answers = await this.#request(
+      (version) => ({ type: "listeners", version, listeners }),
+      BIND_TIMEOUT_MS,
+    );
+    const silent = answers.filter((a) => a === undefined).length;
+    if (silent > 0) {
       return listeners.map((l) => ({
         name: l.name,
-        error: `no answer from ${waiter.remaining.size} worker(s) within ${BIND_TIMEOUT_MS}ms`,
+        error: `no answer from ${silent} worker(s) within ${BIND_TIMEOUT_MS}ms`,
       }));
     }
-    return waiter.results.flat();
+    return answers.flatMap((a) => a?.results ?? []);
   }
 
-  /** Posts one versioned message to every live worker; the waiter ends when all answered. */
-  #broadcast(make: (version: number) => ToWorker): Waiter & { done: Promise<void> } {
+  /** Posts one versioned message to every running worker. */
+  #broadcast(make: (version: number) => ToWorker): void {
     const message = make(++this.#version);
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => resolve = r);
-    const waiter = {
-      version: this.#version,
-      remaining: new Set<number>(),
-      results: [] as BindResult[][],
-      forced: [] as number[],
-      resolve,
-      done,
-    };
-    for (const m of this.#members) {
-      if (m.worker === undefined) continue;
-      m.worker.postMessage(message);
-      waiter.remaining.add(m.index);
-    }
-    if (message.type === "listeners" || message.type === "remove" || message.type === "stop") {
-      if (waiter.remaining.size === 0) resolve();
-      else this.#waiters.add(waiter);
-    } else {
-      resolve();
-    }
-    return waiter;
+    for (const h of this.#handles) h.post(message);
   }
 
-  #answered(member: Member, version: number, results?: BindResult[], forced?: number): void {
-    for (const waiter of this.#waiters) {
-      if (waiter.version !== version || !waiter.remaining.delete(member.index)) continue;
-      if (results !== undefined) waiter.results.push(results);
-      if (forced !== undefined) waiter.forced.push(forced);
-      if (waiter.remaining.size === 0) {
-        this.#waiters.delete(waiter);
-        waiter.resolve();
-      }
-    }
+  /**
+   * Posts one versioned message that workers answer to every worker and waits for each
+   * answer, at most `timeoutMs`; `undefined` for a worker that did not answer in time.
+   */
+  #request(
+    make: (version: number) => Extract<ToWorker, { type: "listeners" | "remove" | "stop" }>,
+    timeoutMs: number,
+  ): Promise<(WorkerAnswer | undefined)[]> {
+    const message = make(++this.#version);
+    return Promise.all(this.#handles.map((h) => h.request(message, timeoutMs)));
   }
 
-  #spawn(member: Member): void {
-    const worker = new Worker(new URL("./worker_main.ts", import.meta.url), {
-      type: "module",
-      name: `nautiluslb-worker-${member.index}`,
-    });
-    member.worker = worker;
-    member.stats = undefined;
-    member.startedAt = performance.now();
-    worker.addEventListener("message", (event: MessageEvent<FromWorker>) => {
-      if (member.worker !== worker) return;
-      this.#onMessage(member, event.data);
-    });
-    worker.addEventListener("error", (event) => {
-      // Keep the process: a worker's failure is handled here, not propagated.
-      event.preventDefault();
-      this.#onDeath(member, worker, event.message);
-    });
-    worker.addEventListener("messageerror", () => {
-      log.error("Worker {worker} sent a message that cannot be read", { worker: member.index });
-    });
-    const init: ToWorker = {
+  /** What a new incarnation of worker `index` gets: `init`, then everything the others have. */
+  #greeting(index: number): ToWorker[] {
+    const messages: ToWorker[] = [{
       type: "init",
-      worker: member.index,
-      backendCounts: this.#backendCounts.init,
-      listenerCounts: this.#listenerCounts.init,
-      rotationCounts: this.#rotationCounts.init,
+      worker: index,
+      ...this.#slots.init,
       statsIntervalMs: this.#options.statsIntervalMs ?? DEFAULT_WORKER_STATS_INTERVAL_MS,
       logLevel: this.#logLevel,
       logFormat: this.#logFormat,
-    };
-    worker.postMessage(init);
-    // A replacement catches up with everything the others have, in the same order.
-    const send = (message: ToWorker) => worker.postMessage(message);
+    }];
     if (this.#specs.size > 0) {
-      send({ type: "listeners", version: ++this.#version, listeners: [...this.#specs.values()] });
+      messages.push({
+        type: "listeners",
+        version: ++this.#version,
+        listeners: [...this.#specs.values()],
+      });
     }
     for (const [pool, backends] of this.#backends) {
-      send({
+      messages.push({
         type: "backends",
         version: ++this.#version,
-        layoutVersion: this.#backendLayout.version,
+        layoutVersion: this.#slots.backendLayoutVersion,
         pool,
         backends,
       });
     }
     for (const [pool, verdicts] of this.#health) {
       for (const [key, { health, detail }] of verdicts) {
-        send({
+        messages.push({
           type: "health",
           version: ++this.#version,
           pool,
@@ -651,89 +436,12 @@ export class WorkerDataPlane implements DataPlaneApi {
         });
       }
     }
-    if (this.#isStarted) send({ type: "start", version: ++this.#version });
+    if (this.#isStarted) messages.push({ type: "start", version: ++this.#version });
+    return messages;
   }
+}
 
-  #onMessage(member: Member, message: FromWorker): void {
-    switch (message.type) {
-      case "ready":
-        break;
-      case "bound":
-        for (const r of message.results) {
-          if (r.error !== undefined) {
-            log.error("Worker {worker} cannot bind listener {listener}: {error}", {
-              worker: member.index,
-              listener: r.name,
-              error: r.error,
-            });
-          }
-        }
-        this.#answered(member, message.version, [...message.results]);
-        break;
-      case "connect":
-        this.#options.onConnectResult?.(message.pool, message.key, message.ok, message.error);
-        break;
-      case "stats":
-        member.stats = message.stats;
-        break;
-      case "removed":
-      case "stopped":
-        this.#answered(member, message.version, undefined, message.forced);
-        break;
-    }
-  }
-
-  #onDeath(member: Member, worker: Worker, reason: string): void {
-    if (member.worker !== worker) return;
-    worker.terminate();
-    member.worker = undefined;
-    // Its connections are gone with it: keep its counters' history, release its counts.
-    for (const l of member.stats?.listeners ?? []) {
-      const sum = member.retired.get(l.name) ?? createListenerStats();
-      addListenerStats(sum, l.stats, false);
-      member.retired.set(l.name, sum);
-    }
-    for (const { pool } of member.stats?.pools ?? []) {
-      let byKey = member.retiredBackends.get(pool.name);
-      if (byKey === undefined) member.retiredBackends.set(pool.name, byKey = new Map());
-      for (const row of pool.backends) {
-        let into = byKey.get(row.key);
-        if (into === undefined) byKey.set(row.key, into = zeroBackendCounters());
-        addBackendCounters(into, row.counters);
-      }
-    }
-    member.stats = undefined;
-    const lost = this.#listenerCounts.reclaim(member.index);
-    this.#backendCounts.reclaim(member.index);
-    for (const waiter of [...this.#waiters]) this.#answered(member, waiter.version, [], 0);
-    if (this.#isStopping) {
-      log.error("Worker {worker} died while stopping: {error}", {
-        worker: member.index,
-        error: reason,
-      });
-      return;
-    }
-    const base = this.#options.restartDelayMs ?? DEFAULT_WORKER_RESTART_DELAY_MS;
-    if (performance.now() - member.startedAt >= STABLE_AFTER_MS) member.restartDelayMs = base;
-    const delayMs = member.restartDelayMs;
-    member.restartDelayMs = Math.min(MAX_RESTART_DELAY_MS, delayMs * 2);
-    log.error(
-      "Worker {worker} died, {lost} client connection(s) lost; restarting it in {delayMs}ms: {error}",
-      { worker: member.index, lost, delayMs, error: reason },
-    );
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      if (this.#isStopping) return;
-      member.restarts++;
-      try {
-        this.#spawn(member);
-      } catch (error) {
-        log.error("Cannot restart worker {worker}: {error}", {
-          worker: member.index,
-          error: errorMessage(error),
-        });
-      }
-    }, delayMs);
-    this.#timers.add(timer);
-  }
+/** Connections closed at the drain deadline, over the workers that answered. */
+function forcedOf(answers: readonly (WorkerAnswer | undefined)[]): number {
+  return answers.reduce((sum, a) => sum + (a?.forced ?? 0), 0);
 }

@@ -3,6 +3,7 @@ import type { PoolPlan } from "../core/plan.ts";
 import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
 import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
 import { WorkerDataPlane } from "./worker_data_plane.ts";
+import { CRASH_WORKER_MODULE, crashWorker } from "./_test_crash_worker.ts";
 import {
   closedPort,
   type HeldClient,
@@ -153,7 +154,10 @@ Deno.test("workers: maxConnections and least_connections count the whole process
 
 Deno.test("workers: a crashed worker loses its own connections only and is replaced", async () => {
   const backend = startEchoNamed("a");
-  const runtime = await Runtime.start(options({}), [planOf("web", [backend.port])]);
+  const runtime = await Runtime.start(
+    options({}, { workerModule: CRASH_WORKER_MODULE }),
+    [planOf("web", [backend.port])],
+  );
   const held: HeldClient[] = [];
   try {
     const address = runtime.addresses.get("web")!;
@@ -167,7 +171,7 @@ Deno.test("workers: a crashed worker loses its own connections only and is repla
     const perWorker = runtime.workers().map((w) => w.activeConnections);
     assert.ok(perWorker.every((n) => n > 0), `spread: ${perWorker}`);
 
-    runtime.crashWorkerForTesting(0);
+    crashWorker(0);
     await waitFor(() => runtime.workers()[0]!.restarts === 1, 5_000, "worker 0 replaced");
     const alive = await Promise.all(held.map((c) => c.isAlive()));
     assert.equal(alive.filter((x) => !x).length, perWorker[0], "worker 0's connections lost");

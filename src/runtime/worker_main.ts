@@ -20,6 +20,7 @@ import {
   type WorkerStats,
 } from "./messages.ts";
 import { SharedCounts } from "./shared_counts.ts";
+import { SharedSourceCounts } from "./shared_source_counts.ts";
 import { listenerStatsData } from "./worker_stats.ts";
 import { NO_SLOT } from "./slot_layout.ts";
 
@@ -53,6 +54,7 @@ class WorkerState {
     this.#backendCounts = SharedCounts.attach(init.backendCounts);
     this.#listenerCounts = SharedCounts.attach(init.listenerCounts);
     this.#rotationCounts = SharedCounts.attach(init.rotationCounts);
+    const sources = init.sourceCounts && SharedSourceCounts.attach(init.sourceCounts);
     const counters: DataPlaneCounters = {
       listener: (name) => {
         const slot = this.#listeners.get(name)?.counterSlot ?? NO_SLOT;
@@ -62,6 +64,7 @@ class WorkerState {
         const slot = this.#listeners.get(pool)?.rotationSlot ?? NO_SLOT;
         return slot === NO_SLOT ? undefined : this.#rotationCounts.ticket(slot);
       },
+      source: (name) => sources?.counter(name, this.#worker),
       backend: (pool, key) => {
         const slot = this.#slots.get(pool)?.get(key) ?? NO_SLOT;
         return slot === NO_SLOT ? undefined : this.#backendCounts.counter(slot, this.#worker);
@@ -89,12 +92,6 @@ class WorkerState {
   }
 
   async #apply(message: ToWorker): Promise<void> {
-    if (message.type === "crash") {
-      setTimeout(() => {
-        throw new Error(`Worker ${this.#worker} crashed on request`);
-      });
-      return;
-    }
     if (message.type === "init" || !this.#gate.accept(message.version)) return;
     switch (message.type) {
       case "listeners":

@@ -5,8 +5,13 @@
  * @module
  */
 import type { HistogramData } from "../core/histogram.ts";
-import { type BackendCounters, REFUSAL_CAUSES } from "../core/types.ts";
-import type { PoolBackendSnapshot } from "../pool/mod.ts";
+import {
+  type Backend,
+  type BackendCounters,
+  type BackendHealth,
+  REFUSAL_CAUSES,
+} from "../core/types.ts";
+import type { HealthDetail, PoolBackendSnapshot } from "../pool/mod.ts";
 import { createListenerStats, type ListenerStats } from "../proxy/mod.ts";
 
 /** {@linkcode ListenerStats} as a worker posts them: the histograms as plain data. */
@@ -112,4 +117,96 @@ export function mergeBackendRows(
     });
   }
   return [...merged.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * Counters of a worker's dead incarnations: when a worker dies its open connections are
+ * gone, but what it counted stays in the process totals, per listener and per backend.
+ */
+export class RetiredCounters {
+  readonly #listeners = new Map<string, ListenerStats>();
+  readonly #backends = new Map<string, Map<string, BackendCounters>>();
+
+  /** Keeps the history of a dead incarnation's last report (open connections dropped). */
+  retire(stats: {
+    readonly listeners: readonly { readonly name: string; readonly stats: ListenerStatsData }[];
+    readonly pools: readonly {
+      readonly pool: { readonly name: string; readonly backends: readonly PoolBackendSnapshot[] };
+    }[];
+  }): void {
+    for (const l of stats.listeners) {
+      const sum = this.#listeners.get(l.name) ?? createListenerStats();
+      addListenerStats(sum, l.stats, false);
+      this.#listeners.set(l.name, sum);
+    }
+    for (const { pool } of stats.pools) {
+      let byKey = this.#backends.get(pool.name);
+      if (byKey === undefined) this.#backends.set(pool.name, byKey = new Map());
+      for (const row of pool.backends) {
+        let into = byKey.get(row.key);
+        if (into === undefined) byKey.set(row.key, into = zeroBackendCounters());
+        addBackendCounters(into, row.counters);
+      }
+    }
+  }
+
+  /** Retired counters of one listener, if any incarnation counted for it. */
+  listener(name: string): ListenerStats | undefined {
+    return this.#listeners.get(name);
+  }
+
+  /** Retired backend totals of one pool, by backend key. */
+  backends(pool: string): ReadonlyMap<string, BackendCounters> {
+    return this.#backends.get(pool) ?? new Map();
+  }
+
+  /** Client connections the dead incarnations accepted, over all listeners. */
+  get accepted(): number {
+    let n = 0;
+    for (const s of this.#listeners.values()) n += s.accepted;
+    return n;
+  }
+
+  /** Drops the history of a removed listener and its pool. */
+  forget(name: string): void {
+    this.#listeners.delete(name);
+    this.#backends.delete(name);
+  }
+}
+
+/** A health verdict as sent to workers, kept to bring a replacement worker up to date. */
+export interface Verdict {
+  readonly health: BackendHealth;
+  readonly detail?: HealthDetail;
+}
+
+/**
+ * A pool's rows before any worker reported on its latest change: the backends as sent,
+ * with the verdicts sent, counters of dead incarnations, and what `live` says now.
+ */
+export function rowsAsSent<B extends Backend>(
+  backends: readonly B[],
+  verdicts: ReadonlyMap<string, Verdict> | undefined,
+  retired: ReadonlyMap<string, BackendCounters>,
+  live: (backend: B) => { activeConnections: number; maxConnections: number },
+): PoolBackendSnapshot[] {
+  return backends.map((b) => {
+    const verdict = verdicts?.get(b.key);
+    const counters = zeroBackendCounters();
+    const old = retired.get(b.key);
+    if (old !== undefined) addBackendCounters(counters, old);
+    const { activeConnections, maxConnections } = live(b);
+    return {
+      key: b.key,
+      host: b.host,
+      port: b.port,
+      weight: b.weight,
+      health: verdict?.health ?? "unknown",
+      activeConnections,
+      isDraining: false,
+      maxConnections,
+      counters,
+      ...(verdict?.detail !== undefined && { healthDetail: verdict.detail }),
+    };
+  }).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

@@ -32,7 +32,14 @@ Deno.test("sumListenerStats adds counters, causes and histogram buckets after a 
   ]);
   assert.equal(sum.accepted, 11);
   assert.equal(sum.activeConnections, 3);
-  assert.deepEqual(sum.refusedByCause, { limit: 5, no_backend: 0, proxy_header: 0, untrusted: 10 });
+  assert.deepEqual(sum.refusedByCause, {
+    limit: 5,
+    no_backend: 0,
+    proxy_header: 0,
+    untrusted: 10,
+    acl: 0,
+    source_limit: 0,
+  });
   assert.equal(sum.connectionDuration.count, 3);
   assert.equal(sum.connectionDuration.counts[0], 1);
   assert.equal(

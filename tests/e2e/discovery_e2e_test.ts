@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { Inventory } from "../../src/core/inventory.ts";
 import type { PoolSpec } from "../../src/core/pool_spec.ts";
-import { type DiscoveryStatus, KubernetesDiscovery } from "../../src/discovery/mod.ts";
+import { KubernetesDiscovery, type KubernetesSyncStatus } from "../../src/discovery/mod.ts";
 import { resolvePool } from "../../src/resolve/mod.ts";
 import { e2eSkipReason, KubeCluster, nodeObject, serviceObject } from "./_cluster.ts";
 
@@ -22,7 +22,7 @@ const WEB_POOL: PoolSpec = {
   name: "web",
   listenerAddress: ":8080",
   backendPortName: "http",
-  namespace: "e2e",
+  namespaces: ["e2e"],
   backendMode: "auto",
   nodeAddressTypes: ["InternalIP"],
   excludeCordonedNodes: false,
@@ -50,7 +50,7 @@ Deno.test({
     assert.ok(nodePort >= 30000 && nodePort <= 32767, `allocated nodePort ${nodePort}`);
 
     const ac = new AbortController();
-    const statuses: DiscoveryStatus[] = [];
+    const statuses: KubernetesSyncStatus[] = [];
     const changes: Inventory[] = [];
     const waiters = new Set<() => void>();
     const discovery = new KubernetesDiscovery({

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { type AdminServer, startAdminServer } from "../../src/admin/server.ts";
 import { sampleSnapshot } from "../../src/admin/_test_snapshot.ts";
 import { getLogger } from "../../src/log/mod.ts";
+import { closeQuietly } from "../_helpers.ts";
 
 const HOST = "127.0.0.1";
 const encoder = new TextEncoder();
@@ -50,14 +51,6 @@ async function start(
 
 function connect(port: number): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: HOST, port });
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Closed already.
-  }
 }
 
 /**

@@ -29,7 +29,7 @@ import {
   ANNOTATION_WEIGHT,
   BACKEND_MODE_NAMES,
   KNOWN_ANNOTATIONS,
-  MAX_WEIGHT,
+  MAX_BACKEND_WEIGHT,
   parseBackendMode,
   parseWeight,
   type PoolSpec,
@@ -81,14 +81,14 @@ Deno.test("fuzz: annotation parsers never throw and return only valid values", (
     fc.property(annotationText, (text) => {
       const weight = parseWeight(text);
       if (weight !== undefined) {
-        assert.ok(Number.isInteger(weight) && weight >= 0 && weight <= MAX_WEIGHT, text);
+        assert.ok(Number.isInteger(weight) && weight >= 0 && weight <= MAX_BACKEND_WEIGHT, text);
       }
       const mode = parseBackendMode(text);
       if (mode !== undefined) assert.ok(BACKEND_MODE_NAMES.includes(mode), text);
     }),
     options(2_000),
   );
-  for (let n = 0; n <= MAX_WEIGHT; n++) assert.equal(parseWeight(String(n)), n);
+  for (let n = 0; n <= MAX_BACKEND_WEIGHT; n++) assert.equal(parseWeight(String(n)), n);
 });
 
 async function exampleInventory(): Promise<Inventory> {
@@ -149,7 +149,10 @@ Deno.test("fuzz: resolution with arbitrary annotations never throws", async () =
         assert.equal(plan.name, "fuzz");
         for (const backend of plan.backends) {
           assert.ok(Number.isInteger(backend.weight), JSON.stringify(backend));
-          assert.ok(backend.weight >= 0 && backend.weight <= MAX_WEIGHT, JSON.stringify(backend));
+          assert.ok(
+            backend.weight >= 0 && backend.weight <= MAX_BACKEND_WEIGHT,
+            JSON.stringify(backend),
+          );
           const limit = backend.maxConnections;
           if (limit !== undefined) {
             assert.ok(Number.isInteger(limit) && limit >= 1 && limit <= 10_000_000, `${limit}`);

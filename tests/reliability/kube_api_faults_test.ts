@@ -5,7 +5,7 @@
  * (never emptied), status says what is wrong, nothing crashes or rejects unhandled.
  */
 import assert from "node:assert/strict";
-import { type DiscoveryStatus, KubernetesDiscovery } from "../../src/discovery/mod.ts";
+import { KubernetesDiscovery, type KubernetesSyncStatus } from "../../src/discovery/mod.ts";
 import { resetLogging, setupLogging } from "../../src/log/mod.ts";
 import {
   type DiscoveryDriver,
@@ -244,7 +244,7 @@ Deno.test("no credential appears in any log line or status at trace level", asyn
       ].join("\n"),
     );
     const ac = new AbortController();
-    const statuses: DiscoveryStatus[] = [];
+    const statuses: KubernetesSyncStatus[] = [];
     const discovery = new KubernetesDiscovery({
       kubeconfigPath,
       namespaces: "all",

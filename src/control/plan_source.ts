@@ -1,6 +1,7 @@
 /**
  * The plan-source seam: what every command takes its pools from. Implementations live in
- * `_source.ts` (static lists, offline manifests) and `_kubernetes.ts` (a live watch).
+ * `open_source.ts` (static lists, offline manifests) and `kubernetes_source.ts` (a live
+ * watch).
  *
  * @module
  */
@@ -8,9 +9,6 @@ import type { ListenerConfig } from "../config/mod.ts";
 import type { DiscoverySource, DiscoveryStatus } from "../core/discovery_state.ts";
 import type { Inventory } from "../core/inventory.ts";
 import type { PoolPlan } from "../core/plan.ts";
-
-/** Where discovery stands, for `/readyz` and metrics; the shared {@linkcode DiscoveryStatus}. */
-export type SourceStatus = DiscoveryStatus;
 
 /** Plans now, and later ones as the cluster changes. */
 export interface PlanSource {
@@ -26,7 +24,7 @@ export interface PlanSource {
    */
   updates(): AsyncIterable<readonly PoolPlan[]>;
   /** The discovery state now. */
-  status(): SourceStatus;
+  status(): DiscoveryStatus;
   /** The inventory behind the latest plans (`undefined` for static sources). */
   inventory(): Inventory | undefined;
   /** Stops watching; `updates()` iterations end. Idempotent. */

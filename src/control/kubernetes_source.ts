@@ -8,13 +8,14 @@ import type { Inventory } from "../core/inventory.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { KubernetesDiscovery } from "../discovery/mod.ts";
 import { getLogger } from "../log/mod.ts";
-import { CliError, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
-import { plansFrom, type SourceOptions } from "./_pipeline.ts";
-import type { PlanSource, SourceStatus } from "./_plan_source.ts";
+import type { DiscoveryStatus } from "../core/discovery_state.ts";
+import { PlanSourceError } from "./errors.ts";
+import { plansFrom, type SourceOptions } from "./plans.ts";
+import type { PlanSource } from "./plan_source.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { Latest } from "../core/latest.ts";
 
-/** How long the first list of everything may take before the command gives up (exit 2). */
+/** How long the first list of everything may take before the source gives up. */
 export const INITIAL_SYNC_TIMEOUT_MS = 15_000;
 
 /**
@@ -24,18 +25,26 @@ export const INITIAL_SYNC_TIMEOUT_MS = 15_000;
  */
 export const RECONNECT_BACKOFF = { initialMs: 250, maxMs: 5_000 } as const;
 
-/** Namespaces to watch: all when any Kubernetes listener has none. */
+/**
+ * Namespaces to watch: the union of the Kubernetes listeners' `namespaces`, or all when any
+ * has none. Watching only these lets a namespaced Role replace the ClusterRole for Services
+ * and EndpointSlices (Nodes stay cluster-wide).
+ */
 export function namespacesOf(listeners: readonly ListenerConfig[]): readonly string[] | "all" {
   const set = new Set<string>();
   for (const l of listeners) {
     if (l.backendPortName === undefined) continue;
-    if (l.namespace === undefined) return "all";
-    set.add(l.namespace);
+    if (l.namespaces === undefined) return "all";
+    for (const ns of l.namespaces) set.add(ns);
   }
   return [...set].sort();
 }
 
-/** Connects, lists everything once, and keeps watching until `signal` aborts. */
+/**
+ * Connects, lists everything once, and keeps watching until `signal` aborts.
+ * @throws {PlanSourceError} `stopped` when `signal` aborts before the first sync, else
+ *   `unreadable` when the cluster cannot be reached or listed
+ */
 export async function openKubernetes(
   config: Config,
   listeners: readonly ListenerConfig[],
@@ -48,7 +57,7 @@ export async function openKubernetes(
   signal.addEventListener("abort", onAbort, { once: true });
   let latest: Inventory | undefined;
   const changes = new Latest<readonly PoolPlan[]>();
-  let status: SourceStatus = { state: "syncing" };
+  let status: DiscoveryStatus = { state: "syncing" };
   const discovery = new KubernetesDiscovery({
     kubeconfigPath: options.kubeconfig ?? (config.settings.kubeconfigPath || undefined),
     context: options.context,
@@ -86,13 +95,13 @@ export async function openKubernetes(
     signal.removeEventListener("abort", onAbort);
     stop.abort();
     if (signal.aborted) {
-      throw new CliError("Stopped before the first Kubernetes sync completed", EXIT_OK, {
+      throw new PlanSourceError("Stopped before the first Kubernetes sync completed", "stopped", {
         cause: error,
       });
     }
-    throw new CliError(
+    throw new PlanSourceError(
       `Cannot discover from Kubernetes: ${errorMessage(error)}`,
-      EXIT_USAGE,
+      "unreadable",
       { cause: error },
     );
   }

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../config/mod.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { Runtime } from "../runtime/mod.ts";
-import { ConfigReloader, type OpenSource, sha256Hex } from "./_reload.ts";
-import { openSource } from "./_source.ts";
+import { sha256Hex } from "../core/sha256.ts";
+import { ConfigReloader } from "./reloader.ts";
+import { type OpenSource, openSource } from "./open_source.ts";
 
 /** Writes its name to every client, then closes. */
 function startNamed(name: string): { port: number; close(): Promise<void> } {
@@ -63,16 +64,16 @@ async function startReloading(options: {
   readonly admin?: Parameters<typeof Runtime.start>[0]["admin"];
 }): Promise<{ reloader: ConfigReloader; runtime: Runtime }> {
   const { source } = options;
-  const reloader = await new ConfigReloader({
+  const reloader = new ConfigReloader({
     path: options.path,
     config: options.config,
-    bytes: new TextEncoder().encode(options.text),
+    sha256: await sha256Hex(new TextEncoder().encode(options.text)),
     source,
     sourceOptions: {},
     openSource: options.openSource,
     logFlags: {},
     signal: options.signal,
-  }).init();
+  });
   const runtime = await Runtime.start({
     listeners: source.listeners,
     healthTargets: healthTargetsOf,

@@ -1,12 +1,14 @@
 /**
- * A source of pool plans: static lists, offline manifests, or a live Kubernetes watch.
- * Every command takes its plans from here.
+ * Opening the plan source a config and the command line ask for: static lists, offline
+ * manifests, or a live Kubernetes watch.
  *
  * @module
  */
 import type { Config, ListenerConfig } from "../config/mod.ts";
 import type { Inventory } from "../core/inventory.ts";
 import type { PoolPlan } from "../core/plan.ts";
+import { Latest } from "../core/latest.ts";
+import { openKubernetes } from "./kubernetes_source.ts";
 import {
   inventoryFromManifests,
   needsKubernetes,
@@ -14,15 +16,21 @@ import {
   selectListeners,
   type SourceOptions,
   staticPlans,
-} from "./_pipeline.ts";
-import { openKubernetes } from "./_kubernetes.ts";
-import { globalsOf, loadConfig, setupLoggingFrom } from "./_common.ts";
-import type { PlanSource, SourceStatus } from "./_plan_source.ts";
-import { Latest } from "../core/latest.ts";
+} from "./plans.ts";
+import type { PlanSource } from "./plan_source.ts";
 
-export type { PlanSource, SourceOptions, SourceStatus };
+/** Opens a plan source for a config; {@linkcode openSource} outside tests. */
+export type OpenSource = (
+  config: Config,
+  options: SourceOptions,
+  signal: AbortSignal,
+) => Promise<PlanSource>;
 
-/** Opens the source the config and flags ask for. */
+/**
+ * Opens the source the config and `options` ask for.
+ * @param signal ends the source's `updates()` and stops a Kubernetes watch
+ * @throws {PlanSourceError} when manifests cannot be read or the cluster cannot be synced
+ */
 export async function openSource(
   config: Config,
   options: SourceOptions,
@@ -63,33 +71,4 @@ function fixedSource(
     updates: () => new Latest<readonly PoolPlan[]>().values(signal),
     close: () => Promise.resolve(),
   };
-}
-
-/** The flags that choose a plan source, as commander parses them. */
-export interface SourceFlags {
-  readonly namespace?: string;
-  readonly fromManifests?: string;
-  readonly kubeconfig?: string;
-  readonly context?: string;
-}
-
-/**
- * What every command that resolves pools does first: load the config named by the global
- * options, set up logging, and open the plan source the flags ask for.
- */
-export async function openFromFlags(
-  command: { optsWithGlobals(): unknown },
-  flags: SourceFlags,
-  signal: AbortSignal,
-): Promise<{ config: Config; source: PlanSource }> {
-  const globals = globalsOf(command);
-  const config = await loadConfig(globals.config, signal);
-  await setupLoggingFrom(globals, config);
-  const source = await openSource(config, {
-    fromManifests: flags.fromManifests,
-    namespace: flags.namespace,
-    kubeconfig: flags.kubeconfig,
-    context: flags.context,
-  }, signal);
-  return { config, source };
 }

@@ -4,7 +4,7 @@ import { createBalancer } from "../balancer/mod.ts";
 import { Pool } from "../pool/mod.ts";
 import { EMPTY_INVENTORY } from "../core/inventory.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
-import { plansFrom, selectListeners, staticPlans, withFingerprints } from "./_pipeline.ts";
+import { plansFrom, selectListeners, staticPlans, withFingerprints } from "./plans.ts";
 import { backendsOf } from "../runtime/mod.ts";
 
 const CONFIG = `

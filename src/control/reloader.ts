@@ -1,21 +1,23 @@
 /**
- * Config hot reload for `serve`: read the file again, validate it, and apply the difference
- * through the {@linkcode Runtime} without dropping a connection. Triggers (SIGHUP, a watch
- * of the file's directory) live in `serve.ts`; this file does one reload at a time.
+ * Config hot reload: read the file again, validate it, and apply the difference through the
+ * {@linkcode Runtime} without dropping a connection; and between reloads, hand every plan
+ * change of the current source to the runtime. Triggers (SIGHUP, a watch of the file's
+ * directory) belong to the command; this file does one reload at a time.
  *
  * @module
  */
 import {
   type Config,
   type ConfigDiff,
+  ConfigError,
   describeDiff,
   diffConfig,
   formatIssue,
   IN_PLACE_LISTENER_FIELDS,
   isEmptyDiff,
   type ListenerConfig,
-  MAX_CONFIG_BYTES,
-  parseConfig,
+  loadConfigFile,
+  type LoadedConfig,
   type SettingsConfig,
 } from "../config/mod.ts";
 import {
@@ -24,20 +26,14 @@ import {
   type AdminReloadOutcome,
   MAX_RECENT_RELOADS,
 } from "../admin/mod.ts";
-import { parseHostPort } from "../core/address.ts";
+import { bindHostname, parseHostPort } from "../core/address.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { getLogger, type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
 import type { ListenerChanges, Runtime, RuntimeAdmin } from "../runtime/mod.ts";
-import { selectListeners, type SourceOptions } from "./_pipeline.ts";
-import type { PlanSource } from "./_plan_source.ts";
-
-/** Opens a plan source for a config; `openSource` outside tests. */
-export type OpenSource = (
-  config: Config,
-  options: SourceOptions,
-  signal: AbortSignal,
-) => Promise<PlanSource>;
+import type { OpenSource } from "./open_source.ts";
+import { selectListeners, type SourceOptions } from "./plans.ts";
+import type { PlanSource } from "./plan_source.ts";
 
 /** Options of {@linkcode ConfigReloader}. */
 export interface ConfigReloaderOptions {
@@ -45,11 +41,11 @@ export interface ConfigReloaderOptions {
   readonly path: string;
   /** The running config. */
   readonly config: Config;
-  /** Bytes the running config was parsed from, for its hash. */
-  readonly bytes: Uint8Array;
+  /** SHA-256 of the bytes the running config was parsed from ({@linkcode LoadedConfig}). */
+  readonly sha256: string;
   /** The source of the running config's plans; owned by the reloader from now on. */
   readonly source: PlanSource;
-  /** How `serve` chose its source (manifests, kubeconfig, context). */
+  /** How the running source was chosen (manifests, kubeconfig, context). */
   readonly sourceOptions: SourceOptions;
   /** Opens the source of a new config. */
   readonly openSource: OpenSource;
@@ -57,7 +53,7 @@ export interface ConfigReloaderOptions {
   readonly logFlags: { readonly level?: LogLevel; readonly format?: LogFormat };
   /** `--admin-address`: replaces `settings.adminAddress` of every config loaded. */
   readonly adminAddress?: string;
-  /** Aborts sources opened by a reload, with `serve`. */
+  /** Stops reading the file and aborts sources opened by a reload. */
   readonly signal: AbortSignal;
   /** Now, in ms since the epoch. @default {Date.now} */
   readonly now?: () => number;
@@ -90,7 +86,7 @@ export class ConfigReloader {
   #listeners: readonly ListenerConfig[];
   #source: PlanSource;
   #plans: readonly PoolPlan[];
-  #sha256 = "";
+  #sha256: string;
   #succeeded = 0;
   #failed = 0;
   #lastSuccessAt: number;
@@ -107,13 +103,8 @@ export class ConfigReloader {
     this.#source = options.source;
     this.#listeners = options.source.listeners;
     this.#plans = options.source.plans;
+    this.#sha256 = options.sha256;
     this.#lastSuccessAt = this.#now();
-  }
-
-  /** Hashes the initial bytes; call once before `status`. */
-  async init(): Promise<this> {
-    this.#sha256 = await sha256Hex(this.#options.bytes);
-    return this;
   }
 
   /** The config file, as given. */
@@ -206,30 +197,25 @@ export class ConfigReloader {
     const path = this.#options.path;
     const runtime = this.#runtime;
     if (this.#isClosed || runtime === undefined) return "refused";
-    let bytes: Uint8Array;
-    let text: string;
+    let loaded: LoadedConfig;
     try {
-      bytes = await Deno.readFile(path);
-      if (bytes.length > MAX_CONFIG_BYTES) {
-        throw new RangeError(`the file is larger than ${MAX_CONFIG_BYTES} bytes`);
-      }
-      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+      loaded = await loadConfigFile(path, { signal: this.#options.signal });
     } catch (error) {
-      return this.#refuse(`Cannot reload ${path}: ${errorMessage(error)}`);
+      if (error instanceof ConfigError) {
+        return this.#refuse(
+          `Cannot reload ${path}: ${error.issues.length} problem(s), keeping the running config\n` +
+            error.issues.map(formatIssue).join("\n"),
+        );
+      }
+      // The reader's message names the file already.
+      return this.#refuse(`Cannot reload, keeping the running config: ${errorMessage(error)}`);
     }
-    const sha256 = await sha256Hex(bytes);
+    const { sha256 } = loaded;
     if (onlyIfChanged && sha256 === this.#sha256) return "unchanged";
-    const parsed = parseConfig(text, path);
-    if (!parsed.ok) {
-      return this.#refuse(
-        `Cannot reload ${path}: ${parsed.issues.length} problem(s), keeping the running config\n` +
-          parsed.issues.map(formatIssue).join("\n"),
-      );
-    }
     const admin = this.#options.adminAddress;
     const next = admin === undefined
-      ? parsed.config
-      : { ...parsed.config, settings: { ...parsed.config.settings, adminAddress: admin } };
+      ? loaded.config
+      : { ...loaded.config, settings: { ...loaded.config.settings, adminAddress: admin } };
     const nextListeners = selectListeners(next, this.#options.sourceOptions);
     const diff = diffConfig(
       { ...this.#config, configurations: this.#listeners },
@@ -316,7 +302,7 @@ export class ConfigReloader {
 export function adminOf(address: string): RuntimeAdmin | undefined {
   if (address === "") return undefined;
   const { host, port } = parseHostPort(address);
-  return { hostname: host === "" ? "127.0.0.1" : host, port, address };
+  return { hostname: bindHostname(host, "127.0.0.1"), port, address };
 }
 
 /**
@@ -327,10 +313,4 @@ function needsNewSource(diff: ConfigDiff): boolean {
   if (diff.added.length > 0 || diff.removed.length > 0 || diff.rebound.length > 0) return true;
   if (diff.settings.includes("kubeconfigPath")) return true;
   return diff.changed.some((c) => c.fields.some((f) => !IN_PLACE_LISTENER_FIELDS.has(f)));
-}
-
-/** Hex SHA-256 of `bytes`. */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

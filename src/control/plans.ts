@@ -1,6 +1,6 @@
 /**
- * The one code path from config to pool plans, shared by `discover`, `check` and `serve`,
- * so what `discover` prints is what `serve` does.
+ * Config → pool plans: the one code path shared by `discover`, `check` and `serve`, so what
+ * `discover` prints is what `serve` does.
  *
  * @module
  */
@@ -11,15 +11,17 @@ import type { PoolPlan } from "../core/plan.ts";
 import { loadManifests } from "../discovery/mod.ts";
 import { resolvePools } from "../resolve/mod.ts";
 import { maglevFingerprint } from "../balancer/mod.ts";
-import { CliError, EXIT_USAGE } from "./_errors.ts";
+import { PlanSourceError } from "./errors.ts";
 
-/** Where pools come from, as chosen on the command line. */
+/** Where pools come from: the command line's choice, the same for every command. */
 export interface SourceOptions {
   /** Resolve offline from a file or directory of manifests. */
   readonly fromManifests?: string;
-  /** Only listeners whose namespace is this (or that have none). */
+  /** Only listeners that admit this namespace, narrowed to it (static ones stay). */
   readonly namespace?: string;
+  /** The kubeconfig file; wins over `settings.kubeconfigPath`. */
   readonly kubeconfig?: string;
+  /** The kubeconfig context; its current context when absent. */
   readonly context?: string;
 }
 
@@ -35,23 +37,23 @@ export function selectListeners(
 ): readonly ListenerConfig[] {
   const ns = options.namespace;
   if (ns === undefined) return config.configurations;
-  return config.configurations.map((l) =>
-    l.backendPortName !== undefined && l.namespace === undefined ? { ...l, namespace: ns } : l
-  ).filter((l) => l.namespace === undefined || l.namespace === ns);
+  return config.configurations.flatMap((l) => {
+    if (l.namespaces !== undefined && !l.namespaces.includes(ns)) return [];
+    return l.backendPortName === undefined ? [l] : [{ ...l, namespaces: [ns] }];
+  });
 }
 
-/** Loads an offline inventory from manifests. @throws {CliError} exit 2 when unreadable */
+/**
+ * Loads an offline inventory from manifests.
+ * @throws {PlanSourceError} `unreadable`, with the reader's message (it names the path)
+ */
 export async function inventoryFromManifests(
   path: string,
 ): Promise<{ inventory: Inventory; warnings: readonly string[] }> {
   try {
     return await loadManifests(path);
   } catch (error) {
-    throw new CliError(
-      `Cannot read manifests ${path}: ${errorMessage(error)}`,
-      EXIT_USAGE,
-      { cause: error },
-    );
+    throw new PlanSourceError(errorMessage(error), "unreadable", { cause: error });
   }
 }
 

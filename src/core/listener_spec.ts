@@ -1,0 +1,98 @@
+/**
+ * The one declaration of a listener's settings, as {@linkcode PoolSpec} is for its pool's
+ * membership: config's `ListenerConfig` extends it (with the defaults it fills in), the data
+ * plane takes it as it is (a few fields optional), the proxy listener picks what it can
+ * change on a running listener and forwarding picks {@linkcode ForwardSpec}.
+ *
+ * @module
+ */
+import type { BalancerKind } from "./types.ts";
+
+/** What a removed backend's open connections get: `drain` until the drain deadline, or `close`. */
+export type OnRemoval = "drain" | "close";
+
+/** What new connections get when no backend is healthy: `reject`, or fail open to `any` member. */
+export type WhenAllUnhealthy = "reject" | "any";
+
+/** How one client connection is forwarded: budgets and attempts. */
+export interface ForwardSpec {
+  /**
+   * Budget from accepting a client to an established backend connection, across all
+   * connect attempts (the original NautilusLB's `requestTimeout`).
+   */
+  readonly requestTimeoutMs: number;
+  /** Per connect attempt; capped by the time left of `requestTimeoutMs`. */
+  readonly connectTimeoutMs: number;
+  /** Close a proxied connection after this long without bytes either way; 0 disables. */
+  readonly idleTimeoutMs: number;
+  /** Distinct backends tried per client connection. */
+  readonly maxConnectAttempts: number;
+}
+
+/**
+ * A source ACL (CIDR blocks as written), checked on the transport peer before a byte is read:
+ * a peer in `deny` is refused; otherwise, with `allow` non-empty, a peer outside it is.
+ * Deny wins.
+ */
+export interface AccessSpec {
+  /** Peers that may connect; `[]` admits every peer not denied. */
+  readonly allow: readonly string[];
+  /** Peers refused whatever `allow` says. */
+  readonly deny: readonly string[];
+}
+
+/** One listener: where it accepts, whom it admits, how its pool picks and drains. */
+export interface ListenerSpec extends ForwardSpec {
+  /** Listener (and pool) name; the key of all per-listener state and the metrics label. */
+  readonly name: string;
+  /** Host to bind; `""` binds every IPv4 interface (see `bindHostname`). */
+  readonly host: string;
+  /** Port to bind; 0 picks a free one (tests only: config requires 1-65535). */
+  readonly port: number;
+  /** Pick policy for new connections. */
+  readonly balancer: BalancerKind;
+  /** Maglev lookup table size, a prime. */
+  readonly maglevTableSize: number;
+  /** Maglev hash seed; replicas that must agree use the same seed. */
+  readonly maglevSeed: number;
+  /** Concurrent client connections; excess is refused at once. 0 = unlimited. */
+  readonly maxConnections: number;
+  /**
+   * Concurrent connections per backend (a Service annotation may set its own); a full
+   * backend is skipped by every balancer. 0 = unlimited.
+   */
+  readonly maxConnectionsPerBackend: number;
+  /** How long connections may finish on shutdown or backend removal. */
+  readonly drainTimeoutMs: number;
+  /** What open connections of a removed backend get. */
+  readonly onRemoval: OnRemoval;
+  /** With no healthy backend: reject new connections, or fail open. */
+  readonly whenAllUnhealthy: WhenAllUnhealthy;
+  /** One access log line per closed client connection. */
+  readonly accessLog: boolean;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) from an outer load balancer on every client
+   * connection; only peers in `trustedProxies` may connect.
+   */
+  readonly acceptProxyProtocol: boolean;
+  /** CIDR blocks allowed to connect while `acceptProxyProtocol` is on; `[]` when off. */
+  readonly trustedProxies: readonly string[];
+  /** Time from accept to a complete PROXY header. */
+  readonly proxyHeaderTimeoutMs: number;
+  /**
+   * Source ACL; config merges the listener's with `settings.access` (its `allow` replaces
+   * the settings' one, `deny` lists add up, so a settings-wide blocklist always holds).
+   */
+  readonly access: AccessSpec;
+  /**
+   * Concurrent connections from one client address, across workers; excess is refused with
+   * cause `source_limit`. With `acceptProxyProtocol` the address from the header counts.
+   * 0 = unlimited.
+   */
+  readonly maxConnectionsPerSource: number;
+  /**
+   * A backend that joins the pool or turns healthy ramps its share of new connections from
+   * near 0 to its full weight over this long (not with `maglev`). 0 = off.
+   */
+  readonly slowStartMs: number;
+}
