@@ -203,7 +203,7 @@ function renderListener(l: AdminListener, pools: readonly AdminPool[], ctx: Cont
 </tr><tr>
 <td class="active">${count(s.activeConnections)}</td><td>${count(s.accepted)}</td><td>${
     count(s.refused)
-  }</td>
+  }${byCause(s.refusedByCause)}</td>
 <td>${bytes(s.bytesFromClients)}${rateIn}</td><td>${bytes(s.bytesToClients)}${rateOut}</td>
 <td>${count(s.connectFailures)}</td><td>${count(s.noBackend)}</td><td>${count(s.idleTimeouts)}</td>
 </tr></table>
@@ -294,6 +294,17 @@ function renderBackend(pool: string, b: AdminBackend, ctx: Context): Html {
         ? ""
         : html`${bytes(c.bytesFromBackend)}${rate(ctx, backendRateKey(pool, b.key, "out"))}`}</td>
     </tr>
+  `;
+}
+
+/** Refusals by cause (`limit 3, acl 1`), the causes with none left out. */
+function byCause(causes: Readonly<Record<string, number>> | undefined): Html | undefined {
+  const parts = Object.entries(causes ?? {}).filter(([, n]) => n > 0).map(([cause, n]) =>
+    `${cause} ${count(n)}`
+  );
+  if (parts.length === 0) return undefined;
+  return html`
+    <span class="meta causes">(${parts.join(", ")})</span>
   `;
 }
 

@@ -262,7 +262,7 @@ Deno.test("renderStatusPage shows health, why, since when, check, draining and c
   assert.ok(page.includes("node-9"));
 });
 
-Deno.test("renderStatusPage shows rates from a RateMeter over statusRateTotals", () => {
+Deno.test("renderStatusPage shows rates from a RateMeter over statusRateTotals, and refusals by cause", () => {
   const meter = new RateMeter(1000);
   const before = sampleSnapshot();
   meter.update(statusRateTotals(before), NOW - 2000);
@@ -270,13 +270,26 @@ Deno.test("renderStatusPage shows rates from a RateMeter over statusRateTotals",
     listeners: [{
       name: "a",
       address: "0.0.0.0:8080",
-      stats: stats({ bytesFromClients: 1024 + 4096, bytesToClients: 4096 }),
+      stats: stats({
+        bytesFromClients: 1024 + 4096,
+        bytesToClients: 4096,
+        refused: 4,
+        refusedByCause: {
+          limit: 3,
+          acl: 1,
+          no_backend: 0,
+          proxy_header: 0,
+          untrusted: 0,
+          source_limit: 0,
+        },
+      }),
     }],
   });
   const rates = meter.update(statusRateTotals(after), NOW);
   const page = renderStatusPage(after, { nowMs: NOW, rates });
   assert.ok(page.includes(`<span class="rate">2.0 KiB/s</span>`));
   assert.ok(page.includes(`<span class="rate">0 B/s</span>`));
+  assert.match(page, />4\s*<span class="meta causes">\(limit 3, acl 1\)<\/span>/);
 });
 
 Deno.test("renderStatusPage: discovery, readiness, workers, config and recent reloads", () => {
