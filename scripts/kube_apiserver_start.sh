@@ -16,7 +16,7 @@
 # Output of start (and start-apiserver), one per line:
 #   KUBECONFIG=<admin kubeconfig>            system:masters token
 #   NAUTILUS_KUBE_LB_KUBECONFIG=<kubeconfig> a token of the ServiceAccount nautiluslb/nautiluslb,
-#                                            bound only by deploy/kubernetes/rbac.yaml, applied
+#                                            bound only by deploy/kubernetes/base/rbac.yaml, applied
 #                                            unchanged (get/list/watch only)
 #   NAUTILUS_KUBE_LB_USER=system:serviceaccount:nautiluslb:nautiluslb
 #   NAUTILUS_KUBE_SERVER=https://127.0.0.1:<port>
@@ -234,11 +234,11 @@ EOF
   fi
   write_kubeconfig "$state" "$state/admin.kubeconfig" admin "$admin_token"
 
-  # RBAC: deploy/kubernetes/rbac.yaml exactly as shipped; its ServiceAccount is the only
+  # RBAC: deploy/kubernetes/base/rbac.yaml exactly as shipped; its ServiceAccount is the only
   # subject, and the load balancer's kubeconfig holds a token of that ServiceAccount.
   applied=""
   for _ in $(seq 1 50); do
-    if kubectl --kubeconfig "$state/admin.kubeconfig" apply -f "$repo/deploy/kubernetes/rbac.yaml" \
+    if kubectl --kubeconfig "$state/admin.kubeconfig" apply -f "$repo/deploy/kubernetes/base/rbac.yaml" \
       >"$state/rbac.log" 2>&1; then
       applied=1
       break
@@ -246,7 +246,7 @@ EOF
     sleep 0.2
   done
   if [ -z "$applied" ]; then
-    log "applying deploy/kubernetes/rbac.yaml failed:"
+    log "applying deploy/kubernetes/base/rbac.yaml failed:"
     cat "$state/rbac.log" >&2
     exit 1
   fi

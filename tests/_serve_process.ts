@@ -38,6 +38,7 @@ export function spawnServe(
   const argv = [
     Deno.execPath(),
     "run",
+    "--quiet",
     "-A",
     "--unstable-net",
     new URL("src/main.ts", ROOT).pathname,

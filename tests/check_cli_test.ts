@@ -25,7 +25,7 @@ interface Run {
 async function cli(...args: string[]): Promise<Run> {
   const output = await withTimeout(
     new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", ...args],
+      args: ["run", "--quiet", "-A", "src/main.ts", ...args],
       cwd: REPO_ROOT,
       stdin: "null",
       stdout: "piped",

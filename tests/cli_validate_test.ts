@@ -14,7 +14,7 @@ interface Run {
 
 async function validate(...args: string[]): Promise<Run> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts", "validate", ...args],
+    args: ["run", "--quiet", "-A", "src/main.ts", "validate", ...args],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -130,7 +130,15 @@ Deno.test("validate exits 2 when the file cannot be read, saying so once", async
 
 Deno.test("a command that loads a missing config says so once", async () => {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts", "-c", "examples/invalid/does_not_exist.yaml", "check"],
+    args: [
+      "run",
+      "--quiet",
+      "-A",
+      "src/main.ts",
+      "-c",
+      "examples/invalid/does_not_exist.yaml",
+      "check",
+    ],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -164,7 +172,7 @@ Deno.test("validate of a FIFO without a writer stops on SIGTERM", async () => {
     const mkfifo = await new Deno.Command("mkfifo", { args: [fifo] }).output();
     assert.equal(mkfifo.code, 0);
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "validate", fifo],
+      args: ["run", "--quiet", "-A", "src/main.ts", "validate", fifo],
       cwd: ROOT,
       env: { NO_COLOR: "1" },
       stdin: "null",

@@ -86,7 +86,7 @@ async function withCluster(fn: (fake: FakeKubeApi, config: string) => Promise<vo
 /** Runs `discover -c <config> ...args` through the CLI and returns its decoded output. */
 async function discover(config: string, ...args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts", "discover", "-c", config, ...args],
+    args: ["run", "--quiet", "-A", "src/main.ts", "discover", "-c", config, ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
@@ -106,7 +106,7 @@ interface DiscoverWatch {
 
 function watchDiscover(config: string): DiscoverWatch {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts", "discover", "-c", config, "--watch"],
+    args: ["run", "--quiet", "-A", "src/main.ts", "discover", "-c", config, "--watch"],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

@@ -53,6 +53,7 @@ async function discover(...args: string[]): Promise<Deno.CommandOutput> {
     return await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
+        "--quiet",
         "-A",
         "src/main.ts",
         "discover",

@@ -94,7 +94,7 @@ class Serve {
     this.adminPort = adminPort;
     this.port = port;
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "serve", "-c", `${dir}/config.yaml`],
+      args: ["run", "--quiet", "-A", "src/main.ts", "serve", "-c", `${dir}/config.yaml`],
       cwd: REPO_ROOT,
       stdin: "null",
       stdout: "piped",
@@ -179,15 +179,15 @@ class Serve {
     return row.health;
   }
 
-  /** A counter of listener `web` from `/metrics`. */
-  async counter(name: string): Promise<number> {
+  /** A counter of listener `web` from `/metrics`; `labels` as rendered, after the listener's. */
+  async counter(name: string, labels = ""): Promise<number> {
     const response = await withTimeout(
       fetch(`http://${HOST}:${this.adminPort}/metrics`),
       2_000,
       "GET /metrics",
     );
     const text = await response.text();
-    const line = text.split("\n").find((l) => l.startsWith(`${name}{listener="web"} `));
+    const line = text.split("\n").find((l) => l.startsWith(`${name}{listener="web"${labels}} `));
     assert.ok(line, `${name} in /metrics`);
     return Number(line.split(" ").at(-1));
   }
@@ -397,7 +397,10 @@ Deno.test("serve ejects a dead backend after fall failed client connects, client
     2,
     "no connect attempt to the ejected backend",
   );
-  assert.equal(await serve.counter("nautiluslb_listener_no_backend_total"), 0);
+  assert.equal(
+    await serve.counter("nautiluslb_connections_refused_total", ',cause="no_backend"'),
+    0,
+  );
 
   const log = (await serve.stop()).slice(mark);
   const lines = transitionLines(log, dead, "unhealthy");
@@ -466,7 +469,10 @@ Deno.test("serve with whenAllUnhealthy reject closes new connections at once", a
   const started = performance.now();
   assert.equal(await serve.closesWithin(1_000), true, "connection closed");
   const closeMs = performance.now() - started;
-  assert.equal(await serve.counter("nautiluslb_listener_no_backend_total"), 1);
+  assert.equal(
+    await serve.counter("nautiluslb_connections_refused_total", ',cause="no_backend"'),
+    1,
+  );
   assert.equal(
     await serve.counter("nautiluslb_listener_connect_failures_total"),
     0,
@@ -499,7 +505,10 @@ Deno.test("serve with whenAllUnhealthy any tries every backend", async () => {
   // All dead: both are tried, then the client is closed.
   assert.equal(await serve.closesWithin(3_000), true, "connection closed");
   assert.equal(await serve.counter("nautiluslb_listener_connect_failures_total"), 2);
-  assert.equal(await serve.counter("nautiluslb_listener_no_backend_total"), 0);
+  assert.equal(
+    await serve.counter("nautiluslb_connections_refused_total", ',cause="no_backend"'),
+    0,
+  );
 
   // One is back but not yet healthy again: fail-open still reaches it.
   await using _revived = startNamed("b1", backends[1]!.port);

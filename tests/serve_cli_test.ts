@@ -82,7 +82,7 @@ interface Serve {
 
 function spawnServe(configPath: string): Serve {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts", "serve", "-c", configPath],
+    args: ["run", "--quiet", "-A", "src/main.ts", "serve", "-c", configPath],
     cwd: REPO_ROOT,
     stdin: "null",
     stdout: "piped",

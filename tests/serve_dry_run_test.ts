@@ -12,7 +12,7 @@ async function dryRun(config: string): Promise<{ code: number; stdout: string; s
     const path = `${dir}/config.yaml`;
     await Deno.writeTextFile(path, config);
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "serve", "--dry-run", "-c", path],
+      args: ["run", "--quiet", "-A", "src/main.ts", "serve", "--dry-run", "-c", path],
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",

@@ -24,7 +24,7 @@ configurations:
 `,
   );
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/main.ts", "serve", "-c", config],
+    args: ["run", "--quiet", "-A", "src/main.ts", "serve", "-c", config],
     cwd: ROOT,
     stdout: "null",
     stderr: "piped",

@@ -21,7 +21,7 @@ class Serve {
   constructor(config: string, adminPort: number) {
     this.adminPort = adminPort;
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--unstable-net", "-A", "src/main.ts", "serve", "-c", config],
+      args: ["run", "--quiet", "--unstable-net", "-A", "src/main.ts", "serve", "-c", config],
       cwd: ROOT,
       stdin: "null",
       stdout: "null",
@@ -140,7 +140,17 @@ configurations:
     assert.ok(used.size >= 2, `19 sources spread over backends: ${[...used]}`);
 
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "src/main.ts", "discover", "-c", `${dir}/config0.yaml`, "-o", "json"],
+      args: [
+        "run",
+        "--quiet",
+        "-A",
+        "src/main.ts",
+        "discover",
+        "-c",
+        `${dir}/config0.yaml`,
+        "-o",
+        "json",
+      ],
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",

@@ -14,6 +14,7 @@ import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from "pr
 import { DISCOVERY_STATES } from "../core/discovery_state.ts";
 import type { Histogram } from "../core/histogram.ts";
 import { BACKEND_HEALTHS, REFUSAL_CAUSES } from "../core/types.ts";
+import { VERSION } from "../core/version.ts";
 import type { AdminBackend, AdminListenerStats, AdminSnapshot, AdminWorker } from "./types.ts";
 
 /** Options of {@linkcode AdminMetrics}. */
@@ -49,6 +50,14 @@ const BROKEN_DEFAULT_METRICS: readonly string[] = [
   "nodejs_active_requests_total",
   "nodejs_active_resources",
   "nodejs_active_resources_total",
+  // Read from /proc/self, which Deno opens only under --allow-all (never granted to serve):
+  // without it these read 0. The resident set size comes from Deno instead (below); the
+  // descriptor counts are not exported.
+  "process_resident_memory_bytes",
+  "process_virtual_memory_bytes",
+  "process_heap_bytes",
+  "process_open_fds",
+  "process_max_fds",
 ];
 
 const HEALTH_STATES = BACKEND_HEALTHS;
@@ -76,6 +85,7 @@ export class AdminMetrics {
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.#registry });
       for (const name of BROKEN_DEFAULT_METRICS) this.#registry.removeSingleMetric(name);
+      this.#defineProcess();
     }
     this.#define();
     this.#defineConfig();
@@ -119,11 +129,6 @@ export class AdminMetrics {
       "Client connections accepted by the listener.",
       (st) => st.accepted,
     );
-    listenerCounter(
-      "connections_refused_total",
-      "Client connections closed at once: at maxConnections or while stopping (see nautiluslb_connections_refused_total for every cause).",
-      (st) => st.refused,
-    );
     this.#gauge(
       "nautiluslb_listener_connections_active",
       "Client connections currently open on the listener.",
@@ -147,18 +152,13 @@ export class AdminMetrics {
       (st) => st.connectFailures,
     );
     listenerCounter(
-      "no_backend_total",
-      "Client connections closed because no backend was available.",
-      (st) => st.noBackend,
-    );
-    listenerCounter(
       "idle_timeouts_total",
       "Connections closed after the idle timeout.",
       (st) => st.idleTimeouts,
     );
     this.#counter(
       "nautiluslb_connections_refused_total",
-      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), acl (source address refused by access rules), source_limit (maxConnectionsPerSource reached).",
+      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), acl (source address refused by access rules), source_limit (maxConnectionsPerSource reached). The one refusal family (see docs/monitoring.md).",
       ["listener", "cause"],
       (s, add) => {
         for (const l of s.listeners) {
@@ -378,7 +378,25 @@ export class AdminMetrics {
     );
   }
 
+  /** Process metrics from what Deno reads without extra permissions. */
+  #defineProcess(): void {
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size in bytes (Deno.memoryUsage().rss).",
+      registers: [this.#registry],
+      collect(this: Gauge) {
+        this.set(Deno.memoryUsage().rss);
+      },
+    });
+  }
+
   #defineConfig(): void {
+    new Gauge({
+      name: "nautiluslb_build_info",
+      help: "Always 1; the labels name this build: version (NautilusLB), deno, v8 and typescript.",
+      labelNames: ["version", "deno", "v8", "typescript"],
+      registers: [this.#registry],
+    }).set({ version: VERSION, ...Deno.version }, 1);
     this.#counter(
       "nautiluslb_config_reloads_total",
       "Config reloads since start, by result: success (applied) or failure (refused, the running config stays).",

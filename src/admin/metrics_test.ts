@@ -15,14 +15,12 @@ Deno.test("AdminMetrics renders listener counters and gauges with exact values",
     const line of [
       "# TYPE nautiluslb_listener_connections_accepted_total counter",
       'nautiluslb_listener_connections_accepted_total{listener="a"} 3',
-      'nautiluslb_listener_connections_refused_total{listener="a"} 1',
       "# TYPE nautiluslb_listener_connections_active gauge",
       'nautiluslb_listener_connections_active{listener="a"} 2',
       "# TYPE nautiluslb_listener_bytes_total counter",
       'nautiluslb_listener_bytes_total{listener="a",direction="from_client"} 1024',
       'nautiluslb_listener_bytes_total{listener="a",direction="to_client"} 4096',
       'nautiluslb_listener_connect_failures_total{listener="a"} 5',
-      'nautiluslb_listener_no_backend_total{listener="a"} 6',
       'nautiluslb_listener_idle_timeouts_total{listener="a"} 7',
       "# TYPE nautiluslb_backend_weight gauge",
       'nautiluslb_backend_weight{pool="a",backend="10.0.0.2:80"} 2',
@@ -99,7 +97,7 @@ Deno.test("AdminMetrics escapes label values and skips invalid counter values", 
     sampleSnapshot({
       listeners: [
         { name: 'we"ird\\', address: ":1", stats: stats({ accepted: 1 }) },
-        { name: "neg", address: ":2", stats: stats({ accepted: -1, refused: NaN }) },
+        { name: "neg", address: ":2", stats: stats({ accepted: -1, connectFailures: NaN }) },
       ],
     }),
   );
@@ -110,7 +108,7 @@ Deno.test("AdminMetrics escapes label values and skips invalid counter values", 
   );
   assert.ok(!text.includes('nautiluslb_listener_connections_accepted_total{listener="neg"}'), text);
   assert.ok(
-    !text.includes('nautiluslb_listener_connections_refused_total{listener="neg"}'),
+    !text.includes('nautiluslb_listener_connect_failures_total{listener="neg"}'),
     text,
   );
 });
@@ -144,6 +142,10 @@ Deno.test("AdminMetrics includes working process metrics and drops Deno's empty 
     assert.match(text, /^nodejs_eventloop_lag_seconds \d/m);
     assert.ok(!text.includes("nodejs_eventloop_lag_p99_seconds"), text);
     assert.ok(!/ nan$/im.test(text), "no NaN samples");
+    // The resident set size comes from Deno (the /proc reading needs --allow-all): never 0.
+    const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
+    assert.ok(rss > 10 * 2 ** 20, `rss ${rss}`);
+    assert.ok(Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1]) > 0, text);
     assert.ok(lines(text).has('nautiluslb_listener_connections_accepted_total{listener="a"} 3'));
   }
   assert.equal(first.contentType, "text/plain; version=0.0.4; charset=utf-8");
@@ -250,4 +252,40 @@ Deno.test("AdminMetrics leaves out default metrics that never move under Deno", 
     assert.ok(!new RegExp(`^# TYPE ${name}\\b`, "m").test(text), `${name} exported`);
   }
   assert.match(text, /^process_cpu_seconds_total \d/m);
+});
+
+Deno.test("AdminMetrics exports no process metric it cannot read under serve's permissions", async () => {
+  const text = await new AdminMetrics().render(sampleSnapshot());
+  // These read /proc/self, which Deno opens only under --allow-all: they would all be 0.
+  for (
+    const name of [
+      "process_virtual_memory_bytes",
+      "process_heap_bytes",
+      "process_open_fds",
+      "process_max_fds",
+    ]
+  ) {
+    assert.ok(!new RegExp(`^${name}\\b`, "m").test(text), `${name} exported`);
+  }
+  assert.doesNotMatch(text, /^process_resident_memory_bytes 0$/m);
+});
+
+Deno.test("AdminMetrics exports nautiluslb_build_info with the version and runtime", async () => {
+  const text = await new AdminMetrics({ processMetrics: false }).render(sampleSnapshot());
+  const { version } = JSON.parse(
+    await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+  );
+  assert.ok(
+    lines(text).has(
+      `nautiluslb_build_info{version="${version}",deno="${Deno.version.deno}",v8="${Deno.version.v8}",typescript="${Deno.version.typescript}"} 1`,
+    ),
+    text,
+  );
+});
+
+Deno.test("AdminMetrics has one refusal family: the old per-cause names are gone", async () => {
+  const text = await new AdminMetrics({ processMetrics: false }).render(sampleSnapshot());
+  assert.ok(!text.includes("nautiluslb_listener_connections_refused_total"), text);
+  assert.ok(!text.includes("nautiluslb_listener_no_backend_total"), text);
+  assert.match(text, /^# TYPE nautiluslb_connections_refused_total counter$/m);
 });

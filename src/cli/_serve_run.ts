@@ -153,6 +153,7 @@ async function serve(
   early: { readonly isPending: boolean; stop(): void },
 ): Promise<number> {
   const log = getLogger("serve");
+  log.info("Serving config {path}", { path: reloader.path });
   // The reloader owns the source from now on and replaces it on reload: read it there.
   const config = reloader.config;
   const source = reloader.source;

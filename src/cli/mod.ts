@@ -11,12 +11,12 @@ import { addCheckCommand } from "./check.ts";
 import { addDiscoverCommand } from "./discover.ts";
 import { addServeCommand } from "./serve.ts";
 import { addValidateCommand } from "./validate.ts";
-import denoJson from "../../deno.json" with { type: "json" };
+import { VERSION } from "../core/version.ts";
 
 export { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE };
 
 /** The version printed by `--version`. */
-export const VERSION: string = denoJson.version;
+export { VERSION };
 
 /** Options of {@linkcode run}. */
 export interface RunOptions {
@@ -52,7 +52,7 @@ export async function run(args: readonly string[], options: RunOptions = {}): Pr
     .configureOutput({ writeOut, writeErr, outputError: (text, write) => write(text) })
     .addHelpText(
       "after",
-      "\nExamples:\n  nautiluslb validate config.yaml\n  nautiluslb discover --namespace development\n" +
+      "\nWithout arguments: nautiluslb serve -c ./config.yaml\n\nExamples:\n  nautiluslb validate config.yaml\n  nautiluslb discover --namespace development\n" +
         "  nautiluslb check\n  nautiluslb serve --dry-run\n\n" +
         "Exit codes: 0 ok, 1 the checked thing is bad, 2 usage error or unreadable input",
     );
@@ -63,11 +63,8 @@ export async function run(args: readonly string[], options: RunOptions = {}): Pr
   addValidateCommand(program as unknown as Command, setExit, signal);
 
   try {
-    if (args.length === 0) {
-      program.outputHelp();
-      return EXIT_USAGE;
-    }
-    await program.parseAsync([...args], { from: "user" });
+    // No arguments: the original's only invocation, `serve` with ./config.yaml.
+    await program.parseAsync(args.length === 0 ? ["serve"] : [...args], { from: "user" });
     return exitCode;
   } catch (error) {
     return handleError(error);

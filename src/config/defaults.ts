@@ -80,7 +80,7 @@ export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 export const DEFAULT_LOG_FORMAT: LogFormat = "text";
 /**
  * `settings.shutdownDelay`: 0 so Ctrl-C stops at once; set a few seconds where probes decide
- * who gets traffic (see deploy/kubernetes/deployment.yaml).
+ * who gets traffic (see deploy/kubernetes/base/config.yaml).
  */
 export const DEFAULT_SHUTDOWN_DELAY_MS = 0;
 /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { privilegedPortHint } from "../core/privileged_port.ts";
 import type {
   AdminConfigStatus,
   AdminDiscoveryStatus,
@@ -436,11 +437,16 @@ export class Runtime {
       this.#health.update(this.#options.healthTargets(plans));
       await this.#firstRound();
     }
+    let port = 0;
     try {
-      for (const listener of this.#listeners.values()) await this.#data.add(listener);
+      for (const listener of this.#listeners.values()) {
+        port = listener.port;
+        await this.#data.add(listener);
+      }
     } catch (error) {
       await this.#abandon();
-      throw new Error(`Cannot start listeners: ${errorMessage(error)}`, { cause: error });
+      const hint = privilegedPortHint(error, port);
+      throw new Error(`Cannot start listeners: ${errorMessage(error)}${hint}`, { cause: error });
     }
     this.apply(plans);
     if (isLateBind) {

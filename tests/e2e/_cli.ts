@@ -25,7 +25,7 @@ export interface CliResult {
 /** `deno run <documented permissions> src/main.ts ...args`, to completion. */
 export async function runCli(args: readonly string[]): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...DOCUMENTED_PERMISSIONS, "src/main.ts", ...args],
+    args: ["run", "--quiet", ...DOCUMENTED_PERMISSIONS, "src/main.ts", ...args],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -54,7 +54,7 @@ export class CliProcess {
   constructor(args: readonly string[]) {
     this.args = args;
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...DOCUMENTED_PERMISSIONS, "src/main.ts", ...args],
+      args: ["run", "--quiet", ...DOCUMENTED_PERMISSIONS, "src/main.ts", ...args],
       cwd: ROOT,
       stdin: "null",
       stdout: "piped",

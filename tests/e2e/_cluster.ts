@@ -173,7 +173,7 @@ export class KubeCluster {
   readonly adminKubeconfig: string;
   /**
    * kubeconfig holding only a token of the ServiceAccount `nautiluslb/nautiluslb`, which
-   * `deploy/kubernetes/rbac.yaml` (applied unchanged) binds and nothing else does.
+   * `deploy/kubernetes/base/rbac.yaml` (applied unchanged) binds and nothing else does.
    */
   readonly lbKubeconfig: string;
   /** The user name the API server sees for {@linkcode KubeCluster.lbKubeconfig}. */

@@ -1,6 +1,6 @@
 /**
  * Least privilege on a real kube-apiserver (RBAC authorization): the ServiceAccount that
- * `deploy/kubernetes/rbac.yaml` binds, applied unchanged, is all `serve`, `discover` and
+ * `deploy/kubernetes/base/rbac.yaml` binds, applied unchanged, is all `serve`, `discover` and
  * `check` need, and is refused everything else; no credential ever reaches an output.
  *
  * The CLI runs with the documented permissions only (`--allow-net --allow-read --allow-env`).
@@ -15,7 +15,7 @@ import { closeQuietly, freePort, readAll, waitUntil, withTimeout } from "../_hel
 const skipReason = e2eSkipReason();
 if (skipReason) console.warn(`rbac e2e skipped: ${skipReason}`);
 
-const RBAC_YAML = new URL("../../deploy/kubernetes/rbac.yaml", import.meta.url);
+const RBAC_YAML = new URL("../../deploy/kubernetes/base/rbac.yaml", import.meta.url);
 const ANNOTATED = { "nautiluslb.cloudresty.io/enabled": "true" };
 
 /** One `kubectl auth can-i` question and the answer least privilege demands. */
@@ -278,7 +278,7 @@ async function adminPages(admin: string, when: string): Promise<Transcript[]> {
 }
 
 Deno.test({
-  name: "least privilege: the ServiceAccount of deploy/kubernetes/rbac.yaml",
+  name: "least privilege: the ServiceAccount of deploy/kubernetes/base/rbac.yaml",
   ignore: skipReason !== undefined,
   async fn(t) {
     await using cluster = await KubeCluster.start();
@@ -334,7 +334,7 @@ configurations:
     let serve: CliProcess | undefined;
     try {
       await t.step(
-        "only deploy/kubernetes/rbac.yaml, applied unchanged, binds the identity",
+        "only deploy/kubernetes/base/rbac.yaml, applied unchanged, binds the identity",
         async () => {
           assert.equal(cluster.lbUser, "system:serviceaccount:nautiluslb:nautiluslb");
           const manifest = parseAllDocuments(await Deno.readTextFile(RBAC_YAML)).map((d) =>

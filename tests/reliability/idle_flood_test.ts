@@ -190,7 +190,7 @@ Deno.test("a flood beyond maxConnections is refused at once; admitted clients ar
   for (const r of results) assert.equal(r.receivedSha, r.sentSha);
   assert.ok(health.length > 0, "/healthz was polled during the flood");
   assert.ok(pages > 0, "the status page was read during the flood");
-  const refused = await serve.metric("nautiluslb_listener_connections_refused_total");
+  const refused = await serve.metric("nautiluslb_connections_refused_total", { cause: "limit" });
   assert.ok(refused >= flood, `refusals counted: ${refused}`);
   const refuseMs = refusals.map((r) => r.ms).sort((a, b) => a - b);
   report("flood beyond maxConnections", {
