@@ -46,6 +46,10 @@ export interface ServeOptions {
   readonly runtimeArgs?: readonly string[];
   /** `ulimit -n` (hard and soft) to run it under. */
   readonly openFilesLimit?: number;
+  /** Runs serve under this prefix, e.g. a network namespace's `ip netns exec NS`. */
+  readonly prefix?: readonly string[];
+  /** Where this process reaches the admin port. @default {"127.0.0.1"} */
+  readonly adminHostname?: string;
 }
 
 /** A running `serve` process. */
@@ -53,16 +57,24 @@ export class ServeProcess {
   readonly child: Deno.ChildProcess;
   readonly adminPort: number;
   readonly dir: string;
+  /** Where this process reaches the admin port. */
+  readonly adminHostname: string;
   /** Settles with the exit status once the process has exited. */
   readonly status: Promise<Deno.CommandStatus>;
   #stdout: ReturnType<typeof collect>;
   #stderr: ReturnType<typeof collect>;
   #hasExited = false;
 
-  private constructor(child: Deno.ChildProcess, adminPort: number, dir: string) {
+  private constructor(
+    child: Deno.ChildProcess,
+    adminPort: number,
+    dir: string,
+    adminHostname: string,
+  ) {
     this.child = child;
     this.adminPort = adminPort;
     this.dir = dir;
+    this.adminHostname = adminHostname;
     this.#stdout = collect(child.stdout);
     this.#stderr = collect(child.stderr);
     this.status = child.status.finally(() => this.#hasExited = true);
@@ -74,7 +86,9 @@ export class ServeProcess {
    * then waits until `/readyz` answers 200. The config must set `settings.adminAddress` to
    * `127.0.0.1:<adminPort>`. `options.runtimeArgs` go before `src/main.ts`, e.g.
    * `--inspect=127.0.0.1:9229` to read the heap from outside; `options.openFilesLimit` runs it
-   * under that `ulimit -n` (hard and soft).
+   * under that `ulimit -n` (hard and soft). With `options.prefix` (which must `exec`, as
+   * `ip netns exec` does, so `pid` stays serve's own) the admin port is reached on
+   * `options.adminHostname`.
    */
   static async start(
     configYaml: string,
@@ -101,6 +115,7 @@ export class ServeProcess {
       // `exec` keeps the pid, so `pid` is serve's own.
       argv.unshift("bash", "-c", `ulimit -n ${options.openFilesLimit} && exec "$@"`, "bash");
     }
+    argv.unshift(...(options.prefix ?? []));
     const child = new Deno.Command(argv[0]!, {
       args: argv.slice(1),
       cwd: REPO_ROOT,
@@ -108,7 +123,7 @@ export class ServeProcess {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const serve = new ServeProcess(child, adminPort, dir);
+    const serve = new ServeProcess(child, adminPort, dir, options.adminHostname ?? "127.0.0.1");
     try {
       await serve.#waitReady();
     } catch (error) {
@@ -148,7 +163,7 @@ export class ServeProcess {
 
   /** GETs an admin path and returns the body; throws on a non-2xx status. */
   async admin(path: string): Promise<string> {
-    const response = await fetch(`http://127.0.0.1:${this.adminPort}${path}`, {
+    const response = await fetch(`http://${this.adminHostname}:${this.adminPort}${path}`, {
       signal: AbortSignal.timeout(5_000),
     });
     const body = await response.text();
@@ -158,7 +173,7 @@ export class ServeProcess {
 
   /** GETs an admin path and returns only the status code. */
   async adminStatus(path: string): Promise<number> {
-    const response = await fetch(`http://127.0.0.1:${this.adminPort}${path}`, {
+    const response = await fetch(`http://${this.adminHostname}:${this.adminPort}${path}`, {
       signal: AbortSignal.timeout(5_000),
     });
     await response.body?.cancel();
