@@ -80,7 +80,7 @@ export const DEFAULT_MAX_EJECTION_PERCENT = 50;
 export const DEFAULT_HEALTH_CHECK_TLS = false;
 /** `settings.accessLog`: off, as an access log line per connection costs at high rates. */
 export const DEFAULT_ACCESS_LOG = false;
-/** `settings.kubeconfigPath`: empty means in-cluster or `$KUBECONFIG` (see README). */
+/** `settings.kubeconfigPath`: empty means in-cluster or `$KUBECONFIG` (see docs/configuration.md, Credentials). */
 export const DEFAULT_KUBECONFIG_PATH = "";
 /** `settings.logLevel`. */
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
@@ -93,7 +93,7 @@ export const DEFAULT_LOG_FORMAT: LogFormat = "text";
 export const DEFAULT_SHUTDOWN_DELAY_MS = 0;
 /**
  * `settings.workers`: 1 keeps the data path in the main isolate with no Worker at all; see
- * README ("Workers") for the measurements behind it.
+ * docs/workers.md for the measurements behind it.
  */
 export const DEFAULT_WORKERS: WorkerCount = 1;
 /** Upper bound of a numeric `settings.workers`. */

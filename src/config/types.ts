@@ -64,7 +64,7 @@ export interface SettingsConfig {
    * `allow`; `deny` lists add up.
    */
   readonly access: AccessConfig;
-  /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
+  /** Path of a kubeconfig file; `""` means: look elsewhere (see docs/configuration.md). @default {""} */
   readonly kubeconfigPath: string;
   /** Least severe level logged; `--log-level` overrides it. @default {"info"} */
   readonly logLevel: LogLevel;
