@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BalancerKind } from "../core/types.ts";
+import type { BalancerKind, ListenerProtocol } from "../core/types.ts";
 import type { BackendMode, BindingPolicy, NodeAddressType } from "../core/pool_spec.ts";
 import type { LogFormat, LogLevel, WorkerCount } from "./types.ts";
 
@@ -20,6 +20,12 @@ export {
 } from "../proxy/mod.ts";
 // `proxyHeaderTimeout`:
 export { DEFAULT_PROXY_HEADER_TIMEOUT_MS } from "../proxy/mod.ts";
+// `tls.peekTimeout` (5s) and `tls.maxClientHello` (16384), as the original NautilusLB:
+export { DEFAULT_MAX_CLIENT_HELLO_BYTES, DEFAULT_PEEK_TIMEOUT_MS } from "../proxy/mod.ts";
+/** Bounds of `tls.maxClientHello`: a record header plus a minimal hello, and 64 KiB. */
+export const MIN_MAX_CLIENT_HELLO = 512;
+/** Upper bound of `tls.maxClientHello`. */
+export const MAX_MAX_CLIENT_HELLO = 65_536;
 // `drainTimeout`, `onRemoval`, `whenAllUnhealthy`, `maxConnectionsPerBackend` (0 = unlimited):
 export {
   DEFAULT_DRAIN_TIMEOUT_MS,
@@ -39,6 +45,8 @@ export {
  * `healthCheck.enabled` is false (30s); not configurable yet.
  */
 export { DEFAULT_PASSIVE_COOLDOWN_MS } from "../health/mod.ts";
+/** `protocol`. */
+export const DEFAULT_PROTOCOL: ListenerProtocol = "tcp";
 /** Upper bound of `maxConnectAttempts`. */
 export const MAX_CONNECT_ATTEMPTS_LIMIT = 10;
 /** `balancer`. */

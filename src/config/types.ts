@@ -22,8 +22,11 @@ import type {
   WhenAllUnhealthy,
 } from "../core/listener_spec.ts";
 import type { HealthCheckSpec } from "../health/mod.ts";
+import type { ListenerProtocol } from "../core/types.ts";
+import type { TlsRouteSpec, TlsSpec } from "../core/listener_spec.ts";
 
-export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
+export type { ListenerProtocol, LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
+export type { TlsRouteSpec, TlsSpec };
 
 /** A source ACL as config holds it (see {@linkcode AccessSpec}). */
 export type AccessConfig = AccessSpec;

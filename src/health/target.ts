@@ -47,6 +47,7 @@ export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise
   const port = check.port ?? target.port;
   if (check.tls === true) {
     return probeTls({ host: target.host, port }, {
+      ...(check.serverName !== undefined && { serverName: check.serverName }),
       timeoutMs: check.timeoutMs,
       send: check.send,
       expect: check.expect,

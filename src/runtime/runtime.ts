@@ -17,6 +17,7 @@ import { bindHostname } from "../core/address.ts";
 import { settledWithin } from "../core/deadline.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { HealthCheckSpec, PoolPlan } from "../core/plan.ts";
+import { listenerOfPool } from "../core/tls_spec.ts";
 import type { Backend } from "../core/types.ts";
 import {
   DEFAULT_PASSIVE_COOLDOWN_MS,
@@ -230,7 +231,7 @@ export class Runtime {
   apply(plans: readonly PoolPlan[]): void {
     if (this.#isStopped) return;
     for (const plan of plans) {
-      if (!this.#listeners.has(plan.name)) continue;
+      if (!this.#listeners.has(listenerOfPool(plan.name))) continue;
       this.#data.setBackends(plan.name, backendsOf(plan));
       this.#plans.set(plan.name, plan);
     }
@@ -331,7 +332,9 @@ export class Runtime {
     }
     for (const name of changes.remove) {
       if (!this.#listeners.delete(name)) continue;
-      this.#plans.delete(name);
+      for (const pool of this.#plans.keys()) {
+        if (listenerOfPool(pool) === name) this.#plans.delete(pool);
+      }
       this.#drain(name);
     }
     this.apply(plans);
@@ -365,13 +368,13 @@ export class Runtime {
       readyReasons: this.#isStopping ? ["shutting down"] : [],
       discovery: this.#options.discovery(),
       listeners: listeners.map(({ name, address, stats }) => ({ name, address, stats })),
-      pools: listeners.map((l) => {
-        const plan = this.#plans.get(l.name);
+      pools: listeners.flatMap((l) => l.pools ?? [l]).map(({ pool, isFailOpen, fingerprint }) => {
+        const plan = this.#plans.get(pool.name);
         const planned = new Map(plan?.backends.map((b) => [b.address, b]));
         return {
-          ...l.pool,
-          backends: l.pool.backends.map((b) => {
-            const check = this.#checks.get(checkKey(l.name, b.key));
+          ...pool,
+          backends: pool.backends.map((b) => {
+            const check = this.#checks.get(checkKey(pool.name, b.key));
             const from = planned.get(b.key);
             return {
               ...b,
@@ -381,8 +384,8 @@ export class Runtime {
               ...(from?.pod !== undefined && { pod: from.pod }),
             };
           }),
-          isFailOpen: l.isFailOpen,
-          ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
+          isFailOpen,
+          ...(fingerprint !== undefined && { fingerprint }),
           excluded: plan?.excluded ?? [],
           warnings: plan?.warnings ?? [],
         };
@@ -480,13 +483,15 @@ export class Runtime {
     }
     this.#data.start();
     for (const l of this.#data.snapshot()) {
-      const healthy = l.pool.backends.filter((b) => !b.isDraining && b.health !== "unhealthy");
-      log.info("Listening on {address} for pool {pool}: {healthy}/{backends} backends up", {
-        address: l.address,
-        pool: l.name,
-        healthy: healthy.length,
-        backends: l.pool.backends.filter((b) => !b.isDraining).length,
-      });
+      for (const { pool } of l.pools ?? [l]) {
+        const healthy = pool.backends.filter((b) => !b.isDraining && b.health !== "unhealthy");
+        log.info("Listening on {address} for pool {pool}: {healthy}/{backends} backends up", {
+          address: l.address,
+          pool: pool.name,
+          healthy: healthy.length,
+          backends: pool.backends.filter((b) => !b.isDraining).length,
+        });
+      }
     }
   }
 
