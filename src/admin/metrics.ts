@@ -158,7 +158,7 @@ export class AdminMetrics {
     );
     this.#counter(
       "nautiluslb_connections_refused_total",
-      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), acl (source address refused by access rules), source_limit (maxConnectionsPerSource reached). The one refusal family (see docs/monitoring.md).",
+      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), acl (source address refused by access rules), source_limit (maxConnectionsPerSource reached), tls_peek_timeout, tls_hello_too_large, tls_no_route, tls_bad_hello (TLS listeners' ClientHello). The one refusal family (see docs/monitoring.md).",
       ["listener", "cause"],
       (s, add) => {
         for (const l of s.listeners) {

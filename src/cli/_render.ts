@@ -1,6 +1,6 @@
 /**
  * Rendering pool plans for `discover`, `check` and `serve --dry-run`: the table and the
- * stable JSON contract documented in the README.
+ * stable JSON contract documented in docs/commands.md.
  *
  * @module
  */

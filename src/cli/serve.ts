@@ -31,7 +31,7 @@ export function addServeCommand(
     .addHelpText(
       "after",
       "\nExamples:\n  nautiluslb serve -c config.yaml\n  nautiluslb serve --dry-run\n" +
-        "  nautiluslb serve --watch-config\n\nSIGHUP reloads the config; see README: Reload and handover",
+        "  nautiluslb serve --watch-config\n\nSIGHUP reloads the config; see docs/reload_and_handover.md",
     )
     .action(async (options: ServeFlags, command) => {
       const { runServe } = await import("./_serve_run.ts");

@@ -71,6 +71,19 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         },
         maxConnectionsPerSource: l.maxConnectionsPerSource,
         slowStartMs: l.slowStart,
+        ...(l.protocol === "tls" && l.tls !== undefined && {
+          tls: {
+            routes: l.tls.routes.map((r) => ({
+              name: r.name,
+              hosts: r.hosts,
+              ...(r.backendPortName !== undefined && { backendPortName: r.backendPortName }),
+              backends: r.backends,
+            })),
+            ...(l.tls.defaultRoute !== undefined && { defaultRoute: l.tls.defaultRoute }),
+            peekTimeoutMs: l.tls.peekTimeout,
+            maxClientHelloBytes: l.tls.maxClientHello,
+          },
+        }),
         healthCheck: {
           enabled: hc.enabled,
           intervalMs: hc.interval,

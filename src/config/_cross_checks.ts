@@ -15,6 +15,7 @@ import type { Locator } from "./_locate.ts";
 import { key } from "./_messages.ts";
 import { isRawMap, type Path } from "./_raw.ts";
 import { checkAddress, checkDns1123Label } from "./schema.ts";
+import { isTlsListener, tlsChecks } from "./_tls_checks.ts";
 
 /**
  * Every cross-field problem of the raw document `data`, in the order found. Never throws:
@@ -92,7 +93,8 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
     const hasPortName = item.backendPortName !== undefined;
     const hasBackends = item.backends !== undefined &&
       !(Array.isArray(item.backends) && item.backends.length === 0);
-    if (!hasPortName && !hasBackends) {
+    issues.push(...tlsChecks(item, here, at));
+    if (!hasPortName && !hasBackends && !isTlsListener(item)) {
       issues.push(
         at.issue(
           here,

@@ -24,6 +24,7 @@ import type { StaticBackendSpec } from "../core/pool_spec.ts";
 import { describeValue, listValues } from "./_messages.ts";
 import { suggest } from "../core/suggest.ts";
 import { isPrime } from "../balancer/mod.ts";
+import { tlsSchema } from "./_tls_schema.ts";
 import * as D from "./defaults.ts";
 import { errorMessage } from "../core/error_message.ts";
 
@@ -461,6 +462,23 @@ const udpSchema = z
   .prefault({})
   .meta({ description: "Session settings of a `protocol: udp` listener." });
 
+/** A listener or route name: 1-128 letters, digits, '_', '.' or '-' (no '/': pools join them). */
+function resourceName(what: "listener" | "route") {
+  return z.string().superRefine((text, ctx) => {
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(text)) {
+      ctx.addIssue({
+        code: "custom",
+        input: text,
+        message: text === ""
+          ? `${what} name must not be empty`
+          : `invalid ${what} name ${
+            JSON.stringify(text)
+          }: use 1-128 letters, digits, '_', '.' or '-'`,
+      });
+    }
+  });
+}
+
 function intError(issue: { input?: unknown }): string | undefined {
   const got = issue.input;
   if (got === undefined) return undefined;
@@ -486,22 +504,9 @@ const accessSchema = z
 
 const listenerSchema = z
   .strictObject({
-    name: z
-      .string()
-      .superRefine((text, ctx) => {
-        if (!/^[A-Za-z0-9_.-]{1,128}$/.test(text)) {
-          ctx.addIssue({
-            code: "custom",
-            input: text,
-            message: text === ""
-              ? "listener name must not be empty"
-              : `invalid listener name ${
-                JSON.stringify(text)
-              }: use 1-128 letters, digits, '_', '.' or '-'`,
-          });
-        }
-      })
-      .meta({ description: "Unique name of the listener, used in logs and metrics." }),
+    name: resourceName("listener").meta({
+      description: "Unique name of the listener, used in logs and metrics.",
+    }),
     listenerAddress: address({ isHostRequired: false }).meta({
       description: 'Address to accept on: ":80" (all interfaces), "127.0.0.1:80", "[::]:80".',
     }),
@@ -509,7 +514,7 @@ const listenerSchema = z
       .default(D.DEFAULT_PROTOCOL)
       .meta({
         description:
-          "tcp, tls (passthrough) or udp (sessions per client address and port; Service ports with protocol UDP). A tcp and a udp listener may share an address.",
+          "tcp, tls (passthrough, routed by server name: see tls) or udp (sessions per client address and port; Service ports with protocol UDP). A tcp and a udp listener may share an address.",
       }),
     udp: udpSchema.optional(),
     backendPortName: refined(checkPortName, "port name").optional().meta({
@@ -661,6 +666,13 @@ const listenerSchema = z
       description:
         'A backend that joins or turns healthy ramps to its full weight over this long, e.g. "30s". 0 = off.',
     }),
+    tls: tlsSchema({
+      routeName: resourceName("route"),
+      portName: refined(checkPortName, "port name"),
+      staticBackend,
+      peekTimeout: duration(D.DEFAULT_PEEK_TIMEOUT_MS, { isZeroAllowed: false }),
+      maxClientHello: intInRange(D.MIN_MAX_CLIENT_HELLO, D.MAX_MAX_CLIENT_HELLO),
+    }).optional(),
   })
   .meta({ description: "One listener: an address to accept on and the pool it forwards to." });
 

@@ -24,11 +24,13 @@ import type {
   WhenAllUnhealthy,
 } from "../core/listener_spec.ts";
 import type { HealthCheckSpec } from "../health/mod.ts";
+import type { TlsRouteSpec, TlsSpec } from "../core/listener_spec.ts";
 
 export type { ListenerProtocol, LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 
 /** A `protocol: udp` listener's `udp:` settings as config holds them (see {@linkcode UdpSpec}). */
 export type UdpConfig = UdpSpec;
+export type { TlsRouteSpec, TlsSpec };
 
 /** A source ACL as config holds it (see {@linkcode AccessSpec}). */
 export type AccessConfig = AccessSpec;
@@ -68,7 +70,7 @@ export interface SettingsConfig {
    * `allow`; `deny` lists add up.
    */
   readonly access: AccessConfig;
-  /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
+  /** Path of a kubeconfig file; `""` means: look elsewhere (see docs/configuration.md). @default {""} */
   readonly kubeconfigPath: string;
   /** Least severe level logged; `--log-level` overrides it. @default {"info"} */
   readonly logLevel: LogLevel;

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { BalancerKind } from "./types.ts";
+import type { StaticBackendSpec } from "./pool_spec.ts";
+import type { BalancerKind, ListenerProtocol } from "./types.ts";
 
 /** What a removed backend's open connections get: `drain` until the drain deadline, or `close`. */
 export type OnRemoval = "drain" | "close";
@@ -117,4 +118,35 @@ export interface ListenerSpec extends ForwardSpec {
   readonly slowStartMs: number;
   /** Session settings; present exactly when the listener's `protocol` is `udp`. */
   readonly udp?: UdpSpec;
+  /** Transport: `tcp`, `tls` (passthrough) or `udp` (sessions). */
+  readonly protocol: ListenerProtocol;
+  /** With `protocol: tls`: routes by server name, each its own pool `listener/route`. */
+  readonly tls?: TlsSpec;
+}
+
+/** One route of a `tls` listener, as written under `tls.routes[]`. */
+export interface TlsRouteSpec {
+  /** Route name, unique in its listener; its pool is `listener/route`. */
+  readonly name: string;
+  /** Host patterns: `a.example.com`, `*.example.com` (one label), `**.example.com` (any depth). */
+  readonly hosts: readonly string[];
+  /** Kubernetes Service port name of the route's backends; the listener's when absent. */
+  readonly backendPortName?: string;
+  /** Static backends of the route; `[]` when none. */
+  readonly backends: readonly StaticBackendSpec[];
+}
+
+/** The `tls:` block of a listener with `protocol: tls`. */
+export interface TlsSpec {
+  /** Routes, in file order; at least one. */
+  readonly routes: readonly TlsRouteSpec[];
+  /** Route for no server name, an unmatched one, or non-TLS bytes; refused when absent. */
+  readonly defaultRoute?: string;
+  /** Time from accept (or the PROXY header) to a complete ClientHello. @default {5000} */
+  readonly peekTimeoutMs: number;
+  /**
+   * Most bytes read before the ClientHello is complete, record headers included.
+   * @default {16384}
+   */
+  readonly maxClientHelloBytes: number;
 }

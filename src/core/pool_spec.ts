@@ -63,6 +63,12 @@ export interface HealthCheckSpec {
    * close_notify. Absent or false: plain TCP.
    */
   readonly tls?: boolean;
+  /**
+   * TLS checks: the server name sent as SNI, so a backend that picks its certificate by
+   * name answers as it does for clients. A `tls` route's pool sets its first exact host;
+   * absent: the backend's host when it is a name, else none.
+   */
+  readonly serverName?: string;
 }
 
 /** An HTTP health check: `GET path`, passing when the status is in `expectStatus`. */

@@ -56,6 +56,7 @@ export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise
   }
   if (check.tls === true) {
     return probeTls({ host: target.host, port }, {
+      ...(check.serverName !== undefined && { serverName: check.serverName }),
       timeoutMs: check.timeoutMs,
       send: check.send,
       expect: check.expect,

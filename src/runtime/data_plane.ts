@@ -17,7 +17,15 @@ import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import { type HealthDetail, Pool, type PoolSnapshot } from "../pool/mod.ts";
-import { Admission, type ListenerStats, ProxyListener, UdpListener } from "../proxy/mod.ts";
+import {
+  Admission,
+  type ConnectionRouter,
+  type ListenerStats,
+  ProxyListener,
+  TlsRouter,
+  UdpListener,
+} from "../proxy/mod.ts";
+import { poolNamesOf, routePoolName } from "../core/tls_spec.ts";
 import { bindHostname } from "../core/address.ts";
 import type { ListenerSpec } from "../core/listener_spec.ts";
 import type { PoolSpec } from "../core/pool_spec.ts";
@@ -35,7 +43,8 @@ type OptionalListenerSettings =
   | "accessLog"
   | "access"
   | "maxConnectionsPerSource"
-  | "slowStartMs";
+  | "slowStartMs"
+  | "protocol";
 
 /**
  * What the data plane needs to know of one listener: its {@linkcode ListenerSpec}, with the
@@ -85,14 +94,8 @@ export interface DataPlaneCounters {
   source?(name: string): SourceCounter | undefined;
 }
 
-/** One listener of {@linkcode DataPlane.snapshot}. */
-export interface DataPlaneListenerSnapshot {
-  /** Listener (and pool) name. */
-  readonly name: string;
-  /** Bound address, `host:port`. */
-  readonly address: string;
-  /** The listener's live counters; read, never write. */
-  readonly stats: ListenerStats;
+/** One pool of {@linkcode DataPlaneListenerSnapshot.pools}. */
+export interface DataPlanePoolSnapshot {
   /** The pool's backends. */
   readonly pool: PoolSnapshot;
   /** True while no backend is healthy and the pool hands out any member. */
@@ -101,11 +104,29 @@ export interface DataPlaneListenerSnapshot {
   readonly fingerprint?: string;
 }
 
+/**
+ * One listener of {@linkcode DataPlane.snapshot}: `pool` is its pool, or for a `tls`
+ * listener its first route's pool, with every route's pool in `pools`.
+ */
+export interface DataPlaneListenerSnapshot extends DataPlanePoolSnapshot {
+  /** Listener (and pool) name. */
+  readonly name: string;
+  /** Bound address, `host:port`. */
+  readonly address: string;
+  /** The listener's live counters; read, never write. */
+  readonly stats: ListenerStats;
+  /** Every pool of a listener with several (a `tls` listener's routes); absent otherwise. */
+  readonly pools?: readonly DataPlanePoolSnapshot[];
+}
+
 interface Unit {
   spec: DataPlaneListener;
   /** Kept across reloads so open connections stay counted per source. */
   readonly sourceCounter: SourceCounter;
-  readonly pool: Pool;
+  /** The listener's pools by pool name: its own, or one per `tls` route. */
+  readonly pools: Map<string, Pool>;
+  /** Pools of removed routes, draining until the listener goes. */
+  readonly retired: Pool[];
   readonly listener: ProxyListener | UdpListener;
   serving: Promise<void> | undefined;
 }
@@ -120,6 +141,8 @@ interface Unit {
 export class DataPlane {
   readonly #options: DataPlaneOptions;
   readonly #units = new Map<string, Unit>();
+  /** Every pool by name, for inputs that name a pool (a route's is `listener/route`). */
+  readonly #pools = new Map<string, Pool>();
 
   /** Creates an empty data plane. */
   constructor(options: DataPlaneOptions = {}) {
@@ -145,35 +168,18 @@ export class DataPlane {
     const acceptProxyProtocol = spec.acceptProxyProtocol === true
       ? { trustedProxies: trustedProxiesOf(spec), headerTimeoutMs: spec.proxyHeaderTimeoutMs }
       : undefined;
-    const report = this.#options.onConnectResult;
     const counters = this.#options.counters;
     const sourceCounter = counters?.source?.(spec.name) ?? new LocalSourceCounter();
     const admission = admissionOf(spec, sourceCounter);
-    const pool = new Pool({
-      name: spec.name,
-      balancer: createBalancer(spec.balancer, {
-        maglevTableSize: spec.maglevTableSize,
-        maglevSeed: spec.maglevSeed,
-        roundRobinTicket: counters?.rotation?.(spec.name),
-      }),
-      drainTimeoutMs: spec.drainTimeoutMs,
-      onRemoval: spec.onRemoval,
-      whenAllUnhealthy: spec.whenAllUnhealthy,
-      counterOf: counters === undefined ? undefined : (key) => counters.backend(spec.name, key),
-      maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
-      slowStartMs: spec.slowStartMs,
-      onConnectResult: report === undefined
-        ? undefined
-        : (key, ok, error) =>
-          report(spec.name, key, ok, error === undefined ? undefined : errorMessage(error)),
-    });
+    const pools = new Map(poolNamesOf(spec).map((name) => [name, this.#createPool(name, spec)]));
     const listener = spec.protocol === "udp"
-      ? udpListenerOf(spec, pool, this.#options, admission)
+      ? udpListenerOf(spec, pools.values().next().value!, this.#options, admission)
       : new ProxyListener({
         name: spec.name,
         hostname: bindHostname(spec.host),
         port: spec.port,
-        picker: pool,
+        picker: pools.values().next().value!,
+        router: routerOf(spec, pools),
         requestTimeoutMs: spec.requestTimeoutMs,
         connectTimeoutMs: spec.connectTimeoutMs,
         idleTimeoutMs: spec.idleTimeoutMs,
@@ -191,11 +197,42 @@ export class DataPlane {
     try {
       addr = listener.listen();
     } catch (error) {
-      pool.close();
+      for (const pool of pools.values()) pool.close();
       throw error;
     }
-    this.#units.set(spec.name, { spec, sourceCounter, pool, listener, serving: undefined });
+    this.#units.set(spec.name, {
+      spec,
+      sourceCounter,
+      pools,
+      retired: [],
+      listener,
+      serving: undefined,
+    });
+    for (const [name, pool] of pools) this.#pools.set(name, pool);
     return addr;
+  }
+
+  #createPool(name: string, spec: DataPlaneListener): Pool {
+    const report = this.#options.onConnectResult;
+    const counters = this.#options.counters;
+    return new Pool({
+      name,
+      balancer: createBalancer(spec.balancer, {
+        maglevTableSize: spec.maglevTableSize,
+        maglevSeed: spec.maglevSeed,
+        roundRobinTicket: counters?.rotation?.(name),
+      }),
+      drainTimeoutMs: spec.drainTimeoutMs,
+      onRemoval: spec.onRemoval,
+      whenAllUnhealthy: spec.whenAllUnhealthy,
+      counterOf: counters === undefined ? undefined : (key) => counters.backend(name, key),
+      maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
+      slowStartMs: spec.slowStartMs,
+      onConnectResult: report === undefined
+        ? undefined
+        : (key, ok, error) =>
+          report(name, key, ok, error === undefined ? undefined : errorMessage(error)),
+    });
   }
 
   /** Starts accepting on every bound listener that does not accept yet. */
@@ -203,9 +240,9 @@ export class DataPlane {
     for (const unit of this.#units.values()) unit.serving ??= unit.listener.serve();
   }
 
-  /** Replaces a pool's membership (see `Pool.update`). */
+  /** Replaces a pool's membership (see `Pool.update`); `name` is a pool's (`listener/route`). */
   setBackends(name: string, backends: readonly Backend[]): void {
-    this.#units.get(name)?.pool.update(backends);
+    this.#pools.get(name)?.update(backends);
   }
 
   /**
@@ -230,38 +267,54 @@ export class DataPlane {
     }
     const before = unit.spec;
     unit.spec = spec;
+    // Routes in place: new routes get pools, removed ones drain; the router is rebuilt.
+    const names = poolNamesOf(spec);
+    for (const [name, pool] of unit.pools) {
+      if (names.includes(name)) continue;
+      unit.pools.delete(name);
+      this.#pools.delete(name);
+      pool.update([]);
+      unit.retired.push(pool);
+    }
+    for (const name of names) {
+      if (unit.pools.has(name)) continue;
+      const pool = this.#createPool(name, spec);
+      unit.pools.set(name, pool);
+      this.#pools.set(name, pool);
+    }
     if (unit.listener instanceof UdpListener) {
       unit.listener.update({ ...spec.udp, admission: admissionOf(spec, unit.sourceCounter) });
-    } else {
-      unit.listener.update({
+    } else {unit.listener.update({
+        router: routerOf(spec, unit.pools),
         requestTimeoutMs: spec.requestTimeoutMs,
         connectTimeoutMs: spec.connectTimeoutMs,
         idleTimeoutMs: spec.idleTimeoutMs,
         maxConnections: spec.maxConnections,
         maxConnectAttempts: spec.maxConnectAttempts,
         admission: admissionOf(spec, unit.sourceCounter),
-      });
-    }
+      });}
     const isNewBalancer = spec.balancer !== before.balancer ||
       spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
-    unit.pool.configure({
-      balancer: isNewBalancer
-        ? createBalancer(spec.balancer, {
-          maglevTableSize: spec.maglevTableSize,
-          maglevSeed: spec.maglevSeed,
-          roundRobinTicket: this.#options.counters?.rotation?.(spec.name),
-        })
-        : unit.pool.balancer,
-      drainTimeoutMs: spec.drainTimeoutMs,
-      onRemoval: spec.onRemoval,
-      whenAllUnhealthy: spec.whenAllUnhealthy,
-      slowStartMs: spec.slowStartMs,
-    });
+    for (const [name, pool] of unit.pools) {
+      pool.configure({
+        balancer: isNewBalancer
+          ? createBalancer(spec.balancer, {
+            maglevTableSize: spec.maglevTableSize,
+            maglevSeed: spec.maglevSeed,
+            roundRobinTicket: this.#options.counters?.rotation?.(name),
+          })
+          : pool.balancer,
+        drainTimeoutMs: spec.drainTimeoutMs,
+        onRemoval: spec.onRemoval,
+        whenAllUnhealthy: spec.whenAllUnhealthy,
+        slowStartMs: spec.slowStartMs,
+      });
+    }
   }
 
   /** Applies a health verdict to a pool member, with why and since when (see `Pool.setHealth`). */
   setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void {
-    this.#units.get(name)?.pool.setHealth(key, health, detail);
+    this.#pools.get(name)?.setHealth(key, health, detail);
   }
 
   /** Client connections open now, across listeners. */
@@ -273,15 +326,21 @@ export class DataPlane {
 
   /** A point-in-time view of every listener and pool, in the order they were added. */
   snapshot(): DataPlaneListenerSnapshot[] {
-    return [...this.#units.values()].map(({ listener, pool }) => {
-      const fingerprint = pool.fingerprint();
+    return [...this.#units.values()].map(({ listener, pools, spec }) => {
+      const views = [...pools.values()].map((pool): DataPlanePoolSnapshot => {
+        const fingerprint = pool.fingerprint();
+        return {
+          pool: pool.snapshot(),
+          isFailOpen: pool.isFailOpen,
+          ...(fingerprint !== undefined && { fingerprint }),
+        };
+      });
       return {
         name: listener.name,
         address: `${listener.addr.hostname}:${listener.addr.port}`,
         stats: listener.stats,
-        pool: pool.snapshot(),
-        isFailOpen: pool.isFailOpen,
-        ...(fingerprint !== undefined && { fingerprint }),
+        ...views[0]!,
+        ...(spec.protocol === "tls" && { pools: views }),
       };
     });
   }
@@ -297,7 +356,11 @@ export class DataPlane {
     this.#units.delete(name);
     const forced = await unit.listener.shutdown(drainMs ?? unit.spec.drainTimeoutMs);
     await unit.serving;
-    unit.pool.close();
+    for (const [name, pool] of unit.pools) {
+      pool.close();
+      if (this.#pools.get(name) === pool) this.#pools.delete(name);
+    }
+    for (const pool of unit.retired) pool.close();
     return forced;
   }
 
@@ -369,4 +432,23 @@ function trustedProxiesOf(spec: DataPlaneListener): CidrList {
     );
   }
   return list;
+}
+
+/** The listener's protocol as a router; `undefined` (the TCP identity route) for `tcp`. */
+function routerOf(
+  spec: DataPlaneListener,
+  pools: ReadonlyMap<string, Pool>,
+): ConnectionRouter | undefined {
+  const tls = spec.tls;
+  if (spec.protocol !== "tls" || tls === undefined) return undefined;
+  return new TlsRouter({
+    routes: tls.routes.map((route) => ({
+      name: route.name,
+      hosts: route.hosts,
+      picker: pools.get(routePoolName(spec.name, route.name))!,
+    })),
+    defaultRoute: tls.defaultRoute,
+    peekTimeoutMs: tls.peekTimeoutMs,
+    maxClientHelloBytes: tls.maxClientHelloBytes,
+  });
 }

@@ -11,7 +11,7 @@ import {
   type BackendHealth,
   REFUSAL_CAUSES,
 } from "../core/types.ts";
-import type { HealthDetail, PoolBackendSnapshot } from "../pool/mod.ts";
+import type { HealthDetail, PoolBackendSnapshot, PoolSnapshot } from "../pool/mod.ts";
 import {
   createListenerStats,
   createUdpListenerStats,
@@ -231,4 +231,30 @@ export function rowsAsSent<B extends Backend>(
       ...(verdict?.detail !== undefined && { healthDetail: verdict.detail }),
     };
   }).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** A pool as one worker reports it (`WorkerStats.pools`). */
+export interface PoolReport {
+  readonly pool: { readonly backends: readonly PoolBackendSnapshot[] };
+  readonly isFailOpen: boolean;
+  readonly fingerprint?: string;
+}
+
+/**
+ * One pool of the whole process: every worker's rows merged with the retired counters,
+ * fail-open and fingerprint from the first report; `asSent()` while no report has it.
+ */
+export function mergePoolReports(
+  name: string,
+  reports: readonly PoolReport[],
+  retired: ReadonlyMap<string, BackendCounters>,
+  asSent: () => PoolBackendSnapshot[],
+): { pool: PoolSnapshot; isFailOpen: boolean; fingerprint?: string } {
+  const first = reports[0];
+  if (first === undefined) return { pool: { name, backends: asSent() }, isFailOpen: false };
+  return {
+    pool: { name, backends: mergeBackendRows(reports.flatMap((r) => r.pool.backends), retired) },
+    isFailOpen: first.isFailOpen,
+    ...(first.fingerprint !== undefined && { fingerprint: first.fingerprint }),
+  };
 }
