@@ -53,6 +53,12 @@ export interface AdminListenerStats {
   readonly connectionDuration?: Histogram;
   /** Seconds to establish backend connections; absent when not kept. */
   readonly connectDuration?: Histogram;
+  /** UDP listeners: datagrams received from clients; absent for TCP listeners. */
+  readonly datagramsFromClients?: number;
+  /** UDP listeners: datagrams sent to clients. */
+  readonly datagramsToClients?: number;
+  /** UDP listeners: datagrams dropped, by cause (`limit`, `no_backend`, …). */
+  readonly drops?: Readonly<Record<string, number>>;
 }
 
 /** One listener. */

@@ -101,9 +101,12 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
   const health = await probeAll(targets, DEFAULT_PROBE_CONCURRENCY, signal);
   writeOut(renderPlans(plans, { format: "table", explain: true, health }));
   const problems: string[] = [];
-  const tryBind = (what: string, address: string, hostname: string, port: number) => {
+  const tryBind = (what: string, address: string, hostname: string, port: number, udp = false) => {
     try {
-      Deno.listen({ hostname, port }).close();
+      if (!udp) Deno.listen({ hostname, port }).close();
+      else if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+        throw new TypeError("UDP listeners need Deno's --unstable-net flag");
+      } else Deno.listenDatagram({ hostname, port, transport: "udp" }).close();
     } catch (error) {
       problems.push(
         `${what}: cannot bind ${address}: ${errorMessage(error)}`,
@@ -111,7 +114,8 @@ async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): 
     }
   };
   for (const listener of config.configurations) {
-    tryBind(listener.name, listener.listenerAddress, bindHostname(listener.host), listener.port);
+    const { name, listenerAddress, host, port, protocol } = listener;
+    tryBind(name, listenerAddress, bindHostname(host), port, protocol === "udp");
   }
   const admin = adminOf(config.settings.adminAddress);
   if (admin !== undefined) tryBind("admin", admin.address, admin.hostname, admin.port);

@@ -45,8 +45,23 @@ export {
  * `healthCheck.enabled` is false (30s); not configurable yet.
  */
 export { DEFAULT_PASSIVE_COOLDOWN_MS } from "../health/mod.ts";
+// `udp.sessionIdleTimeout` (60s), `udp.maxSessions` (4096), `udp.maxSessionsPerSource` (0 =
+// unlimited), `udp.bufferSize` and its upper bound, `udp.replyTimeout`:
+export {
+  DEFAULT_UDP_BUFFER_SIZE,
+  DEFAULT_UDP_MAX_SESSIONS,
+  DEFAULT_UDP_MAX_SESSIONS_PER_SOURCE,
+  DEFAULT_UDP_REPLY_TIMEOUT_MS,
+  DEFAULT_UDP_SESSION_IDLE_TIMEOUT_MS,
+  MAX_UDP_BUFFER_SIZE,
+} from "../proxy/mod.ts";
 /** `protocol`. */
 export const DEFAULT_PROTOCOL: ListenerProtocol = "tcp";
+/**
+ * `balancer` of a `protocol: udp` listener: Maglev on the client address, since DNS clients
+ * change source ports between queries.
+ */
+export const DEFAULT_UDP_BALANCER: BalancerKind = "maglev";
 /** Upper bound of `maxConnectAttempts`. */
 export const MAX_CONNECT_ATTEMPTS_LIMIT = 10;
 /** `balancer`. */

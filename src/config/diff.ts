@@ -64,6 +64,7 @@ export const IN_PLACE_LISTENER_FIELDS: ReadonlySet<keyof ListenerConfig> = new S
   "access",
   "maxConnectionsPerSource",
   "slowStartMs",
+  "udp",
 ]);
 
 /**

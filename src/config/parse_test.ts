@@ -33,6 +33,7 @@ configurations:
 
 /** What every listener gets when it sets nothing but the original keys. */
 const LISTENER_DEFAULTS = {
+  protocol: "tcp",
   backendMode: "auto",
   nodeAddressTypes: ["InternalIP", "ExternalIP"],
   excludeCordonedNodes: false,
@@ -52,7 +53,6 @@ const LISTENER_DEFAULTS = {
   acceptProxyProtocol: false,
   trustedProxies: [],
   proxyHeaderTimeoutMs: 3000,
-  protocol: "tcp",
   binding: "portName",
   skipControlPlane: false,
   access: { allow: [], deny: [] },
@@ -245,6 +245,7 @@ configurations:
     listenerAddress: "127.0.0.1:5432",
     host: "127.0.0.1",
     port: 5432,
+    protocol: "tcp",
     backendPortName: "postgres",
     namespaces: ["data"],
     binding: "portName",
@@ -275,7 +276,6 @@ configurations:
     acceptProxyProtocol: true,
     trustedProxies: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"],
     proxyHeaderTimeoutMs: 500,
-    protocol: "tcp",
     access: { allow: [], deny: [] },
     maxConnectionsPerSource: 0,
     slowStartMs: 0,

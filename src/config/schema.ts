@@ -375,6 +375,28 @@ const healthCheckSchema = z
     expect: z.string().optional().meta({
       description: "Substring the response must contain; without it a connect is enough.",
     }),
+    dnsQuery: z
+      .string()
+      .superRefine((text, ctx) => {
+        const name = text.replace(/\.$/, "");
+        const ok = text === "." ||
+          (name.length > 0 && name.length <= 253 &&
+            name.split(".").every((l) => l.length > 0 && l.length <= 63));
+        if (!ok) {
+          ctx.addIssue({
+            code: "custom",
+            input: text,
+            message: `invalid DNS name ${
+              JSON.stringify(text)
+            }: expected "." or labels of 1-63 characters joined by dots`,
+          });
+        }
+      })
+      .optional()
+      .meta({
+        description:
+          'Check with a DNS query for this name (type A, over UDP) instead of TCP: healthy on NOERROR or NXDOMAIN. For udp listeners of DNS servers, e.g. "." or "example.com".',
+      }),
     maxEjectionPercent: intInRange(0, 100).default(D.DEFAULT_MAX_EJECTION_PERCENT).meta({
       description: "Most of the pool (percent) that passive ejection may mark down at once.",
     }),
@@ -417,6 +439,28 @@ const maglevSchema = z
   })
   .prefault({})
   .meta({ description: 'Settings of `balancer: "maglev"`.' });
+
+const udpSchema = z
+  .strictObject({
+    sessionIdleTimeout: duration(D.DEFAULT_UDP_SESSION_IDLE_TIMEOUT_MS, { isZeroAllowed: false })
+      .meta({ description: "A session without a datagram either way for this long ends." }),
+    maxSessions: intInRange(0, 10_000_000).default(D.DEFAULT_UDP_MAX_SESSIONS).meta({
+      description:
+        "Sessions (client address and port) open at once; datagrams that would open more are dropped. 0 = unlimited.",
+    }),
+    maxSessionsPerSource: intInRange(0, 10_000_000)
+      .default(D.DEFAULT_UDP_MAX_SESSIONS_PER_SOURCE)
+      .meta({ description: "Sessions open at once per client address. 0 = unlimited." }),
+    bufferSize: intInRange(512, D.MAX_UDP_BUFFER_SIZE, "buffer size")
+      .default(D.DEFAULT_UDP_BUFFER_SIZE)
+      .meta({ description: "Largest datagram forwarded, in bytes; longer ones are dropped." }),
+    replyTimeout: duration(D.DEFAULT_UDP_REPLY_TIMEOUT_MS, { isZeroAllowed: true }).meta({
+      description:
+        "A client datagram unanswered this long ends its session and counts against the backend (passive health); 0 turns it off, for one-way protocols such as syslog.",
+    }),
+  })
+  .prefault({})
+  .meta({ description: "Session settings of a `protocol: udp` listener." });
 
 /** A listener or route name: 1-128 letters, digits, '_', '.' or '-' (no '/': pools join them). */
 function resourceName(what: "listener" | "route") {
@@ -470,8 +514,9 @@ const listenerSchema = z
       .default(D.DEFAULT_PROTOCOL)
       .meta({
         description:
-          "tcp, tls (passthrough, routed by server name: see tls) or udp (sessions per client address and port; Service ports with protocol UDP).",
+          "tcp, tls (passthrough, routed by server name: see tls) or udp (sessions per client address and port; Service ports with protocol UDP). A tcp and a udp listener may share an address.",
       }),
+    udp: udpSchema.optional(),
     backendPortName: refined(checkPortName, "port name").optional().meta({
       description:
         "Name of the Kubernetes Service port whose backends form this pool (annotated Services only).",
@@ -581,8 +626,11 @@ const listenerSchema = z
       description: "What happens to open connections of a backend that leaves the pool.",
     }),
     balancer: oneOf(BALANCER_KINDS as readonly [BalancerKind, ...BalancerKind[]])
-      .default(D.DEFAULT_BALANCER)
-      .meta({ description: "How a backend is picked for a new connection." }),
+      .optional()
+      .meta({
+        description:
+          "How a backend is picked for a new connection (udp: session); round_robin by default, maglev (by client address) for protocol udp.",
+      }),
     maglev: maglevSchema,
     whenAllUnhealthy: oneOf(["reject", "any"]).default(D.DEFAULT_WHEN_ALL_UNHEALTHY).meta({
       description: "With no healthy backend: refuse connections, or try any backend.",

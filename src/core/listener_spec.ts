@@ -42,6 +42,26 @@ export interface AccessSpec {
   readonly deny: readonly string[];
 }
 
+/**
+ * Session settings of a `protocol: udp` listener (`udp:` in YAML, named as in the original
+ * NautilusLB); defaults are the `DEFAULT_UDP_*` constants of `proxy/udp`.
+ */
+export interface UdpSpec {
+  /** A session without a datagram either way for this long ends. */
+  readonly sessionIdleTimeoutMs: number;
+  /** Sessions open at once, across workers; datagrams that would open more are dropped. 0 = unlimited. */
+  readonly maxSessions: number;
+  /** Sessions open at once per client address. 0 = unlimited. */
+  readonly maxSessionsPerSource: number;
+  /** Largest datagram forwarded, in bytes (1-65507); longer ones are dropped, never truncated. */
+  readonly bufferSize: number;
+  /**
+   * A client datagram unanswered this long ends its session and counts against the backend
+   * (passive health); 0 turns it off, for one-way protocols such as syslog.
+   */
+  readonly replyTimeoutMs: number;
+}
+
 /** One listener: where it accepts, whom it admits, how its pool picks and drains. */
 export interface ListenerSpec extends ForwardSpec {
   /** Listener (and pool) name; the key of all per-listener state and the metrics label. */
@@ -96,6 +116,8 @@ export interface ListenerSpec extends ForwardSpec {
    * near 0 to its full weight over this long (not with `maglev`). 0 = off.
    */
   readonly slowStartMs: number;
+  /** Session settings; present exactly when the listener's `protocol` is `udp`. */
+  readonly udp?: UdpSpec;
   /** Transport: `tcp`, `tls` (passthrough) or `udp` (sessions). */
   readonly protocol: ListenerProtocol;
   /** With `protocol: tls`: routes by server name, each its own pool `listener/route`. */

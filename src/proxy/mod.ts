@@ -16,6 +16,7 @@ export type {
 } from "./forward.ts";
 export * from "./proxy_protocol.ts";
 export * from "./read_proxy_header.ts";
+export * from "./udp/mod.ts";
 export type {
   Backend,
   BackendCounters,

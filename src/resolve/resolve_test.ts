@@ -363,7 +363,7 @@ const CASES: Case[] = [
     excluded: [{
       service: "web/dns",
       reason: "unsupported-protocol",
-      detail: 'port "http" is UDP; only TCP is supported',
+      detail: 'port "http" is UDP; a tcp listener takes TCP ports',
     }],
   },
   {
@@ -385,7 +385,8 @@ const CASES: Case[] = [
     excluded: [{
       service: "kube-system/kube-dns",
       reason: "unsupported-protocol",
-      detail: 'port "dns" is UDP; only TCP is supported; port "dns-tcp" is TCP on the same number',
+      detail:
+        'port "dns" is UDP; a tcp listener takes TCP ports; port "dns-tcp" is TCP on the same number',
     }],
   },
   {
@@ -397,7 +398,7 @@ const CASES: Case[] = [
     excluded: [{
       service: "tel/sig",
       reason: "unsupported-protocol",
-      detail: 'port "http" is SCTP; only TCP is supported',
+      detail: 'port "http" is SCTP; a tcp listener takes TCP ports',
     }],
   },
   {

@@ -23,10 +23,12 @@ import {
   type ListenerStats,
   ProxyListener,
   TlsRouter,
+  UdpListener,
 } from "../proxy/mod.ts";
 import { poolNamesOf, routePoolName } from "../core/tls_spec.ts";
 import { bindHostname } from "../core/address.ts";
 import type { ListenerSpec } from "../core/listener_spec.ts";
+import type { PoolSpec } from "../core/pool_spec.ts";
 
 /**
  * Settings a data-plane listener may leave out: absent means no PROXY protocol expected,
@@ -51,7 +53,9 @@ type OptionalListenerSettings =
  */
 export type DataPlaneListener =
   & Omit<ListenerSpec, OptionalListenerSettings>
-  & Partial<Pick<ListenerSpec, OptionalListenerSettings>>;
+  & Partial<Pick<ListenerSpec, OptionalListenerSettings>>
+  // `udp` runs a UdpListener (sessions, `udp` settings) instead of accepting TCP.
+  & Pick<PoolSpec, "protocol">;
 
 /** Options of {@linkcode DataPlane}. */
 export interface DataPlaneOptions {
@@ -123,7 +127,7 @@ interface Unit {
   readonly pools: Map<string, Pool>;
   /** Pools of removed routes, draining until the listener goes. */
   readonly retired: Pool[];
-  readonly listener: ProxyListener;
+  readonly listener: ProxyListener | UdpListener;
   serving: Promise<void> | undefined;
 }
 
@@ -168,25 +172,27 @@ export class DataPlane {
     const sourceCounter = counters?.source?.(spec.name) ?? new LocalSourceCounter();
     const admission = admissionOf(spec, sourceCounter);
     const pools = new Map(poolNamesOf(spec).map((name) => [name, this.#createPool(name, spec)]));
-    const listener = new ProxyListener({
-      name: spec.name,
-      hostname: bindHostname(spec.host),
-      port: spec.port,
-      picker: pools.values().next().value!,
-      router: routerOf(spec, pools),
-      requestTimeoutMs: spec.requestTimeoutMs,
-      connectTimeoutMs: spec.connectTimeoutMs,
-      idleTimeoutMs: spec.idleTimeoutMs,
-      maxConnections: spec.maxConnections,
-      maxConnectAttempts: spec.maxConnectAttempts,
-      logger: this.#options.logger,
-      ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
-      dial: this.#options.dial,
-      ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
-      reusePort: this.#options.reusePort,
-      connectionCounter: counters?.listener(spec.name),
-      admission,
-    });
+    const listener = spec.protocol === "udp"
+      ? udpListenerOf(spec, pools.values().next().value!, this.#options, admission)
+      : new ProxyListener({
+        name: spec.name,
+        hostname: bindHostname(spec.host),
+        port: spec.port,
+        picker: pools.values().next().value!,
+        router: routerOf(spec, pools),
+        requestTimeoutMs: spec.requestTimeoutMs,
+        connectTimeoutMs: spec.connectTimeoutMs,
+        idleTimeoutMs: spec.idleTimeoutMs,
+        maxConnections: spec.maxConnections,
+        maxConnectAttempts: spec.maxConnectAttempts,
+        logger: this.#options.logger,
+        ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
+        dial: this.#options.dial,
+        ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
+        reusePort: this.#options.reusePort,
+        connectionCounter: counters?.listener(spec.name),
+        admission,
+      });
     let addr: Deno.NetAddr;
     try {
       addr = listener.listen();
@@ -276,15 +282,17 @@ export class DataPlane {
       unit.pools.set(name, pool);
       this.#pools.set(name, pool);
     }
-    unit.listener.update({
-      router: routerOf(spec, unit.pools),
-      requestTimeoutMs: spec.requestTimeoutMs,
-      connectTimeoutMs: spec.connectTimeoutMs,
-      idleTimeoutMs: spec.idleTimeoutMs,
-      maxConnections: spec.maxConnections,
-      maxConnectAttempts: spec.maxConnectAttempts,
-      admission: admissionOf(spec, unit.sourceCounter),
-    });
+    if (unit.listener instanceof UdpListener) {
+      unit.listener.update({ ...spec.udp, admission: admissionOf(spec, unit.sourceCounter) });
+    } else {unit.listener.update({
+        router: routerOf(spec, unit.pools),
+        requestTimeoutMs: spec.requestTimeoutMs,
+        connectTimeoutMs: spec.connectTimeoutMs,
+        idleTimeoutMs: spec.idleTimeoutMs,
+        maxConnections: spec.maxConnections,
+        maxConnectAttempts: spec.maxConnectAttempts,
+        admission: admissionOf(spec, unit.sourceCounter),
+      });}
     const isNewBalancer = spec.balancer !== before.balancer ||
       spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
     for (const [name, pool] of unit.pools) {
@@ -364,6 +372,31 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * The listener of a `protocol: udp` spec. Deno offers `SO_REUSEADDR`, not `SO_REUSEPORT`, for
+ * datagram sockets: with workers the socket bound last takes every datagram, so one worker
+ * serves all UDP sessions (and a handover's new process takes them over).
+ */
+function udpListenerOf(
+  spec: DataPlaneListener,
+  pool: Pool,
+  options: DataPlaneOptions,
+  admission: Admission | undefined,
+) {
+  return new UdpListener({
+    name: spec.name,
+    hostname: bindHostname(spec.host),
+    port: spec.port,
+    picker: pool,
+    ...spec.udp,
+    logger: options.logger,
+    ...(spec.accessLog === true && { accessLogger: options.accessLogger }),
+    reuseAddress: options.reusePort,
+    sessionCounter: options.counters?.listener(spec.name),
+    ...(admission !== undefined && { admission }),
+  });
 }
 
 /**

@@ -153,9 +153,13 @@ export class WorkerDataPlane implements DataPlaneApi {
     const hostname = bindHostname(spec.host);
     // Held (with reusePort, as the workers bind) until every worker is bound: it fails
     // early on a taken port and fixes the port that `port: 0` picks.
-    const reservation = Deno.listen({ hostname, port: spec.port, reusePort: true });
+    // UDP: SO_REUSEADDR, what the workers bind with (see DataPlane); the socket bound last
+    // takes the datagrams, so one worker serves every UDP session.
+    const reservation = spec.protocol === "udp"
+      ? Deno.listenDatagram({ hostname, port: spec.port, transport: "udp", reuseAddress: true })
+      : Deno.listen({ hostname, port: spec.port, reusePort: true });
     try {
-      const addr = reservation.addr;
+      const addr = reservation.addr as Deno.NetAddr;
       const slots = this.#slots.setListeners([...this.#specs.keys(), spec.name]);
       this.#specs.set(spec.name, { ...spec, port: addr.port, ...slots.get(spec.name)! });
       this.#givenPorts.set(spec.name, spec.port);
@@ -168,7 +172,7 @@ export class WorkerDataPlane implements DataPlaneApi {
         await this.#sendListeners();
         throw new Error(`Cannot bind listener ${spec.name} in a worker: ${failed.error}`);
       }
-      return { transport: "tcp", hostname: addr.hostname, port: addr.port };
+      return { transport: addr.transport, hostname: addr.hostname, port: addr.port };
     } finally {
       reservation.close();
     }

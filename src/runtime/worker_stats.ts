@@ -12,7 +12,14 @@ import {
   REFUSAL_CAUSES,
 } from "../core/types.ts";
 import type { HealthDetail, PoolBackendSnapshot, PoolSnapshot } from "../pool/mod.ts";
-import { createListenerStats, type ListenerStats } from "../proxy/mod.ts";
+import {
+  createListenerStats,
+  createUdpListenerStats,
+  isUdpListenerStats,
+  type ListenerStats,
+  UDP_DROP_CAUSES,
+  type UdpListenerStats,
+} from "../proxy/mod.ts";
 
 /** {@linkcode ListenerStats} as a worker posts them: the histograms as plain data. */
 export type ListenerStatsData =
@@ -59,6 +66,21 @@ export function addListenerStats(
   for (const cause of REFUSAL_CAUSES) into.refusedByCause[cause] += from.refusedByCause[cause];
   into.connectionDuration.add(from.connectionDuration);
   into.connectDuration.add(from.connectDuration);
+  addUdpStats(into, from);
+}
+
+/** A UDP listener's extra counters (datagrams, drops by cause), summed when `from` has them. */
+function addUdpStats(into: ListenerStats, from: ListenerStatsData): void {
+  if (!("drops" in from)) return;
+  const udp = from as unknown as UdpListenerStats;
+  if (!isUdpListenerStats(into)) {
+    const { datagramsFromClients, datagramsToClients, drops } = createUdpListenerStats();
+    Object.assign(into, { datagramsFromClients, datagramsToClients, drops });
+  }
+  const sum = into as UdpListenerStats;
+  sum.datagramsFromClients += udp.datagramsFromClients;
+  sum.datagramsToClients += udp.datagramsToClients;
+  for (const cause of UDP_DROP_CAUSES) sum.drops[cause] += udp.drops[cause];
 }
 
 /** Fresh process-wide counters summed from `parts` (each `[stats, withActive]`). */
