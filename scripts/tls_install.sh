@@ -4,43 +4,12 @@
 # non-interactive; runs `apt-get update` only when an install fails without it, and waits for
 # another apt process to release its lock.
 set -euo pipefail
+. "$(dirname "$0")/_apt.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
-fi
-export DEBIAN_FRONTEND=noninteractive
-
-# path that proves it is there -> package
-declare -A WANT=(
-  [/usr/sbin/haproxy]=haproxy
-  [/usr/sbin/nginx]=nginx
-  [/usr/lib/nginx/modules/ngx_stream_module.so]=libnginx-mod-stream
-  [/usr/bin/openssl]=openssl
-  [/usr/bin/gnutls-cli]=gnutls-bin
-  [/usr/bin/curl]=curl
-)
-
-missing=()
-for path in "${!WANT[@]}"; do
-  if [ ! -e "$path" ]; then
-    missing+=("${WANT[$path]}")
-  fi
-done
-
-if [ "${#missing[@]}" -eq 0 ]; then
-  exit 0
-fi
-
-APT_OPTS=(-o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends)
-
-install() {
-  $SUDO apt-get install "${APT_OPTS[@]}" "$@" >/dev/null
-}
-
-echo "tls_install: installing ${missing[*]}" >&2
-if ! install "${missing[@]}"; then
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
-  install "${missing[@]}"
-fi
+apt_install_missing tls_install \
+  /usr/sbin/haproxy=haproxy \
+  /usr/sbin/nginx=nginx \
+  /usr/lib/nginx/modules/ngx_stream_module.so=libnginx-mod-stream \
+  /usr/bin/openssl=openssl \
+  /usr/bin/gnutls-cli=gnutls-bin \
+  /usr/bin/curl=curl
