@@ -11,7 +11,7 @@
 #
 # If the new process dies or never gets ready, the old one is left alone and the script
 # exits 1. Set net.ipv4.tcp_migrate_req=1 (Linux >= 5.14) so connections still queued on
-# the old listener move to the new one instead of being reset (see README: Handover).
+# the old listener move to the new one instead of being reset (see docs/reload_and_handover.md).
 #
 # Usage:
 #   scripts/handover.sh OLD_PID NEW_ADMIN_ADDRESS -- COMMAND [ARGS...]

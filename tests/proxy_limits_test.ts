@@ -139,6 +139,10 @@ Deno.test("access log: one JSON line per closed connection; totals and histogram
       untrusted: 0,
       acl: 0,
       source_limit: 0,
+      tls_peek_timeout: 0,
+      tls_hello_too_large: 0,
+      tls_no_route: 0,
+      tls_bad_hello: 0,
     });
     assert.equal(stats.connectionDuration.count, 1);
     assert.equal(stats.connectDuration.count, 1);

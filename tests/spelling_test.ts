@@ -10,6 +10,8 @@ import {
   type BackendHealth,
   BALANCER_KINDS,
   type BalancerKind,
+  LISTENER_PROTOCOLS,
+  type ListenerProtocol,
   type NoBackendReason,
   REFUSAL_CAUSES,
   type RefusalCause,
@@ -22,7 +24,13 @@ import {
 import type { OnRemoval, WhenAllUnhealthy } from "../src/core/listener_spec.ts";
 import type { BackendMode } from "../src/core/pool_spec.ts";
 import type { ExclusionReason } from "../src/core/plan.ts";
-import type { ForwardOutcome, ProxyParseErrorReason } from "../src/proxy/mod.ts";
+import {
+  type ForwardOutcome,
+  type ProxyParseErrorReason,
+  UDP_DROP_CAUSES,
+  type UdpDropCause,
+  type UdpSessionOutcome,
+} from "../src/proxy/mod.ts";
 import type { ApiFailure } from "../src/discovery/mod.ts";
 import type { TransitionCause } from "../src/health/mod.ts";
 import type { LogLevel } from "../src/log/mod.ts";
@@ -47,7 +55,10 @@ type MachineValue =
   | BackendMode
   | LogLevel
   | TransitionCause
-  | ReloadOutcome;
+  | ReloadOutcome
+  | ListenerProtocol
+  | UdpDropCause
+  | UdpSessionOutcome;
 
 /** Reasons written for people. */
 type HumanReason = ExclusionReason | ApiFailure | ProxyParseErrorReason;
@@ -69,6 +80,8 @@ Deno.test("every listed machine-read value is snake_case", () => {
     ...BACKEND_HEALTHS,
     ...REFUSAL_CAUSES,
     ...DISCOVERY_STATES,
+    ...LISTENER_PROTOCOLS,
+    ...UDP_DROP_CAUSES,
   ];
   assert.ok(values.length > 10);
   for (const value of values) assert.match(value, /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/, value);

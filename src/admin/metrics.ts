@@ -158,13 +158,55 @@ export class AdminMetrics {
     );
     this.#counter(
       "nautiluslb_connections_refused_total",
-      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), acl (source address refused by access rules), source_limit (maxConnectionsPerSource reached). The one refusal family (see docs/monitoring.md).",
+      "Client connections refused before forwarding, by cause: limit (maxConnections or maxConnectionsPerBackend), no_backend, proxy_header (bad PROXY protocol header), untrusted (PROXY header from an untrusted peer), acl (source address refused by access rules), source_limit (maxConnectionsPerSource reached), tls_peek_timeout, tls_hello_too_large, tls_no_route, tls_bad_hello (TLS listeners' ClientHello). The one refusal family (see docs/monitoring.md).",
       ["listener", "cause"],
       (s, add) => {
         for (const l of s.listeners) {
           const byCause = l.stats.refusedByCause;
           if (byCause === undefined) continue;
           for (const cause of REFUSAL_CAUSES) add({ listener: l.name, cause }, byCause[cause]);
+        }
+      },
+    );
+    const udpListeners = (
+      s: { listeners: readonly { name: string; stats: AdminListenerStats }[] },
+    ) => s.listeners.filter((l) => l.stats.drops !== undefined);
+    this.#gauge(
+      "nautiluslb_udp_sessions_active",
+      "UDP sessions (client address and port) open now.",
+      ["listener"],
+      (s, add) => {
+        for (const l of udpListeners(s)) add({ listener: l.name }, l.stats.activeConnections);
+      },
+    );
+    this.#counter(
+      "nautiluslb_udp_sessions_total",
+      "UDP sessions opened.",
+      ["listener"],
+      (s, add) => {
+        for (const l of udpListeners(s)) add({ listener: l.name }, l.stats.accepted);
+      },
+    );
+    this.#counter(
+      "nautiluslb_udp_datagrams_total",
+      "UDP datagrams: from_client received from clients, to_client sent to them.",
+      ["listener", "direction"],
+      (s, add) => {
+        for (const l of udpListeners(s)) {
+          add({ listener: l.name, direction: "from_client" }, l.stats.datagramsFromClients ?? 0);
+          add({ listener: l.name, direction: "to_client" }, l.stats.datagramsToClients ?? 0);
+        }
+      },
+    );
+    this.#counter(
+      "nautiluslb_udp_drops_total",
+      "UDP datagrams dropped, by cause: acl (source ACL), limit (maxSessions), source_limit (maxSessionsPerSource), no_backend, socket (no backend socket), too_large (over bufferSize), foreign (not from the session's backend), overload, send_failed, stopping.",
+      ["listener", "cause"],
+      (s, add) => {
+        for (const l of udpListeners(s)) {
+          for (const [cause, n] of Object.entries(l.stats.drops ?? {})) {
+            add({ listener: l.name, cause }, n);
+          }
         }
       },
     );

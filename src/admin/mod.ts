@@ -25,6 +25,8 @@ export type {
   AdminListener,
   AdminListenerStats,
   AdminPool,
+  AdminReload,
+  AdminReloadOutcome,
   AdminSnapshot,
   AdminSnapshotSource,
   AdminWorker,
@@ -32,3 +34,6 @@ export type {
   DiscoverySource,
   DiscoveryState,
 } from "./types.ts";
+export { MAX_RECENT_RELOADS } from "./types.ts";
+export { renderStatusPage } from "./status_page.ts";
+export type { StatusPageOptions } from "./status_page.ts";

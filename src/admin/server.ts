@@ -1,5 +1,5 @@
 /**
- * The admin HTTP server: `/healthz`, `/readyz`, `/pools` and `/metrics`.
+ * The admin HTTP server: the status page at `/`, `/healthz`, `/readyz`, `/pools` and `/metrics`.
  *
  * It only reads: every request that needs state calls the caller's snapshot function once,
  * and nothing here mutates pools or listeners. Bind it to loopback unless the port is
@@ -11,6 +11,8 @@ import { getLogger, type Logger } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { AdminMetrics } from "./metrics.ts";
 import { type Http1ServerStats, serveHttp1 } from "./_http1.ts";
+import { RateMeter } from "./_rates.ts";
+import { renderStatusPage, STATUS_PAGE_CSP, statusRateTotals } from "./status_page.ts";
 import type { AdminSnapshot, AdminSnapshotSource } from "./types.ts";
 
 /** Options of {@linkcode startAdminServer}. */
@@ -101,16 +103,20 @@ export interface AdminHandlerOptions {
   readonly logger?: Logger;
   /** A metrics registry; a new one (with process metrics) when absent. */
   readonly metrics?: AdminMetrics;
+  /** Now, in ms since the Unix epoch, for the status page. @default {Date.now} */
+  readonly now?: () => number;
 }
 
 const ALLOW = "GET, HEAD";
-const ROUTES = new Set(["/healthz", "/readyz", "/pools", "/metrics"]);
+const ROUTES = new Set(["/", "/healthz", "/readyz", "/pools", "/metrics"]);
 const TEXT = "text/plain; charset=utf-8";
 
 /**
  * Starts the admin server and resolves once it is listening.
  *
  * Routes (`GET` or `HEAD`; other methods get 405, unknown paths 404):
+ * - `/`: the status page, HTML for a browser, refreshing itself every 5 s
+ *   (`?refresh=N` seconds, 0 for never); see {@linkcode renderStatusPage}.
  * - `/healthz`: 200 `ok` while the process runs; never calls `snapshot`.
  * - `/readyz`: 200 `ok` when `snapshot().ready`, else 503 `not ready: <reasons>`. With
  *   `?verbose`, one line per check (`[+]` passed, `[-]` failed, `[!]` reported but not
@@ -188,6 +194,8 @@ export function createAdminHandler(
 ): (request: Request) => Promise<Response> {
   const logger = options.logger ?? getLogger("admin");
   const metrics = options.metrics ?? new AdminMetrics();
+  const now = options.now ?? Date.now;
+  const rates = new RateMeter();
   const take = (): AdminSnapshot | Error => {
     try {
       return options.snapshot();
@@ -204,6 +212,33 @@ export function createAdminHandler(
       return text(405, "method not allowed\n", { allow: ALLOW });
     }
     switch (url.pathname) {
+      case "/": {
+        const snapshot = take();
+        if (snapshot instanceof Error) return text(500, "internal error\n");
+        const refresh = url.searchParams.get("refresh");
+        const refreshSeconds = refresh === null ? undefined : Number(refresh);
+        const nowMs = now();
+        let body: string;
+        try {
+          body = renderStatusPage(snapshot, {
+            nowMs,
+            refreshSeconds,
+            rates: rates.update(statusRateTotals(snapshot), nowMs),
+          });
+        } catch (error) {
+          if (error instanceof RangeError) return text(400, `${error.message}\n`);
+          throw error;
+        }
+        return new Response(body, {
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+            "content-security-policy": STATUS_PAGE_CSP,
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+          },
+        });
+      }
       case "/healthz":
         return text(200, "ok\n");
       case "/readyz": {

@@ -209,11 +209,11 @@ Deno.test("admin routes: unknown paths 404, other methods 405, HEAD allowed", as
   const notFound = await get(`${admin.base}/nope`);
   assert.equal(notFound.status, 404);
   assert.equal(notFound.body, "not found\n");
-  assert.equal((await get(`${admin.base}/`)).status, 404);
+  assert.equal((await get(`${admin.base}/index.html`)).status, 404);
   assert.equal((await get(`${admin.base}/healthz/`)).status, 404);
   assert.equal((await get(`${admin.base}/nope`, { method: "POST" })).status, 404);
 
-  for (const path of ["/healthz", "/readyz", "/pools", "/metrics"]) {
+  for (const path of ["/", "/healthz", "/readyz", "/pools", "/metrics"]) {
     for (const method of ["POST", "PUT", "DELETE"]) {
       const res = await get(`${admin.base}${path}`, { method });
       assert.equal(res.status, 405, `${method} ${path}`);
@@ -236,6 +236,35 @@ Deno.test("a throwing snapshot gives 503 on /readyz and 500 elsewhere; /healthz 
   assert.equal(ready.body, "not ready: snapshot failed\n");
   assert.equal((await get(`${admin.base}/pools`)).status, 500);
   assert.equal((await get(`${admin.base}/metrics`)).status, 500);
+  assert.equal((await get(`${admin.base}/`)).status, 500);
+});
+
+Deno.test("GET / serves the status page: HTML, no store, scripts forbidden, refresh settable", async () => {
+  let calls = 0;
+  await using admin = await start(() => {
+    calls++;
+    return sampleSnapshot();
+  });
+  const res = await get(`${admin.base}/`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+  const csp = res.headers.get("content-security-policy") ?? "";
+  assert.ok(csp.startsWith("default-src 'none';") && !csp.includes("script-src"), csp);
+  assert.ok(res.body.startsWith("<!doctype html>"));
+  assert.ok(res.body.includes(`data-pool="a"`) && res.body.includes("abc123"));
+  assert.ok(res.body.includes(`<meta http-equiv="refresh" content="5">`));
+  assert.equal(calls, 1);
+
+  const still = await get(`${admin.base}/?refresh=0`);
+  assert.ok(!still.body.includes("http-equiv"));
+  const bad = await get(`${admin.base}/?refresh=-3`);
+  assert.equal(bad.status, 400);
+  assert.match(bad.body, /^Cannot render the status page as 'refreshSeconds' must be an integer/);
+  const head = await get(`${admin.base}/`, { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal(head.body, "");
 });
 
 Deno.test("aborting the signal stops the server and closes the port", async () => {

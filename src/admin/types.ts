@@ -11,6 +11,7 @@
 
 import type { DiscoverySource, DiscoveryState, DiscoveryStatus } from "../core/discovery_state.ts";
 import type { Histogram } from "../core/histogram.ts";
+import type { ExcludedBackend, HealthCheckSpec } from "../core/plan.ts";
 import type { BackendCounters, BackendHealth, RefusalCause } from "../core/types.ts";
 
 export type { BackendHealth, DiscoverySource, DiscoveryState };
@@ -52,6 +53,12 @@ export interface AdminListenerStats {
   readonly connectionDuration?: Histogram;
   /** Seconds to establish backend connections; absent when not kept. */
   readonly connectDuration?: Histogram;
+  /** UDP listeners: datagrams received from clients; absent for TCP listeners. */
+  readonly datagramsFromClients?: number;
+  /** UDP listeners: datagrams sent to clients. */
+  readonly datagramsToClients?: number;
+  /** UDP listeners: datagrams dropped, by cause (`limit`, `no_backend`, …). */
+  readonly drops?: Readonly<Record<string, number>>;
 }
 
 /** One listener. */
@@ -89,6 +96,14 @@ export interface AdminBackend {
     readonly error?: string;
     readonly sinceMs: number;
   };
+  /** The Service it comes from, `namespace/name`; absent for static backends. */
+  readonly service?: string;
+  /** The node it is on (NodePort, or the node an endpoint runs on), when known. */
+  readonly node?: string;
+  /** The endpoint's Pod, when known. */
+  readonly pod?: string;
+  /** The active check that decides its health (`enabled: false` when only passive); absent when not known. */
+  readonly check?: HealthCheckSpec;
 }
 
 /** One pool. */
@@ -101,6 +116,17 @@ export interface AdminPool {
   readonly fingerprint?: string;
   /** Members and draining backends alike; `isDraining` tells them apart. */
   readonly backends: readonly AdminBackend[];
+  /**
+   * Candidates discovery found but left out of the pool, each with its reason
+   * (`node-not-ready`, `node-excluded`, `not-ready`, ...), from the latest plan; absent when
+   * not known.
+   */
+  readonly excluded?: readonly ExcludedBackend[];
+  /**
+   * Warnings of the latest plan (Services merged, an annotation ignored, ...); absent when not
+   * known.
+   */
+  readonly warnings?: readonly string[];
 }
 
 /** Config reloads since start and the config running now. */
@@ -113,7 +139,25 @@ export interface AdminConfigStatus {
   readonly lastSuccessAt: number;
   /** Hex SHA-256 of the running config file's bytes. */
   readonly sha256: string;
+  /** The latest reloads, oldest first, at most {@linkcode MAX_RECENT_RELOADS}; absent when not kept. */
+  readonly recentReloads?: readonly AdminReload[];
 }
+
+/** What one config reload did: applied a change, found none, or kept the running config. */
+export type AdminReloadOutcome = "applied" | "unchanged" | "refused";
+
+/** One config reload, for the status page. */
+export interface AdminReload {
+  /** When it finished, in ms since the Unix epoch. */
+  readonly atMs: number;
+  /** What it did. */
+  readonly outcome: AdminReloadOutcome;
+  /** What changed or why it was refused, in one line, e.g. `1 listener added (b)`. */
+  readonly summary: string;
+}
+
+/** Reloads kept in {@linkcode AdminConfigStatus.recentReloads}. */
+export const MAX_RECENT_RELOADS = 10;
 
 /** Everything the admin endpoints show, taken once per request. */
 export interface AdminSnapshot {

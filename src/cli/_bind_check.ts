@@ -26,7 +26,8 @@ export interface BindCheckOptions {
 
 /**
  * Tries every listener address (then the admin address) with a plain bind, which fails with
- * `AddrInUse` when any socket holds it, `SO_REUSEPORT` or not; closes each at once.
+ * `AddrInUse` when any socket holds it, `SO_REUSEPORT` (TCP) or `SO_REUSEADDR` (UDP, as
+ * `serve` binds it for a handover) or not; closes each at once.
  *
  * @returns one line per address that cannot be bound, `NAME: cannot bind HOST:PORT: why`;
  *   empty when everything can
@@ -35,7 +36,9 @@ export function bindProblems(config: Config, options: BindCheckOptions): string[
   const problems: string[] = [];
   for (const listener of config.configurations) {
     const hostname = bindHostname(listener.host);
-    const problem = tryBind(hostname, listener.port, options);
+    const problem = listener.protocol === "udp"
+      ? tryBindUdp(hostname, listener.port, options)
+      : tryBind(hostname, listener.port, options);
     if (problem !== undefined) {
       problems.push(`${listener.name}: cannot bind ${listener.listenerAddress}: ${problem}`);
     }
@@ -79,5 +82,40 @@ function tryBind(hostname: string, port: number, options: BindCheckOptions): str
     if (!(error instanceof Deno.errors.AddrInUse)) return errorMessage(error);
     return `${errorMessage(error)}: the process that serves it does not share it ` +
       "(SO_REUSEPORT), so it cannot be handed over";
+  }
+}
+
+/**
+ * The UDP counterpart of {@linkcode tryBind}: `serve` binds UDP listeners with `SO_REUSEADDR`
+ * for a handover, and on Linux the socket bound last takes the datagrams, so a second process
+ * would silently take all of them.
+ */
+function tryBindUdp(
+  hostname: string,
+  port: number,
+  options: BindCheckOptions,
+): string | undefined {
+  if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    return "UDP listeners need Deno's --unstable-net flag";
+  }
+  try {
+    Deno.listenDatagram({ hostname, port, transport: "udp" }).close();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) {
+      return errorMessage(error) + privilegedPortHint(error, port);
+    }
+    if (!options.isHandover) {
+      return `${errorMessage(error)}: another process serves it (to take over from a running ` +
+        "serve, start the new one with serve --handover)";
+    }
+  }
+  try {
+    Deno.listenDatagram({ hostname, port, transport: "udp", reuseAddress: true }).close();
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) return errorMessage(error);
+    return `${errorMessage(error)}: the process that serves it does not share it ` +
+      "(SO_REUSEADDR), so it cannot be handed over";
   }
 }

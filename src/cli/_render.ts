@@ -1,6 +1,6 @@
 /**
  * Rendering pool plans for `discover`, `check` and `serve --dry-run`: the table and the
- * stable JSON contract documented in the README.
+ * stable JSON contract documented in docs/commands.md.
  *
  * @module
  */
@@ -36,6 +36,8 @@ export interface BackendJson {
 export interface PoolJson {
   name: string;
   listenerAddress: string;
+  /** The listener's transport when not `tcp` (`udp`). */
+  protocol?: string;
   backends: BackendJson[];
   excluded: ExcludedBackend[];
   warnings: string[];
@@ -71,6 +73,7 @@ export function plansToJson(
       const pool: PoolJson = {
         name: plan.name,
         listenerAddress: plan.listenerAddress,
+        ...(plan.protocol !== undefined && { protocol: plan.protocol }),
         backends,
         excluded: plan.excluded.map((e) => ({ ...e })),
         warnings: [...plan.warnings],
@@ -122,10 +125,10 @@ export function renderPlans(plans: readonly PoolPlan[], options: RenderOptions):
   const rows: string[][] = [header];
   for (const plan of plans) {
     if (plan.backends.length === 0) {
-      rows.push([plan.name, plan.listenerAddress, emptyPoolNote(plan, options.explain), "", ""]);
+      rows.push([plan.name, listenerOf(plan), emptyPoolNote(plan, options.explain), "", ""]);
     }
     for (const b of plan.backends) {
-      const row = [plan.name, plan.listenerAddress, b.address, b.service ?? "-", b.node ?? "-"];
+      const row = [plan.name, listenerOf(plan), b.address, b.service ?? "-", b.node ?? "-"];
       if (health !== undefined) {
         const h = health.get(b.address);
         row.push(h?.state ?? "-", h ? `${h.latencyMs.toFixed(1)}ms` : "-", h?.error ?? "");
@@ -198,4 +201,11 @@ function emptyPoolNote(plan: PoolPlan, explained: boolean | undefined): string {
   return explained
     ? `(none: ${what} left out, see Excluded below)`
     : `(none: ${what} left out; --explain shows why)`;
+}
+
+/** The LISTENER column: the address, with `/udp` (or another transport) when not TCP. */
+function listenerOf(plan: PoolPlan): string {
+  return plan.protocol === undefined
+    ? plan.listenerAddress
+    : `${plan.listenerAddress}/${plan.protocol}`;
 }

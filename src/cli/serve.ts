@@ -37,7 +37,7 @@ export function addServeCommand(
       "\nExamples:\n  nautiluslb serve -c config.yaml\n  nautiluslb serve --dry-run\n" +
         "  nautiluslb serve --watch-config\n" +
         "  nautiluslb serve --handover --admin-address 127.0.0.1:9091\n\n" +
-        "SIGHUP reloads the config; see README: Reload and handover",
+        "SIGHUP reloads the config; see docs/reload_and_handover.md",
     )
     .action(async (options: ServeFlags, command) => {
       const { runServe } = await import("./_serve_run.ts");

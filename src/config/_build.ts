@@ -5,8 +5,9 @@
  * @module
  */
 import { parseHostPort } from "../core/address.ts";
-import type { Config, ListenerConfig } from "./types.ts";
+import type { Config, ListenerConfig, UdpConfig } from "./types.ts";
 import type { ConfigSchemaOutput } from "./schema.ts";
+import * as D from "./defaults.ts";
 
 /** The config of a document the schema accepted, not yet frozen (see {@linkcode deepFreeze}). */
 export function buildConfig(data: ConfigSchemaOutput): Config {
@@ -33,6 +34,8 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         listenerAddress: l.listenerAddress,
         host,
         port,
+        protocol: l.protocol,
+        ...(l.protocol === "udp" && { udp: udpConfig(l.udp) }),
         ...(l.backendPortName === undefined ? {} : { backendPortName: l.backendPortName }),
         ...namespacesOf(l.namespaces ?? (l.namespace === undefined ? undefined : [l.namespace])),
         binding: l.binding ?? data.settings.binding,
@@ -44,7 +47,8 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         ...(l.nodeSelector === undefined ? {} : { nodeSelector: { ...l.nodeSelector } }),
         skipControlPlane: l.skipControlPlane,
         backends: l.backends,
-        balancer: l.balancer,
+        balancer: l.balancer ??
+          (l.protocol === "udp" ? D.DEFAULT_UDP_BALANCER : D.DEFAULT_BALANCER),
         maglevTableSize: l.maglev.tableSize,
         maglevSeed: l.maglev.seed,
         requestTimeoutMs: l.requestTimeout,
@@ -67,6 +71,19 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         },
         maxConnectionsPerSource: l.maxConnectionsPerSource,
         slowStartMs: l.slowStart,
+        ...(l.protocol === "tls" && l.tls !== undefined && {
+          tls: {
+            routes: l.tls.routes.map((r) => ({
+              name: r.name,
+              hosts: r.hosts,
+              ...(r.backendPortName !== undefined && { backendPortName: r.backendPortName }),
+              backends: r.backends,
+            })),
+            ...(l.tls.defaultRoute !== undefined && { defaultRoute: l.tls.defaultRoute }),
+            peekTimeoutMs: l.tls.peekTimeout,
+            maxClientHelloBytes: l.tls.maxClientHello,
+          },
+        }),
         healthCheck: {
           enabled: hc.enabled,
           intervalMs: hc.interval,
@@ -76,6 +93,7 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
           ...(hc.port === undefined ? {} : { port: hc.port }),
           ...(hc.send === undefined ? {} : { send: hc.send }),
           ...(hc.expect === undefined ? {} : { expect: hc.expect }),
+          ...(hc.dnsQuery === undefined ? {} : { dnsQuery: hc.dnsQuery }),
           maxEjectionPercent: hc.maxEjectionPercent,
           ...(hc.tls ? { tls: true } : {}),
           ...(hc.type === "http"
@@ -90,6 +108,16 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
         },
       };
     }),
+  };
+}
+
+function udpConfig(udp: ConfigSchemaOutput["configurations"][number]["udp"]): UdpConfig {
+  return {
+    sessionIdleTimeoutMs: udp?.sessionIdleTimeout ?? D.DEFAULT_UDP_SESSION_IDLE_TIMEOUT_MS,
+    maxSessions: udp?.maxSessions ?? D.DEFAULT_UDP_MAX_SESSIONS,
+    maxSessionsPerSource: udp?.maxSessionsPerSource ?? D.DEFAULT_UDP_MAX_SESSIONS_PER_SOURCE,
+    bufferSize: udp?.bufferSize ?? D.DEFAULT_UDP_BUFFER_SIZE,
+    replyTimeoutMs: udp?.replyTimeout ?? D.DEFAULT_UDP_REPLY_TIMEOUT_MS,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Checks across values: duplicate listener names and backends, listen and admin address
- * conflicts, listeners without backends, a `service` outside the listener's `namespace`,
+ * conflicts (per transport: a `udp` listener may share a `tcp` listener's address),
+ * `udp` settings on a listener that is not `protocol: udp`, listeners without backends, a `service` outside the listener's `namespace`,
  * `acceptProxyProtocol` without `trustedProxies`. They read the raw data defensively, so they
  * run (and report) even where other parts of the document are invalid.
  *
@@ -14,6 +15,7 @@ import type { Locator } from "./_locate.ts";
 import { key } from "./_messages.ts";
 import { isRawMap, type Path } from "./_raw.ts";
 import { checkAddress, checkDns1123Label } from "./schema.ts";
+import { isTlsListener, tlsChecks } from "./_tls_checks.ts";
 
 /**
  * Every cross-field problem of the raw document `data`, in the order found. Never throws:
@@ -25,6 +27,7 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
   const listeners = Array.isArray(data.configurations) ? data.configurations : [];
   const names = new Map<string, number>();
   const bound = new BoundAddresses();
+  const boundUdp = new BoundAddresses();
 
   listeners.forEach((item: unknown, i) => {
     if (!isRawMap(item)) return;
@@ -45,17 +48,53 @@ export function crossChecks(data: unknown, at: Locator): ConfigIssue[] {
       }
     }
 
+    const isUdp = item.protocol === "udp";
     const address = boundAddress([...here, "listenerAddress"], item.listenerAddress);
     if (address !== undefined) {
-      const other = bound.firstOverlap(address);
+      const sameTransport = isUdp ? boundUdp : bound;
+      const other = sameTransport.firstOverlap(address);
       if (other !== undefined) issues.push(conflict(address, other, at));
-      bound.add(address);
+      sameTransport.add(address);
+    }
+    if (isUdp) {
+      for (const name of ["proxyProtocol", "acceptProxyProtocol"] as const) {
+        const value = item[name];
+        if (value === undefined || value === false || value === "off") continue;
+        issues.push(
+          at.issue(
+            [...here, name],
+            `${key(name)} is not supported with ${
+              key("protocol")
+            } "udp": PROXY headers are sent and read on TCP connections only`,
+          ),
+        );
+      }
+    }
+    const check = isRawMap(item.healthCheck) ? item.healthCheck : {};
+    if (check.dnsQuery !== undefined && check.type === "http") {
+      issues.push(
+        at.issue(
+          [...here, "healthCheck", "dnsQuery"],
+          `${key("dnsQuery")} is a check of its own: it cannot go with ${key("type")} "http"`,
+        ),
+      );
+    }
+    if (item.udp !== undefined && !isUdp) {
+      issues.push(
+        at.issue(
+          [...here, "udp"],
+          `${key("udp")} settings need ${key("protocol")} "udp": this listener is ${
+            JSON.stringify(typeof item.protocol === "string" ? item.protocol : "tcp")
+          }`,
+        ),
+      );
     }
 
     const hasPortName = item.backendPortName !== undefined;
     const hasBackends = item.backends !== undefined &&
       !(Array.isArray(item.backends) && item.backends.length === 0);
-    if (!hasPortName && !hasBackends) {
+    issues.push(...tlsChecks(item, here, at));
+    if (!hasPortName && !hasBackends && !isTlsListener(item)) {
       issues.push(
         at.issue(
           here,

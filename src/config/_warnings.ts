@@ -22,7 +22,8 @@ export function isOpenToAnyNamespace(l: ListenerConfig): boolean {
 /**
  * The doubtful settings of a valid `config`: a connect timeout above the request timeout, a
  * probe timeout above its interval, maglev settings with another balancer, a listener open to
- * any namespace by port name alone.
+ * any namespace by port name alone, connection settings on a `protocol: udp` listener (which
+ * has sessions, see `udp:`).
  */
 export function warningsOf(config: Config, at: Locator): ConfigIssue[] {
   const warnings: ConfigIssue[] = [];
@@ -71,6 +72,29 @@ export function warningsOf(config: Config, at: Locator): ConfigIssue[] {
         ),
       );
     }
+    if (l.protocol === "udp") {
+      for (const name of TCP_ONLY_KEYS) {
+        if (!at.has([...here, name])) continue;
+        warnings.push(
+          at.issue(
+            [...here, name],
+            `${name} has no effect with protocol "udp": sessions follow the udp settings`,
+            "key",
+          ),
+        );
+      }
+    }
   });
   return warnings;
 }
+
+/** Listener keys about TCP connections that a `protocol: udp` listener does not use. */
+const TCP_ONLY_KEYS = [
+  "requestTimeout",
+  "connectTimeout",
+  "idleTimeout",
+  "maxConnections",
+  "maxConnectAttempts",
+  "maxConnectionsPerBackend",
+  "maxConnectionsPerSource",
+] as const;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BalancerKind } from "../core/types.ts";
+import type { BalancerKind, ListenerProtocol } from "../core/types.ts";
 import type { BackendMode, BindingPolicy, NodeAddressType } from "../core/pool_spec.ts";
 import type { LogFormat, LogLevel, WorkerCount } from "./types.ts";
 
@@ -20,6 +20,12 @@ export {
 } from "../proxy/mod.ts";
 // `proxyHeaderTimeout`:
 export { DEFAULT_PROXY_HEADER_TIMEOUT_MS } from "../proxy/mod.ts";
+// `tls.peekTimeout` (5s) and `tls.maxClientHello` (16384), as the original NautilusLB:
+export { DEFAULT_MAX_CLIENT_HELLO_BYTES, DEFAULT_PEEK_TIMEOUT_MS } from "../proxy/mod.ts";
+/** Bounds of `tls.maxClientHello`: a record header plus a minimal hello, and 64 KiB. */
+export const MIN_MAX_CLIENT_HELLO = 512;
+/** Upper bound of `tls.maxClientHello`. */
+export const MAX_MAX_CLIENT_HELLO = 65_536;
 // `drainTimeout`, `onRemoval`, `whenAllUnhealthy`, `maxConnectionsPerBackend` (0 = unlimited):
 export {
   DEFAULT_DRAIN_TIMEOUT_MS,
@@ -39,6 +45,23 @@ export {
  * `healthCheck.enabled` is false (30s); not configurable yet.
  */
 export { DEFAULT_PASSIVE_COOLDOWN_MS } from "../health/mod.ts";
+// `udp.sessionIdleTimeout` (60s), `udp.maxSessions` (4096), `udp.maxSessionsPerSource` (0 =
+// unlimited), `udp.bufferSize` and its upper bound, `udp.replyTimeout`:
+export {
+  DEFAULT_UDP_BUFFER_SIZE,
+  DEFAULT_UDP_MAX_SESSIONS,
+  DEFAULT_UDP_MAX_SESSIONS_PER_SOURCE,
+  DEFAULT_UDP_REPLY_TIMEOUT_MS,
+  DEFAULT_UDP_SESSION_IDLE_TIMEOUT_MS,
+  MAX_UDP_BUFFER_SIZE,
+} from "../proxy/mod.ts";
+/** `protocol`. */
+export const DEFAULT_PROTOCOL: ListenerProtocol = "tcp";
+/**
+ * `balancer` of a `protocol: udp` listener: Maglev on the client address, since DNS clients
+ * change source ports between queries.
+ */
+export const DEFAULT_UDP_BALANCER: BalancerKind = "maglev";
 /** Upper bound of `maxConnectAttempts`. */
 export const MAX_CONNECT_ATTEMPTS_LIMIT = 10;
 /** `balancer`. */
@@ -72,7 +95,7 @@ export const DEFAULT_MAX_EJECTION_PERCENT = 50;
 export const DEFAULT_HEALTH_CHECK_TLS = false;
 /** `settings.accessLog`: off, as an access log line per connection costs at high rates. */
 export const DEFAULT_ACCESS_LOG = false;
-/** `settings.kubeconfigPath`: empty means in-cluster or `$KUBECONFIG` (see README). */
+/** `settings.kubeconfigPath`: empty means in-cluster or `$KUBECONFIG` (see docs/configuration.md, Credentials). */
 export const DEFAULT_KUBECONFIG_PATH = "";
 /** `settings.logLevel`. */
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
@@ -85,7 +108,7 @@ export const DEFAULT_LOG_FORMAT: LogFormat = "text";
 export const DEFAULT_SHUTDOWN_DELAY_MS = 0;
 /**
  * `settings.workers`: 1 keeps the data path in the main isolate with no Worker at all; see
- * README ("Workers") for the measurements behind it.
+ * docs/workers.md for the measurements behind it.
  */
 export const DEFAULT_WORKERS: WorkerCount = 1;
 /** Upper bound of a numeric `settings.workers`. */

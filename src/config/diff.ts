@@ -44,6 +44,8 @@ export interface ConfigDiff {
 /**
  * Keys a running listener applies in place (socket, pool members and connections stay);
  * any other difference (pool membership, health checks) changes what discovery resolves.
+ * `tls` is such a difference: its routes are pools, resolved again, while the listener
+ * keeps its socket and the routes that stay keep their pools.
  */
 export const IN_PLACE_LISTENER_FIELDS: ReadonlySet<keyof ListenerConfig> = new Set<
   keyof ListenerConfig
@@ -62,6 +64,7 @@ export const IN_PLACE_LISTENER_FIELDS: ReadonlySet<keyof ListenerConfig> = new S
   "access",
   "maxConnectionsPerSource",
   "slowStartMs",
+  "udp",
 ]);
 
 /**
@@ -76,6 +79,7 @@ export const REBIND_LISTENER_FIELDS: ReadonlySet<keyof ListenerConfig> = new Set
   "proxyHeaderTimeoutMs",
   "accessLog",
   "maxConnectionsPerBackend",
+  "protocol",
 ]);
 
 /** Compares two configs listener by listener (by name) and setting by setting. */

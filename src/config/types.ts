@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ListenerProtocol } from "../core/types.ts";
 import type {
   BackendMode,
   BindingPolicy,
@@ -19,11 +20,17 @@ import type {
   AccessSpec,
   ListenerSpec,
   OnRemoval,
+  UdpSpec,
   WhenAllUnhealthy,
 } from "../core/listener_spec.ts";
 import type { HealthCheckSpec } from "../health/mod.ts";
+import type { TlsRouteSpec, TlsSpec } from "../core/listener_spec.ts";
 
-export type { LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
+export type { ListenerProtocol, LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
+
+/** A `protocol: udp` listener's `udp:` settings as config holds them (see {@linkcode UdpSpec}). */
+export type UdpConfig = UdpSpec;
+export type { TlsRouteSpec, TlsSpec };
 
 /** A source ACL as config holds it (see {@linkcode AccessSpec}). */
 export type AccessConfig = AccessSpec;
@@ -45,6 +52,8 @@ export type HealthCheckConfig = HealthCheckSpec;
  * come from {@linkcode PoolSpec}; `name` is also the `listener`/`pool` label in metrics.
  */
 export interface ListenerConfig extends PoolSpec, ListenerSpec {
+  /** Transport: `tcp`, `tls` (passthrough) or `udp` (sessions). @default {"tcp"} */
+  readonly protocol: ListenerProtocol;
   /** Active and passive health checking of this pool's backends. */
   readonly healthCheck: HealthCheckConfig;
 }
@@ -61,7 +70,7 @@ export interface SettingsConfig {
    * `allow`; `deny` lists add up.
    */
   readonly access: AccessConfig;
-  /** Path of a kubeconfig file; `""` means: look elsewhere (see README). @default {""} */
+  /** Path of a kubeconfig file; `""` means: look elsewhere (see docs/configuration.md). @default {""} */
   readonly kubeconfigPath: string;
   /** Least severe level logged; `--log-level` overrides it. @default {"info"} */
   readonly logLevel: LogLevel;

@@ -10,6 +10,7 @@ import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
 import { loadManifests } from "../discovery/mod.ts";
 import { resolvePools } from "../resolve/mod.ts";
+import { listenerOfPool, poolSpecsOf } from "../core/tls_spec.ts";
 import { maglevFingerprint } from "../balancer/mod.ts";
 import { PlanSourceError } from "./errors.ts";
 
@@ -33,7 +34,7 @@ export interface SourceOptions {
 
 /** True when some listener needs Kubernetes to find its backends. */
 export function needsKubernetes(listeners: readonly ListenerConfig[]): boolean {
-  return listeners.some((l) => l.backendPortName !== undefined);
+  return listeners.flatMap(poolSpecsOf).some((l) => l.backendPortName !== undefined);
 }
 
 /** The listeners a command works on: all, or those matching `--namespace`. */
@@ -73,10 +74,12 @@ export function plansFrom(
   listeners: readonly ListenerConfig[],
   sourceWarnings: readonly string[] = [],
 ): PoolPlan[] {
-  const plans = resolvePools(inventory, listeners);
+  // A tls listener's routes are its pools (`listener/route`); other listeners have one.
+  const specs = listeners.flatMap(poolSpecsOf);
+  const plans = resolvePools(inventory, specs);
   if (sourceWarnings.length === 0) return plans;
   return plans.map((plan, i) =>
-    listeners[i]?.backendPortName === undefined ? plan : {
+    specs[i]?.backendPortName === undefined ? plan : {
       ...plan,
       inputWarnings: [
         ...sourceWarnings,
@@ -101,7 +104,7 @@ export function withFingerprints(
 ): PoolPlan[] {
   const byName = new Map(listeners.map((l) => [l.name, l]));
   return plans.map((plan) => {
-    const l = byName.get(plan.name);
+    const l = byName.get(listenerOfPool(plan.name));
     if (l === undefined || l.balancer !== "maglev") return plan;
     const fingerprint = maglevFingerprint(
       plan.backends.map((b) => ({ key: b.address, weight: b.weight })),

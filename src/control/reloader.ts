@@ -20,7 +20,12 @@ import {
   type LoadedConfig,
   type SettingsConfig,
 } from "../config/mod.ts";
-import type { AdminConfigStatus } from "../admin/mod.ts";
+import {
+  type AdminConfigStatus,
+  type AdminReload,
+  type AdminReloadOutcome,
+  MAX_RECENT_RELOADS,
+} from "../admin/mod.ts";
 import { bindHostname, parseHostPort } from "../core/address.ts";
 import { errorMessage } from "../core/error_message.ts";
 import type { PoolPlan } from "../core/plan.ts";
@@ -55,7 +60,7 @@ export interface ConfigReloaderOptions {
 }
 
 /** What one {@linkcode ConfigReloader.reload} did. */
-export type ReloadOutcome = "applied" | "unchanged" | "refused";
+export type ReloadOutcome = AdminReloadOutcome;
 
 /** Settings applied by a reload; the others are read once at start. */
 const RELOADABLE_SETTINGS: ReadonlySet<keyof SettingsConfig> = new Set<keyof SettingsConfig>([
@@ -85,6 +90,7 @@ export class ConfigReloader {
   #succeeded = 0;
   #failed = 0;
   #lastSuccessAt: number;
+  #recent: AdminReload[] = [];
   #runtime: Runtime | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #isClosed = false;
@@ -132,6 +138,7 @@ export class ConfigReloader {
       reloadsFailed: this.#failed,
       lastSuccessAt: this.#lastSuccessAt,
       sha256: this.#sha256,
+      recentReloads: [...this.#recent],
     };
   }
 
@@ -177,6 +184,13 @@ export class ConfigReloader {
     this.#isClosed = true;
     await this.#queue;
     await this.#source.close();
+  }
+
+  /** Keeps the latest {@linkcode MAX_RECENT_RELOADS} reloads for the status page. */
+  #record(outcome: ReloadOutcome, summary: string): ReloadOutcome {
+    this.#recent.push({ atMs: this.#now(), outcome, summary: summary.split("\n", 1)[0] ?? "" });
+    if (this.#recent.length > MAX_RECENT_RELOADS) this.#recent.shift();
+    return outcome;
   }
 
   async #reload(onlyIfChanged: boolean): Promise<ReloadOutcome> {
@@ -260,11 +274,12 @@ export class ConfigReloader {
     await this.#applyLogging(loggingBefore);
     if (isEmptyDiff(diff)) {
       log.info("Reloaded {path}: no change", { path });
-      return "unchanged";
+      return this.#record("unchanged", "no change");
     }
-    log.info("Reloaded {path}: {summary}", { path, summary: describeDiff(diff) });
+    const summary = describeDiff(diff);
+    log.info("Reloaded {path}: {summary}", { path, summary });
     this.#logSettingEffects(diff, nextListeners);
-    return "applied";
+    return this.#record("applied", summary);
   }
 
   /** Sets logging up again when the level or format in effect changed. */
@@ -337,7 +352,9 @@ export class ConfigReloader {
   #refuse(message: string, properties: Record<string, unknown>): ReloadOutcome {
     this.#failed++;
     log.error(message, properties);
-    return "refused";
+    // The status page shows the message as the log's text format renders it.
+    const text = message.replace(/\{(\w+)\}/g, (_, key: string) => String(properties[key]));
+    return this.#record("refused", text);
   }
 }
 

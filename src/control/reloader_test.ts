@@ -155,6 +155,15 @@ Deno.test("ConfigReloader keeps the running pools until the new source has its p
     assert.equal(await reloader.reload(), "applied");
     assert.equal(opened, opens, "in-place changes keep the source");
     assert.equal(reloader.config.configurations[0]!.idleTimeoutMs, 45_000);
+
+    // The status page's recent reloads: what each did, oldest first, one line each.
+    const recent = reloader.status().recentReloads ?? [];
+    assert.deepEqual(recent.map((r) => r.outcome), ["applied", "refused", "applied"]);
+    assert.match(
+      recent[1]!.summary,
+      /^Cannot reload .*: 1 problem\(s\), keeping the running config$/,
+    );
+    assert.ok(recent.every((r) => !r.summary.includes("\n") && r.atMs > 0));
   } finally {
     await runtime.stop(0);
     await reloader.close();

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { BalancerKind } from "./types.ts";
+import type { StaticBackendSpec } from "./pool_spec.ts";
+import type { BalancerKind, ListenerProtocol } from "./types.ts";
 
 /** What a removed backend's open connections get: `drain` until the drain deadline, or `close`. */
 export type OnRemoval = "drain" | "close";
@@ -39,6 +40,26 @@ export interface AccessSpec {
   readonly allow: readonly string[];
   /** Peers refused whatever `allow` says. */
   readonly deny: readonly string[];
+}
+
+/**
+ * Session settings of a `protocol: udp` listener (`udp:` in YAML, named as in the original
+ * NautilusLB); defaults are the `DEFAULT_UDP_*` constants of `proxy/udp`.
+ */
+export interface UdpSpec {
+  /** A session without a datagram either way for this long ends. */
+  readonly sessionIdleTimeoutMs: number;
+  /** Sessions open at once, across workers; datagrams that would open more are dropped. 0 = unlimited. */
+  readonly maxSessions: number;
+  /** Sessions open at once per client address. 0 = unlimited. */
+  readonly maxSessionsPerSource: number;
+  /** Largest datagram forwarded, in bytes (1-65507); longer ones are dropped, never truncated. */
+  readonly bufferSize: number;
+  /**
+   * A client datagram unanswered this long ends its session and counts against the backend
+   * (passive health); 0 turns it off, for one-way protocols such as syslog.
+   */
+  readonly replyTimeoutMs: number;
 }
 
 /** One listener: where it accepts, whom it admits, how its pool picks and drains. */
@@ -95,4 +116,37 @@ export interface ListenerSpec extends ForwardSpec {
    * near 0 to its full weight over this long (not with `maglev`). 0 = off.
    */
   readonly slowStartMs: number;
+  /** Session settings; present exactly when the listener's `protocol` is `udp`. */
+  readonly udp?: UdpSpec;
+  /** Transport: `tcp`, `tls` (passthrough) or `udp` (sessions). */
+  readonly protocol: ListenerProtocol;
+  /** With `protocol: tls`: routes by server name, each its own pool `listener/route`. */
+  readonly tls?: TlsSpec;
+}
+
+/** One route of a `tls` listener, as written under `tls.routes[]`. */
+export interface TlsRouteSpec {
+  /** Route name, unique in its listener; its pool is `listener/route`. */
+  readonly name: string;
+  /** Host patterns: `a.example.com`, `*.example.com` (one label), `**.example.com` (any depth). */
+  readonly hosts: readonly string[];
+  /** Kubernetes Service port name of the route's backends; the listener's when absent. */
+  readonly backendPortName?: string;
+  /** Static backends of the route; `[]` when none. */
+  readonly backends: readonly StaticBackendSpec[];
+}
+
+/** The `tls:` block of a listener with `protocol: tls`. */
+export interface TlsSpec {
+  /** Routes, in file order; at least one. */
+  readonly routes: readonly TlsRouteSpec[];
+  /** Route for no server name, an unmatched one, or non-TLS bytes; refused when absent. */
+  readonly defaultRoute?: string;
+  /** Time from accept (or the PROXY header) to a complete ClientHello. @default {5000} */
+  readonly peekTimeoutMs: number;
+  /**
+   * Most bytes read before the ClientHello is complete, record headers included.
+   * @default {16384}
+   */
+  readonly maxClientHelloBytes: number;
 }

@@ -10,7 +10,7 @@ import type {
   NodeAddressType,
   StaticBackendSpec,
 } from "./pool_spec.ts";
-import type { ProxyProtocolVersion } from "./types.ts";
+import type { ListenerProtocol, ProxyProtocolVersion } from "./types.ts";
 
 export type { BackendMode, HealthCheckSpec, NodeAddressType, StaticBackendSpec };
 
@@ -111,6 +111,8 @@ export interface PoolPlan {
   readonly name: string;
   /** As written in config, e.g. `":80"`. */
   readonly listenerAddress: string;
+  /** The listener's transport when it is not `tcp`, e.g. `udp`; absent for `tcp`. */
+  readonly protocol?: ListenerProtocol;
   /** Members, sorted by address; may be empty. */
   readonly backends: readonly PlannedBackend[];
   /** Candidates left out, sorted by address, each with its reason. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ProxyProtocolVersion } from "./types.ts";
+import type { ListenerProtocol, ProxyProtocolVersion } from "./types.ts";
 
 /** Largest backend weight, in config and in the weight annotation. */
 export const MAX_BACKEND_WEIGHT = 1_000;
@@ -43,6 +43,12 @@ export interface HealthCheckSpec {
    * `tls` the request goes over TLS (HTTPS, certificate not verified).
    */
   readonly http?: HttpCheckSpec;
+  /**
+   * Check with a DNS query for this name (type A, over UDP to the backend's port, or `port`)
+   * instead of TCP: healthy when an answer with the query's ID comes back with RCODE
+   * NOERROR or NXDOMAIN. `send` and `expect` are then not used.
+   */
+  readonly dnsQuery?: string;
   /** Share of a pool (0-100) that passive reports may mark unhealthy. */
   readonly maxEjectionPercent: number;
   /**
@@ -57,6 +63,12 @@ export interface HealthCheckSpec {
    * close_notify. Absent or false: plain TCP.
    */
   readonly tls?: boolean;
+  /**
+   * TLS checks: the server name sent as SNI, so a backend that picks its certificate by
+   * name answers as it does for clients. A `tls` route's pool sets its first exact host;
+   * absent: the backend's host when it is a name, else none.
+   */
+  readonly serverName?: string;
 }
 
 /** An HTTP health check: `GET path`, passing when the status is in `expectStatus`. */
@@ -103,6 +115,11 @@ export interface PoolSpec {
   readonly name: string;
   /** As written, e.g. `":80"`. */
   readonly listenerAddress: string;
+  /**
+   * Transport of the listener: `udp` pools take Service ports with `protocol: UDP`, the
+   * others TCP ports. Absent means `tcp`.
+   */
+  readonly protocol?: ListenerProtocol;
   /** Kubernetes Service port name; absent for static-only pools. */
   readonly backendPortName?: string;
   /** Namespaces whose Services may join, sorted; all namespaces when absent. */

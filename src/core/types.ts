@@ -7,6 +7,12 @@
  * @module
  */
 
+/** Transport of a listener, spelled as in config under `protocol:`. */
+export type ListenerProtocol = "tcp" | "tls" | "udp";
+
+/** Every {@linkcode ListenerProtocol}, in documentation order. */
+export const LISTENER_PROTOCOLS: readonly ListenerProtocol[] = ["tcp", "tls", "udp"];
+
 /** Names accepted in config under `balancer:`. */
 export type BalancerKind = "round_robin" | "least_connections" | "random_two" | "maglev";
 
@@ -143,10 +149,22 @@ export interface Lease {
 }
 
 /**
+ * Why a listener's router refused a connection: no ClientHello within `peekTimeout`, a
+ * ClientHello over `maxClientHello`, no route for its server name and no default route, or
+ * bytes that are not a ClientHello.
+ */
+export type RoutingRefusalCause =
+  | "tls_peek_timeout"
+  | "tls_hello_too_large"
+  | "tls_no_route"
+  | "tls_bad_hello";
+
+/**
  * Why a client connection was refused before any byte was forwarded: a connection limit
  * (`maxConnections`, `maxConnectionsPerBackend`), no eligible backend, a bad PROXY protocol
- * header, a PROXY header from an untrusted peer, a peer the source ACL refuses (`acl`), or a
- * client at `maxConnectionsPerSource` (`source_limit`). Spelled the same in metrics labels.
+ * header, a PROXY header from an untrusted peer, a peer the source ACL refuses (`acl`), a
+ * client at `maxConnectionsPerSource` (`source_limit`), or a router's refusal
+ * ({@linkcode RoutingRefusalCause}). Spelled the same in metrics labels.
  */
 export type RefusalCause =
   | "limit"
@@ -154,7 +172,8 @@ export type RefusalCause =
   | "proxy_header"
   | "untrusted"
   | "acl"
-  | "source_limit";
+  | "source_limit"
+  | RoutingRefusalCause;
 
 /** Every {@linkcode RefusalCause}, in the order metrics list them. */
 export const REFUSAL_CAUSES: readonly RefusalCause[] = [
@@ -164,6 +183,10 @@ export const REFUSAL_CAUSES: readonly RefusalCause[] = [
   "untrusted",
   "acl",
   "source_limit",
+  "tls_peek_timeout",
+  "tls_hello_too_large",
+  "tls_no_route",
+  "tls_bad_hello",
 ];
 
 /**

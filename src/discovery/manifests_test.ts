@@ -432,7 +432,8 @@ Deno.test("kind dump: repeated default/kubernetes merges; kube-dns UDP; terminat
   assert.deepEqual(dns!.excluded, [{
     service: "kube-system/kube-dns",
     reason: "unsupported-protocol",
-    detail: 'port "dns" is UDP; only TCP is supported; port "dns-tcp" is TCP on the same number',
+    detail:
+      'port "dns" is UDP; a tcp listener takes TCP ports; port "dns-tcp" is TCP on the same number',
   }]);
   assert.deepEqual(dns!.warnings, []);
   // Every pod of web is on its way out: the one still serving takes new connections.

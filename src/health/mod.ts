@@ -47,6 +47,7 @@ export {
   type TcpProbeOptions,
 } from "./probe.ts";
 export { probeTls, type TlsProbeOptions } from "./tls_probe.ts";
+export { type DnsProbeOptions, dnsResponseCode, encodeDnsQuery, probeDns } from "./dns_probe.ts";
 export {
   DEFAULT_INITIAL_STATE,
   type HealthState,

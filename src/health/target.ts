@@ -6,6 +6,7 @@
 import { errorMessage } from "../core/error_message.ts";
 import { httpRequest, probeHttp, type ProbeResult, probeTcp, statusLineVerdict } from "./probe.ts";
 import { probeTls } from "./tls_probe.ts";
+import { probeDns } from "./dns_probe.ts";
 
 import type { HealthCheckSpec, HealthTarget } from "../core/plan.ts";
 
@@ -18,7 +19,8 @@ export type { HealthCheckSpec, HealthTarget };
 export type ProbeFunction = (target: HealthTarget, signal: AbortSignal) => Promise<ProbeResult>;
 
 /**
- * The default {@linkcode ProbeFunction}: HTTP when `check.http` is set, TCP otherwise.
+ * The default {@linkcode ProbeFunction}: HTTP when `check.http` is set, a DNS query over UDP
+ * when `check.dnsQuery` is, TCP otherwise.
  * @returns the verdict; never rejects
  */
 export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise<ProbeResult> {
@@ -45,8 +47,16 @@ export function probeTarget(target: HealthTarget, signal?: AbortSignal): Promise
     });
   }
   const port = check.port ?? target.port;
+  if (check.dnsQuery !== undefined) {
+    return probeDns({ host: target.host, port }, {
+      name: check.dnsQuery,
+      timeoutMs: check.timeoutMs,
+      signal,
+    });
+  }
   if (check.tls === true) {
     return probeTls({ host: target.host, port }, {
+      ...(check.serverName !== undefined && { serverName: check.serverName }),
       timeoutMs: check.timeoutMs,
       send: check.send,
       expect: check.expect,

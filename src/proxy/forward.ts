@@ -11,8 +11,17 @@ import { errorMessage } from "../core/error_message.ts";
 import { closeQuietly, writeAll } from "../core/io.ts";
 import type { ForwardSpec } from "../core/listener_spec.ts";
 import type { Histogram } from "../core/histogram.ts";
-import type { BackendCounters, ClientInfo, Lease, Picker, RefusalCause } from "../core/types.ts";
+import type {
+  BackendCounters,
+  ClientInfo,
+  Lease,
+  Picker,
+  RefusalCause,
+  RoutingRefusalCause,
+} from "../core/types.ts";
 import { encodeProxyHeader, type ProxyEndpoint } from "./proxy_protocol.ts";
+import { giveBuffer, grownBuffer, INITIAL_BUFFER_BYTES } from "./_buffers.ts";
+import type { Routed } from "./router.ts";
 
 /**
  * The knobs and sinks of {@linkcode forward}; one object shared by every connection of a
@@ -53,6 +62,8 @@ export interface ConnectionRecord {
   readonly durationMs: number;
   /** How it ended. */
   readonly outcome: ForwardOutcome;
+  /** The TLS server name the connection was routed by; absent for TCP or without SNI. */
+  readonly serverName?: string;
 }
 
 /**
@@ -60,9 +71,11 @@ export interface ConnectionRecord {
  * sweeper closed it, no eligible backend, every eligible backend (or the listener) at its
  * connection `limit`, no backend could be connected, an error, or closed by the listener
  * (shutdown, drain deadline) or the pool; refused by the source ACL (`acl`) or the
- * per-source limit (`source_limit`), both before any byte.
+ * per-source limit (`source_limit`), both before any byte, or by the listener's router (a
+ * {@linkcode RoutingRefusalCause}).
  */
 export type ForwardOutcome =
+  | RoutingRefusalCause
   | "acl"
   | "source_limit"
   | "done"
@@ -143,26 +156,6 @@ export interface InboundProxy {
 /** Idle sweeps per `idleTimeoutMs`; one sweeper per listener instead of a timer per connection. */
 export const IDLE_CHECKS_PER_PERIOD = 4;
 
-/** Start small so idle connections hold little memory; grow once a read fills the buffer. */
-const INITIAL_BUFFER_BYTES = 1024;
-const MID_BUFFER_BYTES = 16 * 1024;
-const MAX_BUFFER_BYTES = 64 * 1024;
-/** Recycled buffers per size; bounded so a burst does not pin memory for good. */
-const FREE_BUFFERS_PER_SIZE = 64;
-const freeBuffers: Record<number, Uint8Array<ArrayBuffer>[]> = {
-  [MID_BUFFER_BYTES]: [],
-  [MAX_BUFFER_BYTES]: [],
-};
-
-function takeBuffer(size: number): Uint8Array<ArrayBuffer> {
-  return freeBuffers[size]!.pop() ?? new Uint8Array(size);
-}
-
-function giveBuffer(buffer: Uint8Array<ArrayBuffer>): void {
-  const list = freeBuffers[buffer.length];
-  if (list !== undefined && list.length < FREE_BUFFERS_PER_SIZE) list.push(buffer);
-}
-
 const defaultDial = (options: Deno.ConnectOptions) => Deno.connect(options);
 
 /** Where bytes go when the picker keeps no per-backend counters: one shared scratch object. */
@@ -185,13 +178,17 @@ const NO_COUNTERS: BackendCounters = {
  * @param clientInfo the client's address (from an accepted PROXY header, if any); the
  *   balancer and the outgoing PROXY header use it
  * @param options listener-wide options, counters and callbacks
- * @param inbound what an accepted PROXY header carried; absent when none was read
+ * @param inbound what an accepted PROXY header carried, and the client bytes read before
+ *   forwarding (after the header, or a peeked TLS ClientHello); absent when none were read
+ * @param routed the picker a listener's router chose and the TLS server name it read;
+ *   `options.picker` when absent
  */
 export async function forward(
   client: Deno.TcpConn,
   clientInfo: ClientInfo,
   options: ForwardOptions,
   inbound?: InboundProxy,
+  routed?: Routed,
 ): Promise<ForwardOutcome> {
   const { stats, track, onFailure } = options;
   const startedAt = performance.now();
@@ -199,7 +196,12 @@ export async function forward(
   track(session, true);
   let outcome: ForwardOutcome = "error";
   try {
-    const dialed = await connectBackend(session, clientInfo, options);
+    const dialed = await connectBackend(
+      session,
+      clientInfo,
+      options,
+      routed?.picker ?? options.picker,
+    );
     if (dialed === undefined) return outcome = session.isClosed ? "closed" : session.outcome;
     const [backend, lease] = dialed;
     try {
@@ -234,6 +236,7 @@ export async function forward(
       bytesToClient: session.bytesToClient,
       durationMs,
       outcome,
+      ...(routed?.serverName !== undefined && { serverName: routed.serverName }),
     });
   }
 }
@@ -242,6 +245,7 @@ async function connectBackend(
   session: Session,
   clientInfo: ClientInfo,
   options: ForwardOptions,
+  picker: Picker,
 ): Promise<[Deno.TcpConn, Lease] | undefined> {
   const { stats, onFailure } = options;
   const dial = options.dial ?? defaultDial;
@@ -250,7 +254,7 @@ async function connectBackend(
   let previous: string | undefined;
   let lastError = "";
   while (tried.size < options.maxConnectAttempts) {
-    const lease = options.picker.acquire(clientInfo, tried, previous);
+    const lease = picker.acquire(clientInfo, tried, previous);
     if (typeof lease === "string") {
       if (tried.size === 0 && lease === "full") {
         stats.refusedByCause.limit++;
@@ -418,10 +422,13 @@ class Session implements Forwarding {
         counters.bytesToBackend += rest.length;
       }
       // close() makes both pending reads fail at once, so this settles promptly.
-      [this.bytesFromClient, this.bytesToClient] = await Promise.all([
+      const [fromClient, toClient] = await Promise.all([
         this.#copy(client, backend, stats, "bytesFromClients", counters, "bytesToBackend", prefix),
         this.#copy(backend, client, stats, "bytesToClients", counters, "bytesFromBackend"),
       ]);
+      // Bytes read before forwarding (after a PROXY header, a peeked ClientHello) count too.
+      this.bytesFromClient = (rest?.length ?? 0) + fromClient;
+      this.bytesToClient = toClient;
     } finally {
       lease.signal.removeEventListener("abort", onAbort);
       if (this.outcome === "idle_timeout") stats.idleTimeouts++;
@@ -469,16 +476,8 @@ class Session implements Forwarding {
         counters[backendCounter] += n;
         let written = await dst.write(n === buffer.length ? buffer : buffer.subarray(0, n));
         while (written < n) written += await dst.write(buffer.subarray(written, n));
-        if (n === buffer.length && buffer.length < MAX_BUFFER_BYTES) {
-          // A full read: this direction carries more than a small request. Step up
-          // (1 KiB -> 16 KiB -> 64 KiB) with recycled buffers, so short connections with
-          // a few KiB of answer neither hold nor allocate 64 KiB.
-          const next = takeBuffer(
-            buffer.length < MID_BUFFER_BYTES ? MID_BUFFER_BYTES : MAX_BUFFER_BYTES,
-          );
-          giveBuffer(buffer);
-          buffer = next;
-        }
+        // A full read: this direction carries more than a small request (see _buffers.ts).
+        if (n === buffer.length) buffer = grownBuffer(buffer);
       }
     } catch (error) {
       if (!this.isClosed) {

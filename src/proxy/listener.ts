@@ -17,7 +17,7 @@ import {
   CONNECTION_DURATION_BUCKETS,
   Histogram,
 } from "../core/histogram.ts";
-import type { ClientInfo, Picker, RefusalCause } from "../core/types.ts";
+import { type ClientInfo, type Picker, REFUSAL_CAUSES, type RefusalCause } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import {
   type ConnectionRecord,
@@ -30,6 +30,8 @@ import {
   type InboundProxy,
 } from "./forward.ts";
 import { readProxyHeader } from "./read_proxy_header.ts";
+import { ListenerLog } from "./_listener_log.ts";
+import { type ConnectionRouter, type RouteDecision, TcpRouter } from "./router.ts";
 import type { Admission } from "./admission.ts";
 import { bindHostname } from "../core/address.ts";
 
@@ -81,6 +83,12 @@ export type ProxyListenerSettings =
      * address counts, since the peer is the outer load balancer). None when absent.
      */
     readonly admission?: Admission;
+    /**
+     * The listener's protocol: decides per connection which picker gets it and which bytes
+     * are replayed, or refuses it (see `router.ts`). A {@linkcode TcpRouter} over `picker`
+     * when absent.
+     */
+    readonly router?: ConnectionRouter;
   };
 
 /** Options of {@linkcode ProxyListener}: its settings, and what it binds and runs with. */
@@ -146,14 +154,9 @@ const LOG_EVERY_MS = 1000;
 /** How long shutdown waits for an accept that was already under way when the socket closed. */
 const ACCEPT_LOOP_END_MS = 1000;
 
-/**
- * The access log line's message template; its properties are `client` (`address:port`),
- * `listener`, `backend` (`host:port`, or `-` when none was connected), `bytesFromClient`,
- * `bytesToClient`, `durationMs` (accept to close, integer) and `outcome` (a
- * `ForwardOutcome`).
- */
-export const ACCESS_LOG_MESSAGE =
-  "{client} {listener} {backend} {outcome} {bytesFromClient} {bytesToClient} {durationMs}ms";
+export { ACCESS_LOG_MESSAGE, TLS_ACCESS_LOG_MESSAGE } from "./_listener_log.ts";
+
+const NOTHING_READ = new Uint8Array(0);
 
 /** Creates the counters of a new listener, every one at 0. */
 export function createListenerStats(): ListenerStats {
@@ -166,14 +169,10 @@ export function createListenerStats(): ListenerStats {
     connectFailures: 0,
     noBackend: 0,
     idleTimeouts: 0,
-    refusedByCause: {
-      limit: 0,
-      no_backend: 0,
-      proxy_header: 0,
-      untrusted: 0,
-      acl: 0,
-      source_limit: 0,
-    },
+    refusedByCause: Object.fromEntries(REFUSAL_CAUSES.map((cause) => [cause, 0])) as Record<
+      RefusalCause,
+      number
+    >,
     connectionDuration: new Histogram(CONNECTION_DURATION_BUCKETS),
     connectDuration: new Histogram(CONNECT_DURATION_BUCKETS),
   };
@@ -201,22 +200,20 @@ export class ProxyListener {
   #isStopping = false;
   /** Settles when the accept loop of {@linkcode ProxyListener.serve} has ended. */
   #acceptLoop: Promise<void> | undefined;
-  #lastRefusedLogAt = -Infinity;
-  #refusedSinceLog = 0;
-  #lastFailureLogAt = -Infinity;
-  #failuresSinceLog = 0;
+  readonly #log: ListenerLog;
   #lastAcceptErrorLogAt = -Infinity;
-  #lastProxyLogAt = -Infinity;
-  #proxyIssuesSinceLog = 0;
+  /** Aborted when shutdown closes what is left, so routers stop reading. */
+  readonly #closing = new AbortController();
   #acceptErrorsSinceLog = 0;
   #drained: (() => void) | undefined;
-  readonly #onFailure = (failure: ForwardFailure): void => this.#logFailure(failure);
-  readonly #onClose = (record: ConnectionRecord): void => this.#logAccess(record);
+  readonly #onFailure = (failure: ForwardFailure): void => this.#log.failure(failure);
+  readonly #onClose = (record: ConnectionRecord): void => this.#log.access(record);
 
   /** Only stores the options; {@linkcode ProxyListener.listen} binds. */
   constructor(options: ProxyListenerOptions) {
     this.name = options.name;
     this.#options = options;
+    this.#log = new ListenerLog(options.name, options.logger, options.accessLogger);
     this.#generation = this.#newGeneration(options);
   }
 
@@ -235,6 +232,7 @@ export class ProxyListener {
 
   #newGeneration(options: ProxyListenerOptions): Generation {
     const generation: Generation = {
+      router: options.router ?? new TcpRouter(options.picker),
       live: new Set<Forwarding>(),
       sweeper: undefined,
       options: {
@@ -354,18 +352,12 @@ export class ProxyListener {
         ) {
           this.stats.refused++;
           this.stats.refusedByCause.limit++;
-          if (this.#options.accessLogger !== undefined) {
-            const remote = conn.remoteAddr;
-            this.#logAccess({
-              client: { address: remote.hostname, port: remote.port },
-              bytesFromClient: 0,
-              bytesToClient: 0,
-              durationMs: 0,
-              outcome: "limit",
-            });
-          }
+          this.#log.refused(
+            { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
+            "limit",
+          );
           closeQuietly(conn);
-          this.#logRefused(max);
+          this.#log.limitReached(max);
           continue;
         }
         this.#start(conn);
@@ -383,7 +375,7 @@ export class ProxyListener {
       this.stats.refusedByCause.untrusted++;
       this.#options.connectionCounter?.release();
       closeQuietly(conn);
-      this.#logProxyIssue(client, "untrusted", "peer is not in trustedProxies");
+      this.#log.refusal(client, "untrusted", "peer is not in trustedProxies");
       return;
     }
     // Without a PROXY header the peer is the client; with one, its address counts (below).
@@ -398,7 +390,7 @@ export class ProxyListener {
     }
     this.stats.activeConnections++;
     const forwarding = accept === undefined
-      ? forward(conn, client, this.#generation.options)
+      ? this.#routeThenForward(conn, client, this.#generation)
       : this.#acceptThenForward(conn, client, accept);
     const task = forwarding.finally(() => {
       release?.();
@@ -449,7 +441,7 @@ export class ProxyListener {
     } catch (error) {
       if (!this.#isStopping) {
         this.stats.refusedByCause.proxy_header++;
-        this.#logProxyIssue(peer, "proxy_header", errorMessage(error));
+        this.#log.refusal(peer, "proxy_header", errorMessage(error));
       }
       closeQuietly(conn);
       return "closed";
@@ -466,7 +458,70 @@ export class ProxyListener {
       this.#refuse(conn, client, "source_limit");
       return "closed";
     }
-    return forward(conn, client, generation.options, inbound).finally(release);
+    return this.#routeThenForward(conn, client, generation, inbound).finally(release);
+  }
+
+  /**
+   * Asks the generation's router where the connection goes, then forwards it there or
+   * counts and closes a refusal. A router that reads (TLS) runs inside the connection's
+   * own task; until `forward` takes over, shutdown can close the connection.
+   */
+  #routeThenForward(
+    conn: Deno.TcpConn,
+    client: ClientInfo,
+    generation: Generation,
+    inbound?: InboundProxy,
+  ): Promise<unknown> {
+    const received = inbound?.rest ?? NOTHING_READ;
+    const decision = generation.router.route(conn, client, received, this.#closing.signal);
+    if (!(decision instanceof Promise)) {
+      return this.#follow(decision, conn, client, generation, inbound);
+    }
+    const pending: Forwarding = { close: () => closeQuietly(conn), sweepIdle: () => false };
+    generation.live.add(pending);
+    return decision.then(
+      (decided) => {
+        generation.live.delete(pending);
+        if (this.#isStopping && this.#closing.signal.aborted) {
+          closeQuietly(conn);
+          return "closed";
+        }
+        return this.#follow(decided, conn, client, generation, inbound);
+      },
+      (error) => {
+        // Routers do not throw; if one did, this connection alone pays.
+        generation.live.delete(pending);
+        closeQuietly(conn);
+        this.#log.refusal(client, "tls_bad_hello", errorMessage(error));
+        return "error";
+      },
+    );
+  }
+
+  #follow(
+    decision: RouteDecision,
+    conn: Deno.TcpConn,
+    client: ClientInfo,
+    generation: Generation,
+    inbound: InboundProxy | undefined,
+  ): Promise<unknown> {
+    if (decision.kind === "refuse") {
+      this.stats.refusedByCause[decision.cause]++;
+      closeQuietly(conn);
+      if (!this.#closing.signal.aborted) {
+        this.#log.refusal(client, decision.cause, decision.message, decision.serverName);
+      }
+      this.#log.refused(client, decision.cause, decision.serverName);
+      return Promise.resolve(decision.cause);
+    }
+    const replay = decision.replay;
+    const carried = replay === inbound?.rest || (replay.length === 0 && inbound === undefined)
+      ? inbound
+      : {
+        ...(inbound?.destination !== undefined && { destination: inbound.destination }),
+        rest: replay,
+      };
+    return forward(conn, client, generation.options, carried, decision);
   }
 
   /**
@@ -483,6 +538,7 @@ export class ProxyListener {
     if (this.#tasks.size > 0) {
       await settledWithin(new Promise<void>((resolve) => this.#drained = resolve), drainTimeoutMs);
     }
+    this.#closing.abort();
     let forced = 0;
     for (const generation of this.#generations) {
       forced += generation.live.size;
@@ -502,16 +558,8 @@ export class ProxyListener {
     this.stats.refused++;
     this.stats.refusedByCause[cause]++;
     closeQuietly(conn);
-    if (this.#options.accessLogger !== undefined) {
-      this.#logAccess({
-        client: { address, port: client.port },
-        bytesFromClient: 0,
-        bytesToClient: 0,
-        durationMs: 0,
-        outcome: cause,
-      });
-    }
-    this.#logProxyIssue(
+    this.#log.refused({ address, port: client.port }, cause);
+    this.#log.refusal(
       { address, port: client.port },
       cause,
       cause === "acl"
@@ -519,74 +567,11 @@ export class ProxyListener {
         : `maxConnectionsPerSource ${this.#options.admission?.maxConnectionsPerSource} reached`,
     );
   }
-
-  #logAccess(record: ConnectionRecord): void {
-    const { address, port } = record.client;
-    this.#options.accessLogger?.info(ACCESS_LOG_MESSAGE, {
-      client: address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`,
-      listener: this.name,
-      backend: record.backend ?? "-",
-      outcome: record.outcome,
-      bytesFromClient: record.bytesFromClient,
-      bytesToClient: record.bytesToClient,
-      durationMs: Math.round(record.durationMs),
-    });
-  }
-
-  #logRefused(max: number): void {
-    this.#refusedSinceLog++;
-    const now = performance.now();
-    if (now - this.#lastRefusedLogAt < LOG_EVERY_MS) return;
-    this.#options.logger?.warn(
-      "Refused {count} connection(s) on listener {listener}: maxConnections {max} reached",
-      { count: this.#refusedSinceLog, listener: this.name, max },
-    );
-    this.#refusedSinceLog = 0;
-    this.#lastRefusedLogAt = now;
-  }
-
-  #logProxyIssue(peer: ClientInfo, cause: RefusalCause, message: string): void {
-    this.#proxyIssuesSinceLog++;
-    const now = performance.now();
-    if (now - this.#lastProxyLogAt < LOG_EVERY_MS) return;
-    this.#options.logger?.warn(
-      "Refused connection from {peer} on listener {listener}: {message}",
-      {
-        peer: `${peer.address}:${peer.port}`,
-        listener: this.name,
-        message,
-        cause,
-        suppressed: this.#proxyIssuesSinceLog - 1,
-      },
-    );
-    this.#proxyIssuesSinceLog = 0;
-    this.#lastProxyLogAt = now;
-  }
-
-  #logFailure(failure: ForwardFailure): void {
-    this.#failuresSinceLog++;
-    const now = performance.now();
-    if (now - this.#lastFailureLogAt < LOG_EVERY_MS) return;
-    const suppressed = this.#failuresSinceLog - 1;
-    this.#options.logger?.warn(
-      "Cannot forward client {client} on listener {listener}: {message}" +
-        (suppressed > 0 ? " ({suppressed} similar lines suppressed)" : ""),
-      {
-        client: `${failure.client.address}:${failure.client.port}`,
-        listener: this.name,
-        message: failure.message,
-        outcome: failure.outcome,
-        backends: failure.backends,
-        suppressed,
-      },
-    );
-    this.#failuresSinceLog = 0;
-    this.#lastFailureLogAt = now;
-  }
 }
 
 /** Settings and live connections of the connections accepted between two updates. */
 interface Generation {
+  readonly router: ConnectionRouter;
   readonly options: ForwardOptions;
   readonly live: Set<Forwarding>;
   sweeper: ReturnType<typeof setInterval> | undefined;

@@ -16,6 +16,7 @@ export type {
 } from "./forward.ts";
 export * from "./proxy_protocol.ts";
 export * from "./read_proxy_header.ts";
+export * from "./udp/mod.ts";
 export type {
   Backend,
   BackendCounters,
@@ -25,5 +26,28 @@ export type {
   Picker,
   ProxyProtocolVersion,
   RefusalCause,
+  RoutingRefusalCause,
 } from "../core/types.ts";
 export { REFUSAL_CAUSES } from "../core/types.ts";
+export * from "./router.ts";
+export {
+  type ClientHelloInfo,
+  type ClientHelloProgress,
+  ClientHelloReader,
+  DEFAULT_MAX_CLIENT_HELLO_BYTES,
+  readClientHello,
+} from "./tls/client_hello.ts";
+export {
+  formatHostPattern,
+  type HostPattern,
+  type HostPatternKind,
+  normalizeServerName,
+  parseHostPattern,
+  RouteTable,
+} from "./tls/route_table.ts";
+export {
+  DEFAULT_PEEK_TIMEOUT_MS,
+  type TlsRoute,
+  TlsRouter,
+  type TlsRouterOptions,
+} from "./tls/tls_router.ts";

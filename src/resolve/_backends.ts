@@ -15,7 +15,7 @@ import {
 } from "./_endpoint_readiness.ts";
 import type { NodeCandidate } from "./_nodes.ts";
 import type { PlanBuilder } from "./_plan_builder.ts";
-import type { MatchedService } from "./_service_match.ts";
+import { type MatchedService, tcpTwinOf } from "./_service_match.ts";
 import type { EndpointSliceIndex } from "./slice_index.ts";
 
 /**
@@ -61,7 +61,13 @@ export function resolveNodePort(
     }
   }
   if (nodes.length === 0) plan.warn(`Service ${m.key}: the inventory has no nodes`);
-  const via = { key: m.key, service: m.service, isNodePort: true };
+  const twin = tcpTwinOf(m.service, m.port)?.nodePort;
+  const via = {
+    key: m.key,
+    service: m.service,
+    isNodePort: true,
+    ...(twin !== undefined && twin > 0 && { tcpHealthPort: twin }),
+  };
   let fallbackNodes = 0;
   for (const node of nodes) {
     if (node.exclusion !== undefined || node.host === undefined) {
@@ -129,6 +135,7 @@ export function resolveClusterIP(m: MatchedService, weight: number, plan: PlanBu
     return;
   }
   // `port`, not `targetPort`: the cluster IP listens on the Service port, kube-proxy maps it.
+  const twin = tcpTwinOf(m.service, m.port);
   for (const ip of ips) {
     plan.include({
       address: formatHostPort(ip, m.port.port),
@@ -136,7 +143,12 @@ export function resolveClusterIP(m: MatchedService, weight: number, plan: PlanBu
       port: m.port.port,
       weight,
       service: m.key,
-    }, { key: m.key, service: m.service, isNodePort: false });
+    }, {
+      key: m.key,
+      service: m.service,
+      isNodePort: false,
+      ...(twin !== undefined && { tcpHealthPort: twin.port }),
+    });
   }
 }
 
@@ -163,7 +175,13 @@ export function resolveEndpoints(
     );
     return;
   }
-  const slices: { slice: EndpointSliceInfo; port: number; isIp: boolean }[] = [];
+  const slices: {
+    slice: EndpointSliceInfo;
+    port: number;
+    isIp: boolean;
+    tcpHealthPort?: number;
+  }[] = [];
+  const twinName = tcpTwinOf(m.service, m.port)?.name;
   let candidates = 0;
   // kube-proxy (KEP-1669): with no ready endpoint for the port, serving terminating ones
   // still take new connections rather than dropping them.
@@ -172,7 +190,15 @@ export function resolveEndpoints(
     const slicePort = slice.ports.find((p) => p.name === portName);
     if (slicePort === undefined) continue;
     const isIp = slice.addressType === "IPv4" || slice.addressType === "IPv6";
-    slices.push({ slice, port: slicePort.port, isIp });
+    const twinPort = twinName === undefined
+      ? undefined
+      : slice.ports.find((p) => p.name === twinName)?.port;
+    slices.push({
+      slice,
+      port: slicePort.port,
+      isIp,
+      ...(twinPort !== undefined && { tcpHealthPort: twinPort }),
+    });
     for (const ep of slice.endpoints) {
       // Kubernetes: addresses are fungible and consumers may use only the first.
       const host = ep.addresses[0];
@@ -185,9 +211,14 @@ export function resolveEndpoints(
     plan.warn(`Service ${m.key} has no endpoints for port "${portName}"`);
     return;
   }
-  const via = { key: m.key, service: m.service, isNodePort: false };
   let fallback = 0;
-  for (const { slice, port, isIp } of slices) {
+  for (const { slice, port, isIp, tcpHealthPort } of slices) {
+    const via = {
+      key: m.key,
+      service: m.service,
+      isNodePort: false,
+      ...(tcpHealthPort !== undefined && { tcpHealthPort }),
+    };
     for (const ep of slice.endpoints) {
       const host = ep.addresses[0];
       if (host === undefined || host === "") continue;

@@ -28,6 +28,12 @@ export interface HealthSource {
   readonly service: ServiceInfo;
   /** Whether the backend is a node port (kube-proxy's check applies to `Local` Services). */
   readonly isNodePort: boolean;
+  /**
+   * For a UDP backend: the port of the Service's TCP port of the same number (`dns-tcp`
+   * beside `dns`) as this backend reaches it, which its active check connects to unless the
+   * check names a `port` or a `dnsQuery`.
+   */
+  readonly tcpHealthPort?: number;
 }
 
 /**
@@ -144,6 +150,11 @@ export class PlanBuilder {
       check = applyHealthAnnotations(base, service.annotations, key, this.#healthWarnings);
       this.#serviceChecks.set(key, check);
     }
+    if (
+      via.tcpHealthPort !== undefined && check.port === undefined && check.dnsQuery === undefined
+    ) {
+      check = { ...check, port: via.tcpHealthPort };
+    }
     // kube-proxy answers 200 on nodes with a ready local endpoint and 503 elsewhere.
     const port = service.healthCheckNodePort;
     if (
@@ -187,6 +198,7 @@ export class PlanBuilder {
     return {
       name: spec.name,
       listenerAddress: spec.listenerAddress,
+      ...(spec.protocol !== undefined && spec.protocol !== "tcp" && { protocol: spec.protocol }),
       backends,
       excluded: this.excluded,
       warnings: this.warnings,

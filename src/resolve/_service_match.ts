@@ -2,7 +2,8 @@
  * Which Services feed a listener's pool: opted in by annotation, in an allowed namespace,
  * bound to the pool (by port name, or by naming the pool in
  * `nautiluslb.cloudresty.io/configurations` under `binding: explicit`), matching `service` and
- * `serviceSelector`, with a TCP port of the listener's port name. Explains, as warnings and
+ * `serviceSelector`, with a port of the listener's port name and transport (UDP for `protocol: udp`
+ * listeners, TCP for the others). Explains, as warnings and
  * exclusions of the plan, a candidate left out (`namespace-not-allowed`,
  * `not-bound-to-listener`), a pool that no Service feeds, and several Services merged into
  * one pool.
@@ -90,8 +91,8 @@ function matchNamed(
     const port = findPort(service, portName);
     if (port === undefined) {
       plan.exclude(missingPort(key, service, portName));
-    } else if (!isTcp(port)) {
-      plan.exclude(unsupportedProtocol(key, service, port));
+    } else if (!isTransportOf(port, spec)) {
+      plan.exclude(unsupportedProtocol(key, service, port, spec));
     } else {
       return [{ key, service, port }];
     }
@@ -99,7 +100,7 @@ function matchNamed(
   return [];
 }
 
-/** Every Service in scope with the port, sorted by key; non-TCP ports are excluded. */
+/** Every Service in scope with the port, sorted by key; ports of another transport are excluded. */
 function matchAll(
   inventory: Inventory,
   spec: PoolSpec,
@@ -126,8 +127,8 @@ function matchAll(
       plan.exclude(notBound(key, service, spec));
       continue;
     }
-    if (!isTcp(port)) {
-      plan.exclude(unsupportedProtocol(key, service, port));
+    if (!isTransportOf(port, spec)) {
+      plan.exclude(unsupportedProtocol(key, service, port, spec));
       continue;
     }
     matched.push({ key, service, port });
@@ -201,24 +202,52 @@ function findPort(service: ServiceInfo, portName: string): ServicePortInfo | und
   return service.ports.find((p) => p.name === portName);
 }
 
-function isTcp(port: ServicePortInfo): boolean {
-  return port.protocol === "" || port.protocol.toUpperCase() === "TCP";
+/** The Service port protocol a listener's pool takes: `UDP` for `udp`, `TCP` otherwise. */
+export function transportOf(spec: PoolSpec): "TCP" | "UDP" {
+  return spec.protocol === "udp" ? "UDP" : "TCP";
 }
 
-/** A UDP or SCTP port: named, with a TCP port of the same number when the Service has one. */
+function isTransportOf(port: ServicePortInfo, spec: PoolSpec): boolean {
+  return protocolOf(port) === transportOf(spec);
+}
+
+function protocolOf(port: ServicePortInfo): string {
+  return port.protocol === "" ? "TCP" : port.protocol.toUpperCase();
+}
+
+/**
+ * The TCP port of a Service with the same number as `port` (`dns-tcp` beside `dns`), if any:
+ * what a UDP pool's active health check connects to.
+ */
+export function tcpTwinOf(
+  service: ServiceInfo,
+  port: ServicePortInfo,
+): ServicePortInfo | undefined {
+  return service.ports.find((p) => p !== port && p.port === port.port && protocolOf(p) === "TCP");
+}
+
+/**
+ * A port of another transport than the listener's: named, with a port of the same number in
+ * the listener's transport when the Service has one.
+ */
 function unsupportedProtocol(
   key: string,
   service: ServiceInfo,
   port: ServicePortInfo,
+  spec: PoolSpec,
 ): ExcludedBackend {
-  const twin = service.ports.find((p) => p.port === port.port && isTcp(p));
+  const want = transportOf(spec);
+  const twin = service.ports.find((p) => p.port === port.port && protocolOf(p) === want);
   const hint = twin === undefined
     ? ""
-    : `; port ${twin.name === "" ? "(unnamed)" : `"${twin.name}"`} is TCP on the same number`;
+    : `; port ${twin.name === "" ? "(unnamed)" : `"${twin.name}"`} is ${want} on the same number`;
+  const listener = spec.protocol ?? "tcp";
   return {
     service: key,
     reason: "unsupported-protocol",
-    detail: `port "${port.name}" is ${port.protocol}; only TCP is supported${hint}`,
+    detail: `port "${port.name}" is ${
+      protocolOf(port)
+    }; a ${listener} listener takes ${want} ports${hint}`,
   };
 }
 

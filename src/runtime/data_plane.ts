@@ -17,9 +17,18 @@ import { errorMessage } from "../core/error_message.ts";
 import type { Backend, BackendHealth } from "../core/types.ts";
 import type { Logger } from "../log/mod.ts";
 import { type HealthDetail, Pool, type PoolSnapshot } from "../pool/mod.ts";
-import { Admission, type ListenerStats, ProxyListener } from "../proxy/mod.ts";
+import {
+  Admission,
+  type ConnectionRouter,
+  type ListenerStats,
+  ProxyListener,
+  TlsRouter,
+  UdpListener,
+} from "../proxy/mod.ts";
+import { poolNamesOf, routePoolName } from "../core/tls_spec.ts";
 import { bindHostname } from "../core/address.ts";
 import type { ListenerSpec } from "../core/listener_spec.ts";
+import type { PoolSpec } from "../core/pool_spec.ts";
 
 /**
  * Settings a data-plane listener may leave out: absent means no PROXY protocol expected,
@@ -34,7 +43,8 @@ type OptionalListenerSettings =
   | "accessLog"
   | "access"
   | "maxConnectionsPerSource"
-  | "slowStartMs";
+  | "slowStartMs"
+  | "protocol";
 
 /**
  * What the data plane needs to know of one listener: its {@linkcode ListenerSpec}, with the
@@ -43,7 +53,9 @@ type OptionalListenerSettings =
  */
 export type DataPlaneListener =
   & Omit<ListenerSpec, OptionalListenerSettings>
-  & Partial<Pick<ListenerSpec, OptionalListenerSettings>>;
+  & Partial<Pick<ListenerSpec, OptionalListenerSettings>>
+  // `udp` runs a UdpListener (sessions, `udp` settings) instead of accepting TCP.
+  & Pick<PoolSpec, "protocol">;
 
 /** Options of {@linkcode DataPlane}. */
 export interface DataPlaneOptions {
@@ -82,14 +94,8 @@ export interface DataPlaneCounters {
   source?(name: string): SourceCounter | undefined;
 }
 
-/** One listener of {@linkcode DataPlane.snapshot}. */
-export interface DataPlaneListenerSnapshot {
-  /** Listener (and pool) name. */
-  readonly name: string;
-  /** Bound address, `host:port`. */
-  readonly address: string;
-  /** The listener's live counters; read, never write. */
-  readonly stats: ListenerStats;
+/** One pool of {@linkcode DataPlaneListenerSnapshot.pools}. */
+export interface DataPlanePoolSnapshot {
   /** The pool's backends. */
   readonly pool: PoolSnapshot;
   /** True while no backend is healthy and the pool hands out any member. */
@@ -98,12 +104,30 @@ export interface DataPlaneListenerSnapshot {
   readonly fingerprint?: string;
 }
 
+/**
+ * One listener of {@linkcode DataPlane.snapshot}: `pool` is its pool, or for a `tls`
+ * listener its first route's pool, with every route's pool in `pools`.
+ */
+export interface DataPlaneListenerSnapshot extends DataPlanePoolSnapshot {
+  /** Listener (and pool) name. */
+  readonly name: string;
+  /** Bound address, `host:port`. */
+  readonly address: string;
+  /** The listener's live counters; read, never write. */
+  readonly stats: ListenerStats;
+  /** Every pool of a listener with several (a `tls` listener's routes); absent otherwise. */
+  readonly pools?: readonly DataPlanePoolSnapshot[];
+}
+
 interface Unit {
   spec: DataPlaneListener;
   /** Kept across reloads so open connections stay counted per source. */
   readonly sourceCounter: SourceCounter;
-  readonly pool: Pool;
-  readonly listener: ProxyListener;
+  /** The listener's pools by pool name: its own, or one per `tls` route. */
+  readonly pools: Map<string, Pool>;
+  /** Pools of removed routes, draining until the listener goes. */
+  readonly retired: Pool[];
+  readonly listener: ProxyListener | UdpListener;
   serving: Promise<void> | undefined;
 }
 
@@ -117,6 +141,8 @@ interface Unit {
 export class DataPlane {
   readonly #options: DataPlaneOptions;
   readonly #units = new Map<string, Unit>();
+  /** Every pool by name, for inputs that name a pool (a route's is `listener/route`). */
+  readonly #pools = new Map<string, Pool>();
 
   /** Creates an empty data plane. */
   constructor(options: DataPlaneOptions = {}) {
@@ -142,55 +168,71 @@ export class DataPlane {
     const acceptProxyProtocol = spec.acceptProxyProtocol === true
       ? { trustedProxies: trustedProxiesOf(spec), headerTimeoutMs: spec.proxyHeaderTimeoutMs }
       : undefined;
-    const report = this.#options.onConnectResult;
     const counters = this.#options.counters;
     const sourceCounter = counters?.source?.(spec.name) ?? new LocalSourceCounter();
     const admission = admissionOf(spec, sourceCounter);
-    const pool = new Pool({
-      name: spec.name,
+    const pools = new Map(poolNamesOf(spec).map((name) => [name, this.#createPool(name, spec)]));
+    const listener = spec.protocol === "udp"
+      ? udpListenerOf(spec, pools.values().next().value!, this.#options, admission)
+      : new ProxyListener({
+        name: spec.name,
+        hostname: bindHostname(spec.host),
+        port: spec.port,
+        picker: pools.values().next().value!,
+        router: routerOf(spec, pools),
+        requestTimeoutMs: spec.requestTimeoutMs,
+        connectTimeoutMs: spec.connectTimeoutMs,
+        idleTimeoutMs: spec.idleTimeoutMs,
+        maxConnections: spec.maxConnections,
+        maxConnectAttempts: spec.maxConnectAttempts,
+        logger: this.#options.logger,
+        ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
+        dial: this.#options.dial,
+        ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
+        reusePort: this.#options.reusePort,
+        connectionCounter: counters?.listener(spec.name),
+        admission,
+      });
+    let addr: Deno.NetAddr;
+    try {
+      addr = listener.listen();
+    } catch (error) {
+      for (const pool of pools.values()) pool.close();
+      throw error;
+    }
+    this.#units.set(spec.name, {
+      spec,
+      sourceCounter,
+      pools,
+      retired: [],
+      listener,
+      serving: undefined,
+    });
+    for (const [name, pool] of pools) this.#pools.set(name, pool);
+    return addr;
+  }
+
+  #createPool(name: string, spec: DataPlaneListener): Pool {
+    const report = this.#options.onConnectResult;
+    const counters = this.#options.counters;
+    return new Pool({
+      name,
       balancer: createBalancer(spec.balancer, {
         maglevTableSize: spec.maglevTableSize,
         maglevSeed: spec.maglevSeed,
-        roundRobinTicket: counters?.rotation?.(spec.name),
+        roundRobinTicket: counters?.rotation?.(name),
       }),
       drainTimeoutMs: spec.drainTimeoutMs,
       onRemoval: spec.onRemoval,
       whenAllUnhealthy: spec.whenAllUnhealthy,
-      counterOf: counters === undefined ? undefined : (key) => counters.backend(spec.name, key),
+      counterOf: counters === undefined ? undefined : (key) => counters.backend(name, key),
       maxConnectionsPerBackend: spec.maxConnectionsPerBackend,
       slowStartMs: spec.slowStartMs,
       onConnectResult: report === undefined
         ? undefined
         : (key, ok, error) =>
-          report(spec.name, key, ok, error === undefined ? undefined : errorMessage(error)),
+          report(name, key, ok, error === undefined ? undefined : errorMessage(error)),
     });
-    const listener = new ProxyListener({
-      name: spec.name,
-      hostname: bindHostname(spec.host),
-      port: spec.port,
-      picker: pool,
-      requestTimeoutMs: spec.requestTimeoutMs,
-      connectTimeoutMs: spec.connectTimeoutMs,
-      idleTimeoutMs: spec.idleTimeoutMs,
-      maxConnections: spec.maxConnections,
-      maxConnectAttempts: spec.maxConnectAttempts,
-      logger: this.#options.logger,
-      ...(spec.accessLog === true && { accessLogger: this.#options.accessLogger }),
-      dial: this.#options.dial,
-      ...(acceptProxyProtocol !== undefined && { acceptProxyProtocol }),
-      reusePort: this.#options.reusePort,
-      connectionCounter: counters?.listener(spec.name),
-      admission,
-    });
-    let addr: Deno.NetAddr;
-    try {
-      addr = listener.listen();
-    } catch (error) {
-      pool.close();
-      throw error;
-    }
-    this.#units.set(spec.name, { spec, sourceCounter, pool, listener, serving: undefined });
-    return addr;
   }
 
   /** Starts accepting on every bound listener that does not accept yet. */
@@ -198,9 +240,9 @@ export class DataPlane {
     for (const unit of this.#units.values()) unit.serving ??= unit.listener.serve();
   }
 
-  /** Replaces a pool's membership (see `Pool.update`). */
+  /** Replaces a pool's membership (see `Pool.update`); `name` is a pool's (`listener/route`). */
   setBackends(name: string, backends: readonly Backend[]): void {
-    this.#units.get(name)?.pool.update(backends);
+    this.#pools.get(name)?.update(backends);
   }
 
   /**
@@ -225,34 +267,54 @@ export class DataPlane {
     }
     const before = unit.spec;
     unit.spec = spec;
-    unit.listener.update({
-      requestTimeoutMs: spec.requestTimeoutMs,
-      connectTimeoutMs: spec.connectTimeoutMs,
-      idleTimeoutMs: spec.idleTimeoutMs,
-      maxConnections: spec.maxConnections,
-      maxConnectAttempts: spec.maxConnectAttempts,
-      admission: admissionOf(spec, unit.sourceCounter),
-    });
+    // Routes in place: new routes get pools, removed ones drain; the router is rebuilt.
+    const names = poolNamesOf(spec);
+    for (const [name, pool] of unit.pools) {
+      if (names.includes(name)) continue;
+      unit.pools.delete(name);
+      this.#pools.delete(name);
+      pool.update([]);
+      unit.retired.push(pool);
+    }
+    for (const name of names) {
+      if (unit.pools.has(name)) continue;
+      const pool = this.#createPool(name, spec);
+      unit.pools.set(name, pool);
+      this.#pools.set(name, pool);
+    }
+    if (unit.listener instanceof UdpListener) {
+      unit.listener.update({ ...spec.udp, admission: admissionOf(spec, unit.sourceCounter) });
+    } else {unit.listener.update({
+        router: routerOf(spec, unit.pools),
+        requestTimeoutMs: spec.requestTimeoutMs,
+        connectTimeoutMs: spec.connectTimeoutMs,
+        idleTimeoutMs: spec.idleTimeoutMs,
+        maxConnections: spec.maxConnections,
+        maxConnectAttempts: spec.maxConnectAttempts,
+        admission: admissionOf(spec, unit.sourceCounter),
+      });}
     const isNewBalancer = spec.balancer !== before.balancer ||
       spec.maglevTableSize !== before.maglevTableSize || spec.maglevSeed !== before.maglevSeed;
-    unit.pool.configure({
-      balancer: isNewBalancer
-        ? createBalancer(spec.balancer, {
-          maglevTableSize: spec.maglevTableSize,
-          maglevSeed: spec.maglevSeed,
-          roundRobinTicket: this.#options.counters?.rotation?.(spec.name),
-        })
-        : unit.pool.balancer,
-      drainTimeoutMs: spec.drainTimeoutMs,
-      onRemoval: spec.onRemoval,
-      whenAllUnhealthy: spec.whenAllUnhealthy,
-      slowStartMs: spec.slowStartMs,
-    });
+    for (const [name, pool] of unit.pools) {
+      pool.configure({
+        balancer: isNewBalancer
+          ? createBalancer(spec.balancer, {
+            maglevTableSize: spec.maglevTableSize,
+            maglevSeed: spec.maglevSeed,
+            roundRobinTicket: this.#options.counters?.rotation?.(name),
+          })
+          : pool.balancer,
+        drainTimeoutMs: spec.drainTimeoutMs,
+        onRemoval: spec.onRemoval,
+        whenAllUnhealthy: spec.whenAllUnhealthy,
+        slowStartMs: spec.slowStartMs,
+      });
+    }
   }
 
   /** Applies a health verdict to a pool member, with why and since when (see `Pool.setHealth`). */
   setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void {
-    this.#units.get(name)?.pool.setHealth(key, health, detail);
+    this.#pools.get(name)?.setHealth(key, health, detail);
   }
 
   /** Client connections open now, across listeners. */
@@ -264,15 +326,21 @@ export class DataPlane {
 
   /** A point-in-time view of every listener and pool, in the order they were added. */
   snapshot(): DataPlaneListenerSnapshot[] {
-    return [...this.#units.values()].map(({ listener, pool }) => {
-      const fingerprint = pool.fingerprint();
+    return [...this.#units.values()].map(({ listener, pools, spec }) => {
+      const views = [...pools.values()].map((pool): DataPlanePoolSnapshot => {
+        const fingerprint = pool.fingerprint();
+        return {
+          pool: pool.snapshot(),
+          isFailOpen: pool.isFailOpen,
+          ...(fingerprint !== undefined && { fingerprint }),
+        };
+      });
       return {
         name: listener.name,
         address: `${listener.addr.hostname}:${listener.addr.port}`,
         stats: listener.stats,
-        pool: pool.snapshot(),
-        isFailOpen: pool.isFailOpen,
-        ...(fingerprint !== undefined && { fingerprint }),
+        ...views[0]!,
+        ...(spec.protocol === "tls" && { pools: views }),
       };
     });
   }
@@ -288,7 +356,11 @@ export class DataPlane {
     this.#units.delete(name);
     const forced = await unit.listener.shutdown(drainMs ?? unit.spec.drainTimeoutMs);
     await unit.serving;
-    unit.pool.close();
+    for (const [name, pool] of unit.pools) {
+      pool.close();
+      if (this.#pools.get(name) === pool) this.#pools.delete(name);
+    }
+    for (const pool of unit.retired) pool.close();
     return forced;
   }
 
@@ -300,6 +372,31 @@ export class DataPlane {
     const forced = await Promise.all(this.names.map((name) => this.remove(name, drainMs)));
     return forced.reduce((a, b) => a + b, 0);
   }
+}
+
+/**
+ * The listener of a `protocol: udp` spec. Deno offers `SO_REUSEADDR`, not `SO_REUSEPORT`, for
+ * datagram sockets: with workers the socket bound last takes every datagram, so one worker
+ * serves all UDP sessions (and a handover's new process takes them over).
+ */
+function udpListenerOf(
+  spec: DataPlaneListener,
+  pool: Pool,
+  options: DataPlaneOptions,
+  admission: Admission | undefined,
+) {
+  return new UdpListener({
+    name: spec.name,
+    hostname: bindHostname(spec.host),
+    port: spec.port,
+    picker: pool,
+    ...spec.udp,
+    logger: options.logger,
+    ...(spec.accessLog === true && { accessLogger: options.accessLogger }),
+    reuseAddress: options.reusePort,
+    sessionCounter: options.counters?.listener(spec.name),
+    ...(admission !== undefined && { admission }),
+  });
 }
 
 /**
@@ -335,4 +432,23 @@ function trustedProxiesOf(spec: DataPlaneListener): CidrList {
     );
   }
   return list;
+}
+
+/** The listener's protocol as a router; `undefined` (the TCP identity route) for `tcp`. */
+function routerOf(
+  spec: DataPlaneListener,
+  pools: ReadonlyMap<string, Pool>,
+): ConnectionRouter | undefined {
+  const tls = spec.tls;
+  if (spec.protocol !== "tls" || tls === undefined) return undefined;
+  return new TlsRouter({
+    routes: tls.routes.map((route) => ({
+      name: route.name,
+      hosts: route.hosts,
+      picker: pools.get(routePoolName(spec.name, route.name))!,
+    })),
+    defaultRoute: tls.defaultRoute,
+    peekTimeoutMs: tls.peekTimeoutMs,
+    maxClientHelloBytes: tls.maxClientHelloBytes,
+  });
 }

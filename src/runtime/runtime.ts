@@ -16,7 +16,8 @@ import { startAdminServer } from "../admin/mod.ts";
 import { bindHostname } from "../core/address.ts";
 import { settledWithin } from "../core/deadline.ts";
 import { errorMessage } from "../core/error_message.ts";
-import type { PoolPlan } from "../core/plan.ts";
+import type { HealthCheckSpec, PoolPlan } from "../core/plan.ts";
+import { listenerOfPool } from "../core/tls_spec.ts";
 import type { Backend } from "../core/types.ts";
 import {
   DEFAULT_PASSIVE_COOLDOWN_MS,
@@ -158,6 +159,10 @@ export class Runtime {
   readonly #workers: WorkerDataPlane | undefined;
   readonly #health: HealthScheduler;
   #admin: RunningAdmin | undefined;
+  /** The latest plan of each pool, for what the status page shows beyond the live pool. */
+  #plans = new Map<string, PoolPlan>();
+  /** The latest health targets' checks, by pool and backend key, for the status page. */
+  #checks = new Map<string, HealthCheckSpec>();
   #transitions = 0;
   #isStopping = false;
   #isStopped = false;
@@ -226,9 +231,13 @@ export class Runtime {
   apply(plans: readonly PoolPlan[]): void {
     if (this.#isStopped) return;
     for (const plan of plans) {
-      if (this.#listeners.has(plan.name)) this.#data.setBackends(plan.name, backendsOf(plan));
+      if (!this.#listeners.has(listenerOfPool(plan.name))) continue;
+      this.#data.setBackends(plan.name, backendsOf(plan));
+      this.#plans.set(plan.name, plan);
     }
-    this.#health.update(this.#options.healthTargets(plans));
+    const targets = this.#options.healthTargets(plans);
+    this.#health.update(targets);
+    this.#checks = new Map(targets.map((t) => [checkKey(t.pool, t.key), t.check]));
   }
 
   /**
@@ -323,6 +332,9 @@ export class Runtime {
     }
     for (const name of changes.remove) {
       if (!this.#listeners.delete(name)) continue;
+      for (const pool of this.#plans.keys()) {
+        if (listenerOfPool(pool) === name) this.#plans.delete(pool);
+      }
       this.#drain(name);
     }
     this.apply(plans);
@@ -356,11 +368,28 @@ export class Runtime {
       readyReasons: this.#isStopping ? ["shutting down"] : [],
       discovery: this.#options.discovery(),
       listeners: listeners.map(({ name, address, stats }) => ({ name, address, stats })),
-      pools: listeners.map((l) => ({
-        ...l.pool,
-        isFailOpen: l.isFailOpen,
-        ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
-      })),
+      pools: listeners.flatMap((l) => l.pools ?? [l]).map(({ pool, isFailOpen, fingerprint }) => {
+        const plan = this.#plans.get(pool.name);
+        const planned = new Map(plan?.backends.map((b) => [b.address, b]));
+        return {
+          ...pool,
+          backends: pool.backends.map((b) => {
+            const check = this.#checks.get(checkKey(pool.name, b.key));
+            const from = planned.get(b.key);
+            return {
+              ...b,
+              ...(check !== undefined && { check }),
+              ...(from?.service !== undefined && { service: from.service }),
+              ...(from?.node !== undefined && { node: from.node }),
+              ...(from?.pod !== undefined && { pod: from.pod }),
+            };
+          }),
+          isFailOpen,
+          ...(fingerprint !== undefined && { fingerprint }),
+          excluded: plan?.excluded ?? [],
+          warnings: plan?.warnings ?? [],
+        };
+      }),
       healthTransitions: this.#transitions,
       ...(this.#options.config !== undefined && { config: this.#options.config() }),
       ...(this.#workers !== undefined && { workers: this.#workers.workers() }),
@@ -425,8 +454,20 @@ export class Runtime {
     this.apply(plans);
     if (isLateBind) {
       // Verdicts of the round reached no pool yet: hand them over now.
+      // They came from active checks just now; the failure is the latest one.
+      const sinceMs = Date.now();
       for (const status of this.#health.snapshot()) {
-        this.#data.setHealth(status.pool, status.key, status.state);
+        this.#data.setHealth(
+          status.pool,
+          status.key,
+          status.state,
+          status.state === "unknown" ? undefined : {
+            cause: "active",
+            ...(status.state === "unhealthy" && status.lastError !== undefined &&
+              { error: status.lastError }),
+            sinceMs,
+          },
+        );
       }
     } else {
       await this.#firstRound();
@@ -442,13 +483,15 @@ export class Runtime {
     }
     this.#data.start();
     for (const l of this.#data.snapshot()) {
-      const healthy = l.pool.backends.filter((b) => !b.isDraining && b.health !== "unhealthy");
-      log.info("Listening on {address} for pool {pool}: {healthy}/{backends} backends up", {
-        address: l.address,
-        pool: l.name,
-        healthy: healthy.length,
-        backends: l.pool.backends.filter((b) => !b.isDraining).length,
-      });
+      for (const { pool } of l.pools ?? [l]) {
+        const healthy = pool.backends.filter((b) => !b.isDraining && b.health !== "unhealthy");
+        log.info("Listening on {address} for pool {pool}: {healthy}/{backends} backends up", {
+          address: l.address,
+          pool: pool.name,
+          healthy: healthy.length,
+          backends: pool.backends.filter((b) => !b.isDraining).length,
+        });
+      }
     }
   }
 
@@ -524,6 +567,11 @@ export class Runtime {
       healthLog.info("Backend {backend} of pool {pool} is {to} ({cause})", fields);
     }
   }
+}
+
+/** Key of a backend's check in {@linkcode Runtime} (`\0` cannot occur in a pool name). */
+function checkKey(pool: string, key: string): string {
+  return `${pool}\0${key}`;
 }
 
 /** True when `next` binds where `running` is bound (a port of 0 always binds anew). */

@@ -46,6 +46,35 @@ function healthOf(runtime: Runtime, key: string): string | undefined {
   return runtime.snapshot().pools[0]!.backends.find((b) => b.key === key)?.health;
 }
 
+Deno.test("Runtime.snapshot shows left-out candidates, warnings and origins of the latest plan", async () => {
+  const a = startNamed("a");
+  try {
+    const base = planOf("web", [a.port]);
+    const plan = {
+      ...base,
+      backends: base.backends.map((b) => ({ ...b, service: "shop/web", node: "n1" })),
+      excluded: [{ address: "10.0.0.9:30080", node: "n9", reason: "node-not-ready" as const }],
+      warnings: ["Services shop/web and shop/api merged"],
+    };
+    const runtime = await Runtime.start(options(), [plan]);
+    try {
+      const pool = runtime.snapshot().pools[0]!;
+      assert.deepEqual(pool.excluded, plan.excluded);
+      assert.deepEqual(pool.warnings, plan.warnings);
+      assert.equal(pool.backends[0]!.service, "shop/web");
+      assert.equal(pool.backends[0]!.node, "n1");
+      runtime.apply([planOf("web", [a.port])]);
+      const after = runtime.snapshot().pools[0]!;
+      assert.deepEqual([after.excluded, after.warnings], [[], []]);
+      assert.equal(after.backends[0]!.service, undefined);
+    } finally {
+      await runtime.stop(0);
+    }
+  } finally {
+    await a.close();
+  }
+});
+
 Deno.test("Runtime forwards to the planned backends, applies new plans, and stops", async () => {
   const a = startNamed("a");
   const b = startNamed("b");
@@ -308,9 +337,15 @@ Deno.test({
     const port = Number(first.addresses.get("web")!.split(":")[1]);
     let second: Runtime | undefined;
     try {
-      // The first round's verdicts reached the pool though it was created after the round.
+      // The first round's verdicts reached the pool though it was created after the round,
+      // with why and since when, and the check that decided them.
       assert.equal(healthOf(first, a.key), "healthy");
       assert.equal(healthOf(first, `127.0.0.1:${dead}`), "unhealthy");
+      const row = first.snapshot().pools[0]!.backends.find((b) => b.key === `127.0.0.1:${dead}`)!;
+      assert.equal(row.healthDetail?.cause, "active");
+      assert.match(row.healthDetail?.error ?? "", /refused/i);
+      assert.ok(Math.abs(row.healthDetail!.sinceMs - Date.now()) < 10_000);
+      assert.deepEqual(row.check, CHECK);
       second = await Runtime.start(
         options({ reusePort: true, listeners: [{ ...listener("web"), port }] }),
         [planOf("web", [a.port])],

@@ -14,6 +14,7 @@ import type { LogFormat, LogLevel } from "../log/mod.ts";
 import type { HealthDetail } from "../pool/mod.ts";
 import type { DataPlaneApi } from "./data_plane_api.ts";
 import type { DataPlaneListener, DataPlaneListenerSnapshot } from "./data_plane.ts";
+import { listenerOfPool, poolNamesOf } from "../core/tls_spec.ts";
 import type { BindResult, SlottedBackend, ToWorker, WorkerListener } from "./messages.ts";
 import { workersUnsupported } from "./cpus.ts";
 import { NO_SLOT } from "./slot_layout.ts";
@@ -26,7 +27,7 @@ import {
   WorkerHandle,
   type WorkerSnapshot,
 } from "./worker_handle.ts";
-import { mergeBackendRows, rowsAsSent, type Verdict } from "./worker_stats.ts";
+import { mergePoolReports, rowsAsSent, type Verdict } from "./worker_stats.ts";
 
 /** Default of {@linkcode WorkerDataPlaneOptions.statsIntervalMs}. */
 export const DEFAULT_WORKER_STATS_INTERVAL_MS = 250;
@@ -152,9 +153,13 @@ export class WorkerDataPlane implements DataPlaneApi {
     const hostname = bindHostname(spec.host);
     // Held (with reusePort, as the workers bind) until every worker is bound: it fails
     // early on a taken port and fixes the port that `port: 0` picks.
-    const reservation = Deno.listen({ hostname, port: spec.port, reusePort: true });
+    // UDP: SO_REUSEADDR, what the workers bind with (see DataPlane); the socket bound last
+    // takes the datagrams, so one worker serves every UDP session.
+    const reservation = spec.protocol === "udp"
+      ? Deno.listenDatagram({ hostname, port: spec.port, transport: "udp", reuseAddress: true })
+      : Deno.listen({ hostname, port: spec.port, reusePort: true });
     try {
-      const addr = reservation.addr;
+      const addr = reservation.addr as Deno.NetAddr;
       const slots = this.#slots.setListeners([...this.#specs.keys(), spec.name]);
       this.#specs.set(spec.name, { ...spec, port: addr.port, ...slots.get(spec.name)! });
       this.#givenPorts.set(spec.name, spec.port);
@@ -167,7 +172,7 @@ export class WorkerDataPlane implements DataPlaneApi {
         await this.#sendListeners();
         throw new Error(`Cannot bind listener ${spec.name} in a worker: ${failed.error}`);
       }
-      return { transport: "tcp", hostname: addr.hostname, port: addr.port };
+      return { transport: addr.transport, hostname: addr.hostname, port: addr.port };
     } finally {
       reservation.close();
     }
@@ -196,7 +201,7 @@ export class WorkerDataPlane implements DataPlaneApi {
    * (stable for backends that stay). Unknown names are ignored.
    */
   setBackends(name: string, backends: readonly Backend[]): void {
-    if (!this.#specs.has(name)) return;
+    if (!this.#specs.has(listenerOfPool(name))) return;
     const slotted = this.#slots.setBackends(name, backends);
     const keys = new Set(backends.map((b) => b.key));
     this.#backends.set(name, slotted);
@@ -238,13 +243,16 @@ export class WorkerDataPlane implements DataPlaneApi {
       rotationSlot: current.rotationSlot,
     };
     this.#specs.set(name, listener);
-    this.#changedAt.set(name, this.#version + 1);
+    // A tls listener's routes are its pools: removed routes are forgotten, all are changed.
+    const pools = poolNamesOf(spec);
+    for (const pool of poolNamesOf(current)) if (!pools.includes(pool)) this.#forgetPool(pool);
+    for (const pool of pools) this.#changedAt.set(pool, this.#version + 1);
     this.#broadcast((version) => ({ type: "update", version, listener }));
   }
 
   /** Sends a health verdict, with why and since when, to every worker; unknown names are ignored. */
   setHealth(name: string, key: string, health: BackendHealth, detail?: HealthDetail): void {
-    if (!this.#specs.has(name)) return;
+    if (!this.#specs.has(listenerOfPool(name))) return;
     let pool = this.#health.get(name);
     if (pool === undefined) this.#health.set(name, pool = new Map());
     pool.set(key, { health, ...(detail !== undefined && { detail }) });
@@ -270,47 +278,45 @@ export class WorkerDataPlane implements DataPlaneApi {
       if (spec.counterSlot !== NO_SLOT) {
         stats.activeConnections = this.#slots.listenerActive(spec.counterSlot);
       }
-      // Only reports that include the latest change of this pool; until then, the pool as
-      // sent, so a snapshot right after a change shows it.
-      const changedAt = this.#changedAt.get(spec.name) ?? 0;
-      const reports = this.#handles.flatMap(({ stats }) =>
-        stats !== undefined && stats.version >= changedAt
-          ? stats.pools.filter((p) => p.pool.name === spec.name)
-          : []
-      );
-      const address = `${bindHostname(spec.host)}:${spec.port}`;
-      const first = reports[0];
-      if (first === undefined) {
-        const backends = rowsAsSent(
-          this.#backends.get(spec.name) ?? [],
-          this.#health.get(spec.name),
-          sumRetiredBackends(this.#handles, spec.name),
-          (b) => ({
-            activeConnections: this.#slots.backendActive(b.slot),
-            maxConnections: b.maxConnections || (spec.maxConnectionsPerBackend ?? 0),
-          }),
-        );
-        return {
-          name: spec.name,
-          address,
-          stats,
-          pool: { name: spec.name, backends },
-          isFailOpen: false,
-        };
-      }
-      const backends = mergeBackendRows(
-        reports.flatMap((r) => r.pool.backends),
-        sumRetiredBackends(this.#handles, spec.name),
-      );
+      const views = poolNamesOf(spec).map((pool) => this.#poolView(spec, pool));
       return {
         name: spec.name,
-        address,
+        address: `${bindHostname(spec.host)}:${spec.port}`,
         stats,
-        pool: { name: spec.name, backends },
-        isFailOpen: first.isFailOpen,
-        ...(first.fingerprint !== undefined && { fingerprint: first.fingerprint }),
+        ...views[0]!,
+        ...(spec.protocol === "tls" && { pools: views }),
       };
     });
+  }
+
+  /** One pool as the workers last reported it, counting only reports with its last change. */
+  #poolView(spec: WorkerListener, name: string) {
+    const changedAt = this.#changedAt.get(name) ?? 0;
+    const reports = this.#handles.flatMap(({ stats }) =>
+      stats !== undefined && stats.version >= changedAt
+        ? stats.pools.filter((p) => p.pool.name === name)
+        : []
+    );
+    const retired = sumRetiredBackends(this.#handles, name);
+    return mergePoolReports(
+      name,
+      reports,
+      retired,
+      () =>
+        rowsAsSent(this.#backends.get(name) ?? [], this.#health.get(name), retired, (b) => ({
+          activeConnections: this.#slots.backendActive(b.slot),
+          maxConnections: b.maxConnections || (spec.maxConnectionsPerBackend ?? 0),
+        })),
+    );
+  }
+
+  /** Forgets a pool that is gone: its members, verdicts, slots and retired counters. */
+  #forgetPool(pool: string): void {
+    this.#backends.delete(pool);
+    this.#health.delete(pool);
+    this.#changedAt.delete(pool);
+    this.#slots.deletePool(pool);
+    for (const h of this.#handles) h.retired.forget(pool);
   }
 
   /** Each worker: accepted and open connections, and its pools' fingerprints. */
@@ -329,10 +335,7 @@ export class WorkerDataPlane implements DataPlaneApi {
     const spec = this.#specs.get(name);
     if (spec === undefined) return 0;
     this.#specs.delete(name);
-    this.#backends.delete(name);
-    this.#health.delete(name);
-    this.#changedAt.delete(name);
-    this.#slots.deletePool(name);
+    for (const pool of poolNamesOf(spec)) this.#forgetPool(pool);
     this.#slots.setListeners([...this.#specs.keys()]);
     this.#givenPorts.delete(name);
     for (const h of this.#handles) h.retired.forget(name);

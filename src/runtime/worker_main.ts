@@ -225,11 +225,13 @@ class WorkerState {
     const pools: WorkerStats["pools"][number][] = [];
     for (const l of this.#plane.snapshot()) {
       listeners.push({ name: l.name, address: l.address, stats: listenerStatsData(l.stats) });
-      pools.push({
-        pool: l.pool,
-        isFailOpen: l.isFailOpen,
-        ...(l.fingerprint !== undefined && { fingerprint: l.fingerprint }),
-      });
+      for (const p of l.pools ?? [l]) {
+        pools.push({
+          pool: p.pool,
+          isFailOpen: p.isFailOpen,
+          ...(p.fingerprint !== undefined && { fingerprint: p.fingerprint }),
+        });
+      }
     }
     post({ type: "stats", stats: { version: this.#gate.last, listeners, pools } });
   }

@@ -11,8 +11,15 @@ import {
   type BackendHealth,
   REFUSAL_CAUSES,
 } from "../core/types.ts";
-import type { HealthDetail, PoolBackendSnapshot } from "../pool/mod.ts";
-import { createListenerStats, type ListenerStats } from "../proxy/mod.ts";
+import type { HealthDetail, PoolBackendSnapshot, PoolSnapshot } from "../pool/mod.ts";
+import {
+  createListenerStats,
+  createUdpListenerStats,
+  isUdpListenerStats,
+  type ListenerStats,
+  UDP_DROP_CAUSES,
+  type UdpListenerStats,
+} from "../proxy/mod.ts";
 
 /** {@linkcode ListenerStats} as a worker posts them: the histograms as plain data. */
 export type ListenerStatsData =
@@ -59,6 +66,21 @@ export function addListenerStats(
   for (const cause of REFUSAL_CAUSES) into.refusedByCause[cause] += from.refusedByCause[cause];
   into.connectionDuration.add(from.connectionDuration);
   into.connectDuration.add(from.connectDuration);
+  addUdpStats(into, from);
+}
+
+/** A UDP listener's extra counters (datagrams, drops by cause), summed when `from` has them. */
+function addUdpStats(into: ListenerStats, from: ListenerStatsData): void {
+  if (!("drops" in from)) return;
+  const udp = from as unknown as UdpListenerStats;
+  if (!isUdpListenerStats(into)) {
+    const { datagramsFromClients, datagramsToClients, drops } = createUdpListenerStats();
+    Object.assign(into, { datagramsFromClients, datagramsToClients, drops });
+  }
+  const sum = into as UdpListenerStats;
+  sum.datagramsFromClients += udp.datagramsFromClients;
+  sum.datagramsToClients += udp.datagramsToClients;
+  for (const cause of UDP_DROP_CAUSES) sum.drops[cause] += udp.drops[cause];
 }
 
 /** Fresh process-wide counters summed from `parts` (each `[stats, withActive]`). */
@@ -209,4 +231,30 @@ export function rowsAsSent<B extends Backend>(
       ...(verdict?.detail !== undefined && { healthDetail: verdict.detail }),
     };
   }).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** A pool as one worker reports it (`WorkerStats.pools`). */
+export interface PoolReport {
+  readonly pool: { readonly backends: readonly PoolBackendSnapshot[] };
+  readonly isFailOpen: boolean;
+  readonly fingerprint?: string;
+}
+
+/**
+ * One pool of the whole process: every worker's rows merged with the retired counters,
+ * fail-open and fingerprint from the first report; `asSent()` while no report has it.
+ */
+export function mergePoolReports(
+  name: string,
+  reports: readonly PoolReport[],
+  retired: ReadonlyMap<string, BackendCounters>,
+  asSent: () => PoolBackendSnapshot[],
+): { pool: PoolSnapshot; isFailOpen: boolean; fingerprint?: string } {
+  const first = reports[0];
+  if (first === undefined) return { pool: { name, backends: asSent() }, isFailOpen: false };
+  return {
+    pool: { name, backends: mergeBackendRows(reports.flatMap((r) => r.pool.backends), retired) },
+    isFailOpen: first.isFailOpen,
+    ...(first.fingerprint !== undefined && { fingerprint: first.fingerprint }),
+  };
 }

@@ -39,6 +39,10 @@ Deno.test("sumListenerStats adds counters, causes and histogram buckets after a 
     untrusted: 10,
     acl: 0,
     source_limit: 0,
+    tls_peek_timeout: 0,
+    tls_hello_too_large: 0,
+    tls_no_route: 0,
+    tls_bad_hello: 0,
   });
   assert.equal(sum.connectionDuration.count, 3);
   assert.equal(sum.connectionDuration.counts[0], 1);

@@ -262,3 +262,15 @@ backend be
 `;
   return peerOf(await spawnPeer("haproxy", render, (config) => ["-db", "-f", config], host));
 }
+
+/**
+ * Starts `name` (e.g. `nginx`, `haproxy`) with a config of the caller's: `render(port, dir)`
+ * writes it for the picked loopback port, `args(configPath, dir)` are the command line.
+ */
+export async function startPeer(
+  name: string,
+  render: (port: number, dir: string) => string,
+  args: (configPath: string, dir: string) => string[],
+): Promise<Peer> {
+  return peerOf(await spawnPeer(name, render, args));
+}

@@ -1,12 +1,12 @@
 /**
  * Running out of file descriptors must not take the admin server or health checks down:
  * a child process under `ulimit -n 64` exhausts its descriptors, then frees them, and the
- * admin server answers again by itself; a probe made while exhausted is a local error,
- * not a verdict on the backend. And `serve` under a low limit logs what to raise (it cannot
+ * admin server (probes and the status page) answers again by itself; a probe made while
+ * exhausted is a local error, not a verdict on the backend. And `serve` under a low limit logs what to raise (it cannot
  * read the limit at start with its permissions) and serves again once descriptors are free.
  */
 import assert from "node:assert/strict";
-import { freePort } from "../_helpers.ts";
+import { delay, freePort } from "../_helpers.ts";
 import {
   BackendProcess,
   configYaml,
@@ -115,6 +115,7 @@ Deno.test("admin and probes survive descriptor exhaustion and recover by themsel
     // While exhausted the kernel completes handshakes, but the server cannot accept: this
     // request waits in the backlog and is answered once descriptors are free again.
     const during = get(port, "/healthz", 10_000);
+    const duringPage = get(port, "/", 10_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
 
     await send("free");
@@ -124,12 +125,14 @@ Deno.test("admin and probes survive descriptor exhaustion and recover by themsel
 
     const recoverStart = performance.now();
     assert.equal(await during, 200);
+    assert.equal(await duringPage, 200, "the status page answers once descriptors are free");
     let status: number | string = "";
     for (let i = 0; i < 50 && status !== 200; i++) {
       status = await get(port, "/healthz", 1000);
       if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal(status, 200);
+    assert.equal(await get(port, "/", 1000), 200);
     const recoveredMs = Math.round(performance.now() - recoverStart);
     assert.ok(recoveredMs < 5000, `recovered after ${recoveredMs}ms`);
 
@@ -175,7 +178,11 @@ Deno.test("serve out of descriptors says what to raise, and serves again once th
       serve.output,
       /Cannot accept on listener fd: .*the process is out of file descriptors; each proxied connection holds 2, so raise "ulimit -n" or LimitNOFILE/,
     );
+    // The status page, asked while serve has no descriptor left, answers once there are.
+    const page = get(adminPort, "/", 10_000);
+    await delay(200);
     for (const client of clients.splice(0)) client.close();
+    assert.equal(await page, 200, "the status page after descriptor exhaustion");
     // Served again once descriptors are free: a transfer through it arrives intact.
     let result: TransferResult | undefined;
     await waitUntil(

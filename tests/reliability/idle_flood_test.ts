@@ -153,12 +153,16 @@ Deno.test("a flood beyond maxConnections is refused at once; admitted clients ar
 
   let isFlooding = true;
   const health: number[] = [];
+  let pages = 0;
   const healthLoop = (async () => {
     while (isFlooding) {
       const started = performance.now();
       const status = await serve.adminStatus("/healthz").catch(() => 0);
       assert.equal(status, 200, "/healthz failed during the flood");
       health.push(performance.now() - started);
+      const page = await serve.admin("/?refresh=0");
+      assert.ok(page.includes(`data-listener="flood"`), "the status page during the flood");
+      pages++;
       await delay(50);
     }
   })();
@@ -185,6 +189,7 @@ Deno.test("a flood beyond maxConnections is refused at once; admitted clients ar
   assert.equal(refusals.filter((r) => r.isRefused).length, flood, "every excess client refused");
   for (const r of results) assert.equal(r.receivedSha, r.sentSha);
   assert.ok(health.length > 0, "/healthz was polled during the flood");
+  assert.ok(pages > 0, "the status page was read during the flood");
   const refused = await serve.metric("nautiluslb_connections_refused_total", { cause: "limit" });
   assert.ok(refused >= flood, `refusals counted: ${refused}`);
   const refuseMs = refusals.map((r) => r.ms).sort((a, b) => a - b);
