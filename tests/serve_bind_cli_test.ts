@@ -222,3 +222,32 @@ Deno.test({
     });
   },
 });
+
+Deno.test("serve refuses a UDP listener address another process serves, naming it", async () => {
+  const taken = Deno.listenDatagram({ hostname: HOST, port: 0, transport: "udp" });
+  try {
+    const listener = `${HOST}:${(taken.addr as Deno.NetAddr).port}`;
+    const yaml = `settings: { adminAddress: "", logLevel: warning }
+configurations:
+  - name: dns
+    listenerAddress: "${listener}"
+    protocol: udp
+    healthCheck: { enabled: false }
+    backends: ["${HOST}:1"]
+`;
+    await withConfig(yaml, async (path) => {
+      const serve = spawnServe(path, 0);
+      const code = await exitCode(serve.child);
+      await serve.kill();
+      assert.equal(code, 1);
+      assert.equal(
+        serve.stderr(),
+        `nautiluslb: Cannot start listeners: dns: cannot bind ${listener}: ` +
+          "Address already in use (os error 98): another process serves it (to take over " +
+          "from a running serve, start the new one with serve --handover)\n",
+      );
+    });
+  } finally {
+    taken.close();
+  }
+});
