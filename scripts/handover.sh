@@ -2,8 +2,9 @@
 # Hands the listeners of a running `nautiluslb serve` over to a new process without losing
 # a connection (restart or upgrade):
 #
-#   1. start the new process: the same listeners, bound with SO_REUSEPORT next to the old
-#      ones (Linux, `deno run --unstable-net`), and its own admin address;
+#   1. start the new process with `serve --handover`: the same listeners, bound with
+#      SO_REUSEPORT next to the old ones (Linux, `deno run --unstable-net`), and its own
+#      admin address (without --handover, serve refuses a port another process serves);
 #   2. wait until its /readyz answers 200 (pools resolved, first health round done);
 #   3. send SIGTERM to the old process: it stops accepting and drains its connections;
 #   4. wait until the old process has exited.
@@ -17,7 +18,7 @@
 # Example:
 #   scripts/handover.sh "$(cat /run/nautiluslb.pid)" 127.0.0.1:9091 -- \
 #     deno run --unstable-net --allow-net --allow-read --allow-env src/main.ts serve \
-#       -c config.yaml --admin-address 127.0.0.1:9091
+#       --handover -c config.yaml --admin-address 127.0.0.1:9091
 #
 # Environment: READY_TIMEOUT (seconds, default 60), EXIT_TIMEOUT (seconds the old process
 # may take to drain and exit, default 120), NEW_PID_FILE (where to write the new PID).

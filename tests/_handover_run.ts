@@ -1,7 +1,7 @@
 /**
  * One handover under load, run by `handover_test.ts` inside a network namespace: an echo
  * backend, `serve` (old), steady new connections plus long streams, then
- * `scripts/handover.sh` starts a new `serve` on the same reusePort listener, waits for its
+ * `scripts/handover.sh` starts a new `serve --handover` on the same reusePort listener, waits for its
  * `/readyz` and stops the old one. Prints one JSON line of counts to stdout.
  *
  * Usage: deno run -A --unstable-net tests/_handover_run.ts RATE MAX_SECONDS STREAMS
@@ -164,6 +164,7 @@ configurations:
         "--unstable-net",
         new URL("src/main.ts", ROOT).pathname,
         "serve",
+        "--handover",
         "-c",
         path,
         "--admin-address",

@@ -121,11 +121,22 @@ Deno.test("validate exits 2 when the file cannot be read, saying so once", async
   const run = await validate("examples/invalid/does_not_exist.yaml");
   assert.equal(run.code, 2);
   assert.equal(run.stdout, "");
+  assert.equal(
+    run.stderr,
+    'nautiluslb: Cannot read config "examples/invalid/does_not_exist.yaml": there is no such file: ' +
+      "name the config file with -c PATH, or start from the annotated example config.yaml of " +
+      "the NautilusLB repository\n",
+  );
+});
+
+Deno.test("validate of a directory says it is one and what to pass instead", async () => {
+  const run = await validate("examples/invalid");
+  assert.equal(run.code, 2);
+  assert.equal(run.stdout, "");
   assert.match(
     run.stderr,
-    /^nautiluslb: Cannot read config "examples\/invalid\/does_not_exist\.yaml": No such file/,
+    /^nautiluslb: Cannot read config "examples\/invalid": it is a directory, not a file: name the config file with -c PATH/,
   );
-  assert.equal(run.stderr.split("Cannot read config").length, 2, run.stderr);
 });
 
 Deno.test("a command that loads a missing config says so once", async () => {
@@ -148,7 +159,73 @@ Deno.test("a command that loads a missing config says so once", async () => {
   const text = new TextDecoder().decode(stderr);
   assert.equal(code, 2);
   assert.equal(text.split("Cannot read config").length, 2, text);
-  assert.match(text, /does_not_exist\.yaml": No such file/);
+  assert.match(
+    text,
+    /does_not_exist\.yaml": there is no such file: name the config file with -c PATH/,
+  );
+});
+
+/** A config with `count` listeners, each with one problem (a port out of range). */
+async function manyProblems(count: number): Promise<{ path: string; dir: string }> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/many.yaml`;
+  const listeners = Array.from(
+    { length: count },
+    (_, i) =>
+      `  - name: l${i}\n    listenerAddress: "127.0.0.1:70000"\n    backends: ["127.0.0.1:1"]\n`,
+  );
+  await Deno.writeTextFile(path, `configurations:\n${listeners.join("")}`);
+  return { path, dir };
+}
+
+Deno.test("validate prints the first 100 problems and says how many more", async () => {
+  const { path, dir } = await manyProblems(150);
+  try {
+    const run = await validate(path);
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, "");
+    const lines = run.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 101);
+    assert.equal(
+      lines[0],
+      `${path}:3:22: configurations[0].listenerAddress: port 70000 is out of range 1-65535`,
+    );
+    assert.match(lines[99]!, /: configurations\[99\]\.listenerAddress: port 70000/);
+    assert.equal(
+      lines[100],
+      "... and 50 more problem(s), 150 in all (--max-problems 0 prints all)",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("validate --max-problems: 0 prints all, N prints N, a bad value is a usage error", async () => {
+  const { path, dir } = await manyProblems(150);
+  try {
+    const all = await validate("--max-problems", "0", path);
+    assert.equal(all.code, 1);
+    const lines = all.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 150);
+    assert.match(lines[149]!, /: configurations\[149\]\.listenerAddress: port 70000/);
+    const three = await validate("--max-problems", "3", path);
+    assert.equal(three.code, 1);
+    assert.deepEqual(three.stdout.trimEnd().split("\n").slice(3), [
+      "... and 147 more problem(s), 150 in all (--max-problems 0 prints all)",
+    ]);
+    const json = await validate("-o", "json", path);
+    assert.equal(json.code, 1);
+    assert.equal(JSON.parse(json.stdout).length, 150, "json prints every problem");
+    const bad = await validate("--max-problems", "-1", path);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, "");
+    assert.equal(
+      bad.stderr,
+      'nautiluslb: Cannot use --max-problems "-1": expected a whole number (0 prints every problem)\n',
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("validate -c /dev/urandom stops at the size limit and exits 2", async () => {

@@ -5,10 +5,12 @@
  * connections of the closing listener move to the new one: nothing may be lost) and once
  * with 0 (they are reset: the count is reported, not asserted).
  *
- * Needs Linux >= 5.14, root (for `ip netns`) and iproute2; skipped otherwise.
+ * Needs Linux >= 5.14, root (for `ip netns`) and iproute2; skipped otherwise with one notice
+ * line, unless `NAUTILUS_NETNS_REQUIRED=1`.
  */
 import assert from "node:assert/strict";
 import type { HandoverResult } from "./_handover_run.ts";
+import { ignoreWithoutNetns } from "./reliability/_netns.ts";
 
 const RATE = 1_000;
 const MAX_SECONDS = 30;
@@ -84,12 +86,11 @@ function per10k(r: HandoverResult): string {
   return (lostOf(r) / total * 10_000).toFixed(1);
 }
 
-const reason = whyNot();
-if (reason !== undefined) console.log(`handover test skipped: ${reason}`);
+const ignore = ignoreWithoutNetns("handover test", whyNot());
 
 Deno.test({
   name: "handover: no connection lost with tcp_migrate_req=1; the count without it is reported",
-  ignore: reason !== undefined,
+  ignore,
   sanitizeResources: false,
   fn: async () => {
     const withMigrate = await handoverIn(1);

@@ -316,7 +316,7 @@ Deno.test("SIGHUP moves the admin server to a new adminAddress; a taken one is r
     assert.match(
       serve.stderr(),
       new RegExp(
-        `Cannot reload .*config\\.yaml: Cannot start admin server on 127\\.0\\.0\\.1:${taken.addr.port}: .*in use.*, keeping the running config`,
+        `Cannot reload .*config\\.yaml, keeping the running config: Cannot start admin server on 127\\.0\\.0\\.1:${taken.addr.port}: .*in use`,
       ),
     );
     assert.equal(await status(second, "/healthz"), 200, "the running admin server serves on");

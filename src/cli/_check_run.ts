@@ -39,7 +39,7 @@ export async function runCheck(
       EXIT_USAGE,
     );
   }
-  const { source } = await openFromFlags(command, options, signal);
+  const { source } = await openFromFlags(command, { ...options, isOneShot: true }, signal);
   try {
     const health = await probeAll(healthTargetsOf(source.plans), concurrency, signal);
     const rendered = renderPlans(source.plans, { format, health });

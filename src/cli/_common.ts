@@ -78,8 +78,20 @@ export function configLoadError(path: string, error: unknown, signal?: AbortSign
   const detail = errorMessage(error);
   const message = signal?.aborted && error === signal.reason
     ? `Cannot read config ${JSON.stringify(path)}: interrupted: ${detail}`
-    : detail;
+    : detail + nextStep(error);
   return new CliError(message, EXIT_USAGE, { cause: error });
+}
+
+/** What to do about a config file that cannot be opened, after a colon; `""` when unsure. */
+function nextStep(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.IsADirectory) {
+    return ": name the config file with -c PATH, or start from the annotated example " +
+      "config.yaml of the NautilusLB repository";
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return ": make it readable for the user nautiluslb runs as";
+  }
+  return "";
 }
 
 /** Sets up logging from flags, falling back to the config's settings. */

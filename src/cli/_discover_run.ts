@@ -34,7 +34,11 @@ export async function runDiscover(
   signal: AbortSignal,
 ): Promise<void> {
   const format = parseOutput(options.output, PLAN_OUTPUT_FORMATS);
-  const { source } = await openFromFlags(command, options, signal);
+  const { source } = await openFromFlags(
+    command,
+    { ...options, isOneShot: options.watch !== true },
+    signal,
+  );
   try {
     let current = withFingerprints(source.plans, source.listeners);
     const health = options.check

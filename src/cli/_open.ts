@@ -39,6 +39,8 @@ export async function openFromFlags(
       namespace: flags.namespace,
       kubeconfig: flags.kubeconfig,
       context: flags.context,
+      // Through a proxy the API server may be unreachable directly: retry as before.
+      isOneShot: flags.isOneShot === true && !isProxyConfigured(),
     }, signal);
     return { ...loaded, source };
   } catch (error) {
@@ -51,4 +53,11 @@ function sourceError(error: unknown): unknown {
   if (!(error instanceof PlanSourceError)) return error;
   const code = error.failure === "stopped" ? EXIT_OK : EXIT_USAGE;
   return new CliError(error.message, code, { cause: error });
+}
+
+/** Whether `fetch` sends requests through a proxy named in the environment. */
+function isProxyConfigured(): boolean {
+  return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some((name) =>
+    (Deno.env.get(name) ?? "") !== ""
+  );
 }

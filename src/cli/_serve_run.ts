@@ -12,7 +12,8 @@ import { fdLimitWarning, readOpenFilesLimit } from "../core/fd_limit.ts";
 import { availableCpus, reusePortSupported, Runtime, workersUnsupported } from "../runtime/mod.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { DEFAULT_PROBE_CONCURRENCY, poolsDown, probeAll } from "./_check.ts";
-import { bindHostname, parseHostPort } from "../core/address.ts";
+import { parseHostPort } from "../core/address.ts";
+import { type BindCheckOptions, bindProblems } from "./_bind_check.ts";
 import { CliError, EXIT_BAD, EXIT_OK, EXIT_USAGE } from "./_errors.ts";
 import { renderPlans } from "./_render.ts";
 import { openFromFlags } from "./_open.ts";
@@ -28,6 +29,8 @@ export interface ServeFlags {
   readonly context?: string;
   readonly watchConfig?: true;
   readonly adminAddress?: string;
+  /** Another process serves these listeners and hands them over (`SO_REUSEPORT`). */
+  readonly handover?: true;
 }
 
 /** Runs `serve` with `options`; sets the exit code through `setExit`. */
@@ -43,7 +46,11 @@ export async function runServe(
   if (!options.dryRun) early.stop = onSighup(() => early.isPending = true);
   let opened;
   try {
-    opened = await openFromFlags(command, options, signal);
+    opened = await openFromFlags(
+      command,
+      { ...options, isOneShot: options.dryRun === true },
+      signal,
+    );
   } catch (error) {
     early.stop();
     throw error;
@@ -57,9 +64,15 @@ export async function runServe(
     };
   }
   try {
+    const bindCheck = { isHandover: options.handover === true, canReusePort: reusePortSupported() };
     if (options.dryRun) {
-      setExit(await dryRun(config, source, signal));
+      setExit(await dryRun(config, source, bindCheck, signal));
       return;
+    }
+    // Before the runtime binds with SO_REUSEPORT, which would share a served port silently.
+    const problems = bindProblems(config, bindCheck);
+    if (problems.length > 0) {
+      throw new CliError(`Cannot start listeners: ${problems.join("; ")}`, EXIT_BAD);
     }
     const globals = globalsOf(command);
     const reloader = new ConfigReloader({
@@ -95,30 +108,17 @@ export async function runServe(
  * `serve --dry-run`: what `discover` resolves, one health round as `check` runs it, and
  * whether every listener (and the admin address) could bind. Binds nothing for traffic.
  */
-async function dryRun(config: Config, source: PlanSource, signal: AbortSignal): Promise<number> {
+async function dryRun(
+  config: Config,
+  source: PlanSource,
+  bindCheck: BindCheckOptions,
+  signal: AbortSignal,
+): Promise<number> {
   const plans = source.plans;
   const targets = healthTargetsOf(plans);
   const health = await probeAll(targets, DEFAULT_PROBE_CONCURRENCY, signal);
   writeOut(renderPlans(plans, { format: "table", explain: true, health }));
-  const problems: string[] = [];
-  const tryBind = (what: string, address: string, hostname: string, port: number, udp = false) => {
-    try {
-      if (!udp) Deno.listen({ hostname, port }).close();
-      else if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
-        throw new TypeError("UDP listeners need Deno's --unstable-net flag");
-      } else Deno.listenDatagram({ hostname, port, transport: "udp" }).close();
-    } catch (error) {
-      problems.push(
-        `${what}: cannot bind ${address}: ${errorMessage(error)}`,
-      );
-    }
-  };
-  for (const listener of config.configurations) {
-    const { name, listenerAddress, host, port, protocol } = listener;
-    tryBind(name, listenerAddress, bindHostname(host), port, protocol === "udp");
-  }
-  const admin = adminOf(config.settings.adminAddress);
-  if (admin !== undefined) tryBind("admin", admin.address, admin.hostname, admin.port);
+  const problems = bindProblems(config, bindCheck);
   for (const plan of plans) {
     if (plan.backends.length === 0) problems.push(`${plan.name}: pool has no backends`);
     else if (poolsDown([plan], health).length > 0) {

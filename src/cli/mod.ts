@@ -48,6 +48,8 @@ export async function run(args: readonly string[], options: RunOptions = {}): Pr
     .option("--log-level <level>", "trace, debug, info, warning, error or fatal")
     .option("--log-format <format>", "text or json")
     .showHelpAfterError("(run with --help for usage)")
+    // Every subcommand's --help lists -c, --log-level and --log-format too (inherited).
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({ writeOut, writeErr, outputError: (text, write) => write(text) })
     .addHelpText(

@@ -28,10 +28,16 @@ export function addServeCommand(
       "--admin-address <host:port>",
       "admin server address (overrides settings.adminAddress; e.g. for a handover)",
     )
+    .option(
+      "--handover",
+      "take over listeners another serve holds (SO_REUSEPORT); without it a served port is refused",
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  nautiluslb serve -c config.yaml\n  nautiluslb serve --dry-run\n" +
-        "  nautiluslb serve --watch-config\n\nSIGHUP reloads the config; see docs/reload_and_handover.md",
+        "  nautiluslb serve --watch-config\n" +
+        "  nautiluslb serve --handover --admin-address 127.0.0.1:9091\n\n" +
+        "SIGHUP reloads the config; see docs/reload_and_handover.md",
     )
     .action(async (options: ServeFlags, command) => {
       const { runServe } = await import("./_serve_run.ts");

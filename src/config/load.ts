@@ -217,8 +217,19 @@ function firstInvalidUtf8(bytes: Uint8Array): number | undefined {
   return undefined;
 }
 
+/**
+ * The reason a file could not be read, in plain words for the errors a person meets most
+ * (`there is no such file`), else the system's message without the path Deno appends.
+ */
+function readFailure(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "there is no such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "it is a directory, not a file";
+  return fileErrorMessage(error);
+}
+
 function readError(path: string, error: unknown): Error {
-  const detail = fileErrorMessage(error);
+  const detail = readFailure(error);
   const message = `Cannot read config ${JSON.stringify(path)}: ${detail}`;
   if (error instanceof Error) {
     const Class = error.constructor as new (message: string, options?: ErrorOptions) => Error;

@@ -6,7 +6,8 @@
 import type { Config, ListenerConfig } from "../config/mod.ts";
 import type { Inventory } from "../core/inventory.ts";
 import type { PoolPlan } from "../core/plan.ts";
-import { KubernetesDiscovery } from "../discovery/mod.ts";
+import { type KubeCredentials, KubernetesDiscovery, loadKubeConfig } from "../discovery/mod.ts";
+import { apiUnreachable } from "./api_reachable.ts";
 import { getLogger } from "../log/mod.ts";
 import type { DiscoveryStatus } from "../core/discovery_state.ts";
 import { PlanSourceError } from "./errors.ts";
@@ -41,7 +42,9 @@ export function namespacesOf(listeners: readonly ListenerConfig[]): readonly str
 }
 
 /**
- * Connects, lists everything once, and keeps watching until `signal` aborts.
+ * Connects, lists everything once, and keeps watching until `signal` aborts. With
+ * `options.isOneShot`, first checks that the API server accepts a connection (within
+ * {@linkcode API_CONNECT_TIMEOUT_MS}) and fails at once when it does not.
  * @throws {PlanSourceError} `stopped` when `signal` aborts before the first sync, else
  *   `unreadable` when the cluster cannot be reached or listed
  */
@@ -52,13 +55,18 @@ export async function openKubernetes(
   signal: AbortSignal,
 ): Promise<PlanSource> {
   const log = getLogger("discovery");
+  const credentials = options.isOneShot
+    ? await reachableCredentials(config, options, signal)
+    : undefined;
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
   let latest: Inventory | undefined;
   const changes = new Latest<readonly PoolPlan[]>();
   let status: DiscoveryStatus = { state: "syncing" };
+  let isSynced = false;
   const discovery = new KubernetesDiscovery({
+    ...(credentials === undefined ? {} : { credentials }),
     kubeconfigPath: options.kubeconfig ?? (config.settings.kubeconfigPath || undefined),
     context: options.context,
     namespaces: namespacesOf(listeners),
@@ -74,7 +82,8 @@ export async function openKubernetes(
       const was = status.state;
       status = { state: next.state, lastChangeAt: status.lastChangeAt, lastError: next.error };
       if (next.state === was) return;
-      if (next.state === "disconnected") {
+      // Before the first sync there are no pools to keep; discovery logs each failure.
+      if (next.state === "disconnected" && isSynced) {
         log.warn("Kubernetes API {failure}, keeping the last known pools: {error}", {
           failure: next.failure === undefined || next.failure === "unreachable"
             ? "unreachable"
@@ -106,6 +115,7 @@ export async function openKubernetes(
     );
   }
   latest = inventory;
+  isSynced = true;
   // Changes during the first sync are in `inventory` already; updates() yields later ones.
   const since = changes.version;
   status = { ...status, lastChangeAt: Date.now() };
@@ -129,4 +139,45 @@ function warningsOf(inventory: Inventory): string[] {
   return inventory.hasEndpointSlices ? [] : [
     "the cluster serves no discovery.k8s.io/v1 EndpointSlices: endpoint mode and externalTrafficPolicy: Local filtering are unavailable",
   ];
+}
+
+/**
+ * The credentials `openKubernetes` would load, once the API server they name has accepted a
+ * TCP connection.
+ * @throws {PlanSourceError} `unreadable` when the kubeconfig cannot be loaded or the server
+ *   cannot be reached, `stopped` when `signal` aborts first
+ */
+async function reachableCredentials(
+  config: Config,
+  options: SourceOptions,
+  signal: AbortSignal,
+): Promise<KubeCredentials> {
+  let credentials: KubeCredentials;
+  let why: string | undefined;
+  try {
+    const kubeconfigPath = options.kubeconfig ?? (config.settings.kubeconfigPath || undefined);
+    credentials = await loadKubeConfig({
+      ...(kubeconfigPath === undefined ? {} : { kubeconfigPath }),
+      ...(options.context === undefined ? {} : { context: options.context }),
+    });
+    why = await apiUnreachable(credentials.server, signal);
+  } catch (error) {
+    if (signal.aborted) {
+      throw new PlanSourceError("Stopped before the first Kubernetes sync completed", "stopped", {
+        cause: error,
+      });
+    }
+    throw new PlanSourceError(
+      `Cannot discover from Kubernetes: ${errorMessage(error)}`,
+      "unreadable",
+      { cause: error },
+    );
+  }
+  if (why !== undefined) {
+    throw new PlanSourceError(
+      `Cannot reach the Kubernetes API server: ${why} (${credentials.describe()})`,
+      "unreadable",
+    );
+  }
+  return credentials;
 }

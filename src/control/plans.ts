@@ -24,6 +24,12 @@ export interface SourceOptions {
   readonly kubeconfig?: string;
   /** The kubeconfig context; its current context when absent. */
   readonly context?: string;
+  /**
+   * A command that prints once and exits (`discover`, `check`, `serve --dry-run`): fail at
+   * once when the API server refuses connections or its name does not resolve, instead of
+   * retrying as a running `serve` does.
+   */
+  readonly isOneShot?: boolean;
 }
 
 /** True when some listener needs Kubernetes to find its backends. */

@@ -202,13 +202,17 @@ export class ConfigReloader {
       loaded = await loadConfigFile(path, { signal: this.#options.signal });
     } catch (error) {
       if (error instanceof ConfigError) {
+        const problems = error.issues.map(formatIssue);
         return this.#refuse(
-          `Cannot reload ${path}: ${error.issues.length} problem(s), keeping the running config\n` +
-            error.issues.map(formatIssue).join("\n"),
+          "Cannot reload {path}: {count} problem(s), keeping the running config\n{problems}",
+          { path, count: problems.length, problems: problems.join("\n"), issues: problems },
         );
       }
       // The reader's message names the file already.
-      return this.#refuse(`Cannot reload, keeping the running config: ${errorMessage(error)}`);
+      return this.#refuse("Cannot reload, keeping the running config: {error}", {
+        path,
+        error: errorMessage(error),
+      });
     }
     const { sha256 } = loaded;
     if (onlyIfChanged && sha256 === this.#sha256) return "unchanged";
@@ -231,7 +235,10 @@ export class ConfigReloader {
           this.#options.signal,
         );
       } catch (error) {
-        return this.#refuse(`Cannot reload ${path}: cannot discover pools: ${errorMessage(error)}`);
+        return this.#refuse(
+          "Cannot reload {path}: cannot discover pools, keeping the running config: {error}",
+          { path, error: errorMessage(error) },
+        );
       }
     }
     const changes: ListenerChanges = {
@@ -247,9 +254,10 @@ export class ConfigReloader {
       await runtime.reconfigure(changes, source?.plans ?? this.#plans);
     } catch (error) {
       await source?.close();
-      return this.#refuse(
-        `Cannot reload ${path}: ${errorMessage(error)}, keeping the running config`,
-      );
+      return this.#refuse("Cannot reload {path}, keeping the running config: {error}", {
+        path,
+        error: errorMessage(error),
+      });
     }
     if (source !== undefined) {
       const old = this.#source;
@@ -257,39 +265,96 @@ export class ConfigReloader {
       this.#plans = source.plans;
       await old.close();
     }
+    const loggingBefore = this.logging;
     this.#config = next;
     this.#listeners = nextListeners;
     this.#sha256 = sha256;
     this.#succeeded++;
     this.#lastSuccessAt = this.#now();
-    await this.#applySettings(diff);
+    await this.#applyLogging(loggingBefore);
     if (isEmptyDiff(diff)) {
       log.info("Reloaded {path}: no change", { path });
       return this.#record("unchanged", "no change");
     }
     const summary = describeDiff(diff);
-    log.info(`Reloaded {path}: {summary}`, { path, summary });
-    const later = diff.settings.filter((key) => !RELOADABLE_SETTINGS.has(key));
-    if (later.length > 0) {
-      log.warn("Settings {settings} of {path} take effect at the next start", {
-        settings: later.join(", "),
-        path,
-      });
-    }
+    log.info("Reloaded {path}: {summary}", { path, summary });
+    this.#logSettingEffects(diff, nextListeners);
     return this.#record("applied", summary);
   }
 
-  async #applySettings(diff: ConfigDiff): Promise<void> {
-    if (!diff.settings.includes("logLevel") && !diff.settings.includes("logFormat")) return;
+  /** Sets logging up again when the level or format in effect changed. */
+  async #applyLogging(before: { readonly level: LogLevel; readonly format: LogFormat }) {
     const logging = this.logging;
+    if (logging.level === before.level && logging.format === before.format) return;
     await setupLogging(logging);
     this.#runtime?.setLogging(logging);
   }
 
-  #refuse(message: string): ReloadOutcome {
+  /**
+   * Says what a changed setting that is not simply applied did: one a start flag overrides
+   * changed nothing; `settings.accessLog` is the default of every listener without its own,
+   * so it took effect with those listeners (or changed nothing); the others wait for the
+   * next start.
+   */
+  #logSettingEffects(diff: ConfigDiff, listeners: readonly ListenerConfig[]): void {
+    const later: string[] = [];
+    const flags = this.#options.logFlags;
+    const overridden: Partial<Record<keyof SettingsConfig, string | undefined>> = {
+      logLevel: flags.level === undefined ? undefined : `--log-level ${flags.level}`,
+      logFormat: flags.format === undefined ? undefined : `--log-format ${flags.format}`,
+      kubeconfigPath: this.#options.sourceOptions.kubeconfig === undefined
+        ? undefined
+        : "--kubeconfig",
+    };
+    for (const key of diff.settings) {
+      const flag = overridden[key];
+      if (flag !== undefined) {
+        log.info("settings.{key} of {path} changed, but {flag} given at start still wins", {
+          key,
+          path: this.#options.path,
+          flag,
+        });
+        continue;
+      }
+      if (RELOADABLE_SETTINGS.has(key)) continue;
+      if (key !== "accessLog") {
+        later.push(key);
+        continue;
+      }
+      const inheriting = [...diff.rebound, ...diff.changed]
+        .filter((c) => c.fields.includes("accessLog"))
+        .map((c) => c.name);
+      const accessLog = this.#config.settings.accessLog ? "on" : "off";
+      if (inheriting.length > 0) {
+        log.info("Access log {accessLog} from now on for listener(s) {listeners} of {path}", {
+          accessLog,
+          listeners: inheriting.join(", "),
+          path: this.#options.path,
+        });
+      } else {
+        log.info(
+          "settings.accessLog of {path} changed no listener: {reason}",
+          {
+            path: this.#options.path,
+            reason: listeners.length === 0 ? "there are none" : "each sets its own accessLog",
+          },
+        );
+      }
+    }
+    if (later.length > 0) {
+      log.warn("Settings {settings} of {path} take effect at the next start", {
+        settings: later.join(", "),
+        path: this.#options.path,
+      });
+    }
+  }
+
+  #refuse(message: string, properties: Record<string, unknown>): ReloadOutcome {
     this.#failed++;
-    log.error(message);
-    return this.#record("refused", message);
+    log.error(message, properties);
+    // The status page shows the message as the log's text format renders it.
+    const text = message.replace(/\{(\w+)\}/g, (_, key: string) => String(properties[key]));
+    return this.#record("refused", text);
   }
 }
 

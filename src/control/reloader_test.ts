@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../config/mod.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
-import { Runtime } from "../runtime/mod.ts";
+import { reusePortSupported, Runtime } from "../runtime/mod.ts";
+import { resetLogging, setupLogging } from "../log/mod.ts";
 import { sha256Hex } from "../core/sha256.ts";
 import { ConfigReloader } from "./reloader.ts";
 import { type OpenSource, openSource } from "./open_source.ts";
@@ -62,6 +63,7 @@ async function startReloading(options: {
   readonly openSource: OpenSource;
   readonly signal: AbortSignal;
   readonly admin?: Parameters<typeof Runtime.start>[0]["admin"];
+  readonly logFlags?: ConstructorParameters<typeof ConfigReloader>[0]["logFlags"];
 }): Promise<{ reloader: ConfigReloader; runtime: Runtime }> {
   const { source } = options;
   const reloader = new ConfigReloader({
@@ -71,7 +73,7 @@ async function startReloading(options: {
     source,
     sourceOptions: {},
     openSource: options.openSource,
-    logFlags: {},
+    logFlags: options.logFlags ?? {},
     signal: options.signal,
   });
   const runtime = await Runtime.start({
@@ -267,3 +269,143 @@ Deno.test("ConfigReloader moves the admin server to a new adminAddress, or turns
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Log records written as JSON lines while `fn` runs. */
+async function jsonLogs(fn: (records: () => Record<string, unknown>[]) => Promise<void>) {
+  const lines: string[] = [];
+  await setupLogging({ level: "info", format: "json", write: (line) => lines.push(line) });
+  try {
+    await fn(() => lines.map((line) => JSON.parse(line)));
+  } finally {
+    await resetLogging();
+  }
+}
+
+Deno.test({
+  name:
+    "ConfigReloader says what a reload did: accessLog at once, workers at the next start, a refusal with its properties",
+  // SO_REUSEPORT lets the rebound listener bind its address again next to the draining one.
+  ignore: !reusePortSupported(),
+  fn: () =>
+    jsonLogs(async (records) => {
+      const a = startNamed("a");
+      const port = freePort();
+      const dir = await Deno.makeTempDir();
+      const path = `${dir}/config.yaml`;
+      const first = text(port, a.port);
+      await Deno.writeTextFile(path, first);
+      const stop = new AbortController();
+      const config = parse(first, path);
+      const source = await openSource(config, {}, stop.signal);
+      const reloader = new ConfigReloader({
+        path,
+        config,
+        sha256: await sha256Hex(new TextEncoder().encode(first)),
+        source,
+        sourceOptions: {},
+        openSource,
+        logFlags: {},
+        signal: stop.signal,
+      });
+      const runtime = await Runtime.start({
+        listeners: source.listeners,
+        healthTargets: healthTargetsOf,
+        discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
+        config: () => reloader.status(),
+        reusePort: true,
+      }, source.plans);
+      reloader.attach(runtime);
+      const following = reloader.follow();
+      const at = `127.0.0.1:${port}`;
+      const messages = () => records().map((r) => r.message as string);
+      try {
+        await Deno.writeTextFile(
+          path,
+          first.replace('adminAddress: ""', 'adminAddress: "", accessLog: true'),
+        );
+        assert.equal(await reloader.reload(), "applied");
+        assert.ok(messages().includes(`Access log on from now on for listener(s) web of ${path}`));
+        assert.ok(!messages().some((m) => m.includes("next start")), messages().join("\n"));
+        // Applied at once: the next connection is logged. (A connection that the kernel
+        // queued on the old socket of the rebound listener just before it closed is reset
+        // without tcp_migrate_req: try again then.)
+        const until = Date.now() + 5_000;
+        while (Date.now() < until && !records().some((r) => r.logger === "nautiluslb.access")) {
+          await nameVia(at).catch(() => "");
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.ok(records().some((r) => r.logger === "nautiluslb.access"), messages().join("\n"));
+
+        await Deno.writeTextFile(
+          path,
+          first.replace('adminAddress: ""', 'adminAddress: "", accessLog: true, workers: 2'),
+        );
+        assert.equal(await reloader.reload(), "applied");
+        assert.ok(messages().includes(`Settings workers of ${path} take effect at the next start`));
+
+        await Deno.writeTextFile(path, first.replaceAll("127.0.0.1:", "127.0.0.1:99999"));
+        assert.equal(await reloader.reload(), "refused");
+        const refusal = records().find((r) => r.level === "ERROR")!;
+        assert.match(
+          refusal.message as string,
+          new RegExp(`^Cannot reload ${path}: 2 problem\\(s\\), keeping the running config\\n`),
+        );
+        const properties = refusal.properties as Record<string, unknown>;
+        assert.equal(properties.path, path);
+        assert.equal(properties.count, 2);
+        const issues = properties.issues as string[];
+        assert.equal(issues.length, 2);
+        assert.match(issues[0]!, /configurations\[0\]\.listenerAddress: .*out of range/);
+        assert.equal(properties.problems, issues.join("\n"));
+      } finally {
+        await runtime.stop(0);
+        await reloader.close();
+        stop.abort();
+        await following;
+        await a.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    }),
+});
+
+Deno.test("ConfigReloader says when a start flag overrides a changed setting", () =>
+  jsonLogs(async (records) => {
+    const a = startNamed("a");
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/config.yaml`;
+    const first = text(freePort(), a.port);
+    await Deno.writeTextFile(path, first);
+    const stop = new AbortController();
+    const config = parse(first, path);
+    const source = await openSource(config, {}, stop.signal);
+    const { reloader, runtime } = await startReloading({
+      path,
+      config,
+      text: first,
+      source,
+      openSource,
+      signal: stop.signal,
+      logFlags: { level: "info" },
+    });
+    try {
+      await Deno.writeTextFile(
+        path,
+        first.replace('adminAddress: ""', 'adminAddress: "", logLevel: debug'),
+      );
+      assert.equal(await reloader.reload(), "applied");
+      const messages = records().map((r) => r.message);
+      assert.ok(
+        messages.includes(
+          `settings.logLevel of ${path} changed, but --log-level info given at start still wins`,
+        ),
+        messages.join("\n"),
+      );
+      assert.ok(!records().some((r) => r.level === "DEBUG"), "the flag's level still holds");
+    } finally {
+      await runtime.stop(0);
+      await reloader.close();
+      stop.abort();
+      await a.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  }));

@@ -9,13 +9,13 @@
  */
 import {
   configure,
-  getJsonLinesFormatter,
   getLogger as getLogtapeLogger,
   getTextFormatter,
   type Logger,
   type LogRecord,
   reset,
 } from "@logtape/logtape";
+import { formatJsonLine } from "./_json_lines.ts";
 
 export type { Logger };
 
@@ -74,7 +74,7 @@ export function isStderrTerminal(): boolean {
 export async function setupLogging(options: LoggingOptions = {}): Promise<void> {
   const format = options.format ?? "text";
   const formatter: (r: LogRecord) => string = format === "json"
-    ? getJsonLinesFormatter()
+    ? formatJsonLine
     : getTextFormatter({
       timestamp: "date-time-tz",
       value: (v) => (typeof v === "string" ? v : Deno.inspect(v)),

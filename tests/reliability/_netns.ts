@@ -4,8 +4,9 @@
  * delay) apply to traffic toward one backend only and vanish when the namespace is deleted.
  *
  * Needs root, `ip` and `tc` (Debian `iproute2`) and `nft` (`nftables`) or `iptables`.
- * When they are missing, {@linkcode netnsUnavailable} says what to install; tests fail with
- * that message unless `NAUTILUS_NETNS=skip` is set.
+ * When they are missing, {@linkcode netnsUnavailable} says what to install and
+ * {@linkcode ignoreWithoutNetns} skips the tests with one notice line, or fails with that
+ * message when `NAUTILUS_NETNS_REQUIRED=1` (as CI sets it).
  *
  * @module
  */
@@ -25,15 +26,62 @@ export function netnsUnavailable(): string | undefined {
   return undefined;
 }
 
+/** Environment variables that decide what happens when namespaces are unavailable. */
+export interface NetnsEnv {
+  /** `NAUTILUS_NETNS_REQUIRED`: `1` makes a missing prerequisite a failure (CI sets it). */
+  readonly required?: string;
+  /** `NAUTILUS_NETNS`: `skip` skips even where namespaces are available. */
+  readonly netns?: string;
+}
+
 /**
- * Throws when namespaces are unavailable, unless `NAUTILUS_NETNS=skip`; returns whether the
- * test should be ignored. Skipping is never silent: it needs that explicit opt-out.
+ * Whether tests that need namespaces should be skipped, given why namespaces are unavailable
+ * (`undefined` when they are) and the environment. A skip comes with one notice line.
+ * @returns `skip` and, when skipping, the `notice` to print
+ * @throws {Error} naming the reason and what to install when `required` is `1`
  */
-export function ignoreWithoutNetns(): boolean {
-  const reason = netnsUnavailable();
-  if (reason === undefined) return false;
-  if (Deno.env.get("NAUTILUS_NETNS") === "skip") return true;
-  throw new Error(`Cannot run the network fault tests: ${reason} (or set NAUTILUS_NETNS=skip)`);
+export function netnsDecision(
+  what: string,
+  reason: string | undefined,
+  env: NetnsEnv,
+): { readonly skip: boolean; readonly notice?: string } {
+  if (reason === undefined && env.netns !== "skip") return { skip: false };
+  if (env.required === "1") {
+    throw new Error(
+      `Cannot run the ${what}: ${reason ?? "NAUTILUS_NETNS=skip"} ` +
+        "(NAUTILUS_NETNS_REQUIRED=1 requires them)",
+    );
+  }
+  return {
+    skip: true,
+    notice: `${what} skipped: ${reason ?? "NAUTILUS_NETNS=skip"} ` +
+      "(NAUTILUS_NETNS_REQUIRED=1 fails instead)",
+  };
+}
+
+/** The variables {@linkcode netnsDecision} reads, from the process environment. */
+export function netnsEnv(): NetnsEnv {
+  return {
+    required: Deno.env.get("NAUTILUS_NETNS_REQUIRED"),
+    netns: Deno.env.get("NAUTILUS_NETNS"),
+  };
+}
+
+/**
+ * Returns whether the tests of `what` should be ignored: when namespaces are unavailable
+ * here (e.g. without root) they are skipped with one notice line on stdout, unless
+ * `NAUTILUS_NETNS_REQUIRED=1` (CI), which throws instead; `NAUTILUS_NETNS=skip` skips them
+ * anywhere.
+ * @param reason why they cannot run, when the tests need more than {@linkcode netnsUnavailable}
+ *   checks (a kernel feature)
+ */
+export function ignoreWithoutNetns(
+  what = "network fault tests",
+  reason: string | undefined = netnsUnavailable(),
+): boolean {
+  const { skip, notice } = netnsDecision(what, reason, netnsEnv());
+  if (notice !== undefined) console.log(notice);
+  return skip;
 }
 
 function onPath(tool: string): boolean {
