@@ -21,6 +21,7 @@ import { NO_SLOT } from "./slot_layout.ts";
 import { DEFAULT_BACKEND_SLOTS, DEFAULT_LISTENER_SLOTS, WorkerSlots } from "./worker_slots.ts";
 import {
   DEFAULT_WORKER_RESTART_DELAY_MS,
+  forcedOf,
   sumListener,
   sumRetiredBackends,
   type WorkerAnswer,
@@ -442,9 +443,4 @@ export class WorkerDataPlane implements DataPlaneApi {
     if (this.#isStarted) messages.push({ type: "start", version: ++this.#version });
     return messages;
   }
-}
-
-/** Connections closed at the drain deadline, over the workers that answered. */
-function forcedOf(answers: readonly (WorkerAnswer | undefined)[]): number {
-  return answers.reduce((sum, a) => sum + (a?.forced ?? 0), 0);
 }

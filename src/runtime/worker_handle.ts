@@ -316,3 +316,8 @@ export function sumRetiredBackends(
   }
   return sum;
 }
+
+/** Connections closed at the drain deadline, over the workers that answered. */
+export function forcedOf(answers: readonly (WorkerAnswer | undefined)[]): number {
+  return answers.reduce((sum, a) => sum + (a?.forced ?? 0), 0);
+}
