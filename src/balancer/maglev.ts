@@ -19,6 +19,7 @@
  * @module
  */
 
+import { fmix32 } from "../core/hash.ts";
 import type { Balancer, BalancerKind, Candidate, ClientInfo } from "../core/types.ts";
 import { isFull, isOpen, weightOf } from "./_weight.ts";
 
@@ -341,14 +342,4 @@ function lower(code: number): number {
 
 function rotl(x: number, r: number): number {
   return (x << r) | (x >>> (32 - r));
-}
-
-/** MurmurHash3's 32-bit finalizer. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { fmix32, fnv1a32 } from "../core/hash.ts";
 import type { SourceCounter } from "../core/connection_counter.ts";
 
 /** Hash rows of the sketch. */
@@ -94,11 +95,11 @@ export class SharedSourceCounts {
     const own = (1 + worker) * table;
     const mask = width - 1;
     // The listener's name seeds both hashes once; each lookup hashes only the address.
-    const seedA = fnv1a(name, 0x811c9dc5);
-    const seedB = fnv1a(name, 0x01000193 ^ 0x5bd1e995);
+    const seedA = fnv1a32(name, 0x811c9dc5);
+    const seedB = fnv1a32(name, 0x01000193 ^ 0x5bd1e995);
     const at = (address: string): [number, number] => [
-      fmix(fnv1a(address, seedA)) & mask,
-      width + (fmix(fnv1a(address, seedB) ^ 0x9e3779b9) & mask),
+      fmix32(fnv1a32(address, seedA)) & mask,
+      width + (fmix32(fnv1a32(address, seedB) ^ 0x9e3779b9) & mask),
     ];
     return {
       tryAcquire(address: string, limit: number): boolean {
@@ -130,9 +131,9 @@ export class SharedSourceCounts {
   estimate(name: string, address: string): number {
     const width = this.#init.cells;
     const mask = width - 1;
-    const a = fmix(fnv1a(address, fnv1a(name, 0x811c9dc5))) & mask;
+    const a = fmix32(fnv1a32(address, fnv1a32(name, 0x811c9dc5))) & mask;
     const b = width +
-      (fmix(fnv1a(address, fnv1a(name, 0x01000193 ^ 0x5bd1e995)) ^ 0x9e3779b9) & mask);
+      (fmix32(fnv1a32(address, fnv1a32(name, 0x01000193 ^ 0x5bd1e995)) ^ 0x9e3779b9) & mask);
     return Math.min(Atomics.load(this.#cells, a), Atomics.load(this.#cells, b));
   }
 
@@ -154,24 +155,4 @@ export class SharedSourceCounts {
     }
     return lost;
   }
-}
-
-/** 32-bit FNV-1a over UTF-16 code units, from `seed`. */
-function fnv1a(text: string, seed: number): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** MurmurHash3's 32-bit finalizer: spreads FNV's weak low bits over the whole word. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
