@@ -103,16 +103,7 @@ export async function openKubernetes(
   } catch (error) {
     signal.removeEventListener("abort", onAbort);
     stop.abort();
-    if (signal.aborted) {
-      throw new PlanSourceError("Stopped before the first Kubernetes sync completed", "stopped", {
-        cause: error,
-      });
-    }
-    throw new PlanSourceError(
-      `Cannot discover from Kubernetes: ${errorMessage(error)}`,
-      "unreadable",
-      { cause: error },
-    );
+    throw firstSyncError(error, signal);
   }
   latest = inventory;
   isSynced = true;
@@ -162,16 +153,7 @@ async function reachableCredentials(
     });
     why = await apiUnreachable(credentials.server, signal);
   } catch (error) {
-    if (signal.aborted) {
-      throw new PlanSourceError("Stopped before the first Kubernetes sync completed", "stopped", {
-        cause: error,
-      });
-    }
-    throw new PlanSourceError(
-      `Cannot discover from Kubernetes: ${errorMessage(error)}`,
-      "unreadable",
-      { cause: error },
-    );
+    throw firstSyncError(error, signal);
   }
   if (why !== undefined) {
     throw new PlanSourceError(
@@ -180,4 +162,18 @@ async function reachableCredentials(
     );
   }
   return credentials;
+}
+
+/** Why the first sync did not complete: stopped by `signal`, or the cluster could not be read. */
+function firstSyncError(error: unknown, signal: AbortSignal): PlanSourceError {
+  if (signal.aborted) {
+    return new PlanSourceError("Stopped before the first Kubernetes sync completed", "stopped", {
+      cause: error,
+    });
+  }
+  return new PlanSourceError(
+    `Cannot discover from Kubernetes: ${errorMessage(error)}`,
+    "unreadable",
+    { cause: error },
+  );
 }
