@@ -4,6 +4,7 @@
  * @module
  */
 import type { PoolPlan } from "../core/plan.ts";
+import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
 import type { DataPlaneListener } from "./data_plane.ts";
 import { closeQuietly } from "../core/io.ts";
 
@@ -198,4 +199,27 @@ export async function holdVia(address: string, nameLength = 1, timeoutMs = 3_000
       return (await read(1, ms)) === "x";
     },
   } satisfies HeldClient;
+}
+
+/** An active check that stays out of the way of a test: a round a minute, rise 2, fall 3. */
+export const CHECK: HealthCheckSpec = {
+  enabled: true,
+  intervalMs: 60_000,
+  timeoutMs: 500,
+  rise: 2,
+  fall: 3,
+  maxEjectionPercent: 50,
+};
+
+/** One health target per planned backend, each checked with {@linkcode CHECK}. */
+export function targets(plans: readonly PoolPlan[]): HealthTarget[] {
+  return plans.flatMap((plan) =>
+    plan.backends.map((b) => ({
+      key: b.address,
+      pool: plan.name,
+      host: b.host,
+      port: b.port,
+      check: CHECK,
+    }))
+  );
 }

@@ -4,38 +4,17 @@
  * and still counted.
  */
 import assert from "node:assert/strict";
-import type { PoolPlan } from "../core/plan.ts";
-import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
 import { Runtime } from "./runtime.ts";
 import {
+  CHECK,
   type HeldClient,
   holdVia,
   listenerSpec,
   planOf,
   startEchoNamed,
+  targets,
   waitFor,
 } from "./_test_backend.ts";
-
-const CHECK: HealthCheckSpec = {
-  enabled: true,
-  intervalMs: 60_000,
-  timeoutMs: 500,
-  rise: 2,
-  fall: 3,
-  maxEjectionPercent: 50,
-};
-
-function targets(plans: readonly PoolPlan[]): HealthTarget[] {
-  return plans.flatMap((plan) =>
-    plan.backends.map((b) => ({
-      key: b.address,
-      pool: plan.name,
-      host: b.host,
-      port: b.port,
-      check: CHECK,
-    }))
-  );
-}
 
 Deno.test("workers: maxConnectionsPerSource holds process-wide; a reload changes ACL and limit in place", async () => {
   const backend = startEchoNamed("a");

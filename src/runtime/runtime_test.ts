@@ -4,16 +4,15 @@ import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
 import { resetLogging, setupLogging } from "../log/mod.ts";
 import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
 import { reusePortSupported } from "./reuse_port.ts";
-import { closedPort, listenerSpec, nameVia, planOf, startNamed, waitFor } from "./_test_backend.ts";
-
-const CHECK: HealthCheckSpec = {
-  enabled: true,
-  intervalMs: 60_000,
-  timeoutMs: 500,
-  rise: 2,
-  fall: 3,
-  maxEjectionPercent: 50,
-};
+import {
+  CHECK,
+  closedPort,
+  listenerSpec,
+  nameVia,
+  planOf,
+  startNamed,
+  waitFor,
+} from "./_test_backend.ts";
 
 function listener(name: string): RuntimeListener {
   return { ...listenerSpec(name), healthCheck: CHECK };

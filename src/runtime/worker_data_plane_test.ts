@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import type { PoolPlan } from "../core/plan.ts";
-import type { HealthCheckSpec, HealthTarget } from "../health/mod.ts";
+import type { HealthCheckSpec } from "../health/mod.ts";
 import { Runtime, type RuntimeListener, type RuntimeOptions } from "./runtime.ts";
 import { WorkerDataPlane } from "./worker_data_plane.ts";
 import { CRASH_WORKER_MODULE, crashWorker } from "./_test_crash_worker.ts";
 import {
+  CHECK,
   closedPort,
   type HeldClient,
   holdVia,
@@ -13,29 +13,9 @@ import {
   planOf,
   startEchoNamed,
   startNamed,
+  targets,
   waitFor,
 } from "./_test_backend.ts";
-
-const CHECK: HealthCheckSpec = {
-  enabled: true,
-  intervalMs: 60_000,
-  timeoutMs: 500,
-  rise: 2,
-  fall: 3,
-  maxEjectionPercent: 50,
-};
-
-function targets(plans: readonly PoolPlan[]): HealthTarget[] {
-  return plans.flatMap((plan) =>
-    plan.backends.map((b) => ({
-      key: b.address,
-      pool: plan.name,
-      host: b.host,
-      port: b.port,
-      check: CHECK,
-    }))
-  );
-}
 
 function options(
   listener: Partial<RuntimeListener>,
