@@ -198,7 +198,7 @@ function renderListener(l: AdminListener, pools: readonly AdminPool[], ctx: Cont
   const rateIn = rate(ctx, listenerRateKey(l.name, "in"));
   const rateOut = rate(ctx, listenerRateKey(l.name, "out"));
   return html`<section class="listener" data-listener="${l.name}">
-<h2>Listener <span class="name">${l.name}</span> <code>${l.address}</code> ${admission(l)}</h2>
+<h2>Listener <span class="name">${l.name}</span> <code>${l.address}</code>${admission(l)}</h2>
 <table class="stats"><tr>
 <th>Active</th><th>Accepted</th><th>Refused</th><th>From clients</th><th>To clients</th><th>Connect failures</th><th>No backend</th><th>Idle timeouts</th>
 </tr><tr>
@@ -239,10 +239,11 @@ function admission(l: AdminListener): Html | undefined {
   }
   if (parts.length === 0) return undefined;
   const joined = parts.map((p, i) => i === 0 ? p : html`${SEPARATOR}${p}`);
-  return html`<span class="admission">${joined}</span>`;
+  return html`${SPACE}<span class="admission">${joined}</span>`;
 }
 
 const SEPARATOR = new Html(" · ");
+const SPACE = new Html(" ");
 
 function renderPool(pool: AdminPool, ctx: Context, route?: string): Html {
   const members = pool.backends.filter((b) => !b.isDraining);

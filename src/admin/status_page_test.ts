@@ -190,7 +190,7 @@ Deno.test("renderStatusPage shows the listener's ACL (at most 20 entries) and pe
   // Nothing to say when every peer is admitted without a per-source limit.
   assert.equal(
     header("b"),
-    `<h2>Listener <span class="name">b</span> <code>0.0.0.0:9090</code> </h2>`,
+    `<h2>Listener <span class="name">b</span> <code>0.0.0.0:9090</code></h2>`,
   );
 });
 
