@@ -34,6 +34,6 @@ export type {
   DiscoverySource,
   DiscoveryState,
 } from "./types.ts";
-export { MAX_RECENT_RELOADS } from "./types.ts";
+export { MAX_RECENT_RELOADS, MAX_SHOWN_ACCESS_ENTRIES } from "./types.ts";
 export { renderStatusPage } from "./status_page.ts";
 export type { StatusPageOptions } from "./status_page.ts";

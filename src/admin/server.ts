@@ -13,7 +13,7 @@ import { AdminMetrics } from "./metrics.ts";
 import { type Http1ServerStats, serveHttp1 } from "./_http1.ts";
 import { RateMeter } from "./_rates.ts";
 import { renderStatusPage, STATUS_PAGE_CSP, statusRateTotals } from "./status_page.ts";
-import type { AdminSnapshot, AdminSnapshotSource } from "./types.ts";
+import { type AdminSnapshot, type AdminSnapshotSource, MAX_SHOWN_ACCESS_ENTRIES } from "./types.ts";
 
 /** Options of {@linkcode startAdminServer}. */
 export interface AdminServerOptions {
@@ -121,7 +121,9 @@ const TEXT = "text/plain; charset=utf-8";
  * - `/readyz`: 200 `ok` when `snapshot().ready`, else 503 `not ready: <reasons>`. With
  *   `?verbose`, one line per check (`[+]` passed, `[-]` failed, `[!]` reported but not
  *   deciding readiness) and a final `readyz check passed|failed`, as kube-apiserver does.
- * - `/pools`: JSON `{ "pools": [...] }`, backends with health (and why and since when),
+ * - `/pools`: JSON `{ "listeners": [...], "pools": [...] }`: per listener its address, source
+ *   ACL (`access`: counts and at most {@linkcode MAX_SHOWN_ACCESS_ENTRIES} entries per list) and
+ *   `maxConnectionsPerSource`; per pool its backends with health (and why and since when),
  *   connections, limits, running totals and draining.
  * - `/metrics`: Prometheus text exposition, computed from the snapshot at scrape time.
  *
@@ -255,6 +257,7 @@ export function createAdminHandler(
         return new Response(
           JSON.stringify(
             {
+              listeners: renderListeners(snapshot),
               pools: renderPools(snapshot),
               ...(snapshot.workers !== undefined && { workers: renderWorkers(snapshot) }),
             },
@@ -333,6 +336,24 @@ function renderReadyVerbose(snapshot: AdminSnapshot): string {
 
   lines.push(snapshot.ready ? "readyz check passed" : "readyz check failed");
   return lines.join("\n") + "\n";
+}
+
+function renderListeners(snapshot: AdminSnapshot): unknown[] {
+  return snapshot.listeners.map((l) => ({
+    name: l.name,
+    address: l.address,
+    ...(l.access === undefined ? {} : {
+      access: {
+        allowCount: l.access.allow.length,
+        denyCount: l.access.deny.length,
+        allow: l.access.allow.slice(0, MAX_SHOWN_ACCESS_ENTRIES),
+        deny: l.access.deny.slice(0, MAX_SHOWN_ACCESS_ENTRIES),
+      },
+    }),
+    ...(l.maxConnectionsPerSource === undefined
+      ? {}
+      : { maxConnectionsPerSource: l.maxConnectionsPerSource }),
+  }));
 }
 
 function renderPools(snapshot: AdminSnapshot): unknown[] {

@@ -178,7 +178,48 @@ Deno.test("GET /pools returns the documented fields only", async () => {
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("content-type"), "application/json");
   // The sample's pools carry exactly the documented fields; the extras must not show.
-  assert.deepEqual(JSON.parse(res.body), { pools: base.pools });
+  assert.deepEqual(JSON.parse(res.body), {
+    listeners: [{ name: "a", address: "0.0.0.0:8080" }],
+    pools: base.pools,
+  });
+});
+
+Deno.test("GET /pools shows each listener's ACL counts, at most 20 entries, and per-source limit", async () => {
+  const allow = Array.from({ length: 25 }, (_, i) => `10.0.${i}.0/24`);
+  const base = sampleSnapshot();
+  const snapshot = sampleSnapshot({
+    listeners: [
+      {
+        ...base.listeners[0]!,
+        access: { allow, deny: ["10.0.3.7/32"] },
+        maxConnectionsPerSource: 10,
+      },
+      {
+        name: "b",
+        address: "0.0.0.0:9090",
+        stats: base.listeners[0]!.stats,
+        access: { allow: [], deny: [] },
+        maxConnectionsPerSource: 0,
+      },
+    ],
+  });
+  await using admin = await start(() => snapshot);
+  const res = await get(`${admin.base}/pools`);
+  assert.equal(res.status, 200);
+  assert.deepEqual(JSON.parse(res.body).listeners, [
+    {
+      name: "a",
+      address: "0.0.0.0:8080",
+      access: { allowCount: 25, denyCount: 1, allow: allow.slice(0, 20), deny: ["10.0.3.7/32"] },
+      maxConnectionsPerSource: 10,
+    },
+    {
+      name: "b",
+      address: "0.0.0.0:9090",
+      access: { allowCount: 0, denyCount: 0, allow: [], deny: [] },
+      maxConnectionsPerSource: 0,
+    },
+  ]);
 });
 
 Deno.test("GET /metrics computes values from the snapshot at scrape time", async () => {

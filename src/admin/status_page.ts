@@ -22,6 +22,7 @@ import type {
   AdminSnapshot,
   AdminWorker,
 } from "./types.ts";
+import { MAX_SHOWN_ACCESS_ENTRIES } from "./types.ts";
 
 /** Default {@linkcode StatusPageOptions.refreshSeconds}. */
 export const DEFAULT_STATUS_REFRESH_SECONDS = 5;
@@ -197,7 +198,7 @@ function renderListener(l: AdminListener, pools: readonly AdminPool[], ctx: Cont
   const rateIn = rate(ctx, listenerRateKey(l.name, "in"));
   const rateOut = rate(ctx, listenerRateKey(l.name, "out"));
   return html`<section class="listener" data-listener="${l.name}">
-<h2>Listener <span class="name">${l.name}</span> <code>${l.address}</code></h2>
+<h2>Listener <span class="name">${l.name}</span> <code>${l.address}</code>${admission(l)}</h2>
 <table class="stats"><tr>
 <th>Active</th><th>Accepted</th><th>Refused</th><th>From clients</th><th>To clients</th><th>Connect failures</th><th>No backend</th><th>Idle timeouts</th>
 </tr><tr>
@@ -216,6 +217,33 @@ ${
   }
 </section>`;
 }
+
+/** The listener's source ACL and per-source limit, when known; nothing when both are off. */
+function admission(l: AdminListener): Html | undefined {
+  const parts: Html[] = [];
+  if (l.access !== undefined) {
+    for (const kind of ["allow", "deny"] as const) {
+      const list = l.access[kind];
+      if (list.length === 0) continue;
+      const shown = list.slice(0, MAX_SHOWN_ACCESS_ENTRIES).join(", ");
+      const more = list.length > MAX_SHOWN_ACCESS_ENTRIES
+        ? ` and ${list.length - MAX_SHOWN_ACCESS_ENTRIES} more`
+        : "";
+      parts.push(html`<span class="${kind}">${kind} ${shown}${more}</span>`);
+    }
+  }
+  if (l.maxConnectionsPerSource !== undefined && l.maxConnectionsPerSource > 0) {
+    parts.push(
+      html`<span class="per-source">at most ${count(l.maxConnectionsPerSource)} per source</span>`,
+    );
+  }
+  if (parts.length === 0) return undefined;
+  const joined = parts.map((p, i) => i === 0 ? p : html`${SEPARATOR}${p}`);
+  return html`${SPACE}<span class="admission">${joined}</span>`;
+}
+
+const SEPARATOR = new Html(" · ");
+const SPACE = new Html(" ");
 
 function renderPool(pool: AdminPool, ctx: Context, route?: string): Html {
   const members = pool.backends.filter((b) => !b.isDraining);
@@ -530,4 +558,5 @@ time { white-space: nowrap; }
 .pool { margin-left: .8rem; }
 ul.warnings { color: var(--warn); margin: .2rem 0; padding-left: 1.2rem; }
 section.listener { border-top: 1px solid var(--line); }
+h2 .admission { font-size: 12px; font-weight: normal; color: var(--muted); overflow-wrap: anywhere; }
 `);

@@ -25,7 +25,13 @@ function hostileSnapshot(): AdminSnapshot {
     ready: false,
     readyReasons: [a],
     discovery: { source: "kubernetes", state: "disconnected", lastChangeAt: NOW, lastError: b },
-    listeners: [{ name: a, address: c, stats: stats({ bytesFromClients: 10 }) }],
+    listeners: [{
+      name: a,
+      address: c,
+      stats: stats({ bytesFromClients: 10 }),
+      access: { allow: [f], deny: [g] },
+      maxConnectionsPerSource: 3,
+    }],
     pools: [
       {
         name: a,
@@ -137,6 +143,55 @@ Deno.test("renderStatusPage escapes every string from Kubernetes and config", ()
     ),
   );
   assert.ok(page.includes(`node &lt;meta http-equiv=&quot;refresh&quot;`));
+  assert.ok(
+    page.includes(`<span class="allow">allow &lt;style&gt;body{display:none}&lt;/style&gt;</span>`),
+  );
+  assert.ok(
+    page.includes(`<span class="deny">deny &lt;meta http-equiv=&quot;refresh&quot; content=`),
+  );
+});
+
+Deno.test("renderStatusPage shows the listener's ACL (at most 20 entries) and per-source limit in its header", () => {
+  const allow = Array.from({ length: 22 }, (_, i) => `10.0.${i}.0/24`);
+  const page = renderStatusPage(
+    sampleSnapshot({
+      listeners: [
+        {
+          name: "a",
+          address: "0.0.0.0:8080",
+          stats: stats(),
+          access: { allow, deny: ["10.0.3.7/32", "192.0.2.0/24"] },
+          maxConnectionsPerSource: 1000,
+        },
+        {
+          name: "b",
+          address: "0.0.0.0:9090",
+          stats: stats(),
+          access: { allow: [], deny: [] },
+          maxConnectionsPerSource: 0,
+        },
+      ],
+      pools: [],
+    }),
+    { nowMs: NOW },
+  );
+  const header = (name: string) => {
+    const at = page.indexOf(`<h2>Listener <span class="name">${name}</span>`);
+    assert.ok(at >= 0, `header of ${name}`);
+    return page.slice(at, page.indexOf("</h2>", at) + "</h2>".length);
+  };
+  assert.equal(
+    header("a"),
+    `<h2>Listener <span class="name">a</span> <code>0.0.0.0:8080</code> <span class="admission">` +
+      `<span class="allow">allow ${allow.slice(0, 20).join(", ")} and 2 more</span> · ` +
+      `<span class="deny">deny 10.0.3.7/32, 192.0.2.0/24</span> · ` +
+      `<span class="per-source">at most 1,000 per source</span></span></h2>`,
+  );
+  // Nothing to say when every peer is admitted without a per-source limit.
+  assert.equal(
+    header("b"),
+    `<h2>Listener <span class="name">b</span> <code>0.0.0.0:9090</code></h2>`,
+  );
 });
 
 Deno.test("renderStatusPage groups pools under their listener, routes by `<listener>/<route>`", () => {

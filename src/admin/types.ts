@@ -11,6 +11,7 @@
 
 import type { DiscoverySource, DiscoveryState, DiscoveryStatus } from "../core/discovery_state.ts";
 import type { Histogram } from "../core/histogram.ts";
+import type { AccessSpec } from "../core/listener_spec.ts";
 import type { ExcludedBackend, HealthCheckSpec } from "../core/plan.ts";
 import type { BackendCounters, BackendHealth, RefusalCause } from "../core/types.ts";
 
@@ -69,7 +70,18 @@ export interface AdminListener {
   readonly address: string;
   /** The listener's counters; its live `ListenerStats` may be passed, it is only read. */
   readonly stats: AdminListenerStats;
+  /**
+   * The source ACL in effect (the listener's merged with `settings.access`); absent when not
+   * known. `/pools` shows the counts and at most {@linkcode MAX_SHOWN_ACCESS_ENTRIES} entries
+   * of each list.
+   */
+  readonly access?: AccessSpec;
+  /** Concurrent connections from one client address; 0 = unlimited; absent when not known. */
+  readonly maxConnectionsPerSource?: number;
 }
+
+/** Entries of each `access` list shown by `/pools` and the status page; the counts are whole. */
+export const MAX_SHOWN_ACCESS_ENTRIES = 20;
 
 /** One backend row of a pool. */
 export interface AdminBackend {

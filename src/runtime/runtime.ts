@@ -32,6 +32,8 @@ import type { DataPlaneApi } from "./data_plane_api.ts";
 import { WorkerDataPlane } from "./worker_data_plane.ts";
 import type { WorkerSnapshot } from "./worker_handle.ts";
 
+const NO_ACCESS_RULES = { allow: [], deny: [] } as const;
+
 /** A listener as the runtime runs it: the data-plane part plus what the control plane needs. */
 export interface RuntimeListener extends DataPlaneListener {
   /** Its health checks; the longest `timeoutMs` bounds the check round before accepting. */
@@ -367,7 +369,17 @@ export class Runtime {
       ready: !this.#isStopping,
       readyReasons: this.#isStopping ? ["shutting down"] : [],
       discovery: this.#options.discovery(),
-      listeners: listeners.map(({ name, address, stats }) => ({ name, address, stats })),
+      listeners: listeners.map(({ name, address, stats }) => {
+        const spec = this.#listeners.get(name);
+        return {
+          name,
+          address,
+          stats,
+          // The settings new connections get now; a listener without them admits everyone.
+          access: spec?.access ?? NO_ACCESS_RULES,
+          maxConnectionsPerSource: spec?.maxConnectionsPerSource ?? 0,
+        };
+      }),
       pools: listeners.flatMap((l) => l.pools ?? [l]).map(({ pool, isFailOpen, fingerprint }) => {
         const plan = this.#plans.get(pool.name);
         const planned = new Map(plan?.backends.map((b) => [b.address, b]));

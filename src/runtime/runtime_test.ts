@@ -74,6 +74,44 @@ Deno.test("Runtime.snapshot shows left-out candidates, warnings and origins of t
   }
 });
 
+Deno.test("Runtime.snapshot shows each listener's source ACL and per-source limit as they run now", async () => {
+  const a = startNamed("a");
+  const guarded = {
+    ...listener("guarded"),
+    access: { allow: ["10.0.0.0/8", "127.0.0.1/32"], deny: ["10.0.3.7/32"] },
+    maxConnectionsPerSource: 5,
+  };
+  const runtime = await Runtime.start(
+    options({ listeners: [guarded, listener("open")] }),
+    [planOf("guarded", [a.port]), planOf("open", [a.port])],
+  );
+  try {
+    const admission = () =>
+      runtime.snapshot().listeners.map((l) => [l.name, l.access, l.maxConnectionsPerSource]);
+    assert.deepEqual(admission(), [
+      ["guarded", guarded.access, 5],
+      ["open", { allow: [], deny: [] }, 0],
+    ]);
+    await runtime.reconfigure({
+      add: [],
+      remove: [],
+      rebind: [],
+      update: [{
+        ...guarded,
+        access: { allow: [], deny: ["192.0.2.0/24"] },
+        maxConnectionsPerSource: 0,
+      }],
+    }, [planOf("guarded", [a.port]), planOf("open", [a.port])]);
+    assert.deepEqual(admission(), [
+      ["guarded", { allow: [], deny: ["192.0.2.0/24"] }, 0],
+      ["open", { allow: [], deny: [] }, 0],
+    ]);
+  } finally {
+    await runtime.stop(0);
+    await a.close();
+  }
+});
+
 Deno.test("Runtime forwards to the planned backends, applies new plans, and stops", async () => {
   const a = startNamed("a");
   const b = startNamed("b");
