@@ -34,7 +34,7 @@ import {
 import type { ApiFailure } from "../src/discovery/mod.ts";
 import type { TransitionCause } from "../src/health/mod.ts";
 import type { LogLevel } from "../src/log/mod.ts";
-import type { ReloadOutcome } from "../src/control/mod.ts";
+import type { AdminReloadOutcome } from "../src/admin/mod.ts";
 
 /** Members of `T` with a character the spelling forbids; `never` when all comply. */
 type WithDash<T extends string> = T extends `${string}-${string}` ? T : never;
@@ -55,7 +55,7 @@ type MachineValue =
   | BackendMode
   | LogLevel
   | TransitionCause
-  | ReloadOutcome
+  | AdminReloadOutcome
   | ListenerProtocol
   | UdpDropCause
   | UdpSessionOutcome;

@@ -5,7 +5,7 @@
  * @module
  */
 import { parseHostPort } from "../core/address.ts";
-import type { Config, ListenerConfig, UdpConfig } from "./types.ts";
+import type { Config, ListenerConfig, UdpSpec } from "./types.ts";
 import type { ConfigSchemaOutput } from "./schema.ts";
 import * as D from "./defaults.ts";
 
@@ -111,7 +111,7 @@ export function buildConfig(data: ConfigSchemaOutput): Config {
   };
 }
 
-function udpConfig(udp: ConfigSchemaOutput["configurations"][number]["udp"]): UdpConfig {
+function udpConfig(udp: ConfigSchemaOutput["configurations"][number]["udp"]): UdpSpec {
   return {
     sessionIdleTimeoutMs: udp?.sessionIdleTimeout ?? D.DEFAULT_UDP_SESSION_IDLE_TIMEOUT_MS,
     maxSessions: udp?.maxSessions ?? D.DEFAULT_UDP_MAX_SESSIONS,

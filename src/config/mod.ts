@@ -16,7 +16,6 @@
 export type {
   BackendMode,
   Config,
-  HealthCheckConfig,
   ListenerConfig,
   LogFormat,
   LogLevel,

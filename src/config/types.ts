@@ -28,19 +28,7 @@ import type { TlsRouteSpec, TlsSpec } from "../core/listener_spec.ts";
 
 export type { ListenerProtocol, LogFormat, LogLevel, OnRemoval, WhenAllUnhealthy };
 
-/** A `protocol: udp` listener's `udp:` settings as config holds them (see {@linkcode UdpSpec}). */
-export type UdpConfig = UdpSpec;
-export type { TlsRouteSpec, TlsSpec };
-
-/** A source ACL as config holds it (see {@linkcode AccessSpec}). */
-export type AccessConfig = AccessSpec;
-
-/**
- * Active and passive health check settings of one listener; `http` is set for
- * `healthCheck.type: http`. Defaults: enabled, interval 2s, timeout 1s, rise 2, fall 3,
- * maxEjectionPercent 50.
- */
-export type HealthCheckConfig = HealthCheckSpec;
+export type { AccessSpec, HealthCheckSpec, TlsRouteSpec, TlsSpec, UdpSpec };
 
 /**
  * One listener: an address to accept on and the pool it forwards to. Its settings are
@@ -54,8 +42,12 @@ export type HealthCheckConfig = HealthCheckSpec;
 export interface ListenerConfig extends PoolSpec, ListenerSpec {
   /** Transport: `tcp`, `tls` (passthrough) or `udp` (sessions). @default {"tcp"} */
   readonly protocol: ListenerProtocol;
-  /** Active and passive health checking of this pool's backends. */
-  readonly healthCheck: HealthCheckConfig;
+  /**
+   * Active and passive health checking of this pool's backends; `http` is set for
+   * `healthCheck.type: http`. Defaults: enabled, interval 2s, timeout 1s, rise 2, fall 3,
+   * maxEjectionPercent 50.
+   */
+  readonly healthCheck: HealthCheckSpec;
 }
 
 /** Data-plane workers: a count, or `auto` for the CPUs the process may use. */
@@ -69,7 +61,7 @@ export interface SettingsConfig {
    * Source ACL every listener starts from: a listener's `access.allow` replaces this
    * `allow`; `deny` lists add up.
    */
-  readonly access: AccessConfig;
+  readonly access: AccessSpec;
   /** Path of a kubeconfig file; `""` means: look elsewhere (see docs/configuration.md). @default {""} */
   readonly kubeconfigPath: string;
   /** Least severe level logged; `--log-level` overrides it. @default {"info"} */

@@ -20,9 +20,4 @@ export {
   openKubernetes,
   RECONNECT_BACKOFF,
 } from "./kubernetes_source.ts";
-export {
-  adminOf,
-  ConfigReloader,
-  type ConfigReloaderOptions,
-  type ReloadOutcome,
-} from "./reloader.ts";
+export { adminOf, ConfigReloader, type ConfigReloaderOptions } from "./reloader.ts";

@@ -59,9 +59,6 @@ export interface ConfigReloaderOptions {
   readonly now?: () => number;
 }
 
-/** What one {@linkcode ConfigReloader.reload} did. */
-export type ReloadOutcome = AdminReloadOutcome;
-
 /** Settings applied by a reload; the others are read once at start. */
 const RELOADABLE_SETTINGS: ReadonlySet<keyof SettingsConfig> = new Set<keyof SettingsConfig>([
   "adminAddress",
@@ -172,7 +169,7 @@ export class ConfigReloader {
    * Reads the file and applies it. Reloads run one at a time, in call order.
    * @param onlyIfChanged skip quietly when the file's bytes are those running (file watch)
    */
-  reload(onlyIfChanged = false): Promise<ReloadOutcome> {
+  reload(onlyIfChanged = false): Promise<AdminReloadOutcome> {
     const run = () => this.#reload(onlyIfChanged);
     const result = this.#queue.then(run, run);
     this.#queue = result.catch(() => {});
@@ -187,13 +184,13 @@ export class ConfigReloader {
   }
 
   /** Keeps the latest {@linkcode MAX_RECENT_RELOADS} reloads for the status page. */
-  #record(outcome: ReloadOutcome, summary: string): ReloadOutcome {
+  #record(outcome: AdminReloadOutcome, summary: string): AdminReloadOutcome {
     this.#recent.push({ atMs: this.#now(), outcome, summary: summary.split("\n", 1)[0] ?? "" });
     if (this.#recent.length > MAX_RECENT_RELOADS) this.#recent.shift();
     return outcome;
   }
 
-  async #reload(onlyIfChanged: boolean): Promise<ReloadOutcome> {
+  async #reload(onlyIfChanged: boolean): Promise<AdminReloadOutcome> {
     const path = this.#options.path;
     const runtime = this.#runtime;
     if (this.#isClosed || runtime === undefined) return "refused";
@@ -349,7 +346,7 @@ export class ConfigReloader {
     }
   }
 
-  #refuse(message: string, properties: Record<string, unknown>): ReloadOutcome {
+  #refuse(message: string, properties: Record<string, unknown>): AdminReloadOutcome {
     this.#failed++;
     log.error(message, properties);
     // The status page shows the message as the log's text format renders it.

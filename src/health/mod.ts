@@ -50,7 +50,6 @@ export { probeTls, type TlsProbeOptions } from "./tls_probe.ts";
 export { type DnsProbeOptions, dnsResponseCode, encodeDnsQuery, probeDns } from "./dns_probe.ts";
 export {
   DEFAULT_INITIAL_STATE,
-  type HealthState,
   HealthTracker,
   type HealthTrackerOptions,
   type Transition,

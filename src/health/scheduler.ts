@@ -15,7 +15,8 @@ import {
   safeProbe,
   validateTarget,
 } from "./target.ts";
-import { type HealthState, HealthTracker, type Transition } from "./tracker.ts";
+import type { BackendHealth } from "../core/types.ts";
+import { HealthTracker, type Transition } from "./tracker.ts";
 import type { HealthStatus, HealthTransition, TransitionCause } from "./status.ts";
 
 export type { HealthStatus, HealthTransition, TransitionCause };
@@ -55,7 +56,7 @@ export interface HealthSchedulerOptions {
    * State of a new target before its first result; see the table in `tracker.ts`.
    * @default {"unknown"}
    */
-  readonly initialState?: HealthState;
+  readonly initialState?: BackendHealth;
   /**
    * Passive ejection of targets whose active checks are off: when set, such targets take
    * passive reports like the others (within `maxEjectionPercent`), and one ejected that way is
@@ -120,7 +121,7 @@ export class HealthScheduler {
   readonly #probe: ProbeFunction;
   readonly #now: () => number;
   readonly #random: () => number;
-  readonly #initialState: HealthState;
+  readonly #initialState: BackendHealth;
   readonly #limiter: Limiter;
   readonly #pools = new Map<string, Map<string, Entry>>();
   readonly #inFlight = new Set<Promise<void>>();
@@ -278,7 +279,7 @@ export class HealthScheduler {
   }
 
   /** State of one target, or `undefined` when the scheduler does not know it. */
-  state(pool: string, key: string): HealthState | undefined {
+  state(pool: string, key: string): BackendHealth | undefined {
     return this.#pools.get(pool)?.get(key)?.tracker.state;
   }
 

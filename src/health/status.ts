@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { HealthState } from "./tracker.ts";
+import type { BackendHealth } from "../core/types.ts";
 
 /**
  * What caused a state change: an active probe, a client connect attempt, `update()`
@@ -20,9 +20,9 @@ export interface HealthTransition {
   /** Backend key, as in `HealthTarget.key`. */
   readonly key: string;
   /** State before the change. */
-  readonly from: HealthState;
+  readonly from: BackendHealth;
   /** State after the change. */
-  readonly to: HealthState;
+  readonly to: BackendHealth;
   /** What caused it. */
   readonly cause: TransitionCause;
   /** The failure that caused a change to `unhealthy`. */
@@ -44,7 +44,7 @@ export interface HealthStatus {
   /** Whether active checks run for it. */
   readonly isEnabled: boolean;
   /** Current state. */
-  readonly state: HealthState;
+  readonly state: BackendHealth;
   /** Successes since the last failure. */
   readonly consecutiveSuccesses: number;
   /** Failures since the last success. */

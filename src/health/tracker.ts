@@ -26,15 +26,12 @@
 
 import type { BackendHealth } from "../core/types.ts";
 
-/** Health of a backend, as the tracker moves it; the shared {@linkcode BackendHealth}. */
-export type HealthState = BackendHealth;
-
-/** A change of {@linkcode HealthState}. */
+/** A change of {@linkcode BackendHealth}. */
 export interface Transition {
   /** State before the result. */
-  readonly from: HealthState;
+  readonly from: BackendHealth;
   /** State after the result. */
-  readonly to: HealthState;
+  readonly to: BackendHealth;
   /** Clock value passed to {@linkcode HealthTracker.record}. */
   readonly at: number;
 }
@@ -49,11 +46,11 @@ export interface HealthTrackerOptions {
    * State before the first check.
    * @default {"unknown"}
    */
-  readonly initial?: HealthState;
+  readonly initial?: BackendHealth;
 }
 
 /** Default {@linkcode HealthTrackerOptions.initial}. */
-export const DEFAULT_INITIAL_STATE: HealthState = "unknown";
+export const DEFAULT_INITIAL_STATE: BackendHealth = "unknown";
 
 /**
  * Rise/fall state machine of one backend. The owner (one scheduler) is the only writer;
@@ -69,7 +66,7 @@ export const DEFAULT_INITIAL_STATE: HealthState = "unknown";
 export class HealthTracker {
   #rise: number;
   #fall: number;
-  #state: HealthState;
+  #state: BackendHealth;
   #successes = 0;
   #failures = 0;
   #checks = 0;
@@ -89,7 +86,7 @@ export class HealthTracker {
   }
 
   /** Current state. */
-  get state(): HealthState {
+  get state(): BackendHealth {
     return this.#state;
   }
   /** Consecutive successes needed to leave `unhealthy`. */
@@ -133,7 +130,7 @@ export class HealthTracker {
    * The state {@linkcode HealthTracker.record} would move to for this result, without
    * recording it. Lets a caller veto a change (e.g. an ejection limit) before it happens.
    */
-  peek(ok: boolean): HealthState {
+  peek(ok: boolean): BackendHealth {
     return this.#next(ok, ok ? this.#successes + 1 : this.#failures + 1);
   }
 
@@ -176,7 +173,7 @@ export class HealthTracker {
     this.#fall = fall;
   }
 
-  #next(ok: boolean, streak: number): HealthState {
+  #next(ok: boolean, streak: number): BackendHealth {
     switch (this.#state) {
       case "unknown":
         return ok ? "healthy" : "unhealthy";

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { type HealthState, HealthTracker, type Transition } from "./tracker.ts";
+import type { BackendHealth } from "../core/types.ts";
+import { HealthTracker, type Transition } from "./tracker.ts";
 
 interface Case {
   name: string;
   rise: number;
   fall: number;
-  initial?: HealthState;
+  initial?: BackendHealth;
   /** `+` success, `-` failure; result i is recorded at clock i * 1000. */
   results: string;
   /** State after each result. */
@@ -14,7 +15,7 @@ interface Case {
   transitions: string[];
 }
 
-const STATE: Record<string, HealthState> = { H: "healthy", U: "unhealthy", "?": "unknown" };
+const STATE: Record<string, BackendHealth> = { H: "healthy", U: "unhealthy", "?": "unknown" };
 
 const CASES: Case[] = [
   {
