@@ -22,8 +22,12 @@ export interface Serve {
   stop(): Promise<void>;
 }
 
-/** Starts `serve -c config`; `admin` is the admin address `host:port` in the config. */
-export function startServe(config: string, admin: string): Serve {
+/** Starts `serve -c config` and `extraArgs`; `admin` is the admin address `host:port` in the config. */
+export function startServe(
+  config: string,
+  admin: string,
+  extraArgs: readonly string[] = [],
+): Serve {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -36,6 +40,7 @@ export function startServe(config: string, admin: string): Serve {
       "serve",
       "-c",
       config,
+      ...extraArgs,
     ],
     stdout: "null",
     stderr: "piped",

@@ -59,7 +59,8 @@ configurations:
       }
     })();
     await delay(300);
-    next = startServe(`${dir}/config1.yaml`, admins[1]!);
+    // Without --handover, serve refuses a port another process serves.
+    next = startServe(`${dir}/config1.yaml`, admins[1]!, ["--handover"]);
     for (let i = 0; i < 100 && !(await sessions(next) > 0); i++) await delay(50);
     const takenOver = await sessions(next);
     old.child.kill("SIGTERM");
