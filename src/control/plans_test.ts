@@ -5,7 +5,7 @@ import { Pool } from "../pool/mod.ts";
 import { EMPTY_INVENTORY } from "../core/inventory.ts";
 import { healthTargetsOf } from "../resolve/mod.ts";
 import { plansFrom, selectListeners, staticPlans, withFingerprints } from "./plans.ts";
-import { backendsOf } from "../runtime/mod.ts";
+import { backendsOf } from "../core/plan.ts";
 
 const CONFIG = `
 configurations:

@@ -10,7 +10,7 @@ import type {
   NodeAddressType,
   StaticBackendSpec,
 } from "./pool_spec.ts";
-import type { ListenerProtocol, ProxyProtocolVersion } from "./types.ts";
+import type { Backend, ListenerProtocol, ProxyProtocolVersion } from "./types.ts";
 
 export type { BackendMode, HealthCheckSpec, NodeAddressType, StaticBackendSpec };
 
@@ -137,4 +137,16 @@ export interface PoolPlan {
    * that print the same fingerprint send the same client to the same backend.
    */
   readonly fingerprint?: string;
+}
+
+/** The pool backends of a plan: what the data plane balances over, keyed by address. */
+export function backendsOf(plan: PoolPlan): Backend[] {
+  return plan.backends.map((b) => ({
+    key: b.address,
+    host: b.host,
+    port: b.port,
+    weight: b.weight,
+    ...(b.proxyProtocol === undefined ? {} : { proxyProtocol: b.proxyProtocol }),
+    ...(b.maxConnections !== undefined && { maxConnections: b.maxConnections }),
+  }));
 }

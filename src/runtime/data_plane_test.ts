@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getLogger, resetLogging, setupLogging } from "../log/mod.ts";
-import { backendsOf } from "./runtime.ts";
+import { backendsOf } from "../core/plan.ts";
 import { DataPlane } from "./data_plane.ts";
 import { closedPort, listenerSpec, nameVia, planOf, startNamed, waitFor } from "./_test_backend.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backendsOf } from "./runtime.ts";
+import { backendsOf } from "../core/plan.ts";
 import { DataPlane } from "./data_plane.ts";
 import { listenerSpec, planOf, startNamed } from "./_test_backend.ts";
 import type { TlsSpec } from "../core/listener_spec.ts";

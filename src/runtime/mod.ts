@@ -32,7 +32,6 @@ export {
 } from "./worker_data_plane.ts";
 export type { WorkerSnapshot } from "./worker_handle.ts";
 export {
-  backendsOf,
   type ListenerChanges,
   Runtime,
   type RuntimeAdmin,

@@ -13,12 +13,11 @@ import type {
   AdminSnapshot,
 } from "../admin/mod.ts";
 import { startAdminServer } from "../admin/mod.ts";
-import { bindHostname } from "../core/address.ts";
+import { bindHostname, formatHostPort } from "../core/address.ts";
 import { settledWithin } from "../core/deadline.ts";
 import { errorMessage } from "../core/error_message.ts";
-import type { HealthCheckSpec, PoolPlan } from "../core/plan.ts";
+import { backendsOf, type HealthCheckSpec, type PoolPlan } from "../core/plan.ts";
 import { listenerOfPool } from "../core/tls_spec.ts";
-import type { Backend } from "../core/types.ts";
 import {
   DEFAULT_PASSIVE_COOLDOWN_MS,
   HealthScheduler,
@@ -268,7 +267,9 @@ export class Runtime {
             : undefined,
         }).close();
       } catch (error) {
-        problems.push(`${spec.name} on ${hostPort(spec)}: ${errorMessage(error)}`);
+        problems.push(
+          `${spec.name} on ${formatHostPort(spec.host, spec.port)}: ${errorMessage(error)}`,
+        );
       }
     }
     const bound: string[] = [];
@@ -281,7 +282,9 @@ export class Runtime {
         await this.#data.add(spec);
         bound.push(spec.name);
       } catch (error) {
-        problems.push(`${spec.name} on ${hostPort(spec)}: ${errorMessage(error)}`);
+        problems.push(
+          `${spec.name} on ${formatHostPort(spec.host, spec.port)}: ${errorMessage(error)}`,
+        );
       }
     }
     let admin: RunningAdmin | undefined;
@@ -329,7 +332,9 @@ export class Runtime {
       } catch (error) {
         // Free a moment ago: lost to another process since. The listener is gone now.
         this.#listeners.delete(spec.name);
-        failed.push(`${spec.name} on ${hostPort(spec)}: ${errorMessage(error)}`);
+        failed.push(
+          `${spec.name} on ${formatHostPort(spec.host, spec.port)}: ${errorMessage(error)}`,
+        );
       }
     }
     for (const name of changes.remove) {
@@ -590,20 +595,4 @@ function checkKey(pool: string, key: string): string {
 function isSameAdmin(running: RuntimeAdmin | undefined, next: RuntimeAdmin): boolean {
   return running !== undefined && next.port !== 0 && running.hostname === next.hostname &&
     running.port === next.port;
-}
-
-function hostPort(spec: DataPlaneListener): string {
-  return `${spec.host.includes(":") ? `[${spec.host}]` : spec.host}:${spec.port}`;
-}
-
-/** Turns plan backends into pool backends. */
-export function backendsOf(plan: PoolPlan): Backend[] {
-  return plan.backends.map((b) => ({
-    key: b.address,
-    host: b.host,
-    port: b.port,
-    weight: b.weight,
-    ...(b.proxyProtocol === undefined ? {} : { proxyProtocol: b.proxyProtocol }),
-    ...(b.maxConnections !== undefined && { maxConnections: b.maxConnections }),
-  }));
 }
