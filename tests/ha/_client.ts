@@ -10,8 +10,9 @@
  *   `{ attempts: Attempt[] }` at the end.
  * - `once HOST[,HOST...] PORT TIMEOUT_MS SOURCE...`: one connection from every source
  *   address to every host; prints `{ results: Attempt[] }`.
- * - `hold HOST PORT TIMEOUT_MS SOURCE...`: opens one connection from every source and
- *   prints `{ opened: Attempt[] }` (one line); on each stdin line `check` writes and reads
+ * - `hold HOST PORT TIMEOUT_MS LOCAL_PORT SOURCE...`: opens one connection from every source
+ *   (from `LOCAL_PORT` on each, or an ephemeral port when it is 0) and prints
+ *   `{ opened: Attempt[] }` (one line); on each stdin line `check` writes and reads
  *   16 bytes on every open connection and prints `{ checked: Attempt[] }`; closes all on EOF.
  *
  * @module
@@ -101,6 +102,7 @@ async function open(
   port: number,
   timeoutMs: number,
   source?: string,
+  localPort = 0,
 ): Promise<Open | Attempt> {
   const t = Date.now();
   const deadline = t + timeoutMs;
@@ -108,6 +110,7 @@ async function open(
     host,
     port,
     ...(source === undefined ? {} : { localAddress: source }),
+    ...(localPort === 0 ? {} : { localPort }),
   });
   const reader = new Reader(socket);
   const base = { t, ...(source === undefined ? {} : { source }), host };
@@ -204,9 +207,9 @@ async function once(args: string[]): Promise<void> {
 }
 
 async function hold(args: string[]): Promise<void> {
-  const [host = "", port = "0", timeoutMs = "3000", ...sources] = args;
+  const [host = "", port = "0", timeoutMs = "3000", localPort = "0", ...sources] = args;
   const opened = await Promise.all(
-    sources.map((s) => open(host, Number(port), Number(timeoutMs), s)),
+    sources.map((s) => open(host, Number(port), Number(timeoutMs), s, Number(localPort))),
   );
   print({ opened: opened.map((o) => "socket" in o ? o.attempt : o) });
   const live = opened.filter((o): o is Open => "socket" in o);

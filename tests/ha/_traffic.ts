@@ -116,18 +116,29 @@ export async function clientOnce<T>(lab: Lab, args: readonly string[]): Promise<
   return JSON.parse(decoder.decode(stdout)) as T;
 }
 
-/** A running `_client.ts hold`: one long-lived connection per source address. */
+/**
+ * A running `_client.ts hold`: one long-lived connection per source address. With a
+ * `localPort` every connection leaves from that port, so its four-tuple cannot match a
+ * stale connection of an earlier holder (one an instance still holds after the router moved
+ * its client elsewhere); without one the ports are ephemeral.
+ */
 export class Holder {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #lines: Lines;
 
-  constructor(lab: Lab, host: string, sources: readonly string[] = CLIENT_SOURCES) {
+  constructor(
+    lab: Lab,
+    host: string,
+    sources: readonly string[] = CLIENT_SOURCES,
+    localPort = 0,
+  ) {
     this.#child = clientCommand(lab, [
       "hold",
       host,
       String(LISTEN_PORT),
       String(CONNECT_TIMEOUT_MS),
+      String(localPort),
       ...sources,
     ]);
     this.#writer = this.#child.stdin.getWriter();

@@ -42,6 +42,13 @@ import {
 /** The timing rule of deploy/bgp: 0.2 s x fall 2 + 0.1 s route update + 1 s margin. */
 const SHUTDOWN_DELAY = "1.5s";
 
+/**
+ * The holders' client ports, one per holder, below the ephemeral range: a connection the
+ * router moved to the other instance stays established on the one it left (its client saw
+ * the reset elsewhere), and a later holder's ephemeral port could repeat its four-tuple.
+ */
+const HOLDER_PORT_BASE = 20_000;
+
 /** Next hops of the router's route to the address. */
 async function nextHops(lab: Lab): Promise<string[]> {
   const out = await lab.exec("router", ["ip", "-4", "route", "show", `${ECMP_VIP}/32`]);
@@ -50,7 +57,8 @@ async function nextHops(lab: Lab): Promise<string[]> {
 
 /**
  * Client addresses of `connections` established on `name`'s listener, from `ss` (matched
- * by address and port: connections reset at the client may linger on the instance).
+ * by address and port: connections reset at the client may linger on the instance; each
+ * holder's own client port keeps those from matching).
  */
 async function peersOf(
   lab: Lab,
@@ -199,7 +207,7 @@ Deno.test({
     const moved: number[] = [];
     const movedBack: number[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const holder = new Holder(lab, ECMP_VIP);
+      const holder = new Holder(lab, ECMP_VIP, CLIENT_SOURCES, HOLDER_PORT_BASE + 2 * run);
       try {
         const opened = await holder.opened();
         assert.ok(opened.every((o) => o.ok), JSON.stringify(opened.filter((o) => !o.ok)));
@@ -259,7 +267,7 @@ Deno.test({
 
         // While one is away, every client opens a connection on the survivor; when the other
         // returns, the router hands its half of the hash space back: those connections move.
-        const during = new Holder(lab, ECMP_VIP);
+        const during = new Holder(lab, ECMP_VIP, CLIENT_SOURCES, HOLDER_PORT_BASE + 2 * run + 1);
         try {
           assert.ok((await during.opened()).every((o) => o.ok));
           await instances[leaving].kill("SIGTERM");
