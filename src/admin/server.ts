@@ -89,11 +89,8 @@ export interface AdminServer {
   /** Settles once the server has stopped after the signal was aborted. */
   readonly finished: Promise<void>;
   /** Live connection counters (open, timed out, shed, failed accepts); read-only. */
-  readonly connections: AdminConnectionStats;
+  readonly connections: Http1ServerStats;
 }
-
-/** Connection counters of a running admin server. */
-export type AdminConnectionStats = Http1ServerStats;
 
 /** Options of {@linkcode createAdminHandler}. */
 export interface AdminHandlerOptions {

@@ -38,7 +38,7 @@ export {
 export {
   DEFAULT_MAGLEV_SEED,
   DEFAULT_MAGLEV_TABLE_SIZE,
-  MAGLEV_MAX_TABLE_SIZE as MAX_MAGLEV_TABLE_SIZE,
+  MAGLEV_MAX_TABLE_SIZE,
 } from "../balancer/mod.ts";
 /**
  * Cooldown after which a backend ejected by a failed client connect is re-admitted while

@@ -205,7 +205,7 @@ const maglevSchema = z
     tableSize: z
       .int({ error: intError })
       .min(2, { error: intError })
-      .max(D.MAX_MAGLEV_TABLE_SIZE, { error: intError })
+      .max(D.MAGLEV_MAX_TABLE_SIZE, { error: intError })
       .superRefine((n, ctx) => {
         if (!isPrime(n)) {
           ctx.addIssue({
@@ -271,7 +271,7 @@ function intError(issue: { input?: unknown }): string | undefined {
   if (got === undefined) return undefined;
   if (typeof got !== "number") return `expected an integer, got ${describeValue(got)}`;
   if (!Number.isInteger(got)) return `expected an integer, got ${got}`;
-  return `table size ${got} is out of range 2-${D.MAX_MAGLEV_TABLE_SIZE}`;
+  return `table size ${got} is out of range 2-${D.MAGLEV_MAX_TABLE_SIZE}`;
 }
 
 const accessSchema = z
