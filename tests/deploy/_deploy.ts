@@ -1,10 +1,13 @@
 /**
  * Shared pieces of the deployment tests: which tools and privileges a test needs (skipped
  * with a one-line notice when missing, failed instead when `NAUTILUS_DEPLOY_REQUIRED=1`, as
- * CI sets it), a config with static backends, and a running process's `/metrics`.
+ * CI sets it), a config with static backends, a running process's `/metrics`, and what
+ * systemd makes of a unit file (its settings, its commands' credentials, `systemd-analyze
+ * verify`).
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
 /** The repository's root directory, with a trailing slash. */
@@ -164,6 +167,93 @@ export function setprivArgs(c: Credentials): string[] {
     ...(c.noNewPrivs ? ["--no-new-privs"] : []),
     "--",
   ];
+}
+
+/** A uid no account uses: what `DynamicUser=yes` allocates. */
+export const DYNAMIC_UID = 61993;
+
+/**
+ * `[Service]` settings of a unit file or drop-in; repeated keys are kept in order. Knows no
+ * line continuations.
+ */
+export function serviceSettings(text: string): Map<string, string[]> {
+  const settings = new Map<string, string[]>();
+  let section = "";
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    if (line.startsWith("[")) {
+      section = line;
+      continue;
+    }
+    if (section !== "[Service]") continue;
+    const at = line.indexOf("=");
+    const key = line.slice(0, at);
+    settings.set(key, [...(settings.get(key) ?? []), line.slice(at + 1)]);
+  }
+  return settings;
+}
+
+/** The value of `key`, which must be set exactly once. */
+export function one(settings: Map<string, string[]>, key: string): string {
+  const values = settings.get(key);
+  assert.ok(values?.length === 1, `${key} set once`);
+  return values[0]!;
+}
+
+/**
+ * The variables of every `Environment=` line, in order, specifiers left as written. Knows
+ * unquoted `KEY=value` pairs only and fails on a quote.
+ */
+export function environmentOf(settings: Map<string, string[]>): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const line of settings.get("Environment") ?? []) {
+    assert.doesNotMatch(line, /["']/, "quoted Environment= values are not parsed here");
+    for (const pair of line.split(/\s+/)) {
+      const at = pair.indexOf("=");
+      env.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+  }
+  return env;
+}
+
+function caps(value: string): string[] {
+  return value.split(/\s+/).map((c) => c.replace(/^CAP_/, "").toLowerCase());
+}
+
+/**
+ * The credentials systemd gives the commands of a `DynamicUser=yes` unit with these settings:
+ * {@linkcode DYNAMIC_UID} as user and group, `CapabilityBoundingSet`, `AmbientCapabilities`
+ * (raised through the inheritable set, as systemd does) and `NoNewPrivileges`.
+ */
+export function unitCredentials(settings: Map<string, string[]>): Credentials {
+  assert.equal(one(settings, "DynamicUser"), "yes");
+  return {
+    uid: DYNAMIC_UID,
+    gid: DYNAMIC_UID,
+    bounding: caps(one(settings, "CapabilityBoundingSet")),
+    inheritable: caps(one(settings, "AmbientCapabilities")),
+    ambient: caps(one(settings, "AmbientCapabilities")),
+    noNewPrivs: one(settings, "NoNewPrivileges") === "yes",
+  };
+}
+
+/**
+ * `systemd-analyze verify` of unit files: its exit code and everything it printed. The
+ * directory of each file comes first in the unit search path, so units and drop-in
+ * directories beside a file are found before the machine's.
+ */
+export async function verifyUnits(
+  paths: readonly string[],
+): Promise<{ code: number; text: string }> {
+  const out = await new Deno.Command("systemd-analyze", {
+    args: ["verify", ...paths],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return { code: out.code, text };
 }
 
 /**

@@ -9,60 +9,30 @@ import assert from "node:assert/strict";
 import {
   type Credentials,
   deployTest,
+  DYNAMIC_UID,
+  environmentOf,
   exchange,
   NamedServer,
   Netns,
+  one,
   pollFor,
   readableRuntime,
   REPO_ROOT,
+  serviceSettings,
   setprivArgs,
   sh,
   stopChild,
+  unitCredentials,
+  verifyUnits,
 } from "./_deploy.ts";
 
 const UNIT = `${REPO_ROOT}deploy/systemd/nautiluslb.service`;
-/** A uid no account uses: what `DynamicUser=yes` allocates. */
-const DYNAMIC_UID = 61993;
-
-/** `[Service]` settings of a unit file; repeated keys are kept in order. */
-function serviceSettings(text: string): Map<string, string[]> {
-  const settings = new Map<string, string[]>();
-  let section = "";
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    if (line.startsWith("[")) {
-      section = line;
-      continue;
-    }
-    if (section !== "[Service]") continue;
-    const at = line.indexOf("=");
-    const key = line.slice(0, at);
-    settings.set(key, [...(settings.get(key) ?? []), line.slice(at + 1)]);
-  }
-  return settings;
-}
-
-function one(settings: Map<string, string[]>, key: string): string {
-  const values = settings.get(key);
-  assert.ok(values?.length === 1, `${key} set once`);
-  return values[0]!;
-}
-
-function caps(value: string): string[] {
-  return value.split(/\s+/).map((c) => c.replace(/^CAP_/, "").toLowerCase());
-}
 
 deployTest("systemd-analyze verify accepts the unit", {
   tools: ["systemd-analyze"],
 }, async () => {
-  const out = await new Deno.Command("systemd-analyze", {
-    args: ["verify", UNIT],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, text);
+  const { code, text } = await verifyUnits([UNIT]);
+  assert.equal(code, 0, text);
   assert.equal(text.trim(), "");
 });
 
@@ -89,15 +59,7 @@ deployTest(
   },
   async () => {
     const s = serviceSettings(await Deno.readTextFile(UNIT));
-    const credentials: Credentials = {
-      uid: DYNAMIC_UID,
-      gid: DYNAMIC_UID,
-      bounding: caps(one(s, "CapabilityBoundingSet")),
-      // systemd raises ambient capabilities through the inheritable set.
-      inheritable: caps(one(s, "AmbientCapabilities")),
-      ambient: caps(one(s, "AmbientCapabilities")),
-      noNewPrivs: one(s, "NoNewPrivileges") === "yes",
-    };
+    const credentials = unitCredentials(s);
     // LimitNOFILE, or this machine's hard limit where that is lower (raising it needs more
     // than root in a container).
     const hard = Number((await sh("sh", ["-c", "ulimit -Hn"])).trim());
@@ -122,14 +84,8 @@ deployTest(
         .replace("/etc/nautiluslb", etc)
         .split(" ");
       const env: Record<string, string> = { PATH: "/usr/bin:/bin" };
-      for (const line of s.get("Environment") ?? []) {
-        for (const pair of line.split(" ")) {
-          const [k, v] = pair.split("=") as [string, string];
-          env[k] = v.replace("%C/nautiluslb", runtime.denoDir).replace(
-            "%d",
-            `${runtime.dir}/creds`,
-          );
-        }
+      for (const [k, v] of environmentOf(s)) {
+        env[k] = v.replace("%C/nautiluslb", runtime.denoDir).replace("%d", `${runtime.dir}/creds`);
       }
       const spawn = (c: Credentials) => {
         const argv = ns.exec([
