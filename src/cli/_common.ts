@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Command } from "@commander-js/extra-typings";
 import {
   type Config,
   ConfigError,
@@ -13,6 +14,29 @@ import {
 import { type LogFormat, type LogLevel, setupLogging } from "../log/mod.ts";
 import { errorMessage } from "../core/error_message.ts";
 import { CliError, EXIT_BAD, EXIT_USAGE } from "./_errors.ts";
+
+/** What a subcommand runs, as its `_*_run.ts` module exports it; exit code through `setExit`. */
+export type SubcommandRunner<F> = (
+  options: F,
+  command: Command,
+  setExit: (code: number) => void,
+  signal: AbortSignal,
+) => Promise<void>;
+
+/**
+ * The action of a subcommand whose runner `load` imports only when the subcommand runs, so
+ * the other commands start without what it needs.
+ */
+export function lazyAction<F>(
+  load: () => Promise<SubcommandRunner<F>>,
+  setExit: (code: number) => void,
+  signal: AbortSignal,
+): (options: F, command: unknown) => Promise<void> {
+  return async (options, command) => {
+    const run = await load();
+    await run(options, command as Command, setExit, signal);
+  };
+}
 
 /** Options every subcommand accepts (defined on the program). */
 export interface GlobalOptions {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import type { CheckFlags } from "./_check_run.ts";
+import { lazyAction } from "./_common.ts";
 import { DEFAULT_PROBE_CONCURRENCY } from "./_check.ts";
 
 /** Adds `check` to the program. */
@@ -28,8 +28,5 @@ export function addCheckCommand(
       "\nExamples:\n  nautiluslb check\n  nautiluslb check -n development -o json\n\n" +
         "Exit codes: 0 every pool has a healthy backend, 1 a pool has none, 2 usage or connection error",
     )
-    .action(async (options: CheckFlags, command) => {
-      const { runCheck } = await import("./_check_run.ts");
-      await runCheck(options, command as unknown as Command, setExit, signal);
-    });
+    .action(lazyAction(async () => (await import("./_check_run.ts")).runCheck, setExit, signal));
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import type { DiscoverFlags } from "./_discover_run.ts";
+import { lazyAction } from "./_common.ts";
 
 /** Adds `discover` to the program. */
 export function addDiscoverCommand(
@@ -29,8 +29,7 @@ export function addDiscoverCommand(
         "  nautiluslb discover --from-manifests examples/cluster/ --explain\n" +
         "  nautiluslb discover -o json --watch",
     )
-    .action(async (options: DiscoverFlags, command) => {
-      const { runDiscover } = await import("./_discover_run.ts");
-      await runDiscover(options, command as unknown as Command, setExit, signal);
-    });
+    .action(
+      lazyAction(async () => (await import("./_discover_run.ts")).runDiscover, setExit, signal),
+    );
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import type { ServeFlags } from "./_serve_run.ts";
+import { lazyAction } from "./_common.ts";
 
 /** Adds `serve` to the program. */
 export function addServeCommand(
@@ -39,8 +39,5 @@ export function addServeCommand(
         "  nautiluslb serve --handover --admin-address 127.0.0.1:9091\n\n" +
         "SIGHUP reloads the config; see docs/reload_and_handover.md",
     )
-    .action(async (options: ServeFlags, command) => {
-      const { runServe } = await import("./_serve_run.ts");
-      await runServe(options, command as unknown as Command, setExit, signal);
-    });
+    .action(lazyAction(async () => (await import("./_serve_run.ts")).runServe, setExit, signal));
 }

@@ -1,14 +1,9 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfigFile, MAX_CONFIG_BYTES, readConfigText } from "./mod.ts";
 
-async function withTempFile(text: string, fn: (path: string) => Promise<void>): Promise<void> {
-  const path = await Deno.makeTempFile({ suffix: ".yaml" });
-  try {
-    await Deno.writeTextFile(path, text);
-    await fn(path);
-  } finally {
-    await Deno.remove(path);
-  }
+/** Runs `fn` with a temporary `.yaml` file holding `text` as UTF-8; removes it after. */
+function withTempFile(text: string, fn: (path: string) => Promise<void>): Promise<void> {
+  return withTempBytes(new TextEncoder().encode(text), fn);
 }
 
 Deno.test("loadConfigFile() returns the parsed config and the sha256 of the bytes parsed", async () => {
@@ -57,6 +52,7 @@ Deno.test("loadConfigFile() keeps the error class of an unreadable file and says
   }
 });
 
+/** Runs `fn` with a temporary `.yaml` file holding `bytes`; removes it after. */
 async function withTempBytes(
   bytes: Uint8Array,
   fn: (path: string) => Promise<void>,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { formatIssue, parseConfig } from "./mod.ts";
+import { parseOk } from "./_parse_test_helpers.ts";
 import { poolSpecsOf } from "../core/tls_spec.ts";
 
 const TLS = `configurations:
@@ -24,8 +25,7 @@ settings:
 `;
 
 Deno.test("config: a tls listener with routes, defaults and overrides", () => {
-  const result = parseConfig(TLS, "config.yaml");
-  assert.ok(result.ok, result.ok ? "" : result.issues.map(formatIssue).join("\n"));
+  const result = parseOk(TLS);
   const listener = result.config.configurations[0]!;
   assert.equal(listener.protocol, "tls");
   assert.deepEqual(listener.tls, {
@@ -58,7 +58,7 @@ Deno.test("config: a tls listener with routes, defaults and overrides", () => {
 });
 
 Deno.test("config: tls defaults are 5s and 16384 bytes; tcp is the default protocol", () => {
-  const result = parseConfig(
+  const result = parseOk(
     `configurations:
   - name: a
     listenerAddress: ":8443"
@@ -74,9 +74,7 @@ Deno.test("config: tls defaults are 5s and 16384 bytes; tcp is the default proto
 settings:
   adminAddress: ""
 `,
-    "c.yaml",
   );
-  assert.ok(result.ok);
   const [a, b] = result.config.configurations;
   assert.equal(a!.tls?.peekTimeoutMs, 5000);
   assert.equal(a!.tls?.maxClientHelloBytes, 16384);

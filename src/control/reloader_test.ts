@@ -54,27 +54,43 @@ function parse(source: string, file: string): Config {
   return result.config;
 }
 
-/** A reloader and the runtime it drives, as `serve` starts them. */
-async function startReloading(options: {
+/** A reloader over a temporary config file and the runtime it drives, as `serve` starts them. */
+interface Reloading {
+  readonly reloader: ConfigReloader;
+  readonly runtime: Runtime;
+  /** The config file, holding the text the reloader started from. */
   readonly path: string;
-  readonly config: Config;
-  readonly text: string;
-  readonly source: Awaited<ReturnType<OpenSource>>;
-  readonly openSource: OpenSource;
-  readonly signal: AbortSignal;
+  /** Starts `reloader.follow()`; {@linkcode close} waits for it to end. */
+  follow(): void;
+  /** Stops the runtime and the reloader, aborts the signal, and removes the file's folder. */
+  close(): Promise<void>;
+}
+
+/**
+ * Writes `first` to a new temporary config file, opens its source and starts a reloader and
+ * a runtime on it. `openSource` opens the sources of later reloads (the real one by default).
+ */
+async function startReloading(first: string, options: {
+  readonly openSource?: OpenSource;
   readonly admin?: Parameters<typeof Runtime.start>[0]["admin"];
   readonly logFlags?: ConstructorParameters<typeof ConfigReloader>[0]["logFlags"];
-}): Promise<{ reloader: ConfigReloader; runtime: Runtime }> {
-  const { source } = options;
+  readonly reusePort?: boolean;
+} = {}): Promise<Reloading> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/config.yaml`;
+  await Deno.writeTextFile(path, first);
+  const stop = new AbortController();
+  const config = parse(first, path);
+  const source = await openSource(config, {}, stop.signal);
   const reloader = new ConfigReloader({
-    path: options.path,
-    config: options.config,
-    sha256: await sha256Hex(new TextEncoder().encode(options.text)),
+    path,
+    config,
+    sha256: await sha256Hex(new TextEncoder().encode(first)),
     source,
     sourceOptions: {},
-    openSource: options.openSource,
+    openSource: options.openSource ?? openSource,
     logFlags: options.logFlags ?? {},
-    signal: options.signal,
+    signal: stop.signal,
   });
   const runtime = await Runtime.start({
     listeners: source.listeners,
@@ -82,24 +98,32 @@ async function startReloading(options: {
     discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
     config: () => reloader.status(),
     ...(options.admin === undefined ? {} : { admin: options.admin }),
+    ...(options.reusePort === undefined ? {} : { reusePort: options.reusePort }),
   }, source.plans);
   reloader.attach(runtime);
-  return { reloader, runtime };
+  let following: Promise<void> | undefined;
+  return {
+    reloader,
+    runtime,
+    path,
+    follow: () => {
+      following = reloader.follow();
+    },
+    close: async () => {
+      await runtime.stop(0);
+      await reloader.close();
+      stop.abort();
+      await following;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }
 
 Deno.test("ConfigReloader keeps the running pools until the new source has its plans", async () => {
   const a = startNamed("a");
   const b = startNamed("b");
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/config.yaml`;
+  const port = freePort();
   const first = text(port, a.port);
-  await Deno.writeTextFile(path, first);
-  const stop = new AbortController();
-  const config = parse(first, path);
-  const source = await openSource(config, {}, stop.signal);
   let release: () => void = () => {};
   const gate = new Promise<void>((resolve) => release = resolve);
   let opened = 0;
@@ -109,15 +133,10 @@ Deno.test("ConfigReloader keeps the running pools until the new source has its p
     await gate;
     return await openSource(next, options, signal);
   };
-  const { reloader, runtime } = await startReloading({
-    path,
-    config,
-    text: first,
-    source,
+  const { reloader, runtime, path, follow, close } = await startReloading(first, {
     openSource: slowOpen,
-    signal: stop.signal,
   });
-  const following = reloader.follow();
+  follow();
   const at = `127.0.0.1:${port}`;
   try {
     assert.equal(await nameVia(at), "a");
@@ -165,12 +184,8 @@ Deno.test("ConfigReloader keeps the running pools until the new source has its p
     );
     assert.ok(recent.every((r) => !r.summary.includes("\n") && r.atMs > 0));
   } finally {
-    await runtime.stop(0);
-    await reloader.close();
-    stop.abort();
-    await following;
+    await close();
     await Promise.all([a.close(), b.close()]);
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -195,26 +210,14 @@ function freePort(): number {
 Deno.test("ConfigReloader moves the admin server to a new adminAddress, or turns it off and on", async () => {
   const backend = startNamed("a");
   const port = freePort();
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/config.yaml`;
   const withAdmin = (address: string) =>
     text(port, backend.port).replace(`adminAddress: ""`, `adminAddress: "${address}"`);
   const [first, second] = [freePort(), freePort()];
-  const initial = withAdmin(`127.0.0.1:${first}`);
-  await Deno.writeTextFile(path, initial);
-  const stop = new AbortController();
-  const config = parse(initial, path);
-  const source = await openSource(config, {}, stop.signal);
-  const { reloader, runtime } = await startReloading({
-    path,
-    config,
-    text: initial,
-    source,
-    openSource,
-    signal: stop.signal,
-    admin: { hostname: "127.0.0.1", port: first, address: `127.0.0.1:${first}` },
-  });
-  const following = reloader.follow();
+  const { reloader, runtime, path, follow, close } = await startReloading(
+    withAdmin(`127.0.0.1:${first}`),
+    { admin: { hostname: "127.0.0.1", port: first, address: `127.0.0.1:${first}` } },
+  );
+  follow();
   // A function, so assertions do not narrow it for the rest of the test.
   const adminAddr = () => runtime.adminAddr;
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -261,12 +264,8 @@ Deno.test("ConfigReloader moves the admin server to a new adminAddress, or turns
     assert.equal(reloader.status().reloadsSucceeded, 3);
   } finally {
     taken.close();
-    await runtime.stop(0);
-    await reloader.close();
-    stop.abort();
-    await following;
+    await close();
     await backend.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -290,32 +289,9 @@ Deno.test({
     jsonLogs(async (records) => {
       const a = startNamed("a");
       const port = freePort();
-      const dir = await Deno.makeTempDir();
-      const path = `${dir}/config.yaml`;
       const first = text(port, a.port);
-      await Deno.writeTextFile(path, first);
-      const stop = new AbortController();
-      const config = parse(first, path);
-      const source = await openSource(config, {}, stop.signal);
-      const reloader = new ConfigReloader({
-        path,
-        config,
-        sha256: await sha256Hex(new TextEncoder().encode(first)),
-        source,
-        sourceOptions: {},
-        openSource,
-        logFlags: {},
-        signal: stop.signal,
-      });
-      const runtime = await Runtime.start({
-        listeners: source.listeners,
-        healthTargets: healthTargetsOf,
-        discovery: () => ({ source: reloader.source.kind, ...reloader.source.status() }),
-        config: () => reloader.status(),
-        reusePort: true,
-      }, source.plans);
-      reloader.attach(runtime);
-      const following = reloader.follow();
+      const { reloader, path, follow, close } = await startReloading(first, { reusePort: true });
+      follow();
       const at = `127.0.0.1:${port}`;
       const messages = () => records().map((r) => r.message as string);
       try {
@@ -358,12 +334,8 @@ Deno.test({
         assert.match(issues[0]!, /configurations\[0\]\.listenerAddress: .*out of range/);
         assert.equal(properties.problems, issues.join("\n"));
       } finally {
-        await runtime.stop(0);
-        await reloader.close();
-        stop.abort();
-        await following;
+        await close();
         await a.close();
-        await Deno.remove(dir, { recursive: true });
       }
     }),
 });
@@ -371,22 +343,8 @@ Deno.test({
 Deno.test("ConfigReloader says when a start flag overrides a changed setting", () =>
   jsonLogs(async (records) => {
     const a = startNamed("a");
-    const dir = await Deno.makeTempDir();
-    const path = `${dir}/config.yaml`;
     const first = text(freePort(), a.port);
-    await Deno.writeTextFile(path, first);
-    const stop = new AbortController();
-    const config = parse(first, path);
-    const source = await openSource(config, {}, stop.signal);
-    const { reloader, runtime } = await startReloading({
-      path,
-      config,
-      text: first,
-      source,
-      openSource,
-      signal: stop.signal,
-      logFlags: { level: "info" },
-    });
+    const { reloader, path, close } = await startReloading(first, { logFlags: { level: "info" } });
     try {
       await Deno.writeTextFile(
         path,
@@ -402,10 +360,7 @@ Deno.test("ConfigReloader says when a start flag overrides a changed setting", (
       );
       assert.ok(!records().some((r) => r.level === "DEBUG"), "the flag's level still holds");
     } finally {
-      await runtime.stop(0);
-      await reloader.close();
-      stop.abort();
+      await close();
       await a.close();
-      await Deno.remove(dir, { recursive: true });
     }
   }));

@@ -3,13 +3,16 @@ import { loadKubeConfig } from "./kubeconfig.ts";
 
 const CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
-function kubeconfigText(options: {
+/** One cluster, user and context, all named `context`; a token, else basic auth. */
+interface KubeconfigOptions {
   context: string;
   server: string;
   token?: string;
   current?: string;
   username?: string;
-}): string {
+}
+
+function kubeconfigText(options: KubeconfigOptions): string {
   const user = options.token !== undefined
     ? `    token: ${options.token}`
     : `    username: ${options.username}\n    password: secret`;
@@ -35,6 +38,11 @@ function kubeconfigText(options: {
   ].join("\n");
 }
 
+/** Writes {@linkcode kubeconfigText} of `options` to `path`. */
+function writeKubeconfig(path: string, options: KubeconfigOptions): Promise<void> {
+  return Deno.writeTextFile(path, kubeconfigText(options));
+}
+
 async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "nautiluslb-kubeconfig-test-" });
   try {
@@ -52,14 +60,8 @@ Deno.test("loadKubeConfig prefers an explicit path over every other source", asy
   await withTempDir(async (dir) => {
     const explicit = `${dir}/explicit`;
     const fromVar = `${dir}/from-var`;
-    await Deno.writeTextFile(
-      explicit,
-      kubeconfigText({ context: "a", server: "https://a:6443", token: "t-a" }),
-    );
-    await Deno.writeTextFile(
-      fromVar,
-      kubeconfigText({ context: "b", server: "https://b:6443", token: "t-b" }),
-    );
+    await writeKubeconfig(explicit, { context: "a", server: "https://a:6443", token: "t-a" });
+    await writeKubeconfig(fromVar, { context: "b", server: "https://b:6443", token: "t-b" });
     const creds = await loadKubeConfig({
       kubeconfigPath: explicit,
       env: envOf({ KUBECONFIG: fromVar, KUBERNETES_SERVICE_HOST: "10.0.0.1", HOME: dir }),
@@ -90,14 +92,8 @@ Deno.test("loadKubeConfig merges KUBECONFIG files; the first current-context win
   await withTempDir(async (dir) => {
     const one = `${dir}/one`;
     const two = `${dir}/two`;
-    await Deno.writeTextFile(
-      one,
-      kubeconfigText({ context: "one", server: "https://one", token: "1" }),
-    );
-    await Deno.writeTextFile(
-      two,
-      kubeconfigText({ context: "two", server: "https://two", token: "2" }),
-    );
+    await writeKubeconfig(one, { context: "one", server: "https://one", token: "1" });
+    await writeKubeconfig(two, { context: "two", server: "https://two", token: "2" });
     const env = envOf({ KUBECONFIG: `${dir}/missing:${one}:${two}`, HOME: dir });
     const first = await loadKubeConfig({ env });
     assert.equal(first.source, "KUBECONFIG");
@@ -112,10 +108,7 @@ Deno.test("loadKubeConfig merges KUBECONFIG files; the first current-context win
 Deno.test("loadKubeConfig names the known contexts when the asked one is missing", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/config`;
-    await Deno.writeTextFile(
-      path,
-      kubeconfigText({ context: "kind", server: "https://k", token: "t" }),
-    );
+    await writeKubeconfig(path, { context: "kind", server: "https://k", token: "t" });
     await assert.rejects(() => loadKubeConfig({ kubeconfigPath: path, context: "prod" }), {
       message: `Cannot use context 'prod': kubeconfig '${path}' has contexts: kind`,
     });
@@ -125,10 +118,11 @@ Deno.test("loadKubeConfig names the known contexts when the asked one is missing
 Deno.test("loadKubeConfig uses the in-cluster service account before ~/.kube/config", async () => {
   await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/.kube`);
-    await Deno.writeTextFile(
-      `${dir}/.kube/config`,
-      kubeconfigText({ context: "home", server: "https://home", token: "h" }),
-    );
+    await writeKubeconfig(`${dir}/.kube/config`, {
+      context: "home",
+      server: "https://home",
+      token: "h",
+    });
     await Deno.mkdir(`${dir}/sa`);
     await Deno.writeTextFile(`${dir}/sa/token`, "sa-token");
     await Deno.writeTextFile(`${dir}/sa/ca.crt`, CA_PEM);
@@ -162,10 +156,7 @@ Deno.test("loadKubeConfig uses the in-cluster service account before ~/.kube/con
 Deno.test("loadKubeConfig sends basic auth for username/password users", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/config`;
-    await Deno.writeTextFile(
-      path,
-      kubeconfigText({ context: "c", server: "https://c/", username: "me" }),
-    );
+    await writeKubeconfig(path, { context: "c", server: "https://c/", username: "me" });
     const auth = await (await loadKubeConfig({ kubeconfigPath: path })).requestAuth();
     assert.equal(auth.headers["Authorization"], `Basic ${btoa("me:secret")}`);
     assert.equal(auth.server, "https://c");

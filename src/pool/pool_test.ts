@@ -37,6 +37,27 @@ function row(pool: Pool, key: string) {
   return pool.snapshot().backends.find((r) => r.key === key);
 }
 
+/**
+ * Connection counts shared by every pool given `counterOf`, as workers share them: one cell
+ * per backend key, in `shared`; a limit of 0 is none.
+ */
+function sharedCounts() {
+  const shared = new Map<string, { value: number }>();
+  const counterOf = (key: string) => {
+    const cell = shared.get(key) ?? { value: 0 };
+    shared.set(key, cell);
+    return {
+      get value() {
+        return cell.value;
+      },
+      tryAcquire: (limit: number) =>
+        limit > 0 && cell.value >= limit ? false : (cell.value++, true),
+      release: () => void cell.value--,
+    };
+  };
+  return { shared, counterOf };
+}
+
 function keysOf(pool: Pool): string[] {
   return pool.snapshot().backends.map((r) => r.key);
 }
@@ -464,18 +485,7 @@ Deno.test("Pool.close() aborts every lease and stops drain timers", () => {
 });
 
 Deno.test("Pool with counterOf: balancers see the shared count, snapshot and drain its own", () => {
-  const shared = new Map<string, { value: number }>();
-  const counterOf = (key: string) => {
-    const cell = shared.get(key) ?? { value: 0 };
-    shared.set(key, cell);
-    return {
-      get value() {
-        return cell.value;
-      },
-      tryAcquire: () => (cell.value++, true),
-      release: () => void cell.value--,
-    };
-  };
+  const { shared, counterOf } = sharedCounts();
   const least = {
     kind: "least_connections" as const,
     pick: (cs: readonly Candidate[]) =>
@@ -537,20 +547,7 @@ Deno.test("Pool keeps health detail for snapshot() and clears it when a backend 
 });
 
 Deno.test("Pool with counterOf: maxConnectionsPerBackend holds over every pool sharing the count", () => {
-  const shared = new Map<string, { value: number }>();
-  const counterOf = (key: string) => {
-    const cell = shared.get(key) ?? { value: 0 };
-    shared.set(key, cell);
-    return {
-      get value() {
-        return cell.value;
-      },
-      tryAcquire: (
-        limit: number,
-      ) => (limit > 0 && cell.value >= limit ? false : (cell.value++, true)),
-      release: () => void cell.value--,
-    };
-  };
+  const { shared, counterOf } = sharedCounts();
   const one = new Pool({
     name: "web",
     balancer: new FirstBalancer(),

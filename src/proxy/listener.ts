@@ -91,23 +91,36 @@ export type ProxyListenerSettings =
     readonly router?: ConnectionRouter;
   };
 
-/** Options of {@linkcode ProxyListener}: its settings, and what it binds and runs with. */
-export interface ProxyListenerOptions extends ProxyListenerSettings {
+/**
+ * What a proxy listener, TCP ({@linkcode ProxyListener}) or UDP (`UdpListener`), is named,
+ * binds, picks backends from and logs to.
+ */
+export interface BaseListenerOptions {
   /** Listener name, for logs and metrics. */
   readonly name: string;
   /** Address to bind; `""` or `"0.0.0.0"` for all IPv4 interfaces, `"::"` for all. */
   readonly hostname: string;
   /** Port to bind; 0 picks a free one (tests). */
   readonly port: number;
-  /** Chooses a backend per connect attempt (usually a pool); not closed by the listener. */
+  /**
+   * Chooses a backend per connect attempt (TCP) or per new session (UDP), usually a pool;
+   * not closed by the listener.
+   */
   readonly picker: Picker;
-  /** Gets accept errors and rate-limited failure warnings; when absent nothing is logged. */
+  /**
+   * Gets accept or receive errors and rate-limited failure or drop warnings; when absent
+   * nothing is logged.
+   */
   readonly logger?: Logger;
   /**
-   * Gets one info line per closed client connection (see {@linkcode ACCESS_LOG_MESSAGE});
-   * when absent no access log record is built at all.
+   * Gets one info line per closed client connection or ended session (see
+   * {@linkcode ACCESS_LOG_MESSAGE}); when absent no access log record is built at all.
    */
   readonly accessLogger?: Logger;
+}
+
+/** Options of {@linkcode ProxyListener}: its settings, and what it binds and runs with. */
+export interface ProxyListenerOptions extends BaseListenerOptions, ProxyListenerSettings {
   /** Replaces `Deno.connect` (tests). */
   readonly dial?: (options: Deno.ConnectOptions) => Promise<Deno.TcpConn>;
   /** Passed to `Deno.listen`. @default {false} */

@@ -219,23 +219,27 @@ function errorReason(result: ProxyParseResult): string {
   return (result as Extract<ProxyParseResult, { kind: "error" }>).reason;
 }
 
+/** What the parser must return for a PROXY header from `source`:40000 to `destination`:443. */
+function parsedProxy(
+  version: ProxyProtocolVersion,
+  family: string,
+  source: string,
+  destination: string,
+) {
+  return {
+    version,
+    command: "proxy",
+    family,
+    source: { address: source, port: 40000 },
+    destination: { address: destination, port: 443 },
+  };
+}
+
 /** Each header in both versions, with what the parser must return for it. */
 const ROUND_TRIPS: [ProxyProtocolVersion, ProxyHeaderInfo, object][] = (["v1", "v2"] as const)
   .flatMap((version): [ProxyProtocolVersion, ProxyHeaderInfo, object][] => [
-    [version, V4, {
-      version,
-      command: "proxy",
-      family: "tcp4",
-      source: { address: "203.0.113.7", port: 40000 },
-      destination: { address: "192.0.2.1", port: 443 },
-    }],
-    [version, V6, {
-      version,
-      command: "proxy",
-      family: "tcp6",
-      source: { address: "2001:db8::7", port: 40000 },
-      destination: { address: "2001:db8::1", port: 443 },
-    }],
+    [version, V4, parsedProxy(version, "tcp4", "203.0.113.7", "192.0.2.1")],
+    [version, V6, parsedProxy(version, "tcp6", "2001:db8::7", "2001:db8::1")],
     [version, LOCAL, { version, command: "local", family: "unspec" }],
   ]);
 

@@ -14,8 +14,18 @@ import type {
   ServicePortInfo,
 } from "../core/inventory.ts";
 import type { ExcludedBackend, PlannedBackend } from "../core/plan.ts";
-import type { PoolSpec } from "../core/pool_spec.ts";
+import type { HealthCheckSpec, PoolSpec } from "../core/pool_spec.ts";
 import { resolvePool } from "./mod.ts";
+
+/** A listener's health check as config defaults it. */
+export const CHECK: HealthCheckSpec = {
+  enabled: true,
+  intervalMs: 2000,
+  timeoutMs: 1000,
+  rise: 2,
+  fall: 3,
+  maxEjectionPercent: 50,
+};
 
 export const ENABLED = { "nautiluslb.cloudresty.io/enabled": "true" };
 export const EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";

@@ -7,15 +7,9 @@ import type { EndpointSliceInfo, Inventory, NodeInfo, ServiceInfo } from "../cor
 import type { HealthCheckSpec, PoolSpec } from "../core/pool_spec.ts";
 import { applyHealthAnnotations, HEALTH_ANNOTATION_PREFIX } from "./annotations.ts";
 import { healthTargetsOf, resolvePools } from "./resolve.ts";
+import { CHECK, inventory as fixtureInventory, node, slice } from "./_resolve_test_fixtures.ts";
 
-const WEB_CHECK: HealthCheckSpec = {
-  enabled: true,
-  intervalMs: 2000,
-  timeoutMs: 1000,
-  rise: 2,
-  fall: 3,
-  maxEjectionPercent: 50,
-};
+const WEB_CHECK = CHECK;
 
 const DB_CHECK: HealthCheckSpec = {
   enabled: true,
@@ -73,27 +67,12 @@ function service(
   };
 }
 
-function node(name: string, address: string): NodeInfo {
-  return {
-    name,
-    labels: {},
-    ready: "True",
-    unschedulable: false,
-    addresses: [{ type: "InternalIP", address }],
-  };
-}
-
 function inventory(
   services: ServiceInfo[],
   nodes: NodeInfo[] = [],
   slices: EndpointSliceInfo[] = [],
 ): Inventory {
-  return {
-    services: new Map(services.map((s) => [`${s.namespace}/${s.name}`, s])),
-    nodes: new Map(nodes.map((n) => [n.name, n])),
-    endpointSlices: new Map(slices.map((s) => [`${s.namespace}/${s.name}`, s])),
-    hasEndpointSlices: true,
-  };
+  return fixtureInventory({ services, nodes, slices });
 }
 
 const annotation = (key: string) => HEALTH_ANNOTATION_PREFIX + key;
@@ -323,14 +302,9 @@ Deno.test("kube-proxy's healthCheckNodePort is checked for Local NodePort backen
     externalTrafficPolicy: "Local",
     healthCheckNodePort: 32456,
   });
-  const slice: EndpointSliceInfo = {
-    namespace: "ns",
-    name: "local-abc",
-    serviceName: "local",
-    addressType: "IPv4",
-    ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-    endpoints: [{ addresses: ["10.244.1.5"], nodeName: "n1", podName: "web-1" }],
-  };
+  const localSlice = slice("ns/local", "local-abc", [
+    { addresses: ["10.244.1.5"], nodeName: "n1", podName: "web-1" },
+  ]);
   const cases: {
     name: string;
     service: ServiceInfo;
@@ -375,7 +349,7 @@ Deno.test("kube-proxy's healthCheckNodePort is checked for Local NodePort backen
   ];
   for (const c of cases) {
     const plans = resolvePools(
-      inventory([c.service], [node("n1", "10.0.0.1")], [slice]),
+      inventory([c.service], [node("n1", "10.0.0.1")], [localSlice]),
       listeners(c.spec).slice(0, 1),
     );
     const expected: HealthCheckSpec = { ...WEB_CHECK, rise: 3, port: 9000 };

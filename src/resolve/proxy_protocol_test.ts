@@ -3,20 +3,12 @@
  * the Service annotation over it, and the health target's check that follows the backend.
  */
 import assert from "node:assert/strict";
-import type { Inventory, ServiceInfo } from "../core/inventory.ts";
-import type { HealthCheckSpec, PoolSpec } from "../core/pool_spec.ts";
+import type { ServiceInfo } from "../core/inventory.ts";
+import type { PoolSpec } from "../core/pool_spec.ts";
 import type { ProxyProtocolVersion } from "../core/types.ts";
 import { ANNOTATION_PROXY_PROTOCOL, parseProxyProtocol } from "./annotations.ts";
 import { resolvePool } from "./resolve.ts";
-
-const CHECK: HealthCheckSpec = {
-  enabled: true,
-  intervalMs: 2000,
-  timeoutMs: 1000,
-  rise: 2,
-  fall: 3,
-  maxEjectionPercent: 50,
-};
+import { CHECK, inventory, node, slice } from "./_resolve_test_fixtures.ts";
 
 function spec(proxyProtocol?: ProxyProtocolVersion): PoolSpec {
   return {
@@ -44,15 +36,6 @@ function service(name: string, clusterIP: string, annotation?: string): ServiceI
     },
     clusterIPs: [clusterIP],
     ports: [{ name: "http", protocol: "TCP", port: 80 }],
-  };
-}
-
-function inventory(services: ServiceInfo[]): Inventory {
-  return {
-    services: new Map(services.map((s) => [`${s.namespace}/${s.name}`, s])),
-    nodes: new Map(),
-    endpointSlices: new Map(),
-    hasEndpointSlices: true,
   };
 }
 
@@ -105,7 +88,7 @@ Deno.test("the annotation sets PROXY protocol per Service over the listener's; b
     },
   ];
   for (const { listener, expected, warning } of cases) {
-    const plan = resolvePool(inventory(services), spec(listener));
+    const plan = resolvePool(inventory({ services }), spec(listener));
     const got = Object.fromEntries(plan.backends.map((b) => [b.address, b.proxyProtocol]));
     assert.deepEqual(got, expected, `listener ${listener}`);
     const checks = Object.fromEntries(
@@ -125,24 +108,17 @@ Deno.test("a kube-proxy HTTP check of a PROXY protocol backend sends no header",
     healthCheckNodePort: 31000,
     ports: [{ name: "http", protocol: "TCP", port: 80, nodePort: 30080 }],
   };
-  const inv: Inventory = {
-    ...inventory([svc]),
-    nodes: new Map([["n1", {
-      name: "n1",
-      labels: {},
-      ready: "True",
-      unschedulable: false,
-      addresses: [{ type: "InternalIP", address: "10.0.0.1" }],
-    }]]),
-    endpointSlices: new Map([["ns/local-abc", {
-      namespace: "ns",
-      name: "local-abc",
-      serviceName: "local",
-      addressType: "IPv4",
-      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-      endpoints: [{ addresses: ["10.244.1.5"], nodeName: "n1", podName: "web-1" }],
-    }]]),
-  };
+  const inv = inventory({
+    services: [svc],
+    nodes: [node("n1", "10.0.0.1")],
+    slices: [
+      slice("ns/local", "local-abc", [{
+        addresses: ["10.244.1.5"],
+        nodeName: "n1",
+        podName: "web-1",
+      }]),
+    ],
+  });
   const plan = resolvePool(inv, { ...spec(), backendMode: "nodeport", backends: [] });
   assert.equal(plan.backends.length, 1, JSON.stringify(plan.excluded));
   assert.equal(plan.backends[0]!.proxyProtocol, "v2");

@@ -4,17 +4,9 @@
  */
 import assert from "node:assert/strict";
 import type { EndpointSliceInfo, Inventory, ServiceInfo } from "../core/inventory.ts";
-import type { HealthCheckSpec, PoolSpec } from "../core/pool_spec.ts";
+import type { PoolSpec } from "../core/pool_spec.ts";
 import { resolvePools } from "./resolve.ts";
-
-const CHECK: HealthCheckSpec = {
-  enabled: true,
-  intervalMs: 2000,
-  timeoutMs: 1000,
-  rise: 2,
-  fall: 3,
-  maxEjectionPercent: 50,
-};
+import { CHECK, inventory as fixtureInventory, node } from "./_resolve_test_fixtures.ts";
 
 function spec(overrides: Partial<PoolSpec>): PoolSpec {
   return {
@@ -48,18 +40,7 @@ function kubeDns(extra: Partial<ServiceInfo> = {}): ServiceInfo {
 }
 
 function inventory(services: ServiceInfo[], slices: EndpointSliceInfo[] = []): Inventory {
-  return {
-    services: new Map(services.map((s) => [`${s.namespace}/${s.name}`, s])),
-    nodes: new Map([["n1", {
-      name: "n1",
-      labels: {},
-      ready: "True",
-      unschedulable: false,
-      addresses: [{ type: "InternalIP", address: "10.0.0.1" }],
-    }]]),
-    endpointSlices: new Map(slices.map((s) => [`${s.namespace}/${s.name}`, s])),
-    hasEndpointSlices: true,
-  };
+  return fixtureInventory({ services, nodes: [node("n1", "10.0.0.1")], slices });
 }
 
 Deno.test("resolve udp: a udp listener takes the UDP port; its check goes to the TCP twin", () => {

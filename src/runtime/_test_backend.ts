@@ -144,17 +144,27 @@ export async function waitFor(
   }
 }
 
+/** Writes back what `conn` sends until the client closes. */
+async function echo(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(1024);
+  while (true) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    await conn.write(buffer.subarray(0, n));
+  }
+}
+
+/** A loopback server that echoes until the client closes, holding each connection till then. */
+export function startEcho(name = "echo"): NamedBackend {
+  return startBackend(name, echo);
+}
+
 /** A loopback server that writes its name to every client, then echoes until the client closes. */
 export function startEchoNamed(name: string): NamedBackend {
   const bytes = new TextEncoder().encode(name);
   return startBackend(name, async (conn) => {
     await conn.write(bytes);
-    const buffer = new Uint8Array(1024);
-    while (true) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      await conn.write(buffer.subarray(0, n));
-    }
+    await echo(conn);
   });
 }
 

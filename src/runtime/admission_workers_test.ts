@@ -31,6 +31,15 @@ Deno.test("workers: maxConnectionsPerSource holds process-wide; a reload changes
   );
   const held: HeldClient[] = [];
   const stats = () => runtime.snapshot().listeners[0]!.stats;
+  /** Waits until one more refusal (acl or source_limit) than in `before` is counted. */
+  const refusalReported = (before: { acl: number; source_limit: number }) =>
+    waitFor(
+      () =>
+        stats().refusedByCause!.acl + stats().refusedByCause!.source_limit >
+          before.acl + before.source_limit,
+      3_000,
+      "the refusal reported",
+    );
   try {
     const address = runtime.addresses.get("web")!;
     for (let i = 0; i < 8; i++) held.push(await holdVia(address));
@@ -63,13 +72,7 @@ Deno.test("workers: maxConnectionsPerSource holds process-wide; a reload changes
       const denied = await holdVia(address, 1, 500);
       held.push(denied);
       assert.equal(denied.name, "", "a denied client never reaches the backend");
-      await waitFor(
-        () =>
-          stats().refusedByCause!.acl + stats().refusedByCause!.source_limit >
-            before.acl + before.source_limit,
-        3_000,
-        "the refusal reported",
-      );
+      await refusalReported(before);
       inARow = stats().refusedByCause!.acl > before.acl ? inARow + 1 : 0;
     }
     const alive = await Promise.all(held.slice(0, 8).map((c) => c.isAlive(1_000)));
@@ -95,13 +98,7 @@ Deno.test("workers: maxConnectionsPerSource holds process-wide; a reload changes
         admitted++;
         continue;
       }
-      await waitFor(
-        () =>
-          stats().refusedByCause!.acl + stats().refusedByCause!.source_limit >
-            before.acl + before.source_limit,
-        3_000,
-        "the refusal reported",
-      );
+      await refusalReported(before);
       isLimitSeen = admitted === 1 && stats().refusedByCause!.source_limit > before.source_limit;
     }
     assert.equal(admitted, 1, "the 8 open connections still count: one more fits a limit of 9");

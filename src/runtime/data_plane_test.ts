@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { getLogger, resetLogging, setupLogging } from "../log/mod.ts";
 import { backendsOf } from "../core/plan.ts";
 import { DataPlane } from "./data_plane.ts";
-import { closedPort, listenerSpec, nameVia, planOf, startNamed, waitFor } from "./_test_backend.ts";
+import {
+  closedPort,
+  listenerSpec,
+  nameVia,
+  planOf,
+  startEcho,
+  startNamed,
+  waitFor,
+} from "./_test_backend.ts";
 
 function address(plane: DataPlane, name: string): string {
   const found = plane.snapshot().find((l) => l.name === name);
@@ -125,37 +133,6 @@ Deno.test("DataPlane hands accessLog and maxConnectionsPerBackend to its listene
     await resetLogging();
   }
 });
-
-/** A loopback echo server that keeps every connection open until the client closes. */
-function startEcho(): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const tasks = new Set<Promise<void>>();
-  const loop = (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      const task = conn.readable.pipeTo(conn.writable).catch(() => {}).finally(() => {
-        conns.delete(conn);
-      });
-      tasks.add(task);
-    }
-  })().catch(() => {});
-  return {
-    port: listener.addr.port,
-    close: async () => {
-      listener.close();
-      await loop;
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch {
-          // closed by the pipe
-        }
-      }
-      await Promise.all(tasks);
-    },
-  };
-}
 
 async function echoOnce(conn: Deno.Conn, text: string): Promise<string> {
   await conn.write(new TextEncoder().encode(text));

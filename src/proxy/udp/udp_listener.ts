@@ -16,10 +16,8 @@ import { errorMessage } from "../../core/error_message.ts";
 import { formatIp, parseIp } from "../../core/ip.ts";
 import type { ConnectionCounter } from "../../core/connection_counter.ts";
 import type { UdpSpec } from "../../core/listener_spec.ts";
-import type { Picker } from "../../core/types.ts";
-import type { Logger } from "../../log/mod.ts";
 import type { Admission } from "../admission.ts";
-import { ACCESS_LOG_MESSAGE } from "../listener.ts";
+import { ACCESS_LOG_MESSAGE, type BaseListenerOptions } from "../listener.ts";
 import { sessionKey, UdpSession } from "./session.ts";
 import {
   createUdpListenerStats,
@@ -56,19 +54,7 @@ const LOG_EVERY_MS = 1_000;
  * `maxSessions` (4096, 0 = unlimited), `maxSessionsPerSource` (0 = unlimited), `bufferSize`
  * (8192, 1-65507) and `replyTimeoutMs` (5000, 0 = off).
  */
-export interface UdpListenerOptions extends UdpListenerSettings {
-  /** Listener name, for logs and metrics. */
-  readonly name: string;
-  /** Address to bind; `""` or `"0.0.0.0"` for all IPv4 interfaces, `"::"` for all. */
-  readonly hostname: string;
-  /** Port to bind; 0 picks a free one (tests). */
-  readonly port: number;
-  /** Chooses a backend per new session (usually a pool); not closed by the listener. */
-  readonly picker: Picker;
-  /** Gets receive errors and rate-limited drop warnings; when absent nothing is logged. */
-  readonly logger?: Logger;
-  /** Gets one info line per ended session (see {@linkcode ACCESS_LOG_MESSAGE}). */
-  readonly accessLogger?: Logger;
+export interface UdpListenerOptions extends BaseListenerOptions, UdpListenerSettings {
   /**
    * Sets `SO_REUSEADDR` (what Deno offers for datagram sockets): a later process binding the
    * same address takes over every new datagram, which is how a handover moves. @default {false}
