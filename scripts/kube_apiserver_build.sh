@@ -4,9 +4,12 @@
 # Env:   NAUTILUS_KUBE_CACHE  cache directory (default: $HOME/.cache/nautiluslb/kube)
 set -euo pipefail
 
-cache="${NAUTILUS_KUBE_CACHE:-$HOME/.cache/nautiluslb/kube}"
-bin="$cache/kube-apiserver"
+. "$(dirname "$0")/_kube_apiserver_bin.sh"
+cache="$kube_cache"
+bin="$kube_apiserver_bin"
 mkdir -p "$cache"
+# modern-go/reflect2 1.0.2, swapped into the vendor tree below.
+reflect2_src=/usr/share/gocode/src/github.com/modern-go/reflect2
 
 need_pkgs=()
 command -v go >/dev/null 2>&1 || need_pkgs+=(golang-go)
@@ -15,6 +18,7 @@ command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
 command -v jq >/dev/null 2>&1 || need_pkgs+=(jq)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v dpkg-source >/dev/null 2>&1 || need_pkgs+=(dpkg-dev)
+[ -f "$reflect2_src/reflect2.go" ] || need_pkgs+=(golang-github-modern-go-reflect2-dev)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -47,6 +51,14 @@ rm -rf "$work" && mkdir -p "$work"
   dsc=$(ls kubernetes_*.dsc | head -n 1)
   dpkg-source --no-check -x "$dsc" tree >/dev/null
   cd tree
+  # The vendored modern-go/reflect2 1.0.1 reads Go runtime internals that changed in Go 1.18:
+  # built with a later Go, the apiserver crashes encoding any custom resource (json-iterator
+  # goes through reflect2). 1.0.2 fixes it and changes no API; Debian packages it. Go checks
+  # vendor/modules.txt against go.mod only, not the files, so the version lines stay as they are.
+  rm -rf vendor/github.com/modern-go/reflect2
+  mkdir -p vendor/github.com/modern-go/reflect2
+  find "$reflect2_src" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' -o -name LICENSE \) \
+    ! -name '*_test.go' -exec cp -t vendor/github.com/modern-go/reflect2 {} +
   CGO_ENABLED=0 GOFLAGS=-mod=vendor GO111MODULE=auto make WHAT=cmd/kube-apiserver >build.log 2>&1 || {
     tail -n 40 build.log >&2
     exit 1

@@ -7,6 +7,7 @@
 #   scripts/kube_apiserver_start.sh stop            stop both and remove the state directory
 #   scripts/kube_apiserver_start.sh stop-apiserver  stop only kube-apiserver (simulate an outage)
 #   scripts/kube_apiserver_start.sh start-apiserver start kube-apiserver again, same port
+#   scripts/kube_apiserver_start.sh binary          print the path of the cached binary
 #
 # Env:
 #   NAUTILUS_KUBE_STATE   state directory (certs, tokens, data, logs, pid files); for start a
@@ -27,8 +28,8 @@ set -euo pipefail
 cmd="${1:-start}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
-cache="${NAUTILUS_KUBE_CACHE:-$HOME/.cache/nautiluslb/kube}"
-bin="$cache/kube-apiserver"
+. "$here/_kube_apiserver_bin.sh"
+bin="$kube_apiserver_bin"
 
 log() { echo "kube_apiserver_start: $*" >&2; }
 
@@ -281,8 +282,11 @@ start-apiserver)
   start_apiserver "$state"
   print_env "$state"
   ;;
+binary)
+  echo "$bin"
+  ;;
 *)
-  log "unknown command '$cmd' (start, stop, stop-apiserver, start-apiserver)"
+  log "unknown command '$cmd' (start, stop, stop-apiserver, start-apiserver, binary)"
   exit 2
   ;;
 esac

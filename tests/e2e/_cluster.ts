@@ -6,11 +6,20 @@
  * @module
  */
 
-/** Path of the cached kube-apiserver binary built by `scripts/kube_apiserver_build.sh`. */
+const SCRIPT = new URL("../../scripts/kube_apiserver_start.sh", import.meta.url).pathname;
+
+/**
+ * Path of the cached kube-apiserver binary built by `scripts/kube_apiserver_build.sh`, as the
+ * start script names it (`scripts/_kube_apiserver_bin.sh` holds the name).
+ */
 export function kubeApiserverBinary(): string {
-  const cache = Deno.env.get("NAUTILUS_KUBE_CACHE") ??
-    `${Deno.env.get("HOME") ?? ""}/.cache/nautiluslb/kube`;
-  return `${cache}/kube-apiserver`;
+  const out = new Deno.Command("bash", { args: [SCRIPT, "binary"], stdin: "null" }).outputSync();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success || text === "") {
+    const error = new TextDecoder().decode(out.stderr);
+    throw new Error(`Cannot run kube_apiserver_start.sh binary: exit ${out.code}: ${error}`);
+  }
+  return text;
 }
 
 /**
@@ -27,8 +36,6 @@ export function e2eSkipReason(): string | undefined {
   }
   return `no kube-apiserver at ${bin}; build it with scripts/kube_apiserver_build.sh`;
 }
-
-const SCRIPT = new URL("../../scripts/kube_apiserver_start.sh", import.meta.url).pathname;
 
 /** A Kubernetes object as JSON. */
 export interface KubeObject {
