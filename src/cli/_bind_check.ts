@@ -29,6 +29,12 @@ export interface BindCheckOptions {
  * `AddrInUse` when any socket holds it, `SO_REUSEPORT` (TCP) or `SO_REUSEADDR` (UDP, as
  * `serve` binds it for a handover) or not; closes each at once.
  *
+ * A held address is a problem unless this is a handover. A handover's address is not tried
+ * again with `SO_REUSEPORT`/`SO_REUSEADDR`: such a probe would take traffic from the process
+ * it hands over from (TCP: its hash share of new connections, reset when the probe closes;
+ * UDP: every datagram while it is bound). Whether that process shares the address shows at
+ * the real bind, whose failure names the listener and says why.
+ *
  * @returns one line per address that cannot be bound, `NAME: cannot bind HOST:PORT: why`;
  *   empty when everything can
  */
@@ -75,14 +81,7 @@ function tryBind(hostname: string, port: number, options: BindCheckOptions): str
       return `${inUse}: a handover needs SO_REUSEPORT: run on Linux with --unstable-net`;
     }
   }
-  try {
-    Deno.listen({ hostname, port, reusePort: true }).close();
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) return errorMessage(error);
-    return `${errorMessage(error)}: the process that serves it does not share it ` +
-      "(SO_REUSEPORT), so it cannot be handed over";
-  }
+  return undefined;
 }
 
 /**
@@ -110,12 +109,5 @@ function tryBindUdp(
         "serve, start the new one with serve --handover)";
     }
   }
-  try {
-    Deno.listenDatagram({ hostname, port, transport: "udp", reuseAddress: true }).close();
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) return errorMessage(error);
-    return `${errorMessage(error)}: the process that serves it does not share it ` +
-      "(SO_REUSEADDR), so it cannot be handed over";
-  }
+  return undefined;
 }

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { privilegedPortHint } from "../core/privileged_port.ts";
 import type {
   AdminConfigStatus,
   AdminDiscoveryStatus,
@@ -26,6 +25,7 @@ import {
   type ProbeFunction,
 } from "../health/mod.ts";
 import { getLogger, type LogFormat, type LogLevel } from "../log/mod.ts";
+import { bindFailure } from "./bind_failure.ts";
 import { DataPlane, type DataPlaneListener } from "./data_plane.ts";
 import type { DataPlaneApi } from "./data_plane_api.ts";
 import { WorkerDataPlane } from "./worker_data_plane.ts";
@@ -457,16 +457,15 @@ export class Runtime {
       this.#health.update(this.#options.healthTargets(plans));
       await this.#firstRound();
     }
-    let port = 0;
+    let failed: DataPlaneListener | undefined;
     try {
       for (const listener of this.#listeners.values()) {
-        port = listener.port;
+        failed = listener;
         await this.#data.add(listener);
       }
     } catch (error) {
       await this.#abandon();
-      const hint = privilegedPortHint(error, port);
-      throw new Error(`Cannot start listeners: ${errorMessage(error)}${hint}`, { cause: error });
+      throw bindFailure(error, failed!, this.#options.reusePort === true);
     }
     this.apply(plans);
     if (isLateBind) {

@@ -144,23 +144,26 @@ export class WorkerDataPlane implements DataPlaneApi {
    * Binds the listener in every worker, on one port: a port of 0 is chosen here first, so
    * all workers share it.
    * @throws {TypeError} when a listener of that name exists
-   * @throws what `Deno.listen` throws here, or an `Error` with a worker's bind failure;
-   *   nothing is kept then
+   * @throws what `Deno.listen` throws here (port 0), or an `Error` with a worker's bind
+   *   failure (its message is Deno's); nothing is kept then
    */
   async add(spec: DataPlaneListener): Promise<Deno.NetAddr> {
     if (this.#specs.has(spec.name)) {
       throw new TypeError(`Cannot add listener ${spec.name}: a listener of that name exists`);
     }
     const hostname = bindHostname(spec.host);
-    // Held (with reusePort, as the workers bind) until every worker is bound: it fails
-    // early on a taken port and fixes the port that `port: 0` picks.
-    // UDP: SO_REUSEADDR, what the workers bind with (see DataPlane); the socket bound last
-    // takes the datagrams, so one worker serves every UDP session.
-    const reservation = spec.protocol === "udp"
-      ? Deno.listenDatagram({ hostname, port: spec.port, transport: "udp", reuseAddress: true })
-      : Deno.listen({ hostname, port: spec.port, reusePort: true });
+    // Port 0: a socket here picks the port, held (bound as the workers bind) until they are.
+    // Never for a given port: next to a handover's old process a socket never read takes
+    // traffic (TCP: a hash share of new connections, reset at close; UDP: every datagram
+    // while it is the socket bound last, the one that gets them).
+    const reservation = spec.port !== 0
+      ? undefined
+      : spec.protocol === "udp"
+      ? Deno.listenDatagram({ hostname, port: 0, transport: "udp", reuseAddress: true })
+      : Deno.listen({ hostname, port: 0, reusePort: true });
     try {
-      const addr = reservation.addr as Deno.NetAddr;
+      const addr = reservation?.addr as Deno.NetAddr | undefined ??
+        { transport: spec.protocol === "udp" ? "udp" : "tcp", hostname, port: spec.port };
       const slots = this.#slots.setListeners([...this.#specs.keys(), spec.name]);
       this.#specs.set(spec.name, { ...spec, port: addr.port, ...slots.get(spec.name)! });
       this.#givenPorts.set(spec.name, spec.port);
@@ -171,11 +174,11 @@ export class WorkerDataPlane implements DataPlaneApi {
         this.#givenPorts.delete(spec.name);
         this.#slots.setListeners([...this.#specs.keys()]);
         await this.#sendListeners();
-        throw new Error(`Cannot bind listener ${spec.name} in a worker: ${failed.error}`);
+        throw new Error(failed.error);
       }
       return { transport: addr.transport, hostname: addr.hostname, port: addr.port };
     } finally {
-      reservation.close();
+      reservation?.close();
     }
   }
 

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { settledWithin } from "../../core/deadline.ts";
 import { errorMessage } from "../../core/error_message.ts";
 import { formatIp, parseIp } from "../../core/ip.ts";
 import type { ConnectionCounter } from "../../core/connection_counter.ts";
@@ -104,13 +105,13 @@ export class UdpListener {
   #drained: (() => void) | undefined;
   readonly #dropsSinceLog = new Map<UdpDropCause, number>();
   #lastDropLogAt = -Infinity;
+  /** Resolves {@linkcode UdpListener.shutdown}'s wait for the last send to settle. */
+  #sendsSettled: (() => void) | undefined;
   readonly #onSendToClientFailed = () => {
-    this.#sendsInFlight--;
+    this.#sendSettled();
     this.#drop("send_failed");
   };
-  readonly #onSendSettled = () => {
-    this.#sendsInFlight--;
-  };
+  readonly #onSendSettled = () => this.#sendSettled();
 
   /** Only stores the options; {@linkcode UdpListener.listen} binds. */
   constructor(options: UdpListenerOptions) {
@@ -237,7 +238,7 @@ export class UdpListener {
     session.socket
       .send(data.slice(), { transport: "udp", hostname: backend.host, port: backend.port })
       .then(this.#onSendSettled, (error) => {
-        this.#sendsInFlight--;
+        this.#sendSettled();
         this.#drop("send_failed");
         this.#end(open, "error", error);
       });
@@ -402,6 +403,10 @@ export class UdpListener {
     this.#sweeper = setInterval(() => this.sweep(), everyMs);
   }
 
+  #sendSettled(): void {
+    if (--this.#sendsInFlight === 0) this.#sendsSettled?.();
+  }
+
   /** Ends a session once: counters, access log, the lease and socket. */
   #end(session: UdpSession, outcome: UdpSessionOutcome, error?: unknown): boolean {
     if (!session.end(outcome)) return false;
@@ -479,12 +484,7 @@ export class UdpListener {
       if (session.unansweredSince === undefined) this.#end(session, "stopped");
     }
     if (this.#sessions.size > 0 && drainTimeoutMs > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.#drained = resolve),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, drainTimeoutMs)),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(new Promise<void>((resolve) => this.#drained = resolve), drainTimeoutMs);
     }
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
@@ -492,6 +492,13 @@ export class UdpListener {
     let forced = 0;
     for (const session of open) if (this.#end(session, "stopped")) forced++;
     await Promise.all(open.map((s) => s.relay));
+    // Replies already handed to the socket go out before it closes (a close cancels them).
+    if (this.#sendsInFlight > 0) {
+      await settledWithin(
+        new Promise<void>((resolve) => this.#sendsSettled = resolve),
+        SEND_SETTLE_MS,
+      );
+    }
     const socket = this.#socket;
     this.#socket = undefined;
     try {
@@ -505,6 +512,9 @@ export class UdpListener {
 }
 
 const NOTHING_TRIED: ReadonlySet<string> = new Set();
+
+/** How long {@linkcode UdpListener.shutdown} waits for sends in flight before closing. */
+const SEND_SETTLE_MS = 1_000;
 
 /** `bufferSize` or its default. @throws {RangeError} when out of range */
 function checkBufferSize(name: string, size = DEFAULT_UDP_BUFFER_SIZE): number {
