@@ -457,15 +457,15 @@ export class Runtime {
       this.#health.update(this.#options.healthTargets(plans));
       await this.#firstRound();
     }
-    let failed: DataPlaneListener | undefined;
+    let binding: DataPlaneListener | undefined;
     try {
       for (const listener of this.#listeners.values()) {
-        failed = listener;
+        binding = listener;
         await this.#data.add(listener);
       }
     } catch (error) {
       await this.#abandon();
-      throw bindFailure(error, failed!, this.#options.reusePort === true);
+      throw bindFailure(error, binding!, this.#options.reusePort === true);
     }
     this.apply(plans);
     if (isLateBind) {
